@@ -1,0 +1,190 @@
+/* clnet public API: what a C program links against to read a topology
+ * file, build a network from plugins, train, evaluate, save and predict.
+ *
+ * Every function that can fail takes a clnet_error * (may be NULL) and
+ * returns a status or NULL; the message says what went wrong and what to
+ * do about it. Nothing here calls exit().
+ */
+#ifndef CLNET_H
+#define CLNET_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLNET_VERSION "0.1.0"
+
+/* The library is built with hidden visibility; this API is what it exports. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+typedef enum {
+    CLNET_OK = 0,
+    /* bad input: the user can fix a file or an option */
+    CLNET_E_ARG,        /* invalid argument or option value */
+    CLNET_E_NOTFOUND,   /* a file or folder does not exist */
+    CLNET_E_PARSE,      /* malformed topology file */
+    CLNET_E_SHAPE,      /* shapes do not fit together */
+    CLNET_E_DATA,       /* malformed data or image file */
+    CLNET_E_CHECKPOINT, /* corrupt or mismatched checkpoint */
+    /* failures at run time */
+    CLNET_E_IO,         /* reading or writing failed */
+    CLNET_E_NOMEM,      /* out of memory */
+    CLNET_E_PLUGIN,     /* no plugin for a layer, or a plugin failed */
+    CLNET_E_INTERNAL
+} clnet_status;
+
+typedef struct {
+    clnet_status status;
+    char msg[CLNET_ERRLEN];
+} clnet_error;
+
+/* 1 when the status means bad input (the command line exits 2). */
+int clnet_status_is_input(clnet_status s);
+const char *clnet_status_name(clnet_status s);
+
+/* ---- plugin registry ---- */
+typedef struct clnet_registry clnet_registry;
+
+/* Searches CLNET_PLUGIN_PATH (':'-separated), then the build tree when
+ * libclnet runs from one, else the install directory. Never the current
+ * directory. Plugins that are refused are kept as messages. */
+clnet_registry *clnet_registry_open(clnet_error *err);
+/* An empty registry, for callers that choose their folders themselves. */
+clnet_registry *clnet_registry_new(clnet_error *err);
+/* Loads every *.so of dir; returns the number loaded. */
+int clnet_registry_add_dir(clnet_registry *r, const char *dir,
+                           clnet_error *err);
+int clnet_registry_count(const clnet_registry *r);
+const clnet_plugin *clnet_registry_get(const clnet_registry *r, int i,
+                                       const char **path);
+const clnet_plugin *clnet_registry_find(const clnet_registry *r,
+                                        const char *kind,
+                                        const char *backend);
+int clnet_registry_refused_count(const clnet_registry *r);
+const char *clnet_registry_refused(const clnet_registry *r, int i);
+void clnet_registry_free(clnet_registry *r);
+
+/* ---- topology files ---- */
+typedef struct clnet_topology clnet_topology;
+
+clnet_topology *clnet_topology_load(const char *path, clnet_error *err);
+/* `name` is used in messages ("net.txt:3:1"). */
+clnet_topology *clnet_topology_parse(const char *text, const char *name,
+                                     clnet_error *err);
+int clnet_topology_layer_count(const clnet_topology *t);
+void clnet_topology_free(clnet_topology *t);
+
+/* ---- networks ---- */
+typedef struct clnet_net clnet_net;
+
+typedef struct {
+    int32_t max_batch; /* 0: the topology's train batch */
+    int32_t threads;   /* 0: all cores */
+    uint64_t seed;
+    const char *device;   /* "cpu" (default) */
+    const char *backends; /* "conv2d=cpu,dense_1=cpu" or NULL */
+} clnet_build_options;
+
+clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
+                           const clnet_build_options *opt, clnet_error *err);
+void clnet_net_free(clnet_net *net);
+/* Keras-style table: layer, output shape, parameters, backend. */
+int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err);
+int64_t clnet_net_param_count(const clnet_net *net);
+/* Input height * width * channels, and output classes. */
+int32_t clnet_net_input_size(const clnet_net *net);
+clnet_shape clnet_net_input_shape(const clnet_net *net);
+int32_t clnet_net_classes(const clnet_net *net);
+uint64_t clnet_net_topology_hash(const clnet_net *net);
+
+/* ---- data ---- */
+typedef struct {
+    int32_t count, rows, cols;
+    uint8_t *pixels;  /* count * rows * cols bytes */
+    int32_t *labels;  /* count values */
+} clnet_dataset;
+
+/* Reads an IDX image file and its label file, plain or gzip, checking
+ * magic numbers, dimensions, lengths and that the counts agree. */
+int clnet_dataset_load_idx(clnet_dataset *ds, const char *images_path,
+                           const char *labels_path, clnet_error *err);
+/* `prefix` is "train" or "t10k": finds PREFIX-images-idx3-ubyte[.gz] in
+ * dir. limit > 0 keeps the first `limit` samples. */
+int clnet_dataset_load_mnist(clnet_dataset *ds, const char *dir,
+                             const char *prefix, int32_t limit,
+                             clnet_error *err);
+void clnet_dataset_free(clnet_dataset *ds);
+
+/* ---- training and evaluation ---- */
+typedef struct {
+    int32_t epoch;
+    double loss, accuracy, val_loss, val_accuracy, seconds, images_per_second;
+} clnet_epoch_stats;
+
+typedef void (*clnet_epoch_fn)(const clnet_epoch_stats *s, void *user);
+typedef void (*clnet_progress_fn)(int32_t epoch, int64_t step, int64_t steps,
+                                  double loss, double accuracy,
+                                  double seconds, void *user);
+/* Called after every training step with the step's mean loss, for
+ * determinism checks and loss curves. */
+typedef void (*clnet_step_fn)(int64_t global_step, double loss, void *user);
+
+typedef struct {
+    int32_t epochs;     /* 0: the topology's train epochs */
+    int32_t batch;      /* 0: the topology's train batch */
+    clnet_epoch_fn on_epoch;
+    clnet_progress_fn on_progress;
+    clnet_step_fn on_step;
+    void *user;
+} clnet_train_options;
+
+int clnet_train(clnet_net *net, const clnet_dataset *train,
+                const clnet_dataset *test, const clnet_train_options *opt,
+                clnet_error *err);
+
+typedef struct {
+    double loss, accuracy;
+    int32_t classes;
+    int64_t *confusion; /* classes x classes, row = true label; caller frees */
+} clnet_eval_result;
+
+int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
+                   clnet_eval_result *res, clnet_error *err);
+/* pixels: n images of clnet_net_input_size bytes; probs: n * classes. */
+int clnet_predict(clnet_net *net, const uint8_t *pixels, int32_t n,
+                  float *probs, clnet_error *err);
+
+/* Batch and epochs of the topology's train line (after build). */
+int32_t clnet_net_default_batch(const clnet_net *net);
+int32_t clnet_net_default_epochs(const clnet_net *net);
+
+/* ---- checkpoints ---- */
+/* Writes to a temporary file in the same folder and renames it into place,
+ * so a failure never leaves a partial file where a good one was. */
+int clnet_checkpoint_save(const clnet_net *net, const char *path,
+                          clnet_error *err);
+/* Refuses a file of another version, another topology or with a bad
+ * checksum, leaving the network's parameters unchanged. */
+int clnet_checkpoint_load(clnet_net *net, const char *path, clnet_error *err);
+
+/* ---- images ---- */
+/* Reads a PGM (P2/P5) or PNG file as grey bytes and scales it to
+ * rows x cols by area averaging. */
+int clnet_image_load(const char *path, int32_t rows, int32_t cols,
+                     uint8_t *out, clnet_error *err);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,42 @@
+/* Helpers the native CPU plugins share: threads, activations, bias. Linked
+ * statically into each CPU plugin; the core never sees them. */
+#ifndef CLNET_CPU_COMMON_H
+#define CLNET_CPU_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clnet/plugin.h"
+
+/* Activation choices as written in topology files; the index is what the
+ * core hands a plugin for a CLNET_SET_CHOICE setting. */
+#define CLNET_ACTIVATION_CHOICES "linear|relu|softmax"
+enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_SOFTMAX = 2 };
+
+/* Uses `threads` worker threads (0: all cores) in OpenMP and OpenBLAS. */
+void cpu_set_threads(int32_t threads);
+
+/* y[r][c] += bias[c] (when bias is not NULL), then the activation, over
+ * `rows` rows of `cols` values. */
+void cpu_bias_activation(float *y, size_t rows, size_t cols, const float *bias,
+                         int act);
+/* Turns dy (gradient of the activation's output y) into the gradient of
+ * its input, in place. With `fused` the softmax step is skipped: the loss
+ * already gave the gradient with respect to the logits. */
+void cpu_activation_backward(const float *y, float *dy, size_t rows,
+                             size_t cols, int act, int fused);
+/* db[c] = sum over rows of dy[r][c], summed in a fixed order. */
+void cpu_bias_grad(const float *dy, size_t rows, size_t cols, float *db);
+
+/* Keras's output size for one dimension, and the leading padding. */
+int32_t cpu_out_size(int32_t in, int32_t k, int32_t s, int same);
+int32_t cpu_pad_before(int32_t in, int32_t out, int32_t k, int32_t s);
+
+void cpu_errorf(char *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void *cpu_alloc(size_t bytes);
+
+#endif

@@ -1,0 +1,243 @@
+/* conv2d on the native CPU: im2col + SGEMM (OpenBLAS), NHWC, with bias and
+ * activation fused after the product. A 1x1, stride-1 convolution skips
+ * im2col. The im2col matrix of the whole batch is kept from forward to
+ * backward when it fits a budget, else rebuilt per chunk. */
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/cpu_common.h"
+#include "conv2d_settings.h"
+
+#define KEEP_COLS_BYTES (64u << 20) /* keep the batch's im2col under this */
+#define CHUNK_BYTES (8u << 20)      /* else work in chunks of this size */
+
+typedef struct {
+    int32_t B, H, W, C, KH, KW, SH, SW, F, OH, OW, PT, PL, act, fused;
+    int32_t K, P, chunk, keep_cols, direct;
+    float *col, *dcol;
+    float *w, *b, *dw, *db;
+} conv;
+
+static void destroy(void *s)
+{
+    conv *c = s;
+    if (!c)
+        return;
+    free(c->col);
+    free(c->dcol);
+    free(c);
+}
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err)
+{
+    const clnet_value *v = a->settings;
+    conv *c = calloc(1, sizeof *c);
+    if (!c)
+        return cpu_errorf(err, "out of memory"), -1;
+    *state = c;
+    c->B = a->max_batch;
+    c->H = a->in.h;
+    c->W = a->in.w;
+    c->C = a->in.c;
+    c->F = v[CONV_FILTERS].i[0];
+    c->KH = v[CONV_KERNEL].i[0];
+    c->KW = v[CONV_KERNEL].i[1];
+    c->SH = v[CONV_STRIDES].i[0];
+    c->SW = v[CONV_STRIDES].i[1];
+    int same = v[CONV_PADDING].i[0] == 1;
+    c->act = v[CONV_ACTIVATION].i[0];
+    c->fused = a->fuse_softmax_loss;
+    if (!same && (c->KH > c->H || c->KW > c->W)) {
+        cpu_errorf(err, "kernel %dx%d is larger than its %dx%dx%d input; use "
+                   "a smaller kernel or padding=same",
+                   c->KH, c->KW, c->H, c->W, c->C);
+        destroy(c);
+        return -1;
+    }
+    c->OH = cpu_out_size(c->H, c->KH, c->SH, same);
+    c->OW = cpu_out_size(c->W, c->KW, c->SW, same);
+    c->PT = same ? cpu_pad_before(c->H, c->OH, c->KH, c->SH) : 0;
+    c->PL = same ? cpu_pad_before(c->W, c->OW, c->KW, c->SW) : 0;
+    c->K = c->KH * c->KW * c->C;
+    c->P = c->OH * c->OW;
+    c->direct = c->KH == 1 && c->KW == 1 && c->SH == 1 && c->SW == 1;
+    size_t per_image = (size_t)c->P * (size_t)c->K * sizeof(float);
+    c->keep_cols = (size_t)c->B * per_image <= KEEP_COLS_BYTES;
+    c->chunk = (int32_t)(CHUNK_BYTES / per_image);
+    if (c->chunk < 1)
+        c->chunk = 1;
+    if (c->chunk > c->B)
+        c->chunk = c->B;
+    if (!c->direct) {
+        c->col = cpu_alloc((c->keep_cols ? (size_t)c->B : (size_t)c->chunk) *
+                           per_image);
+        c->dcol = cpu_alloc((size_t)c->chunk * per_image);
+        if (!c->col || !c->dcol) {
+            cpu_errorf(err, "out of memory for the im2col buffers");
+            destroy(c);
+            return -1;
+        }
+    }
+    cpu_set_threads(a->threads);
+    plan->out = (clnet_shape){c->OH, c->OW, c->F};
+    plan->nparams = 2;
+    plan->params[0] = (clnet_param_info){"kernel", 4, {c->KH, c->KW, c->C, c->F},
+                                         CLNET_INIT_GLOROT_UNIFORM,
+                                         c->KH * c->KW * c->C,
+                                         c->KH * c->KW * c->F};
+    plan->params[1] = (clnet_param_info){"bias", 1, {c->F, 0, 0, 0},
+                                         CLNET_INIT_ZEROS, 0, 0};
+    plan->needs_input_grad = 1;
+    plan->flops_forward = 2.0 * c->P * c->K * c->F;
+    return 0;
+}
+
+static int bind(void *s, void *const *params, void *const *grads)
+{
+    conv *c = s;
+    c->w = params[0];
+    c->b = params[1];
+    c->dw = grads[0];
+    c->db = grads[1];
+    return 0;
+}
+
+/* Rows of col are output positions of n images, columns (kh, kw, c). */
+static void im2col(const conv *c, const float *x, int32_t n, float *col)
+{
+    long rows = (long)n * c->OH;
+    size_t cb = (size_t)c->C * sizeof(float);
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < rows; r++) {
+        int32_t img = (int32_t)(r / c->OH), oy = (int32_t)(r % c->OH);
+        const float *xi = x + (size_t)img * c->H * c->W * c->C;
+        for (int32_t ox = 0; ox < c->OW; ox++) {
+            float *dst = col + ((size_t)r * c->OW + ox) * c->K;
+            for (int32_t ky = 0; ky < c->KH; ky++) {
+                int32_t iy = oy * c->SH - c->PT + ky;
+                for (int32_t kx = 0; kx < c->KW; kx++) {
+                    int32_t ix = ox * c->SW - c->PL + kx;
+                    float *d = dst + ((size_t)ky * c->KW + kx) * c->C;
+                    if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->W)
+                        memset(d, 0, cb);
+                    else
+                        memcpy(d, xi + ((size_t)iy * c->W + ix) * c->C, cb);
+                }
+            }
+        }
+    }
+}
+
+/* Adds each column of dcol back to the input position it came from. */
+static void col2im(const conv *c, const float *dcol, int32_t n, float *dx)
+{
+#pragma omp parallel for schedule(static)
+    for (long img = 0; img < n; img++) {
+        float *di = dx + (size_t)img * c->H * c->W * c->C;
+        memset(di, 0, sizeof(float) * (size_t)c->H * c->W * c->C);
+        for (int32_t oy = 0; oy < c->OH; oy++)
+            for (int32_t ox = 0; ox < c->OW; ox++) {
+                const float *src =
+                    dcol + (((size_t)img * c->OH + oy) * c->OW + ox) * c->K;
+                for (int32_t ky = 0; ky < c->KH; ky++) {
+                    int32_t iy = oy * c->SH - c->PT + ky;
+                    if (iy < 0 || iy >= c->H)
+                        continue;
+                    for (int32_t kx = 0; kx < c->KW; kx++) {
+                        int32_t ix = ox * c->SW - c->PL + kx;
+                        if (ix < 0 || ix >= c->W)
+                            continue;
+                        const float *s = src + ((size_t)ky * c->KW + kx) * c->C;
+                        float *d = di + ((size_t)iy * c->W + ix) * c->C;
+#pragma omp simd
+                        for (int32_t ch = 0; ch < c->C; ch++)
+                            d[ch] += s[ch];
+                    }
+                }
+            }
+    }
+}
+
+static const float *cols_for(conv *c, const float *x, int32_t start,
+                             int32_t n, int rebuild)
+{
+    size_t in_img = (size_t)c->H * c->W * c->C;
+    if (c->direct)
+        return x + (size_t)start * in_img;
+    float *col = c->keep_cols ? c->col + (size_t)start * c->P * c->K : c->col;
+    if (rebuild)
+        im2col(c, x + (size_t)start * in_img, n, col);
+    return col;
+}
+
+static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
+                   char *err)
+{
+    (void)err;
+    conv *c = s;
+    const float *x = xv;
+    float *y = yv;
+    for (int32_t start = 0; start < st->batch; start += c->chunk) {
+        int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
+        const float *col = cols_for(c, x, start, n, 1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * c->P, c->F,
+                    c->K, 1.0f, col, c->K, c->w, c->F, 0.0f,
+                    y + (size_t)start * c->P * c->F, c->F);
+    }
+    cpu_bias_activation(y, (size_t)st->batch * c->P, (size_t)c->F, c->b,
+                        c->act);
+    return 0;
+}
+
+static int backward(void *s, const clnet_step *st, const void *xv,
+                    const void *yv, void *dyv, void *dxv, char *err)
+{
+    (void)err;
+    conv *c = s;
+    const float *x = xv;
+    float *dy = dyv, *dx = dxv;
+    size_t rows = (size_t)st->batch * c->P;
+    cpu_activation_backward(yv, dy, rows, (size_t)c->F, c->act, c->fused);
+    cpu_bias_grad(dy, rows, (size_t)c->F, c->db);
+    for (int32_t start = 0; start < st->batch; start += c->chunk) {
+        int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
+        const float *col = cols_for(c, x, start, n, !c->keep_cols);
+        const float *dyc = dy + (size_t)start * c->P * c->F;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c->K, c->F,
+                    n * c->P, 1.0f, col, c->K, dyc, c->F,
+                    start == 0 ? 0.0f : 1.0f, c->dw, c->F);
+        if (!dx)
+            continue;
+        float *dxc = dx + (size_t)start * c->H * c->W * c->C;
+        if (c->direct) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->P, c->K,
+                        c->F, 1.0f, dyc, c->F, c->w, c->F, 0.0f, dxc, c->K);
+            continue;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->P, c->K,
+                    c->F, 1.0f, dyc, c->F, c->w, c->F, 0.0f, c->dcol, c->K);
+        col2im(c, c->dcol, n, dxc);
+    }
+    return 0;
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_LAYER,
+    .kind = "conv2d",
+    .backend = "cpu",
+    .impl = "im2col-gemm",
+    .summary = "2-D convolution, im2col + OpenBLAS SGEMM, fused bias and "
+               "activation",
+    .nsettings = CONV_NSETTINGS,
+    .settings = conv2d_settings,
+    .create = create,
+    .destroy = destroy,
+    .layer = {forward, backward, bind},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

@@ -1,0 +1,17 @@
+/* conv2d's settings, shared by every backend's implementation. */
+#ifndef CLNET_CONV2D_SETTINGS_H
+#define CLNET_CONV2D_SETTINGS_H
+#include "clnet/plugin.h"
+
+enum { CONV_FILTERS, CONV_KERNEL, CONV_STRIDES, CONV_PADDING, CONV_ACTIVATION,
+       CONV_NSETTINGS };
+
+static const clnet_setting_spec conv2d_settings[CONV_NSETTINGS] = {
+    {"filters", NULL, CLNET_SET_INT, NULL, NULL, 1, 65536},
+    {"kernel", "kernel_size", CLNET_SET_SIZE2, NULL, NULL, 1, 1024},
+    {"strides", NULL, CLNET_SET_SIZE2, "1", NULL, 1, 1024},
+    {"padding", NULL, CLNET_SET_CHOICE, "valid", "valid|same", 0, 0},
+    {"activation", NULL, CLNET_SET_CHOICE, "linear", "linear|relu|softmax", 0,
+     0},
+};
+#endif

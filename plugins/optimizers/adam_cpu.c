@@ -1,0 +1,83 @@
+/* Adam on the native CPU, with Keras's semantics and defaults:
+ *   alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+ *   m += (g - m) (1 - beta1);  v += (g^2 - v) (1 - beta2)
+ *   w -= alpha m / (sqrt(v) + epsilon)
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "../common/cpu_common.h"
+
+enum { ADAM_LR, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, ADAM_NSETTINGS };
+static const clnet_setting_spec settings[ADAM_NSETTINGS] = {
+    {"lr", "learning_rate", CLNET_SET_FLOAT, "0.001", NULL, 0, 10},
+    {"beta1", "beta_1", CLNET_SET_FLOAT, "0.9", NULL, 0, 0.999999},
+    {"beta2", "beta_2", CLNET_SET_FLOAT, "0.999", NULL, 0, 0.999999},
+    {"epsilon", NULL, CLNET_SET_FLOAT, "1e-7", NULL, 0, 1},
+};
+
+typedef struct {
+    double lr, b1, b2, eps;
+} adam;
+
+static void destroy(void *s) { free(s); }
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err)
+{
+    (void)plan;
+    adam *o = calloc(1, sizeof *o);
+    if (!o)
+        return cpu_errorf(err, "out of memory"), -1;
+    o->lr = a->settings[ADAM_LR].f;
+    o->b1 = a->settings[ADAM_BETA1].f;
+    o->b2 = a->settings[ADAM_BETA2].f;
+    o->eps = a->settings[ADAM_EPSILON].f;
+    *state = o;
+    cpu_set_threads(a->threads);
+    return 0;
+}
+
+static int update(void *s, const clnet_step *st, void *paramv,
+                  const void *gradv, void *const *slots, size_t count,
+                  char *err)
+{
+    adam *o = s;
+    if (st->step < 1)
+        return cpu_errorf(err, "Adam steps count from 1"), -1;
+    float *w = paramv, *m = slots[0], *v = slots[1];
+    const float *g = gradv;
+    double t = (double)st->step;
+    float alpha = (float)(o->lr * sqrt(1.0 - pow(o->b2, t)) /
+                          (1.0 - pow(o->b1, t)));
+    float c1 = (float)(1.0 - o->b1), c2 = (float)(1.0 - o->b2);
+    float eps = (float)o->eps;
+    long n = (long)count;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (long i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = m[i] + (gi - m[i]) * c1;
+        float vi = v[i] + (gi * gi - v[i]) * c2;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] -= alpha * mi / (sqrtf(vi) + eps);
+    }
+    return 0;
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_OPTIMIZER,
+    .kind = "adam",
+    .backend = "cpu",
+    .impl = "direct",
+    .summary = "Adam (Keras semantics and defaults)",
+    .nsettings = ADAM_NSETTINGS,
+    .settings = settings,
+    .create = create,
+    .destroy = destroy,
+    .optimizer = {2, update},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

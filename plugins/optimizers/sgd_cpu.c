@@ -1,0 +1,67 @@
+/* SGD with momentum on the native CPU, as Keras defines it:
+ *   v = momentum v - lr g;  w += v     (plain SGD when momentum is 0) */
+#include <stdlib.h>
+
+#include "../common/cpu_common.h"
+
+enum { SGD_LR, SGD_MOMENTUM, SGD_NSETTINGS };
+static const clnet_setting_spec settings[SGD_NSETTINGS] = {
+    {"lr", "learning_rate", CLNET_SET_FLOAT, "0.01", NULL, 0, 100},
+    {"momentum", NULL, CLNET_SET_FLOAT, "0", NULL, 0, 0.999999},
+};
+
+typedef struct {
+    float lr, momentum;
+} sgd;
+
+static void destroy(void *s) { free(s); }
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err)
+{
+    (void)plan;
+    sgd *o = calloc(1, sizeof *o);
+    if (!o)
+        return cpu_errorf(err, "out of memory"), -1;
+    o->lr = (float)a->settings[SGD_LR].f;
+    o->momentum = (float)a->settings[SGD_MOMENTUM].f;
+    *state = o;
+    cpu_set_threads(a->threads);
+    return 0;
+}
+
+static int update(void *s, const clnet_step *st, void *paramv,
+                  const void *gradv, void *const *slots, size_t count,
+                  char *err)
+{
+    (void)st;
+    (void)err;
+    sgd *o = s;
+    float *w = paramv, *v = slots[0];
+    const float *g = gradv;
+    float lr = o->lr, mu = o->momentum;
+    long n = (long)count;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (long i = 0; i < n; i++) {
+        v[i] = mu * v[i] - lr * g[i];
+        w[i] += v[i];
+    }
+    return 0;
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_OPTIMIZER,
+    .kind = "sgd",
+    .backend = "cpu",
+    .impl = "direct",
+    .summary = "SGD with momentum (Keras semantics)",
+    .nsettings = SGD_NSETTINGS,
+    .settings = settings,
+    .create = create,
+    .destroy = destroy,
+    .optimizer = {1, update},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

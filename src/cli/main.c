@@ -1,0 +1,322 @@
+/* The clnet command-line tool: parses the command line and runs one
+ * command through the public API. The only place that decides exit codes:
+ * 2 for bad input, 1 for failures at run time. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clnet/clnet.h"
+#include "options.h"
+#include "progress.h"
+
+#define DEFAULT_CHECKPOINT "clnet-model.ckpt"
+
+static int fail(const clnet_error *e)
+{
+    fprintf(stderr, "clnet: %s\n", e->msg[0] ? e->msg : "unknown error");
+    return clnet_status_is_input(e->status) ? EXIT_INPUT : EXIT_RUNTIME;
+}
+
+static clnet_registry *open_registry(clnet_error *e)
+{
+    clnet_registry *r = clnet_registry_open(e);
+    for (int i = 0; r && i < clnet_registry_refused_count(r); i++)
+        fprintf(stderr, "clnet: warning: %s\n", clnet_registry_refused(r, i));
+    return r;
+}
+
+static int cmd_plugins(void)
+{
+    clnet_error e;
+    clnet_registry *r = clnet_registry_open(&e);
+    if (!r)
+        return fail(&e);
+    printf("%-34s %-8s %-16s %-4s %s\n", "KIND", "BACKEND", "IMPLEMENTATION",
+           "ABI", "PATH");
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const char *path;
+        const clnet_plugin *p = clnet_registry_get(r, i, &path);
+        printf("%-34s %-8s %-16s %-4u %s\n", p->kind, p->backend, p->impl,
+               p->abi_version, path);
+    }
+    for (int i = 0; i < clnet_registry_refused_count(r); i++)
+        printf("refused: %s\n", clnet_registry_refused(r, i));
+    clnet_registry_free(r);
+    return 0;
+}
+
+static int cmd_devices(void)
+{
+    char model[256] = "unknown processor";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            if (!strncmp(line, "model name", 10)) {
+                char *colon = strchr(line, ':');
+                if (colon) {
+                    snprintf(model, sizeof model, "%s", colon + 2);
+                    model[strcspn(model, "\n")] = '\0';
+                }
+                break;
+            }
+        }
+        fclose(f);
+    }
+    printf("%-10s %-8s %s\n", "DEVICE", "CORES", "NAME");
+    printf("%-10s %-8ld %s (native CPU backend)\n", "cpu",
+           sysconf(_SC_NPROCESSORS_ONLN), model);
+    clnet_error e;
+    clnet_registry *r = clnet_registry_open(&e);
+    int has_opencl = r && clnet_registry_find(r, "input", "opencl");
+    clnet_registry_free(r);
+    if (!has_opencl)
+        printf("No OpenCL backend plugin is loaded, so no OpenCL devices are "
+               "listed.\n");
+    return 0;
+}
+
+/* Registry, topology and network, as the build commands all need them. */
+static clnet_net *open_net(const cli_options *o, int32_t batch,
+                           clnet_registry **reg, clnet_error *e)
+{
+    *reg = open_registry(e);
+    if (!*reg)
+        return NULL;
+    clnet_topology *t = clnet_topology_load(o->net, e);
+    if (!t)
+        return NULL;
+    clnet_build_options b = {0};
+    b.max_batch = batch;
+    b.threads = o->threads;
+    b.seed = o->seed;
+    b.device = o->device;
+    b.backends = o->backend;
+    clnet_net *net = clnet_net_build(t, *reg, &b, e);
+    clnet_topology_free(t);
+    return net;
+}
+
+static const char *data_dir(const cli_options *o)
+{
+    if (o->data)
+        return o->data;
+    const char *env = getenv("CLNET_MNIST_DIR");
+    return env && *env ? env : "data/mnist";
+}
+
+static int cmd_summary(const cli_options *o)
+{
+    clnet_error e;
+    clnet_registry *r = NULL;
+    clnet_net *net = open_net(o, 1, &r, &e);
+    int rc = net ? (clnet_net_summary(net, stdout, &e) ? fail(&e) : 0)
+                 : fail(&e);
+    clnet_net_free(net);
+    clnet_registry_free(r);
+    return rc;
+}
+
+/* Fails early, before any training, when the checkpoint cannot be written. */
+static int check_writable(const char *path, clnet_error *e)
+{
+    char *copy = strdup(path);
+    if (!copy) {
+        snprintf(e->msg, sizeof e->msg, "out of memory");
+        e->status = CLNET_E_NOMEM;
+        return -1;
+    }
+    const char *dir = dirname(copy);
+    int ok = access(dir, W_OK) == 0;
+    if (!ok) {
+        snprintf(e->msg, sizeof e->msg,
+                 "cannot write the checkpoint %s: folder %s is %s", path, dir,
+                 errno == ENOENT ? "missing" : "not writable");
+        e->status = CLNET_E_ARG;
+    }
+    free(copy);
+    return ok ? 0 : -1;
+}
+
+static int cmd_train(const cli_options *o)
+{
+    clnet_error e = {0};
+    clnet_registry *r = NULL;
+    clnet_dataset train = {0}, test = {0};
+    FILE *json = NULL;
+    int rc = 0;
+    const char *out = o->out ? o->out : DEFAULT_CHECKPOINT;
+    clnet_net *net = open_net(o, o->batch, &r, &e);
+    if (!net || check_writable(out, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    if (o->log_json && !(json = fopen(o->log_json, "w"))) {
+        fprintf(stderr, "clnet: cannot write %s: %s\n", o->log_json,
+                strerror(errno));
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    const char *dir = data_dir(o);
+    if (clnet_dataset_load_mnist(&train, dir, "train", o->limit_train, &e) ||
+        clnet_dataset_load_mnist(&test, dir, "t10k", o->limit_test, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    int32_t epochs = o->epochs ? o->epochs : clnet_net_default_epochs(net);
+    int32_t batch = o->batch ? o->batch : clnet_net_default_batch(net);
+    long threads = o->threads ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    printf("Training %s on %s: %d training and %d test images, batch %d, "
+           "%d epochs, %ld threads, seed %llu\n",
+           o->net, o->device ? o->device : "cpu", train.count, test.count,
+           batch, epochs, threads, (unsigned long long)o->seed);
+    cli_progress prog;
+    cli_progress_init(&prog, stdout, epochs, o->quiet, json);
+    clnet_train_options t = {0};
+    t.epochs = epochs;
+    t.batch = batch;
+    t.on_epoch = cli_progress_epoch;
+    t.on_progress = cli_progress_step;
+    t.user = &prog;
+    if (clnet_train(net, &train, &test, &t, &e) ||
+        clnet_checkpoint_save(net, out, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    printf("Saved %s\n", out);
+done:
+    if (json && fclose(json) != 0 && rc == 0) {
+        fprintf(stderr, "clnet: cannot write %s: %s\n", o->log_json,
+                strerror(errno));
+        rc = EXIT_RUNTIME;
+    }
+    clnet_dataset_free(&train);
+    clnet_dataset_free(&test);
+    clnet_net_free(net);
+    clnet_registry_free(r);
+    return rc;
+}
+
+static int cmd_eval(const cli_options *o)
+{
+    clnet_error e = {0};
+    clnet_registry *r = NULL;
+    clnet_dataset test = {0};
+    clnet_eval_result res = {0};
+    int rc = 0;
+    clnet_net *net = open_net(o, o->batch ? o->batch : 500, &r, &e);
+    if (!net || clnet_checkpoint_load(net, o->model, &e) ||
+        clnet_dataset_load_mnist(&test, data_dir(o), "t10k", o->limit_test,
+                                 &e) ||
+        clnet_evaluate(net, &test, &res, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    printf("%d test images: loss %.4f, accuracy %.4f (%.2f%%)\n", test.count,
+           res.loss, res.accuracy, 100 * res.accuracy);
+    printf("\nConfusion matrix (rows: true class, columns: predicted)\n     ");
+    for (int c = 0; c < res.classes; c++)
+        printf("%6d", c);
+    printf("\n");
+    for (int t = 0; t < res.classes; t++) {
+        printf("%4d ", t);
+        for (int c = 0; c < res.classes; c++)
+            printf("%6lld", (long long)res.confusion[t * res.classes + c]);
+        printf("\n");
+    }
+done:
+    free(res.confusion);
+    clnet_dataset_free(&test);
+    clnet_net_free(net);
+    clnet_registry_free(r);
+    return rc;
+}
+
+static int cmd_predict(const cli_options *o)
+{
+    clnet_error e = {0};
+    clnet_registry *r = NULL;
+    uint8_t *pixels = NULL;
+    float *probs = NULL;
+    int rc = 0;
+    clnet_net *net = open_net(o, o->batch ? o->batch : 64, &r, &e);
+    if (!net || clnet_checkpoint_load(net, o->model, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    clnet_shape in = clnet_net_input_shape(net);
+    if (in.c != 1) {
+        fprintf(stderr, "clnet predict: images are read as grey, but %s takes "
+                        "%d channels\n", o->net, in.c);
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    size_t size = (size_t)in.h * (size_t)in.w;
+    int32_t k = clnet_net_classes(net);
+    pixels = malloc(size * (size_t)o->nimages);
+    probs = malloc(sizeof *probs * (size_t)k * (size_t)o->nimages);
+    if (!pixels || !probs) {
+        fprintf(stderr, "clnet: out of memory\n");
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    for (int i = 0; i < o->nimages; i++) {
+        uint8_t *px = pixels + size * (size_t)i;
+        if (clnet_image_load(o->images[i], in.h, in.w, px, &e)) {
+            rc = fail(&e);
+            goto done;
+        }
+        if (o->invert)
+            for (size_t j = 0; j < size; j++)
+                px[j] = (uint8_t)(255 - px[j]);
+    }
+    if (clnet_predict(net, pixels, o->nimages, probs, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    for (int i = 0; i < o->nimages; i++) {
+        const float *p = probs + (size_t)k * i;
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            if (p[c] > p[best])
+                best = c;
+        printf("%s: %d (%.1f%%)  probabilities:", o->images[i], best,
+               100 * p[best]);
+        for (int c = 0; c < k; c++)
+            printf(" %.4f", p[c]);
+        printf("\n");
+    }
+done:
+    free(pixels);
+    free(probs);
+    clnet_net_free(net);
+    clnet_registry_free(r);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cli_options o;
+    int done;
+    int rc = cli_parse(argc, argv, &o, &done);
+    if (rc == 0 && !done) {
+        if (!strcmp(o.command, "plugins"))
+            rc = cmd_plugins();
+        else if (!strcmp(o.command, "devices"))
+            rc = cmd_devices();
+        else if (!strcmp(o.command, "summary"))
+            rc = cmd_summary(&o);
+        else if (!strcmp(o.command, "train"))
+            rc = cmd_train(&o);
+        else if (!strcmp(o.command, "eval"))
+            rc = cmd_eval(&o);
+        else if (!strcmp(o.command, "predict"))
+            rc = cmd_predict(&o);
+    }
+    free(o.images);
+    return rc;
+}

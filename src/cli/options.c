@@ -1,0 +1,282 @@
+/* Parsing of the clnet command line against one table of options. */
+#define _POSIX_C_SOURCE 200809L
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+enum {
+    C_PLUGINS = 1 << 0,
+    C_DEVICES = 1 << 1,
+    C_SUMMARY = 1 << 2,
+    C_TRAIN = 1 << 3,
+    C_EVAL = 1 << 4,
+    C_PREDICT = 1 << 5,
+    C_BUILD = C_SUMMARY | C_TRAIN | C_EVAL | C_PREDICT
+};
+
+typedef struct {
+    const char *name;
+    int commands;
+    int takes_value;
+    const char *help;
+} option_spec;
+
+static const option_spec options[] = {
+    {"data", C_TRAIN | C_EVAL, 1,
+     "DIR     folder with the MNIST IDX files (default: $CLNET_MNIST_DIR, "
+     "else data/mnist)"},
+    {"model", C_EVAL | C_PREDICT, 1, "CKPT   checkpoint to load"},
+    {"out", C_TRAIN, 1, "FILE     checkpoint to write (default clnet-model.ckpt)"},
+    {"log-json", C_TRAIN, 1,
+     "FILE one JSON object per epoch: epoch, loss, accuracy, val_loss, "
+     "val_accuracy, seconds, images_per_second"},
+    {"device", C_BUILD, 1, "D     cpu or auto (default cpu)"},
+    {"backend", C_BUILD, 1,
+     "LIST KIND=BACKEND or NAME=BACKEND, comma-separated, per layer"},
+    {"seed", C_BUILD, 1, "N       seed for weights, shuffling and dropout "
+                         "(default 1)"},
+    {"epochs", C_TRAIN, 1, "N     epochs (default: the topology's train line)"},
+    {"batch", C_TRAIN | C_EVAL | C_PREDICT, 1,
+     "N      batch size (default: the topology's train line)"},
+    {"threads", C_BUILD, 1, "N    worker threads (default: all cores)"},
+    {"limit-train", C_TRAIN, 1, "N train on the first N images only"},
+    {"limit-test", C_TRAIN | C_EVAL, 1, "N  test on the first N images only"},
+    {"invert", C_PREDICT, 0,
+     "         invert images (for dark digits on a light background)"},
+    {"quiet", C_TRAIN, 0, "          no progress bar, epoch lines only"},
+    {"help", ~0, 0, "           this text"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct {
+    const char *name;
+    int bit;
+    const char *args;
+    const char *help;
+} commands[] = {
+    {"devices", C_DEVICES, "", "list the devices clnet can run on"},
+    {"plugins", C_PLUGINS, "",
+     "list the plugins found: kind, backend, implementation, ABI, path"},
+    {"summary", C_SUMMARY, "NET", "Keras-style table of a topology file"},
+    {"train", C_TRAIN, "NET [--data DIR]",
+     "train, print per-epoch metrics, write a checkpoint"},
+    {"eval", C_EVAL, "NET --model CKPT [--data DIR]",
+     "test loss, accuracy and confusion matrix"},
+    {"predict", C_PREDICT, "NET --model CKPT IMAGE...",
+     "class and probabilities for PNG or PGM images"},
+    {NULL, 0, NULL, NULL},
+};
+
+void cli_usage(FILE *out)
+{
+    fprintf(out, "usage: clnet COMMAND [ARGS] [OPTIONS]\n\n"
+                 "Trains and runs convolutional networks described in "
+                 "topology files.\n\nCommands:\n");
+    for (int i = 0; commands[i].name; i++)
+        fprintf(out, "  %-8s %-30s %s\n", commands[i].name, commands[i].args,
+                commands[i].help);
+    fprintf(out, "\nOptions (each applies to the commands named in "
+                 "brackets):\n");
+    for (int i = 0; options[i].name; i++) {
+        fprintf(out, "  --%s %s [", options[i].name, options[i].help);
+        int first = 1;
+        for (int c = 0; commands[c].name; c++)
+            if (options[i].commands & commands[c].bit) {
+                fprintf(out, "%s%s", first ? "" : " ", commands[c].name);
+                first = 0;
+            }
+        fprintf(out, "]\n");
+    }
+    fprintf(out,
+            "\nEnvironment: CLNET_PLUGIN_PATH (extra plugin folders, "
+            "':'-separated), CLNET_MNIST_DIR.\n"
+            "Exit status: 0 success, 2 bad input (options, topology, data, "
+            "checkpoint), 1 failure at run time.\n");
+}
+
+static int parse_number(const char *opt, const char *v, long long min,
+                        long long max, long long *out)
+{
+    errno = 0;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno || x < min || x > max) {
+        fprintf(stderr, "clnet: --%s takes a whole number from %lld to %lld, "
+                        "got '%s'\n",
+                opt, min, max, v);
+        return EXIT_INPUT;
+    }
+    *out = x;
+    return 0;
+}
+
+static int set_option(cli_options *o, const char *name, const char *v)
+{
+    long long x = 0;
+    int rc = 0;
+    if (!strcmp(name, "data")) o->data = v;
+    else if (!strcmp(name, "model")) o->model = v;
+    else if (!strcmp(name, "out")) o->out = v;
+    else if (!strcmp(name, "log-json")) o->log_json = v;
+    else if (!strcmp(name, "device")) o->device = v;
+    else if (!strcmp(name, "backend")) o->backend = v;
+    else if (!strcmp(name, "invert")) o->invert = 1;
+    else if (!strcmp(name, "quiet")) o->quiet = 1;
+    else if (!strcmp(name, "seed")) {
+        rc = parse_number(name, v, 0, 0x7fffffffffffffffll, &x);
+        o->seed = (uint64_t)x;
+    } else if (!strcmp(name, "epochs")) {
+        rc = parse_number(name, v, 1, 1000000, &x);
+        o->epochs = (int32_t)x;
+    } else if (!strcmp(name, "batch")) {
+        rc = parse_number(name, v, 1, 65536, &x);
+        o->batch = (int32_t)x;
+    } else if (!strcmp(name, "threads")) {
+        rc = parse_number(name, v, 1, 1024, &x);
+        o->threads = (int32_t)x;
+    } else if (!strcmp(name, "limit-train")) {
+        rc = parse_number(name, v, 1, 100000000, &x);
+        o->limit_train = (int32_t)x;
+    } else if (!strcmp(name, "limit-test")) {
+        rc = parse_number(name, v, 1, 100000000, &x);
+        o->limit_test = (int32_t)x;
+    }
+    return rc;
+}
+
+int cli_parse(int argc, char **argv, cli_options *o, int *done)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = 1;
+    *done = 0;
+    if (argc < 2) {
+        cli_usage(stderr);
+        return EXIT_INPUT;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        cli_usage(stdout);
+        *done = 1;
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("clnet %s (plugin ABI %u)\n", CLNET_VERSION,
+               CLNET_PLUGIN_ABI_VERSION);
+        *done = 1;
+        return 0;
+    }
+    int bit = 0;
+    const char *names[16];
+    int nn = 0;
+    for (int i = 0; commands[i].name; i++) {
+        names[nn++] = commands[i].name;
+        if (!strcmp(commands[i].name, cmd))
+            bit = commands[i].bit;
+    }
+    names[nn] = NULL;
+    if (!bit) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "clnet: unknown command '%s'", cmd);
+        clnet_append_suggestion(msg, sizeof msg, cmd, names);
+        fprintf(stderr, "%s (see clnet --help)\n", msg);
+        return EXIT_INPUT;
+    }
+    o->command = cmd;
+    o->images = calloc((size_t)argc, sizeof *o->images);
+    if (!o->images) {
+        fprintf(stderr, "clnet: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    int positional_only = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (positional_only || strncmp(a, "--", 2) != 0 || !a[2]) {
+            if (!positional_only && !strcmp(a, "--")) {
+                positional_only = 1;
+                continue;
+            }
+            if (a[0] == '-' && a[1] && !positional_only) {
+                fprintf(stderr, "clnet: unknown option '%s' (options are "
+                                "spelt --name; see clnet --help)\n", a);
+                return EXIT_INPUT;
+            }
+            if (!o->net && bit != C_DEVICES && bit != C_PLUGINS)
+                o->net = a;
+            else if (bit == C_PREDICT)
+                o->images[o->nimages++] = a;
+            else {
+                fprintf(stderr, "clnet %s: unexpected argument '%s'\n", cmd, a);
+                return EXIT_INPUT;
+            }
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(a + 2, '=');
+        snprintf(name, sizeof name, "%.*s",
+                 (int)(eq ? (size_t)(eq - a - 2) : strlen(a + 2)), a + 2);
+        const option_spec *spec = NULL;
+        const char *onames[32];
+        int no = 0;
+        for (int k = 0; options[k].name; k++) {
+            onames[no++] = options[k].name;
+            if (!strcmp(options[k].name, name))
+                spec = &options[k];
+        }
+        onames[no] = NULL;
+        if (!spec) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "clnet: unknown option '--%s'", name);
+            clnet_append_suggestion(msg, sizeof msg, name, onames);
+            fprintf(stderr, "%s (see clnet --help)\n", msg);
+            return EXIT_INPUT;
+        }
+        if (!strcmp(name, "help")) {
+            cli_usage(stdout);
+            *done = 1;
+            return 0;
+        }
+        if (!(spec->commands & bit)) {
+            fprintf(stderr, "clnet: --%s does not apply to '%s' (see clnet "
+                            "--help)\n",
+                    name, cmd);
+            return EXIT_INPUT;
+        }
+        const char *value = NULL;
+        if (spec->takes_value) {
+            if (eq)
+                value = eq + 1;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            if (!value || !*value) {
+                fprintf(stderr, "clnet: --%s needs a value\n", name);
+                return EXIT_INPUT;
+            }
+        } else if (eq) {
+            fprintf(stderr, "clnet: --%s takes no value\n", name);
+            return EXIT_INPUT;
+        }
+        int rc = set_option(o, name, value);
+        if (rc)
+            return rc;
+    }
+    if ((bit & C_BUILD) && !o->net) {
+        fprintf(stderr, "clnet %s: give a topology file, e.g. clnet %s "
+                        "models/mnist.net\n", cmd, cmd);
+        return EXIT_INPUT;
+    }
+    if ((bit & (C_EVAL | C_PREDICT)) && !o->model) {
+        fprintf(stderr, "clnet %s: give the checkpoint to use with --model "
+                        "CKPT (clnet train writes one)\n", cmd);
+        return EXIT_INPUT;
+    }
+    if (bit == C_PREDICT && o->nimages == 0) {
+        fprintf(stderr, "clnet predict: give one or more PNG or PGM images\n");
+        return EXIT_INPUT;
+    }
+    return 0;
+}

@@ -1,0 +1,28 @@
+/* Command-line options of the clnet tool: one table says which options
+ * exist, what they take and which commands accept them. */
+#ifndef CLNET_CLI_OPTIONS_H
+#define CLNET_CLI_OPTIONS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define EXIT_INPUT 2   /* bad input: options, files the user gave */
+#define EXIT_RUNTIME 1 /* failure at run time */
+
+typedef struct {
+    const char *command;
+    const char *net;
+    const char *data, *model, *out, *log_json, *device, *backend;
+    uint64_t seed;
+    int32_t epochs, batch, threads, limit_train, limit_test;
+    int invert, quiet;
+    const char **images;
+    int nimages;
+} cli_options;
+
+/* Parses argv; on error prints a message and returns the exit status,
+ * else 0. *done is set when --help or --version was answered. */
+int cli_parse(int argc, char **argv, cli_options *o, int *done);
+void cli_usage(FILE *out);
+
+#endif

@@ -1,0 +1,94 @@
+/* Keras-style training progress and the --log-json writer. */
+#define _POSIX_C_SOURCE 200809L
+#include "progress.h"
+
+#include <math.h>
+#include <unistd.h>
+
+#include "../internal.h"
+
+#define BAR_WIDTH 30
+#define REDRAW_SECONDS 0.1
+
+void cli_progress_init(cli_progress *p, FILE *out, int32_t epochs, int quiet,
+                       FILE *json)
+{
+    p->out = out;
+    p->tty = isatty(fileno(out));
+    p->quiet = quiet;
+    p->epochs = epochs;
+    p->last_draw = 0;
+    p->last_tenth = -1;
+    p->json = json;
+}
+
+void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
+                       double accuracy, double seconds, void *user)
+{
+    cli_progress *p = user;
+    if (p->quiet)
+        return;
+    if (step == 1)
+        fprintf(p->out, "Epoch %d/%d\n", epoch, p->epochs);
+    if (!p->tty) {
+        int64_t tenth = step * 10 / steps;
+        if (tenth != p->last_tenth && tenth > 0 && step < steps) {
+            p->last_tenth = tenth;
+            fprintf(p->out, "%lld/%lld - %.0fs - loss: %.4f - accuracy: %.4f\n",
+                    (long long)step, (long long)steps, seconds, loss, accuracy);
+            fflush(p->out);
+        }
+        if (step == steps)
+            p->last_tenth = -1;
+        return;
+    }
+    double now = clnet_now();
+    if (step != steps && now - p->last_draw < REDRAW_SECONDS)
+        return;
+    p->last_draw = now;
+    int filled = (int)(BAR_WIDTH * step / steps);
+    char bar[BAR_WIDTH + 1];
+    for (int i = 0; i < BAR_WIDTH; i++)
+        bar[i] = i < filled ? '=' : i == filled ? '>' : '.';
+    bar[BAR_WIDTH] = '\0';
+    double eta = seconds / (double)step * (double)(steps - step);
+    fprintf(p->out, "\r%lld/%lld [%s] - ETA: %3.0fs - loss: %.4f - accuracy: "
+                    "%.4f ",
+            (long long)step, (long long)steps, bar, eta, loss, accuracy);
+    if (step == steps)
+        fprintf(p->out, "\r\033[K");
+    fflush(p->out);
+}
+
+static void json_number(FILE *f, const char *key, double v, int last)
+{
+    if (isfinite(v))
+        fprintf(f, "\"%s\": %.6g%s", key, v, last ? "" : ", ");
+    else
+        fprintf(f, "\"%s\": null%s", key, last ? "" : ", ");
+}
+
+void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
+{
+    cli_progress *p = user;
+    if (p->quiet)
+        fprintf(p->out, "Epoch %d/%d ", s->epoch, p->epochs);
+    fprintf(p->out, "%.1fs - %.0f img/s - loss: %.4f - accuracy: %.4f", s->seconds,
+            s->images_per_second, s->loss, s->accuracy);
+    if (isfinite(s->val_loss))
+        fprintf(p->out, " - val_loss: %.4f - val_accuracy: %.4f", s->val_loss,
+                s->val_accuracy);
+    fprintf(p->out, "\n");
+    fflush(p->out);
+    if (p->json) {
+        fprintf(p->json, "{\"epoch\": %d, ", s->epoch);
+        json_number(p->json, "loss", s->loss, 0);
+        json_number(p->json, "accuracy", s->accuracy, 0);
+        json_number(p->json, "val_loss", s->val_loss, 0);
+        json_number(p->json, "val_accuracy", s->val_accuracy, 0);
+        json_number(p->json, "seconds", s->seconds, 0);
+        json_number(p->json, "images_per_second", s->images_per_second, 1);
+        fprintf(p->json, "}\n");
+        fflush(p->json);
+    }
+}

@@ -1,0 +1,26 @@
+/* Keras-style training progress: a bar redrawn in place on a terminal,
+ * plain lines at every tenth of an epoch otherwise. */
+#ifndef CLNET_CLI_PROGRESS_H
+#define CLNET_CLI_PROGRESS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "clnet/clnet.h"
+
+typedef struct {
+    FILE *out;
+    int tty, quiet;
+    int32_t epochs;
+    double last_draw;
+    int64_t last_tenth;
+    FILE *json; /* --log-json, or NULL */
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, FILE *out, int32_t epochs, int quiet,
+                       FILE *json);
+void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
+                       double accuracy, double seconds, void *user);
+void cli_progress_epoch(const clnet_epoch_stats *s, void *user);
+
+#endif

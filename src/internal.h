@@ -1,0 +1,64 @@
+/* Declarations shared by the core's source files; not installed. */
+#ifndef CLNET_INTERNAL_H
+#define CLNET_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clnet/clnet.h"
+
+#if defined(__GNUC__)
+#define CLNET_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CLNET_PRINTF(a, b)
+#endif
+
+/* Sets err (when not NULL) and returns s. */
+clnet_status clnet_fail(clnet_error *err, clnet_status s, const char *fmt,
+                        ...) CLNET_PRINTF(3, 4);
+void clnet_error_clear(clnet_error *err);
+
+/* The word of `words` (NULL-terminated) nearest to `word` by edit
+ * distance, or NULL when none is close enough to be a plausible typo. */
+const char *clnet_nearest_word(const char *word, const char *const *words);
+/* Appends "; did you mean 'X'?" to buf when a near word exists. */
+void clnet_append_suggestion(char *buf, size_t len, const char *word,
+                             const char *const *words);
+
+/* One key=value of a topology line, with where it stood. */
+typedef struct {
+    char *key, *value;
+    int line, col, value_col;
+} clnet_topo_setting;
+
+typedef struct {
+    char *kind;
+    int line, col;
+    int nsettings;
+    clnet_topo_setting *settings;
+} clnet_topo_line;
+
+struct clnet_topology {
+    char *file;
+    int nlayers;
+    clnet_topo_line *layers;
+    int has_train;
+    clnet_topo_line train;
+};
+
+/* Parses `text` as a setting of type spec into v; on failure writes what
+ * was expected into msg. */
+int clnet_parse_value(const clnet_setting_spec *spec, const char *text,
+                      clnet_value *v, char *msg, size_t msglen);
+
+/* FNV-1a, 64-bit, continuing from h (start with CLNET_FNV_INIT). */
+#define CLNET_FNV_INIT 0xcbf29ce484222325ull
+uint64_t clnet_fnv1a(uint64_t h, const void *data, size_t len);
+
+/* Allocation helpers that zero memory and align to 64 bytes. */
+void *clnet_alloc(size_t bytes);
+void clnet_free(void *p);
+
+double clnet_now(void);
+
+#endif

@@ -1,0 +1,805 @@
+/* Network builder: binds each topology line to a plugin on its chosen
+ * backend, checks settings and shapes, plans parameters and every buffer
+ * a step needs (the hot loop allocates nothing), and prints summaries. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clnet/philox.h"
+#include "net.h"
+
+#define KERAS_DEFAULT_BATCH 32
+#define KERAS_DEFAULT_EPOCHS 1
+#define MAX_KINDS 64
+
+/* The words users may mean when they mistype a layer kind. */
+static int layer_kinds(const clnet_registry *r, const char **words, int max)
+{
+    int n = 0;
+    for (int i = 0; i < clnet_registry_count(r) && n < max - 2; i++) {
+        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
+        if (p->role != CLNET_ROLE_LAYER)
+            continue;
+        int seen = 0;
+        for (int k = 0; k < n; k++)
+            seen |= strcmp(words[k], p->kind) == 0;
+        if (!seen)
+            words[n++] = p->kind;
+    }
+    words[n++] = "train";
+    words[n] = NULL;
+    return n;
+}
+
+static void list_backends(const clnet_registry *r, const char *kind,
+                          char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
+        if (strcmp(p->kind, kind) == 0) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+                     p->backend);
+        }
+    }
+}
+
+static const clnet_topo_setting *find_setting(const clnet_topo_line *l,
+                                              const char *key)
+{
+    for (int i = 0; i < l->nsettings; i++)
+        if (strcmp(l->settings[i].key, key) == 0)
+            return &l->settings[i];
+    return NULL;
+}
+
+/* Validates a line's settings against a plugin's table and fills values.
+ * `extra` lists keys the caller handles itself. */
+static int parse_settings(const char *file, const clnet_topo_line *l,
+                          const clnet_plugin *p, const char *const *extra,
+                          clnet_value *values, clnet_error *err)
+{
+    const char *words[CLNET_MAX_SETTINGS * 2 + 16];
+    int nw = 0;
+    for (int s = 0; s < p->nsettings; s++) {
+        words[nw++] = p->settings[s].key;
+        if (p->settings[s].alias)
+            words[nw++] = p->settings[s].alias;
+    }
+    for (int e = 0; extra && extra[e]; e++)
+        words[nw++] = extra[e];
+    words[nw] = NULL;
+
+    for (int i = 0; i < l->nsettings; i++) {
+        const clnet_topo_setting *st = &l->settings[i];
+        int known = 0;
+        for (int w = 0; w < nw; w++)
+            known |= strcmp(words[w], st->key) == 0;
+        if (!known) {
+            char msg[CLNET_ERRLEN];
+            snprintf(msg, sizeof msg, "%s:%d:%d: unknown setting '%s' for %s",
+                     file, st->line, st->col, st->key, l->kind);
+            clnet_append_suggestion(msg, sizeof msg, st->key, words);
+            if (!clnet_nearest_word(st->key, words)) {
+                size_t used = strlen(msg);
+                snprintf(msg + used, sizeof msg - used, " (it takes:");
+                for (int w = 0; w < nw; w++) {
+                    used = strlen(msg);
+                    snprintf(msg + used, sizeof msg - used, " %s", words[w]);
+                }
+                used = strlen(msg);
+                snprintf(msg + used, sizeof msg - used, ")");
+            }
+            return clnet_fail(err, CLNET_E_PARSE, "%s", msg);
+        }
+    }
+    for (int s = 0; s < p->nsettings; s++) {
+        const clnet_setting_spec *spec = &p->settings[s];
+        const clnet_topo_setting *st = find_setting(l, spec->key);
+        const clnet_topo_setting *st2 =
+            spec->alias ? find_setting(l, spec->alias) : NULL;
+        if (st && st2)
+            return clnet_fail(err, CLNET_E_PARSE,
+                              "%s:%d:%d: '%s' and '%s' are the same setting; "
+                              "give only one",
+                              file, st2->line, st2->col, spec->key,
+                              spec->alias);
+        if (!st)
+            st = st2;
+        char msg[CLNET_ERRLEN];
+        if (st) {
+            if (clnet_parse_value(spec, st->value, &values[s], msg,
+                                  sizeof msg))
+                return clnet_fail(err, CLNET_E_PARSE, "%s:%d:%d: %s", file,
+                                  st->line, st->value_col, msg);
+        } else if (spec->default_value) {
+            if (clnet_parse_value(spec, spec->default_value, &values[s], msg,
+                                  sizeof msg))
+                return clnet_fail(err, CLNET_E_INTERNAL,
+                                  "plugin %s has a bad default: %s", p->kind,
+                                  msg);
+        } else {
+            return clnet_fail(err, CLNET_E_PARSE,
+                              "%s:%d:%d: %s needs '%s=' (expected %s)", file,
+                              l->line, l->col, l->kind, spec->key,
+                              spec->type == CLNET_SET_INT      ? "a whole number"
+                              : spec->type == CLNET_SET_FLOAT  ? "a number"
+                              : spec->type == CLNET_SET_SIZE2  ? "a size like 3x3"
+                              : spec->type == CLNET_SET_SHAPE3 ? "a shape like 28x28x1"
+                                                               : spec->choices);
+        }
+    }
+    return CLNET_OK;
+}
+
+/* --backend overrides: "KIND=BACKEND" or "NAME=BACKEND", comma-separated. */
+static const char *override_for(const char *overrides, const char *kind,
+                                const char *name, char *buf, size_t len)
+{
+    if (!overrides)
+        return NULL;
+    const char *found = NULL;
+    const char *p = overrides;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (eq) {
+            size_t kl = (size_t)(eq - p);
+            int by_name = strlen(name) == kl && memcmp(p, name, kl) == 0;
+            int by_kind = strlen(kind) == kl && memcmp(p, kind, kl) == 0;
+            /* a layer's name is more specific than its kind */
+            if (by_name || (by_kind && !found)) {
+                snprintf(buf, len, "%.*s", (int)(n - kl - 1), eq + 1);
+                found = buf;
+                if (by_name)
+                    return found;
+            }
+        }
+        p = comma ? comma + 1 : p + n;
+    }
+    return found;
+}
+
+static int check_overrides(const char *overrides, const clnet_topology *t,
+                           const clnet_registry *r, clnet_error *err)
+{
+    if (!overrides)
+        return CLNET_OK;
+    const char *p = overrides;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (!eq || eq == p || eq == p + n - 1)
+            return clnet_fail(err, CLNET_E_ARG,
+                              "--backend: expected KIND=BACKEND or "
+                              "NAME=BACKEND, got '%.*s'",
+                              (int)n, p);
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+        int known = clnet_registry_find(r, key, NULL) != NULL;
+        for (int i = 0; i < t->nlayers && !known; i++) {
+            const clnet_topo_setting *nm = find_setting(&t->layers[i], "name");
+            known = nm && strcmp(nm->value, key) == 0;
+        }
+        if (!known) {
+            const char *words[MAX_KINDS + 1];
+            layer_kinds(r, words, MAX_KINDS);
+            char msg[CLNET_ERRLEN];
+            snprintf(msg, sizeof msg,
+                     "--backend: '%s' is neither a layer kind nor a layer "
+                     "name in %s",
+                     key, t->file);
+            clnet_append_suggestion(msg, sizeof msg, key, words);
+            return clnet_fail(err, CLNET_E_ARG, "%s", msg);
+        }
+        p = comma ? comma + 1 : p + n;
+    }
+    return CLNET_OK;
+}
+
+static int backend_exists(const clnet_registry *r, const char *backend)
+{
+    for (int i = 0; i < clnet_registry_count(r); i++)
+        if (strcmp(clnet_registry_get(r, i, NULL)->backend, backend) == 0)
+            return 1;
+    return 0;
+}
+
+/* "cpu", "auto", "opencl:1" -> the backend name plugins carry. */
+static int device_backend(const clnet_registry *r, const char *device,
+                          char *out, size_t len, clnet_error *err)
+{
+    if (!device || !*device || strcmp(device, "auto") == 0)
+        device = "cpu";
+    size_t n = strcspn(device, ":");
+    snprintf(out, len, "%.*s", (int)n, device);
+    if (!backend_exists(r, out)) {
+        const char *known[] = {"cpu", "opencl", "auto", NULL};
+        char msg[CLNET_ERRLEN];
+        snprintf(msg, sizeof msg,
+                 "--device %s: no plugins for the '%s' backend were found "
+                 "(this build has the cpu backend; `clnet plugins` lists "
+                 "what is loaded)",
+                 device, out);
+        clnet_append_suggestion(msg, sizeof msg, out, known);
+        return clnet_fail(err, CLNET_E_ARG, "%s", msg);
+    }
+    return CLNET_OK;
+}
+
+static size_t shape_size(clnet_shape s)
+{
+    return (size_t)s.h * (size_t)s.w * (size_t)s.c;
+}
+
+static int valid_name(const char *s)
+{
+    if (!*s || strlen(s) >= 64)
+        return 0;
+    for (; *s; s++)
+        if (!(*s == '_' || *s == '-' || *s == '.' ||
+              (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= 'A' && *s <= 'Z')))
+            return 0;
+    return 1;
+}
+
+static int build_layers(clnet_net *net, const clnet_topology *t,
+                        const clnet_registry *r, const clnet_build_options *o,
+                        const char *default_backend, clnet_error *err)
+{
+    const char *extra[] = {"name", "backend", NULL};
+    const char *kinds[MAX_KINDS + 1];
+    layer_kinds(r, kinds, MAX_KINDS);
+    int counts[MAX_KINDS] = {0};
+    clnet_shape prev = {0, 0, 0};
+
+    for (int i = 0; i < t->nlayers; i++) {
+        const clnet_topo_line *l = &t->layers[i];
+        clnet_net_layer *L = &net->layers[i];
+        L->line = l->line;
+        L->col = l->col;
+        int kind_idx = -1;
+        for (int k = 0; kinds[k]; k++)
+            if (strcmp(kinds[k], l->kind) == 0)
+                kind_idx = k;
+        if (kind_idx < 0 || strcmp(l->kind, "train") == 0) {
+            char msg[CLNET_ERRLEN];
+            snprintf(msg, sizeof msg, "unknown layer '%s' at %s:%d:%d", l->kind,
+                     t->file, l->line, l->col);
+            clnet_append_suggestion(msg, sizeof msg, l->kind, kinds);
+            return clnet_fail(err, CLNET_E_PARSE, "%s", msg);
+        }
+        if ((i == 0) != (strcmp(l->kind, "input") == 0))
+            return clnet_fail(err, CLNET_E_PARSE,
+                              i == 0 ? "%s:%d:%d: the first layer must be "
+                                       "'input' (e.g. 'input shape=28x28x1'), "
+                                       "got '%s'"
+                                     : "%s:%d:%d: '%s' may only be the first "
+                                       "line",
+                              t->file, l->line, l->col, l->kind);
+
+        const clnet_topo_setting *nm = find_setting(l, "name");
+        if (nm) {
+            if (!valid_name(nm->value))
+                return clnet_fail(err, CLNET_E_PARSE,
+                                  "%s:%d:%d: a name is 1 to 63 letters, "
+                                  "digits, '_', '-' or '.', got '%s'",
+                                  t->file, nm->line, nm->value_col, nm->value);
+            snprintf(L->name, sizeof L->name, "%s", nm->value);
+        } else {
+            snprintf(L->name, sizeof L->name, "%s_%d", l->kind,
+                     ++counts[kind_idx]);
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(net->layers[j].name, L->name) == 0)
+                return clnet_fail(err, CLNET_E_PARSE,
+                                  "%s:%d:%d: the name '%s' is already used by "
+                                  "the layer on line %d",
+                                  t->file, l->line, l->col, L->name,
+                                  net->layers[j].line);
+
+        char obuf[64];
+        const clnet_topo_setting *bk = find_setting(l, "backend");
+        const char *backend =
+            override_for(o->backends, l->kind, L->name, obuf, sizeof obuf);
+        if (!backend && bk)
+            backend = bk->value;
+        if (!backend)
+            backend = default_backend;
+        if (strcmp(backend, "auto") == 0)
+            backend = "cpu";
+        const clnet_plugin *p = clnet_registry_find(r, l->kind, backend);
+        if (!p) {
+            char have[256];
+            list_backends(r, l->kind, have, sizeof have);
+            return clnet_fail(err, CLNET_E_ARG,
+                              "%s:%d:%d: no '%s' implementation of %s is "
+                              "loaded (available: %s)",
+                              t->file, l->line, l->col, backend, l->kind, have);
+        }
+        if (p->role != CLNET_ROLE_LAYER)
+            return clnet_fail(err, CLNET_E_PARSE,
+                              "%s:%d:%d: '%s' is a %s, not a layer; set it on "
+                              "the 'train' line",
+                              t->file, l->line, l->col, l->kind,
+                              p->role == CLNET_ROLE_LOSS ? "loss" : "optimizer");
+        L->plugin = p;
+        int rc = parse_settings(t->file, l, p, extra, L->settings, err);
+        if (rc)
+            return rc;
+
+        clnet_create_args args = {0};
+        args.settings = L->settings;
+        args.in = prev;
+        args.max_batch = net->max_batch;
+        args.threads = net->threads;
+        args.layer_index = i;
+        if (i == t->nlayers - 1 && net->fused)
+            args.fuse_softmax_loss = 1;
+        char perr[CLNET_ERRLEN] = "";
+        if (p->create(&args, &L->plan, &L->state, perr)) {
+            L->state = NULL;
+            return clnet_fail(err, CLNET_E_SHAPE, "%s:%d:%d: %s: %s", t->file,
+                              l->line, l->col, l->kind,
+                              perr[0] ? perr : "the plugin refused it");
+        }
+        L->in = prev;
+        L->out = L->plan.out;
+        L->in_size = shape_size(prev);
+        L->out_size = shape_size(L->out);
+        if (L->out_size == 0 || L->out_size > (1u << 28))
+            return clnet_fail(err, CLNET_E_SHAPE,
+                              "%s:%d:%d: %s gives an output of %dx%dx%d, "
+                              "which is empty or too large",
+                              t->file, l->line, l->col, l->kind, L->out.h,
+                              L->out.w, L->out.c);
+        if (L->plan.alias_input && L->out_size != L->in_size)
+            return clnet_fail(err, CLNET_E_INTERNAL,
+                              "plugin %s aliases its input but changes its size",
+                              p->kind);
+        if (!L->plan.alias_input && (!p->layer.forward || !p->layer.backward))
+            return clnet_fail(err, CLNET_E_INTERNAL,
+                              "plugin %s has no forward or backward", p->kind);
+        prev = L->out;
+    }
+    return CLNET_OK;
+}
+
+/* The last layer ends in softmax: the loss can fuse its derivative. */
+static int ends_in_softmax(const clnet_topo_line *l)
+{
+    if (strcmp(l->kind, "softmax") == 0)
+        return 1;
+    const clnet_topo_setting *a = find_setting(l, "activation");
+    return a && strcmp(a->value, "softmax") == 0;
+}
+
+static int parse_train_line(clnet_net *net, const clnet_topology *t,
+                            const clnet_registry *r, const char *backend,
+                            clnet_value *opt_values, clnet_value *loss_values,
+                            clnet_error *err)
+{
+    const clnet_topo_line empty = {.kind = "train", .line = 0, .col = 1};
+    const clnet_topo_line *l = t->has_train ? &t->train : &empty;
+    const clnet_topo_setting *o = find_setting(l, "optimizer");
+    const clnet_topo_setting *ls = find_setting(l, "loss");
+    const char *oname = o ? o->value : "adam";
+    const char *lname = ls ? ls->value : "sparse_categorical_crossentropy";
+
+    const clnet_plugin *opt = clnet_registry_find(r, oname, backend);
+    if (!opt || opt->role != CLNET_ROLE_OPTIMIZER) {
+        const char *words[MAX_KINDS + 1];
+        int n = 0;
+        for (int i = 0; i < clnet_registry_count(r) && n < MAX_KINDS; i++) {
+            const clnet_plugin *p = clnet_registry_get(r, i, NULL);
+            if (p->role == CLNET_ROLE_OPTIMIZER)
+                words[n++] = p->kind;
+        }
+        words[n] = NULL;
+        char msg[CLNET_ERRLEN];
+        snprintf(msg, sizeof msg, "%s:%d:%d: unknown optimizer '%s' for the %s "
+                 "backend", t->file, l->line, o ? o->value_col : 1, oname,
+                 backend);
+        clnet_append_suggestion(msg, sizeof msg, oname, words);
+        return clnet_fail(err, CLNET_E_PARSE, "%s", msg);
+    }
+    const clnet_plugin *loss = clnet_registry_find(r, lname, backend);
+    if (!loss || loss->role != CLNET_ROLE_LOSS) {
+        const char *words[MAX_KINDS + 1];
+        int n = 0;
+        for (int i = 0; i < clnet_registry_count(r) && n < MAX_KINDS; i++) {
+            const clnet_plugin *p = clnet_registry_get(r, i, NULL);
+            if (p->role == CLNET_ROLE_LOSS)
+                words[n++] = p->kind;
+        }
+        words[n] = NULL;
+        char msg[CLNET_ERRLEN];
+        snprintf(msg, sizeof msg, "%s:%d:%d: unknown loss '%s' for the %s "
+                 "backend", t->file, l->line, ls ? ls->value_col : 1, lname,
+                 backend);
+        clnet_append_suggestion(msg, sizeof msg, lname, words);
+        return clnet_fail(err, CLNET_E_PARSE, "%s", msg);
+    }
+    net->optimizer = opt;
+    net->loss = loss;
+
+    /* Split the line: the core's keys, then the optimizer's, then the
+     * loss's; anything else is unknown to all three. */
+    clnet_topo_line opt_line = *l, loss_line = *l;
+    clnet_topo_setting *os = calloc((size_t)l->nsettings + 1, sizeof *os);
+    clnet_topo_setting *lss = calloc((size_t)l->nsettings + 1, sizeof *lss);
+    if (!os || !lss) {
+        free(os);
+        free(lss);
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+    }
+    int no = 0, nl = 0, rc = CLNET_OK;
+    const char *core_keys[] = {"optimizer", "loss", "batch", "epochs", NULL};
+    for (int i = 0; i < l->nsettings && !rc; i++) {
+        const clnet_topo_setting *st = &l->settings[i];
+        int is_core = 0;
+        for (int k = 0; core_keys[k]; k++)
+            is_core |= strcmp(core_keys[k], st->key) == 0;
+        if (is_core)
+            continue;
+        int in_loss = 0;
+        for (int s = 0; s < loss->nsettings; s++)
+            in_loss |= strcmp(loss->settings[s].key, st->key) == 0;
+        if (in_loss)
+            lss[nl++] = *st;
+        else
+            os[no++] = *st; /* unknown keys are reported against the optimizer */
+    }
+    opt_line.settings = os;
+    opt_line.nsettings = no;
+    loss_line.settings = lss;
+    loss_line.nsettings = nl;
+    const char *opt_extra[] = {"optimizer", "loss", "batch", "epochs", NULL};
+    rc = parse_settings(t->file, &opt_line, opt, opt_extra, opt_values, err);
+    if (!rc)
+        rc = parse_settings(t->file, &loss_line, loss, NULL, loss_values, err);
+    free(os);
+    free(lss);
+    if (rc)
+        return rc;
+
+    static const clnet_setting_spec batch_spec = {
+        "batch", NULL, CLNET_SET_INT, NULL, NULL, 1, 1 << 20};
+    static const clnet_setting_spec epochs_spec = {
+        "epochs", NULL, CLNET_SET_INT, NULL, NULL, 1, 1 << 20};
+    net->default_batch = KERAS_DEFAULT_BATCH;
+    net->default_epochs = KERAS_DEFAULT_EPOCHS;
+    const clnet_setting_spec *specs[2] = {&batch_spec, &epochs_spec};
+    int32_t *dest[2] = {&net->default_batch, &net->default_epochs};
+    for (int k = 0; k < 2; k++) {
+        const clnet_topo_setting *st = find_setting(l, specs[k]->key);
+        if (!st)
+            continue;
+        clnet_value v;
+        char msg[CLNET_ERRLEN];
+        if (clnet_parse_value(specs[k], st->value, &v, msg, sizeof msg))
+            return clnet_fail(err, CLNET_E_PARSE, "%s:%d:%d: %s", t->file,
+                              st->line, st->value_col, msg);
+        *dest[k] = v.i[0];
+    }
+    return CLNET_OK;
+}
+
+static void init_param(float *p, size_t n, const clnet_param_info *info,
+                       uint64_t seed, uint32_t layer, uint32_t which)
+{
+    if (info->init == CLNET_INIT_ZEROS) {
+        memset(p, 0, n * sizeof *p);
+        return;
+    }
+    double limit = sqrt(6.0 / (double)(info->fan_in + info->fan_out));
+    for (size_t k = 0; k < n; k++) {
+        float u = clnet_philox_uniform(seed, 0x80000000u | layer, which,
+                                       (uint32_t)k);
+        p[k] = (float)((2.0 * u - 1.0) * limit);
+    }
+}
+
+static int plan_memory(clnet_net *net, clnet_error *err)
+{
+    size_t total = 0;
+    int32_t nslots = net->optimizer->optimizer.nslots;
+    int nparam_tensors = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        if (L->plan.nparams < 0 || L->plan.nparams > CLNET_MAX_PARAMS)
+            return clnet_fail(err, CLNET_E_INTERNAL,
+                              "plugin %s declares %d parameters",
+                              L->plugin->kind, L->plan.nparams);
+        for (int k = 0; k < L->plan.nparams; k++) {
+            const clnet_param_info *pi = &L->plan.params[k];
+            size_t n = 1;
+            for (int d = 0; d < pi->ndim; d++)
+                n *= (size_t)pi->dims[d];
+            /* each tensor starts on a 64-byte line */
+            L->param_count[k] = n;
+            total += (n + 15) / 16 * 16;
+            nparam_tensors++;
+        }
+    }
+    net->total_params = 0;
+    net->param_arena = clnet_alloc(total * sizeof(float));
+    net->grad_arena = clnet_alloc(total * sizeof(float));
+    net->slot_arena = clnet_alloc(total * sizeof(float) * (size_t)nslots);
+    net->slot_ptrs =
+        calloc((size_t)nparam_tensors * (size_t)(nslots ? nslots : 1) + 1,
+               sizeof(float *));
+    if (!net->param_arena || !net->grad_arena || !net->slot_arena ||
+        !net->slot_ptrs)
+        return clnet_fail(err, CLNET_E_NOMEM,
+                          "out of memory for %zu parameters", total);
+    size_t off = 0;
+    int tensor = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        for (int k = 0; k < L->plan.nparams; k++) {
+            size_t n = L->param_count[k];
+            L->params[k] = net->param_arena + off;
+            L->grads[k] = net->grad_arena + off;
+            L->slots[k] = net->slot_ptrs + (size_t)tensor * (size_t)nslots;
+            for (int s = 0; s < nslots; s++)
+                L->slots[k][s] = net->slot_arena + total * (size_t)s + off;
+            init_param(L->params[k], n, &L->plan.params[k], net->seed,
+                       (uint32_t)i, (uint32_t)k);
+            net->total_params += n;
+            off += (n + 15) / 16 * 16;
+            tensor++;
+        }
+        if (L->plan.nparams && L->plugin->layer.bind &&
+            L->plugin->layer.bind(L->state, (void *const *)L->params,
+                                  (void *const *)L->grads))
+            return clnet_fail(err, CLNET_E_PLUGIN, "plugin %s refused its "
+                              "parameters", L->plugin->kind);
+    }
+    for (int i = 0; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        size_t n = (size_t)net->max_batch * L->out_size;
+        if (i > 0 && L->plan.alias_input) {
+            L->act = net->layers[i - 1].act;
+            L->dact = net->layers[i - 1].dact;
+            continue;
+        }
+        L->act = clnet_alloc(n * sizeof(float));
+        if (!L->act)
+            return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the "
+                              "activations of %s", L->name);
+        if (i > 0) {
+            L->dact = clnet_alloc(n * sizeof(float));
+            if (!L->dact)
+                return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the "
+                                  "gradients of %s", L->name);
+        }
+    }
+    net->batch_pixels =
+        clnet_alloc((size_t)net->max_batch * net->layers[0].out_size);
+    net->batch_labels = clnet_alloc((size_t)net->max_batch * sizeof(int32_t));
+    if (!net->batch_pixels || !net->batch_labels)
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory for a batch");
+    return CLNET_OK;
+}
+
+static uint64_t topology_hash(const clnet_net *net)
+{
+    uint64_t h = CLNET_FNV_INIT;
+    for (int i = 0; i < net->nlayers; i++) {
+        const clnet_net_layer *L = &net->layers[i];
+        h = clnet_fnv1a(h, L->plugin->kind, strlen(L->plugin->kind) + 1);
+        h = clnet_fnv1a(h, L->name, strlen(L->name) + 1);
+        int32_t dims[3] = {L->out.h, L->out.w, L->out.c};
+        h = clnet_fnv1a(h, dims, sizeof dims);
+        for (int k = 0; k < L->plan.nparams; k++)
+            h = clnet_fnv1a(h, L->plan.params[k].dims,
+                            sizeof L->plan.params[k].dims);
+    }
+    return h;
+}
+
+clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
+                           const clnet_build_options *opt, clnet_error *err)
+{
+    clnet_error_clear(err);
+    if (!t || !r) {
+        clnet_fail(err, CLNET_E_ARG, "clnet_net_build: topology and registry "
+                                     "must not be NULL");
+        return NULL;
+    }
+    clnet_build_options defaults = {0};
+    const clnet_build_options *o = opt ? opt : &defaults;
+    if (o->max_batch < 0 || o->threads < 0) {
+        clnet_fail(err, CLNET_E_ARG, "batch and threads must not be negative");
+        return NULL;
+    }
+    char backend[32];
+    if (device_backend(r, o->device, backend, sizeof backend, err))
+        return NULL;
+    if (check_overrides(o->backends, t, r, err))
+        return NULL;
+
+    clnet_net *net = calloc(1, sizeof *net);
+    if (!net || !(net->layers = calloc((size_t)t->nlayers, sizeof *net->layers)) ||
+        !(net->file = strdup(t->file))) {
+        clnet_fail(err, CLNET_E_NOMEM, "out of memory building the network");
+        clnet_net_free(net);
+        return NULL;
+    }
+    net->nlayers = t->nlayers;
+    net->seed = o->seed;
+    net->threads = o->threads;
+
+    clnet_value opt_values[CLNET_MAX_SETTINGS], loss_values[CLNET_MAX_SETTINGS];
+    if (parse_train_line(net, t, r, backend, opt_values, loss_values, err))
+        goto fail;
+    net->max_batch = o->max_batch ? o->max_batch : net->default_batch;
+    net->fused = net->loss->loss.can_fuse_softmax &&
+                 ends_in_softmax(&t->layers[t->nlayers - 1]);
+    if (build_layers(net, t, r, o, backend, err))
+        goto fail;
+
+    clnet_net_layer *last = &net->layers[net->nlayers - 1];
+    net->classes = (int32_t)last->out_size;
+    if (net->nlayers < 2 || net->classes < 2)
+        {
+            clnet_fail(err, CLNET_E_SHAPE,
+                       "%s:%d:%d: the last layer must give at least 2 class "
+                       "scores, it gives %d",
+                       t->file, last->line, last->col, net->classes);
+            goto fail;
+        }
+
+    clnet_create_args a = {0};
+    clnet_layer_plan unused;
+    char perr[CLNET_ERRLEN] = "";
+    a.settings = opt_values;
+    a.max_batch = net->max_batch;
+    a.threads = net->threads;
+    if (net->optimizer->create(&a, &unused, &net->optimizer_state, perr)) {
+        net->optimizer_state = NULL;
+        clnet_fail(err, CLNET_E_PARSE, "%s: optimizer %s: %s", t->file,
+                   net->optimizer->kind, perr);
+        goto fail;
+    }
+    a.settings = loss_values;
+    a.in = last->out;
+    if (net->loss->create(&a, &unused, &net->loss_state, perr)) {
+        net->loss_state = NULL;
+        clnet_fail(err, CLNET_E_PARSE, "%s: loss %s: %s", t->file,
+                   net->loss->kind, perr);
+        goto fail;
+    }
+    if (plan_memory(net, err))
+        goto fail;
+    net->topo_hash = topology_hash(net);
+    return net;
+fail:
+    clnet_net_free(net);
+    return NULL;
+}
+
+void clnet_net_free(clnet_net *net)
+{
+    if (!net)
+        return;
+    for (int i = 0; i < net->nlayers && net->layers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        if (L->state)
+            L->plugin->destroy(L->state);
+        if (!(i > 0 && L->plan.alias_input)) {
+            clnet_free(L->act);
+            clnet_free(L->dact);
+        }
+    }
+    if (net->optimizer_state)
+        net->optimizer->destroy(net->optimizer_state);
+    if (net->loss_state)
+        net->loss->destroy(net->loss_state);
+    clnet_free(net->param_arena);
+    clnet_free(net->grad_arena);
+    clnet_free(net->slot_arena);
+    free(net->slot_ptrs);
+    clnet_free(net->batch_pixels);
+    clnet_free(net->batch_labels);
+    free(net->layers);
+    free(net->file);
+    free(net);
+}
+
+int64_t clnet_net_param_count(const clnet_net *net)
+{
+    return net ? (int64_t)net->total_params : 0;
+}
+
+int32_t clnet_net_input_size(const clnet_net *net)
+{
+    return net ? (int32_t)net->layers[0].out_size : 0;
+}
+
+clnet_shape clnet_net_input_shape(const clnet_net *net)
+{
+    clnet_shape none = {0, 0, 0};
+    return net ? net->layers[0].out : none;
+}
+
+int32_t clnet_net_classes(const clnet_net *net)
+{
+    return net ? net->classes : 0;
+}
+
+uint64_t clnet_net_topology_hash(const clnet_net *net)
+{
+    return net ? net->topo_hash : 0;
+}
+
+int32_t clnet_net_default_batch(const clnet_net *net)
+{
+    return net ? net->default_batch : 0;
+}
+
+int32_t clnet_net_default_epochs(const clnet_net *net)
+{
+    return net ? net->default_epochs : 0;
+}
+
+static void group_thousands(int64_t v, char *buf, size_t len)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%lld", (long long)v);
+    size_t n = strlen(digits), o = 0;
+    for (size_t i = 0; i < n && o + 1 < len; i++) {
+        if (i > 0 && (n - i) % 3 == 0 && o + 1 < len)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
+{
+    if (!net || !out)
+        return clnet_fail(err, CLNET_E_ARG, "clnet_net_summary: NULL argument");
+    const char *rule = "==========================================="
+                       "===========================================";
+    fprintf(out, "Model: \"%s\"\n", net->file);
+    fprintf(out, "%-28s %-22s %12s  %s\n", "Layer (type)", "Output Shape",
+            "Param #", "Backend/implementation");
+    fprintf(out, "%s\n", rule);
+    for (int i = 0; i < net->nlayers; i++) {
+        const clnet_net_layer *L = &net->layers[i];
+        char label[96], shape[48], params[32], impl[96];
+        snprintf(label, sizeof label, "%s (%s)", L->name, L->plugin->kind);
+        if (L->out.h == 1 && L->out.w == 1)
+            snprintf(shape, sizeof shape, "(None, %d)", L->out.c);
+        else
+            snprintf(shape, sizeof shape, "(None, %d, %d, %d)", L->out.h,
+                     L->out.w, L->out.c);
+        size_t np = 0;
+        for (int k = 0; k < L->plan.nparams; k++)
+            np += L->param_count[k];
+        group_thousands((int64_t)np, params, sizeof params);
+        snprintf(impl, sizeof impl, "%s/%s", L->plugin->backend,
+                 L->plugin->impl);
+        fprintf(out, "%-28s %-22s %12s  %s\n", label, shape, params, impl);
+    }
+    char total[32];
+    group_thousands((int64_t)net->total_params, total, sizeof total);
+    fprintf(out, "%s\n", rule);
+    fprintf(out, "Total params: %s\n", total);
+    fprintf(out, "Trainable params: %s\n", total);
+    fprintf(out, "Training: optimizer %s (%s), loss %s (%s)%s, batch %d, "
+                 "epochs %d\n",
+            net->optimizer->kind, net->optimizer->backend, net->loss->kind,
+            net->loss->backend,
+            net->fused ? ", fused with the final softmax" : "",
+            net->default_batch, net->default_epochs);
+    return CLNET_OK;
+}

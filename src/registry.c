@@ -1,0 +1,329 @@
+/* Plugin loader and registry: finds shared objects, checks their ABI
+ * version and keeps one plugin per (kind, backend, implementation). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef CLNET_INSTALL_PLUGINDIR
+#define CLNET_INSTALL_PLUGINDIR "/usr/local/lib/clnet/plugins"
+#endif
+/* Meson writes this file into the build tree's plugin folder. */
+#define BUILD_TREE_MARKER "clnet-build-tree"
+
+typedef struct {
+    const clnet_plugin *plugin;
+    void *handle;
+    char *path;
+} entry;
+
+struct clnet_registry {
+    int count, cap;
+    entry *entries;
+    int nrefused;
+    char **refused;
+};
+
+clnet_registry *clnet_registry_new(clnet_error *err)
+{
+    clnet_registry *r = calloc(1, sizeof *r);
+    if (!r)
+        clnet_fail(err, CLNET_E_NOMEM, "out of memory creating the plugin "
+                                       "registry");
+    return r;
+}
+
+void clnet_registry_free(clnet_registry *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->count; i++) {
+        free(r->entries[i].path);
+        /* handles stay open: plugin code may still be referenced by
+         * networks the caller has not freed yet, and unloading buys
+         * nothing in a process that is about to end */
+    }
+    free(r->entries);
+    for (int i = 0; i < r->nrefused; i++)
+        free(r->refused[i]);
+    free(r->refused);
+    free(r);
+}
+
+int clnet_registry_count(const clnet_registry *r) { return r ? r->count : 0; }
+
+const clnet_plugin *clnet_registry_get(const clnet_registry *r, int i,
+                                       const char **path)
+{
+    if (!r || i < 0 || i >= r->count)
+        return NULL;
+    if (path)
+        *path = r->entries[i].path;
+    return r->entries[i].plugin;
+}
+
+const clnet_plugin *clnet_registry_find(const clnet_registry *r,
+                                        const char *kind, const char *backend)
+{
+    if (!r || !kind)
+        return NULL;
+    for (int i = 0; i < r->count; i++) {
+        const clnet_plugin *p = r->entries[i].plugin;
+        if (strcmp(p->kind, kind) == 0 &&
+            (!backend || strcmp(p->backend, backend) == 0))
+            return p;
+    }
+    return NULL;
+}
+
+int clnet_registry_refused_count(const clnet_registry *r)
+{
+    return r ? r->nrefused : 0;
+}
+
+const char *clnet_registry_refused(const clnet_registry *r, int i)
+{
+    if (!r || i < 0 || i >= r->nrefused)
+        return NULL;
+    return r->refused[i];
+}
+
+static void refuse(clnet_registry *r, const char *fmt, const char *path,
+                   const char *detail)
+{
+    int n = snprintf(NULL, 0, fmt, path, detail);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    char **grown = msg ? realloc(r->refused,
+                                 sizeof *grown * (size_t)(r->nrefused + 1))
+                       : NULL;
+    if (!grown) {
+        free(msg);
+        return;
+    }
+    snprintf(msg, (size_t)n + 1, fmt, path, detail);
+    r->refused = grown;
+    r->refused[r->nrefused++] = msg;
+}
+
+static int valid_role(const clnet_plugin *p)
+{
+    switch (p->role) {
+    case CLNET_ROLE_LAYER:
+        /* forward may be NULL for layers that alias their input */
+        return p->create && p->destroy;
+    case CLNET_ROLE_LOSS:
+        return p->create && p->destroy && p->loss.compute;
+    case CLNET_ROLE_OPTIMIZER:
+        return p->create && p->destroy && p->optimizer.update;
+    }
+    return 0;
+}
+
+/* Loads one file; returns 1 when a plugin was added. */
+static int load_file(clnet_registry *r, const char *path)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        refuse(r, "%s: refused: cannot load it: %s", path, dlerror());
+        return 0;
+    }
+    clnet_plugin_entry_fn fn;
+    void *sym = dlsym(h, CLNET_PLUGIN_ENTRY);
+    if (!sym) {
+        refuse(r, "%s: refused: it has no '%s' symbol, so it is not a clnet "
+                  "plugin",
+               path, CLNET_PLUGIN_ENTRY);
+        dlclose(h);
+        return 0;
+    }
+    memcpy(&fn, &sym, sizeof fn);
+    const clnet_plugin *p = fn();
+    if (!p) {
+        refuse(r, "%s: refused: %s returned no plugin", path,
+               CLNET_PLUGIN_ENTRY);
+        dlclose(h);
+        return 0;
+    }
+    if (p->abi_version != CLNET_PLUGIN_ABI_VERSION) {
+        char detail[128];
+        snprintf(detail, sizeof detail,
+                 "it was built for plugin ABI version %u, this clnet uses "
+                 "version %u; rebuild it against this clnet's plugin.h",
+                 p->abi_version, CLNET_PLUGIN_ABI_VERSION);
+        refuse(r, "%s: refused: %s", path, detail);
+        dlclose(h);
+        return 0;
+    }
+    if (p->struct_size != sizeof(clnet_plugin) || !p->kind || !p->backend ||
+        !p->impl || !valid_role(p) || p->nsettings < 0 ||
+        p->nsettings > CLNET_MAX_SETTINGS || (p->nsettings && !p->settings)) {
+        refuse(r, "%s: refused: %s", path,
+               "its plugin struct is incomplete (size, names, settings or "
+               "the functions its role needs)");
+        dlclose(h);
+        return 0;
+    }
+    for (int i = 0; i < r->count; i++) {
+        const clnet_plugin *q = r->entries[i].plugin;
+        if (strcmp(q->kind, p->kind) == 0 &&
+            strcmp(q->backend, p->backend) == 0 &&
+            strcmp(q->impl, p->impl) == 0) {
+            char detail[PATH_MAX + 128];
+            snprintf(detail, sizeof detail,
+                     "duplicate of %s/%s/%s already loaded from %s", p->kind,
+                     p->backend, p->impl, r->entries[i].path);
+            refuse(r, "%s: refused: %s", path, detail);
+            dlclose(h);
+            return 0;
+        }
+    }
+    if (r->count == r->cap) {
+        int cap = r->cap ? r->cap * 2 : 16;
+        entry *grown = realloc(r->entries, sizeof *grown * (size_t)cap);
+        if (!grown) {
+            dlclose(h);
+            return 0;
+        }
+        r->entries = grown;
+        r->cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy) {
+        dlclose(h);
+        return 0;
+    }
+    r->entries[r->count++] = (entry){p, h, copy};
+    return 1;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int clnet_registry_add_dir(clnet_registry *r, const char *dir,
+                           clnet_error *err)
+{
+    if (!r || !dir)
+        return clnet_fail(err, CLNET_E_ARG,
+                          "clnet_registry_add_dir: NULL argument"),
+               -1;
+    DIR *d = opendir(dir);
+    if (!d) {
+        clnet_fail(err, CLNET_E_NOTFOUND, "cannot open plugin folder %s: %s",
+                   dir, strerror(errno));
+        return -1;
+    }
+    char **names = NULL;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 4 || strcmp(de->d_name + len - 3, ".so") != 0)
+            continue;
+        char **grown = realloc(names, sizeof *names * (size_t)(n + 1));
+        if (!grown)
+            break;
+        names = grown;
+        if (!(names[n] = strdup(de->d_name)))
+            break;
+        n++;
+    }
+    closedir(d);
+    /* sorted, so which of two duplicates wins does not depend on the
+     * file system's order */
+    qsort(names, (size_t)n, sizeof *names, compare_names);
+    int added = 0;
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        if (dir[0] == '/')
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        else {
+            /* dlopen searches the library path for names without a slash;
+             * make the path explicit */
+            char abs[PATH_MAX];
+            if (!realpath(dir, abs))
+                snprintf(abs, sizeof abs, "%s", dir);
+            snprintf(path, sizeof path, "%s/%s", abs, names[i]);
+        }
+        added += load_file(r, path);
+        free(names[i]);
+    }
+    free(names);
+    return added;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The folder holding libclnet itself, found through one of its symbols. */
+static int library_dir(char *out, size_t len)
+{
+    Dl_info info;
+    if (!dladdr((void *)&clnet_registry_open, &info) || !info.dli_fname)
+        return -1;
+    char abs[PATH_MAX];
+    if (!realpath(info.dli_fname, abs))
+        return -1;
+    char *slash = strrchr(abs, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    snprintf(out, len, "%s", abs);
+    return 0;
+}
+
+clnet_registry *clnet_registry_open(clnet_error *err)
+{
+    clnet_registry *r = clnet_registry_new(err);
+    if (!r)
+        return NULL;
+    const char *env = getenv("CLNET_PLUGIN_PATH");
+    if (env && *env) {
+        char *copy = strdup(env);
+        if (!copy) {
+            clnet_registry_free(r);
+            clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+            return NULL;
+        }
+        for (char *save = NULL, *d = strtok_r(copy, ":", &save); d;
+             d = strtok_r(NULL, ":", &save)) {
+            clnet_error e2;
+            if (clnet_registry_add_dir(r, d, &e2) < 0)
+                refuse(r, "%s: %s", "CLNET_PLUGIN_PATH", e2.msg);
+        }
+        free(copy);
+    }
+    char libdir[PATH_MAX], build[PATH_MAX + 32], marker[PATH_MAX + 128];
+    int from_build = 0;
+    if (library_dir(libdir, sizeof libdir) == 0) {
+        snprintf(build, sizeof build, "%s/plugins", libdir);
+        snprintf(marker, sizeof marker, "%s/" BUILD_TREE_MARKER, build);
+        from_build = access(marker, F_OK) == 0;
+    }
+    if (from_build)
+        clnet_registry_add_dir(r, build, NULL);
+    else if (is_dir(CLNET_INSTALL_PLUGINDIR))
+        clnet_registry_add_dir(r, CLNET_INSTALL_PLUGINDIR, NULL);
+    if (r->count == 0) {
+        clnet_fail(err, CLNET_E_PLUGIN,
+                   "no clnet plugins found (looked in CLNET_PLUGIN_PATH, the "
+                   "build tree and %s); build clnet with meson or set "
+                   "CLNET_PLUGIN_PATH to the folder that holds them",
+                   CLNET_INSTALL_PLUGINDIR);
+        clnet_registry_free(r);
+        return NULL;
+    }
+    return r;
+}

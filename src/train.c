@@ -1,0 +1,263 @@
+/* The training loop, evaluation and prediction: moves batches into the
+ * network's preallocated buffers and drives the plugins. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+/* splitmix64: a small seeded generator for the epoch shuffle. */
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void shuffle(int32_t *idx, int32_t n, uint64_t seed, int32_t epoch)
+{
+    uint64_t s = seed ^ ((uint64_t)epoch * 0xD1B54A32D192ED03ull);
+    for (int32_t i = 0; i < n; i++)
+        idx[i] = i;
+    for (int32_t i = n - 1; i > 0; i--) {
+        int32_t j = (int32_t)(splitmix(&s) % (uint64_t)(i + 1));
+        int32_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
+int clnet_net_forward(clnet_net *net, int32_t batch, int training,
+                      clnet_error *err)
+{
+    clnet_step st = {batch, training, net->seed, net->step + 1};
+    char perr[CLNET_ERRLEN] = "";
+    const void *x = net->batch_pixels;
+    for (int i = 0; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        if (!L->plan.alias_input &&
+            L->plugin->layer.forward(L->state, &st, x, L->act, perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "%s forward failed: %s",
+                              L->name, perr);
+        x = L->act;
+    }
+    return CLNET_OK;
+}
+
+int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
+                         int64_t *correct, clnet_error *err)
+{
+    int rc = clnet_net_forward(net, batch, 1, err);
+    if (rc)
+        return rc;
+    clnet_step st = {batch, 1, net->seed, net->step + 1};
+    char perr[CLNET_ERRLEN] = "";
+    clnet_net_layer *last = &net->layers[net->nlayers - 1];
+    if (net->loss->loss.compute(net->loss_state, &st, last->act,
+                                net->batch_labels, net->classes, net->fused,
+                                last->dact, loss_sum, correct, perr))
+        return clnet_fail(err, CLNET_E_PLUGIN, "loss %s failed: %s",
+                          net->loss->kind, perr);
+    for (int i = net->nlayers - 1; i >= 1; i--) {
+        clnet_net_layer *L = &net->layers[i];
+        if (L->plan.alias_input)
+            continue;
+        clnet_net_layer *P = &net->layers[i - 1];
+        void *dx = i - 1 == 0 ? NULL : P->dact;
+        if (L->plugin->layer.backward(L->state, &st, P->act, L->act, L->dact,
+                                      dx, perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "%s backward failed: %s",
+                              L->name, perr);
+    }
+    net->step++;
+    st.step = net->step;
+    for (int i = 0; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        for (int k = 0; k < L->plan.nparams; k++) {
+            if (net->optimizer->optimizer.update(
+                    net->optimizer_state, &st, L->params[k], L->grads[k],
+                    (void *const *)L->slots[k], L->param_count[k], perr))
+                return clnet_fail(err, CLNET_E_PLUGIN, "optimizer %s failed "
+                                  "on %s: %s", net->optimizer->kind, L->name,
+                                  perr);
+        }
+    }
+    return CLNET_OK;
+}
+
+static int check_dataset(const clnet_net *net, const clnet_dataset *ds,
+                         const char *what, clnet_error *err)
+{
+    if (!ds || ds->count <= 0 || !ds->pixels || !ds->labels)
+        return clnet_fail(err, CLNET_E_ARG, "the %s set is empty", what);
+    if ((int64_t)ds->rows * ds->cols != clnet_net_input_size(net))
+        return clnet_fail(err, CLNET_E_DATA,
+                          "the %s images are %dx%d, but the network's input "
+                          "takes %d values per sample",
+                          what, ds->rows, ds->cols, clnet_net_input_size(net));
+    for (int32_t i = 0; i < ds->count; i++)
+        if (ds->labels[i] < 0 || ds->labels[i] >= net->classes)
+            return clnet_fail(err, CLNET_E_DATA,
+                              "%s label %d of sample %d is outside the "
+                              "network's %d classes",
+                              what, ds->labels[i], i, net->classes);
+    return CLNET_OK;
+}
+
+static void gather(clnet_net *net, const clnet_dataset *ds, const int32_t *idx,
+                   int32_t start, int32_t n)
+{
+    size_t sz = (size_t)ds->rows * (size_t)ds->cols;
+    for (int32_t b = 0; b < n; b++) {
+        int32_t s = idx ? idx[start + b] : start + b;
+        memcpy(net->batch_pixels + (size_t)b * sz, ds->pixels + (size_t)s * sz,
+               sz);
+        net->batch_labels[b] = ds->labels[s];
+    }
+}
+
+int clnet_train(clnet_net *net, const clnet_dataset *train,
+                const clnet_dataset *test, const clnet_train_options *opt,
+                clnet_error *err)
+{
+    clnet_error_clear(err);
+    if (!net)
+        return clnet_fail(err, CLNET_E_ARG, "clnet_train: no network");
+    clnet_train_options defaults = {0};
+    const clnet_train_options *o = opt ? opt : &defaults;
+    int32_t epochs = o->epochs ? o->epochs : net->default_epochs;
+    int32_t batch = o->batch ? o->batch : net->max_batch;
+    if (epochs < 0 || batch < 0)
+        return clnet_fail(err, CLNET_E_ARG, "epochs and batch must be positive");
+    if (batch > net->max_batch)
+        return clnet_fail(err, CLNET_E_ARG,
+                          "batch %d is larger than the %d the network was "
+                          "built for",
+                          batch, net->max_batch);
+    int rc = check_dataset(net, train, "training", err);
+    if (!rc && test)
+        rc = check_dataset(net, test, "test", err);
+    if (rc)
+        return rc;
+    int32_t *idx = malloc(sizeof *idx * (size_t)train->count);
+    if (!idx)
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the shuffle");
+    int64_t steps = (train->count + batch - 1) / batch;
+    for (int32_t e = 1; e <= epochs; e++) {
+        shuffle(idx, train->count, net->seed, e);
+        double t0 = clnet_now(), loss_sum = 0;
+        int64_t correct = 0, seen = 0;
+        for (int64_t s = 0; s < steps; s++) {
+            int32_t start = (int32_t)(s * batch);
+            int32_t n = train->count - start < batch ? train->count - start
+                                                     : batch;
+            gather(net, train, idx, start, n);
+            double before = loss_sum;
+            rc = clnet_net_train_step(net, n, &loss_sum, &correct, err);
+            if (rc)
+                goto done;
+            seen += n;
+            if (!isfinite(loss_sum)) {
+                rc = clnet_fail(err, CLNET_E_INTERNAL,
+                                "the loss became %g at epoch %d step %lld; "
+                                "try a smaller learning rate",
+                                loss_sum, e, (long long)s + 1);
+                goto done;
+            }
+            if (o->on_step)
+                o->on_step((int64_t)net->step, (loss_sum - before) / n,
+                           o->user);
+            if (o->on_progress)
+                o->on_progress(e, s + 1, steps, loss_sum / (double)seen,
+                               (double)correct / (double)seen,
+                               clnet_now() - t0, o->user);
+        }
+        clnet_epoch_stats st = {0};
+        st.epoch = e;
+        st.seconds = clnet_now() - t0;
+        st.loss = loss_sum / (double)seen;
+        st.accuracy = (double)correct / (double)seen;
+        st.images_per_second = (double)seen / st.seconds;
+        st.val_loss = st.val_accuracy = NAN;
+        if (test) {
+            clnet_eval_result ev = {0};
+            rc = clnet_evaluate(net, test, &ev, err);
+            free(ev.confusion);
+            if (rc)
+                goto done;
+            st.val_loss = ev.loss;
+            st.val_accuracy = ev.accuracy;
+        }
+        if (o->on_epoch)
+            o->on_epoch(&st, o->user);
+    }
+done:
+    free(idx);
+    return rc;
+}
+
+int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
+                   clnet_eval_result *res, clnet_error *err)
+{
+    clnet_error_clear(err);
+    if (!net || !res)
+        return clnet_fail(err, CLNET_E_ARG, "clnet_evaluate: NULL argument");
+    memset(res, 0, sizeof *res);
+    int rc = check_dataset(net, ds, "evaluation", err);
+    if (rc)
+        return rc;
+    int32_t k = net->classes;
+    res->classes = k;
+    res->confusion = calloc((size_t)k * (size_t)k, sizeof *res->confusion);
+    if (!res->confusion)
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+    double loss_sum = 0;
+    int64_t correct = 0;
+    clnet_step st = {0, 0, net->seed, net->step};
+    char perr[CLNET_ERRLEN] = "";
+    const clnet_net_layer *last = &net->layers[net->nlayers - 1];
+    for (int32_t start = 0; start < ds->count; start += net->max_batch) {
+        int32_t n = ds->count - start < net->max_batch ? ds->count - start
+                                                       : net->max_batch;
+        gather(net, ds, NULL, start, n);
+        if ((rc = clnet_net_forward(net, n, 0, err)))
+            return rc;
+        st.batch = n;
+        if (net->loss->loss.compute(net->loss_state, &st, last->act,
+                                    net->batch_labels, k, net->fused, NULL,
+                                    &loss_sum, &correct, perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "loss failed: %s", perr);
+        const float *p = last->act;
+        for (int32_t b = 0; b < n; b++) {
+            int32_t best = 0;
+            for (int32_t c = 1; c < k; c++)
+                if (p[(size_t)b * k + c] > p[(size_t)b * k + best])
+                    best = c;
+            res->confusion[(size_t)net->batch_labels[b] * k + best]++;
+        }
+    }
+    res->loss = loss_sum / ds->count;
+    res->accuracy = (double)correct / ds->count;
+    return CLNET_OK;
+}
+
+int clnet_predict(clnet_net *net, const uint8_t *pixels, int32_t n,
+                  float *probs, clnet_error *err)
+{
+    clnet_error_clear(err);
+    if (!net || !pixels || !probs || n < 0)
+        return clnet_fail(err, CLNET_E_ARG, "clnet_predict: bad argument");
+    size_t in = (size_t)clnet_net_input_size(net);
+    const clnet_net_layer *last = &net->layers[net->nlayers - 1];
+    for (int32_t start = 0; start < n; start += net->max_batch) {
+        int32_t m = n - start < net->max_batch ? n - start : net->max_batch;
+        memcpy(net->batch_pixels, pixels + (size_t)start * in, (size_t)m * in);
+        int rc = clnet_net_forward(net, m, 0, err);
+        if (rc)
+            return rc;
+        memcpy(probs + (size_t)start * net->classes, last->act,
+               sizeof(float) * (size_t)m * (size_t)net->classes);
+    }
+    return CLNET_OK;
+}
