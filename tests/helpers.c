@@ -1,0 +1,212 @@
+/* Helpers shared by the check suites; see helpers.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "helpers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char tmpdir[256];
+
+static void remove_tmpdir(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+const char *test_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/clnet-test-XXXXXX",
+                 base && *base ? base : "/tmp");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        atexit(remove_tmpdir);
+    }
+    return tmpdir;
+}
+
+static char *next_path(const char *name)
+{
+    static char ring[8][512];
+    static int next;
+    char *p = ring[next++ % 8];
+    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
+    return p;
+}
+
+const char *test_write(const char *name, const void *data, size_t n)
+{
+    char *p = next_path(name);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+    return p;
+}
+
+const char *test_write_gz(const char *name, const void *data, size_t n)
+{
+    char *p = next_path(name);
+    gzFile f = gzopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(gzwrite(f, data, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+    return p;
+}
+
+const clnet_registry *test_registry(void)
+{
+    static clnet_registry *r;
+    if (!r) {
+        clnet_error e;
+        r = clnet_registry_open(&e);
+        ck_assert_msg(r != NULL, "%s", e.msg);
+    }
+    return r;
+}
+
+const clnet_plugin *test_plugin(const char *kind)
+{
+    const clnet_plugin *p = clnet_registry_find(test_registry(), kind, "cpu");
+    ck_assert_msg(p != NULL, "no cpu plugin for %s", kind);
+    return p;
+}
+
+void test_fill(float *x, size_t n, float lo, float hi, unsigned *seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        *seed = *seed * 1103515245u + 12345u;
+        x[i] = lo + (hi - lo) * (float)((*seed >> 8) & 0xffffff) / 16777216.0f;
+    }
+}
+
+void test_layer_create(test_layer *l, const char *kind,
+                       const clnet_value *values, clnet_shape in,
+                       int32_t batch, int fuse, unsigned seed)
+{
+    memset(l, 0, sizeof *l);
+    l->p = test_plugin(kind);
+    l->in = in;
+    l->batch = batch;
+    clnet_create_args a = {0};
+    a.settings = values;
+    a.in = in;
+    a.max_batch = batch;
+    a.threads = 2;
+    a.fuse_softmax_loss = fuse;
+    a.layer_index = 3;
+    char err[CLNET_ERRLEN] = "";
+    ck_assert_msg(l->p->create(&a, &l->plan, &l->state, err) == 0, "%s: %s",
+                  kind, err);
+    l->in_size = (size_t)in.h * in.w * in.c;
+    l->out_size = (size_t)l->plan.out.h * l->plan.out.w * l->plan.out.c;
+    for (int k = 0; k < l->plan.nparams; k++) {
+        size_t n = 1;
+        for (int d = 0; d < l->plan.params[k].ndim; d++)
+            n *= (size_t)l->plan.params[k].dims[d];
+        l->nparam[k] = n;
+        l->params[k] = calloc(n, sizeof(float));
+        l->grads[k] = calloc(n, sizeof(float));
+        test_fill(l->params[k], n, -1, 1, &seed);
+    }
+    if (l->plan.nparams)
+        ck_assert_int_eq(l->p->layer.bind(l->state, (void *const *)l->params,
+                                          (void *const *)l->grads),
+                         0);
+}
+
+void test_layer_destroy(test_layer *l)
+{
+    l->p->destroy(l->state);
+    for (int k = 0; k < l->plan.nparams; k++) {
+        free(l->params[k]);
+        free(l->grads[k]);
+    }
+}
+
+static double objective(test_layer *l, const float *x, const float *r,
+                        float *y)
+{
+    clnet_step st = {l->batch, 1, 42, 7};
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l->p->layer.forward(l->state, &st, x, y, err), 0);
+    double s = 0;
+    for (size_t i = 0; i < l->out_size * (size_t)l->batch; i++)
+        s += (double)y[i] * r[i];
+    return s;
+}
+
+static void compare(const char *what, const float *ana, const double *num,
+                    size_t n, double tol)
+{
+    double diff = 0, norm_a = 0, norm_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff += (ana[i] - num[i]) * (ana[i] - num[i]);
+        norm_a += (double)ana[i] * ana[i];
+        norm_n += num[i] * num[i];
+    }
+    double scale = fmax(sqrt(norm_a), sqrt(norm_n));
+    double rel = scale > 0 ? sqrt(diff) / scale : 0;
+    ck_assert_msg(scale > 0, "%s: the gradient is all zeros", what);
+    ck_assert_msg(rel < tol, "%s: relative error %g of the gradient exceeds %g",
+                  what, rel, tol);
+}
+
+void test_gradcheck(test_layer *l, const float *x0, float h, double tol)
+{
+    size_t nin = l->in_size * (size_t)l->batch;
+    size_t nout = l->out_size * (size_t)l->batch;
+    float *x = malloc(nin * sizeof *x), *y = malloc(nout * sizeof *y);
+    float *r = malloc(nout * sizeof *r), *dy = malloc(nout * sizeof *dy);
+    float *dx = malloc(nin * sizeof *dx);
+    double *num = malloc((nin > 4096 ? nin : 4096) * sizeof *num);
+    unsigned seed = 99;
+    test_fill(r, nout, -1, 1, &seed);
+    memcpy(x, x0, nin * sizeof *x);
+
+    objective(l, x, r, y);
+    memcpy(dy, r, nout * sizeof *dy);
+    clnet_step st = {l->batch, 1, 42, 7};
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l->p->layer.backward(l->state, &st, x, y, dy, dx, err), 0);
+
+    for (size_t i = 0; i < nin; i++) {
+        float keep = x[i];
+        x[i] = keep + h;
+        double up = objective(l, x, r, y);
+        x[i] = keep - h;
+        double down = objective(l, x, r, y);
+        x[i] = keep;
+        num[i] = (up - down) / (2.0 * h);
+    }
+    compare("input gradient", dx, num, nin, tol);
+
+    for (int k = 0; k < l->plan.nparams; k++) {
+        float *p = l->params[k];
+        size_t n = l->nparam[k];
+        double *numk = malloc(n * sizeof *numk);
+        for (size_t i = 0; i < n; i++) {
+            float keep = p[i];
+            p[i] = keep + h;
+            double up = objective(l, x, r, y);
+            p[i] = keep - h;
+            double down = objective(l, x, r, y);
+            p[i] = keep;
+            numk[i] = (up - down) / (2.0 * h);
+        }
+        compare(l->plan.params[k].name, l->grads[k], numk, n, tol);
+        free(numk);
+    }
+    free(x);
+    free(y);
+    free(r);
+    free(dy);
+    free(dx);
+    free(num);
+}

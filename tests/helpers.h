@@ -1,0 +1,50 @@
+/* Helpers shared by the check suites: temporary files, plugin lookup and
+ * a finite-difference gradient checker for layer plugins. */
+#ifndef CLNET_TEST_HELPERS_H
+#define CLNET_TEST_HELPERS_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clnet/clnet.h"
+
+/* A fresh folder under the build's temporary space; removed at exit. */
+const char *test_tmpdir(void);
+/* Writes n bytes to dir/name and returns the path (static buffer ring). */
+const char *test_write(const char *name, const void *data, size_t n);
+/* Writes a gzip file. */
+const char *test_write_gz(const char *name, const void *data, size_t n);
+
+/* The registry of the build tree, opened once. */
+const clnet_registry *test_registry(void);
+const clnet_plugin *test_plugin(const char *kind);
+
+/* A layer created from a plugin for tests. */
+typedef struct {
+    const clnet_plugin *p;
+    void *state;
+    clnet_layer_plan plan;
+    float *params[CLNET_MAX_PARAMS], *grads[CLNET_MAX_PARAMS];
+    size_t nparam[CLNET_MAX_PARAMS];
+    clnet_shape in;
+    int32_t batch;
+    size_t in_size, out_size; /* per sample */
+} test_layer;
+
+/* Creates kind with `values`, input shape `in`, batch `batch`; fills
+ * parameters with uniform values in [-1, 1] from `seed`. */
+void test_layer_create(test_layer *l, const char *kind,
+                       const clnet_value *values, clnet_shape in,
+                       int32_t batch, int fuse, unsigned seed);
+void test_layer_destroy(test_layer *l);
+
+/* Uniform numbers in [lo, hi). */
+void test_fill(float *x, size_t n, float lo, float hi, unsigned *seed);
+
+/* Checks the layer's backward against central finite differences of
+ * L = sum(y * r) for random r, for the input and every parameter; the
+ * relative error of each gradient (as a vector) must stay below tol. */
+void test_gradcheck(test_layer *l, const float *x, float h, double tol);
+
+#endif

@@ -1,0 +1,423 @@
+/* Each native CPU layer: forward on hand-computed values, backward against
+ * finite differences. The plugins are reached through the registry and the
+ * plugin ABI, as the core reaches them. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../plugins/conv2d/conv2d_settings.h"
+#include "../plugins/dense/dense_settings.h"
+#include "../plugins/maxpool2d/maxpool2d_settings.h"
+#include "helpers.h"
+
+static clnet_step train_step(int32_t batch)
+{
+    clnet_step s = {batch, 1, 42, 7};
+    return s;
+}
+
+static void conv_values(clnet_value *v, int filters, int kh, int kw, int s,
+                        int same, int act)
+{
+    memset(v, 0, sizeof(clnet_value) * CONV_NSETTINGS);
+    v[CONV_FILTERS].i[0] = filters;
+    v[CONV_KERNEL].i[0] = kh;
+    v[CONV_KERNEL].i[1] = kw;
+    v[CONV_STRIDES].i[0] = v[CONV_STRIDES].i[1] = s;
+    v[CONV_PADDING].i[0] = same;
+    v[CONV_ACTIVATION].i[0] = act;
+}
+
+START_TEST(conv2d_forward_by_hand)
+{
+    clnet_value v[CONV_NSETTINGS];
+    conv_values(v, 1, 2, 2, 1, 0, 1 /* relu */);
+    test_layer l;
+    test_layer_create(&l, "conv2d", v, (clnet_shape){3, 3, 1}, 1, 0, 1);
+    ck_assert_int_eq(l.plan.out.h, 2);
+    ck_assert_int_eq(l.plan.out.c, 1);
+    for (int i = 0; i < 4; i++)
+        l.params[0][i] = 1.0f;
+    l.params[1][0] = -13.0f;
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, y[4];
+    clnet_step st = train_step(1);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y, err), 0);
+    /* window sums 12 16 24 28, minus 13, then relu */
+    ck_assert_float_eq_tol(y[0], 0.0f, 1e-6f);
+    ck_assert_float_eq_tol(y[1], 3.0f, 1e-6f);
+    ck_assert_float_eq_tol(y[2], 11.0f, 1e-6f);
+    ck_assert_float_eq_tol(y[3], 15.0f, 1e-6f);
+    test_layer_destroy(&l);
+}
+END_TEST
+
+START_TEST(conv2d_same_padding_by_hand)
+{
+    /* 3x3 input, 3x3 kernel of ones, same padding, stride 2: outputs at
+     * (0,0), (0,2), (2,0), (2,2) sum their in-bounds 2x2 neighbourhoods */
+    clnet_value v[CONV_NSETTINGS];
+    conv_values(v, 1, 3, 3, 2, 1, 0);
+    test_layer l;
+    test_layer_create(&l, "conv2d", v, (clnet_shape){3, 3, 1}, 1, 0, 1);
+    ck_assert_int_eq(l.plan.out.h, 2);
+    ck_assert_int_eq(l.plan.out.w, 2);
+    for (int i = 0; i < 9; i++)
+        l.params[0][i] = 1.0f;
+    l.params[1][0] = 0.0f;
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, y[4];
+    clnet_step st = train_step(1);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y, err), 0);
+    ck_assert_float_eq_tol(y[0], 1 + 2 + 4 + 5, 1e-5f);
+    ck_assert_float_eq_tol(y[1], 2 + 3 + 5 + 6, 1e-5f);
+    ck_assert_float_eq_tol(y[2], 4 + 5 + 7 + 8, 1e-5f);
+    ck_assert_float_eq_tol(y[3], 5 + 6 + 8 + 9, 1e-5f);
+    test_layer_destroy(&l);
+}
+END_TEST
+
+static void gradcheck_conv(int C, int H, int W, int F, int k, int s, int same,
+                           int batch)
+{
+    clnet_value v[CONV_NSETTINGS];
+    conv_values(v, F, k, k, s, same, 0);
+    test_layer l;
+    test_layer_create(&l, "conv2d", v, (clnet_shape){H, W, C}, batch, 0, 5);
+    unsigned seed = 11;
+    float *x = malloc(sizeof(float) * l.in_size * (size_t)batch);
+    test_fill(x, l.in_size * (size_t)batch, -1, 1, &seed);
+    test_gradcheck(&l, x, 1e-2f, 2e-3);
+    free(x);
+    test_layer_destroy(&l);
+}
+
+START_TEST(conv2d_gradients_valid)
+{
+    gradcheck_conv(3, 5, 6, 4, 3, 1, 0, 2);
+}
+END_TEST
+
+START_TEST(conv2d_gradients_same_strided)
+{
+    gradcheck_conv(2, 7, 6, 3, 3, 2, 1, 2);
+}
+END_TEST
+
+START_TEST(conv2d_gradients_pointwise)
+{
+    gradcheck_conv(5, 3, 4, 3, 1, 1, 0, 3);
+}
+END_TEST
+
+START_TEST(maxpool2d_forward_by_hand)
+{
+    clnet_value v[POOL_NSETTINGS] = {{{2, 2, 0}, 0}, {{0, 0, 0}, 0},
+                                     {{0, 0, 0}, 0}};
+    test_layer l;
+    test_layer_create(&l, "maxpool2d", v, (clnet_shape){4, 4, 1}, 1, 0, 1);
+    float x[16] = {1, 5, 2, 0, 3, 4, 9, 1, 0, 0, -1, -2, 7, 0, -3, -4};
+    float y[4];
+    clnet_step st = train_step(1);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y, err), 0);
+    ck_assert_float_eq(y[0], 5);
+    ck_assert_float_eq(y[1], 9);
+    ck_assert_float_eq(y[2], 7);
+    ck_assert_float_eq(y[3], -1);
+    float dy[4] = {1, 2, 3, 4}, dx[16];
+    ck_assert_int_eq(l.p->layer.backward(l.state, &st, x, y, dy, dx, err), 0);
+    ck_assert_float_eq(dx[1], 1);
+    ck_assert_float_eq(dx[6], 2);
+    ck_assert_float_eq(dx[12], 3);
+    ck_assert_float_eq(dx[10], 4);
+    float total = 0;
+    for (int i = 0; i < 16; i++)
+        total += dx[i];
+    ck_assert_float_eq(total, 10);
+    test_layer_destroy(&l);
+}
+END_TEST
+
+/* Distinct values spaced well apart, so no perturbation changes a max. */
+static void spaced_values(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((i * 7919) % n) * 0.1f - 1.0f;
+}
+
+START_TEST(maxpool2d_gradients)
+{
+    int cases[2][4] = {{2, 0, 0, 0}, {3, 2, 1, 0}}; /* pool, stride, same */
+    for (int c = 0; c < 2; c++) {
+        clnet_value v[POOL_NSETTINGS] = {0};
+        v[POOL_POOL].i[0] = v[POOL_POOL].i[1] = cases[c][0];
+        v[POOL_STRIDES].i[0] = v[POOL_STRIDES].i[1] = cases[c][1];
+        v[POOL_PADDING].i[0] = cases[c][2];
+        test_layer l;
+        test_layer_create(&l, "maxpool2d", v, (clnet_shape){5, 6, 3}, 2, 0, 1);
+        float x[2 * 5 * 6 * 3];
+        spaced_values(x, 2 * 5 * 6 * 3);
+        test_gradcheck(&l, x, 1e-2f, 1e-4);
+        test_layer_destroy(&l);
+    }
+}
+END_TEST
+
+START_TEST(dense_forward_by_hand)
+{
+    clnet_value v[DENSE_NSETTINGS] = {{{3, 0, 0}, 0}, {{0, 0, 0}, 0}};
+    test_layer l;
+    test_layer_create(&l, "dense", v, (clnet_shape){1, 1, 2}, 1, 0, 1);
+    float w[6] = {1, 2, 3, 4, 5, 6}, b[3] = {0.5f, 0, -1};
+    memcpy(l.params[0], w, sizeof w);
+    memcpy(l.params[1], b, sizeof b);
+    float x[2] = {1, 2}, y[3];
+    clnet_step st = train_step(1);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y, err), 0);
+    ck_assert_float_eq_tol(y[0], 9.5f, 1e-6f);
+    ck_assert_float_eq_tol(y[1], 12.0f, 1e-6f);
+    ck_assert_float_eq_tol(y[2], 14.0f, 1e-6f);
+    test_layer_destroy(&l);
+}
+END_TEST
+
+START_TEST(dense_gradients)
+{
+    for (int act = 0; act <= 2; act += 2) { /* linear, softmax */
+        clnet_value v[DENSE_NSETTINGS] = {{{4, 0, 0}, 0}, {{act, 0, 0}, 0}};
+        test_layer l;
+        test_layer_create(&l, "dense", v, (clnet_shape){2, 3, 2}, 3, 0, 3);
+        float x[36];
+        unsigned seed = 5;
+        test_fill(x, 36, -1, 1, &seed);
+        test_gradcheck(&l, x, 1e-2f, 2e-3);
+        test_layer_destroy(&l);
+    }
+}
+END_TEST
+
+START_TEST(relu_layer)
+{
+    test_layer l;
+    test_layer_create(&l, "relu", NULL, (clnet_shape){1, 2, 3}, 2, 0, 1);
+    float x[12] = {-1, 2, -3, 4, 0.5f, -0.2f, 1, 1, -1, -1, 3, -3}, y[12];
+    clnet_step st = train_step(2);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y, err), 0);
+    for (int i = 0; i < 12; i++)
+        ck_assert_float_eq(y[i], x[i] > 0 ? x[i] : 0);
+    test_gradcheck(&l, x, 1e-3f, 1e-4);
+    test_layer_destroy(&l);
+}
+END_TEST
+
+START_TEST(softmax_layer)
+{
+    test_layer l;
+    test_layer_create(&l, "softmax", NULL, (clnet_shape){1, 1, 2}, 1, 0, 1);
+    float x[2] = {0.0f, logf(2.0f)}, y[2];
+    clnet_step st = train_step(1);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y, err), 0);
+    ck_assert_float_eq_tol(y[0], 1.0f / 3, 1e-6f);
+    ck_assert_float_eq_tol(y[1], 2.0f / 3, 1e-6f);
+    test_layer_destroy(&l);
+    /* per position over channels, as Keras's Softmax(axis=-1) */
+    test_layer_create(&l, "softmax", NULL, (clnet_shape){2, 1, 3}, 2, 0, 1);
+    float x2[12];
+    unsigned seed = 3;
+    test_fill(x2, 12, -2, 2, &seed);
+    test_gradcheck(&l, x2, 1e-2f, 2e-3);
+    test_layer_destroy(&l);
+}
+END_TEST
+
+START_TEST(dropout_layer)
+{
+    clnet_value v[1] = {{{0, 0, 0}, 0.25}};
+    test_layer l;
+    test_layer_create(&l, "dropout", v, (clnet_shape){1, 1, 1000}, 4, 0, 1);
+    float *x = malloc(4000 * sizeof *x), *y = malloc(4000 * sizeof *y);
+    for (int i = 0; i < 4000; i++)
+        x[i] = 1.0f;
+    clnet_step st = train_step(4);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y, err), 0);
+    int zeros = 0;
+    for (int i = 0; i < 4000; i++) {
+        if (y[i] == 0)
+            zeros++;
+        else
+            ck_assert_float_eq_tol(y[i], 1.0f / 0.75f, 1e-6f);
+    }
+    /* 1000 +- 4 standard deviations (27 each) */
+    ck_assert_int_gt(zeros, 890);
+    ck_assert_int_lt(zeros, 1110);
+    /* another step draws another mask */
+    float *y2 = malloc(4000 * sizeof *y2);
+    st.step = 8;
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y2, err), 0);
+    ck_assert(memcmp(y, y2, 4000 * sizeof *y) != 0);
+    /* inference is the identity */
+    st.training = 0;
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y2, err), 0);
+    for (int i = 0; i < 4000; i++)
+        ck_assert_float_eq(y2[i], 1.0f);
+    free(y2);
+    unsigned seed = 9;
+    test_fill(x, 4000, -1, 1, &seed);
+    test_layer_destroy(&l);
+    test_layer_create(&l, "dropout", v, (clnet_shape){1, 1, 50}, 2, 0, 1);
+    test_gradcheck(&l, x, 1e-2f, 1e-4);
+    test_layer_destroy(&l);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(input_and_flatten)
+{
+    clnet_value v[2] = {{{2, 2, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
+    test_layer l;
+    test_layer_create(&l, "input", v, (clnet_shape){0, 0, 0}, 2, 0, 1);
+    ck_assert_int_eq(l.plan.out.h, 2);
+    ck_assert_int_eq(l.plan.needs_input_grad, 0);
+    uint8_t x[8] = {0, 255, 51, 102, 1, 2, 3, 4};
+    float y[8];
+    clnet_step st = train_step(2);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(l.p->layer.forward(l.state, &st, x, y, err), 0);
+    ck_assert_float_eq_tol(y[0], 0.0f, 1e-7f);
+    ck_assert_float_eq_tol(y[1], 1.0f, 1e-6f);
+    ck_assert_float_eq_tol(y[2], 0.2f, 1e-6f);
+    test_layer_destroy(&l);
+    test_layer_create(&l, "flatten", NULL, (clnet_shape){3, 4, 5}, 2, 0, 1);
+    ck_assert_int_eq(l.plan.out.c, 60);
+    ck_assert_int_eq(l.plan.out.h, 1);
+    ck_assert_int_eq(l.plan.alias_input, 1);
+    test_layer_destroy(&l);
+}
+END_TEST
+
+START_TEST(loss_values_and_gradients)
+{
+    const clnet_plugin *p = test_plugin("sparse_categorical_crossentropy");
+    void *state;
+    clnet_create_args a = {0};
+    clnet_layer_plan plan;
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(p->create(&a, &plan, &state, err), 0);
+    float pred[6] = {0.2f, 0.5f, 0.3f, 0.7f, 0.2f, 0.1f};
+    int32_t labels[2] = {1, 2};
+    float d[6];
+    double loss = 0;
+    int64_t correct = 0;
+    clnet_step st = train_step(2);
+    ck_assert_int_eq(p->loss.compute(state, &st, pred, labels, 3, 0, d, &loss,
+                                     &correct, err),
+                     0);
+    ck_assert_double_eq_tol(loss, -log(0.5) - log(0.1), 1e-6);
+    ck_assert_int_eq(correct, 1);
+    /* d(mean loss)/dp: -1/(n p) at the label */
+    ck_assert_float_eq_tol(d[1], -1.0f / (2 * 0.5f), 1e-6f);
+    ck_assert_float_eq_tol(d[5], -1.0f / (2 * 0.1f), 1e-5f);
+    ck_assert_float_eq(d[0], 0);
+    /* fused: (p - onehot) / n */
+    ck_assert_int_eq(p->loss.compute(state, &st, pred, labels, 3, 1, d, &loss,
+                                     &correct, err),
+                     0);
+    ck_assert_float_eq_tol(d[0], 0.1f, 1e-6f);
+    ck_assert_float_eq_tol(d[1], -0.25f, 1e-6f);
+    ck_assert_float_eq_tol(d[5], (0.1f - 1) / 2, 1e-6f);
+    /* an out-of-range label is refused, not read past */
+    labels[0] = 3;
+    ck_assert_int_ne(p->loss.compute(state, &st, pred, labels, 3, 1, d, &loss,
+                                     &correct, err),
+                     0);
+    p->destroy(state);
+}
+END_TEST
+
+START_TEST(adam_step_by_hand)
+{
+    const clnet_plugin *p = test_plugin("adam");
+    clnet_value v[4] = {{{0}, 0.1}, {{0}, 0.9}, {{0}, 0.999}, {{0}, 1e-7}};
+    clnet_create_args a = {0};
+    a.settings = v;
+    clnet_layer_plan plan;
+    void *state;
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(p->create(&a, &plan, &state, err), 0);
+    float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, -0.1f}, m[2] = {0}, vv[2] = {0};
+    void *slots[2] = {m, vv};
+    clnet_step st = {1, 1, 0, 1};
+    ck_assert_int_eq(p->optimizer.update(state, &st, w, g, slots, 2, err), 0);
+    /* step 1: m = 0.1 g, v = 0.001 g^2, alpha = 0.1 sqrt(0.001) / 0.1,
+     * so w -= 0.1 * sign(g) (up to epsilon) */
+    ck_assert_float_eq_tol(m[0], 0.05f, 1e-7f);
+    ck_assert_float_eq_tol(vv[0], 0.00025f, 1e-9f);
+    ck_assert_float_eq_tol(w[0], 0.9f, 1e-5f);
+    ck_assert_float_eq_tol(w[1], -1.9f, 1e-5f);
+    /* step 2 with g = (0.5, -0.1) again, computed in double here */
+    st.step = 2;
+    ck_assert_int_eq(p->optimizer.update(state, &st, w, g, slots, 2, err), 0);
+    double m2 = 0.9 * 0.05 + 0.1 * 0.5, v2 = 0.999 * 0.00025 + 0.001 * 0.25;
+    double alpha = 0.1 * sqrt(1 - 0.999 * 0.999) / (1 - 0.9 * 0.9);
+    double w2 = 0.9 - alpha * m2 / (sqrt(v2) + 1e-7);
+    ck_assert_double_eq_tol(w[0], w2, 1e-5);
+    p->destroy(state);
+}
+END_TEST
+
+START_TEST(sgd_momentum_by_hand)
+{
+    const clnet_plugin *p = test_plugin("sgd");
+    clnet_value v[2] = {{{0}, 0.1}, {{0}, 0.9}};
+    clnet_create_args a = {0};
+    a.settings = v;
+    clnet_layer_plan plan;
+    void *state;
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(p->create(&a, &plan, &state, err), 0);
+    float w[1] = {1.0f}, g[1] = {2.0f}, vel[1] = {0};
+    void *slots[1] = {vel};
+    clnet_step st = {1, 1, 0, 1};
+    ck_assert_int_eq(p->optimizer.update(state, &st, w, g, slots, 1, err), 0);
+    ck_assert_float_eq_tol(w[0], 0.8f, 1e-6f);
+    ck_assert_int_eq(p->optimizer.update(state, &st, w, g, slots, 1, err), 0);
+    /* v = 0.9 * -0.2 - 0.2 = -0.38 */
+    ck_assert_float_eq_tol(w[0], 0.42f, 1e-6f);
+    p->destroy(state);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("layers");
+    TCase *tc = tcase_create("cpu");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, conv2d_forward_by_hand);
+    tcase_add_test(tc, conv2d_same_padding_by_hand);
+    tcase_add_test(tc, conv2d_gradients_valid);
+    tcase_add_test(tc, conv2d_gradients_same_strided);
+    tcase_add_test(tc, conv2d_gradients_pointwise);
+    tcase_add_test(tc, maxpool2d_forward_by_hand);
+    tcase_add_test(tc, maxpool2d_gradients);
+    tcase_add_test(tc, dense_forward_by_hand);
+    tcase_add_test(tc, dense_gradients);
+    tcase_add_test(tc, relu_layer);
+    tcase_add_test(tc, softmax_layer);
+    tcase_add_test(tc, dropout_layer);
+    tcase_add_test(tc, input_and_flatten);
+    tcase_add_test(tc, loss_values_and_gradients);
+    tcase_add_test(tc, adam_step_by_hand);
+    tcase_add_test(tc, sgd_momentum_by_hand);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
