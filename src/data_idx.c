@@ -59,24 +59,29 @@ static gzFile open_idx(const char *path, int ndim, uint32_t *dims,
         return NULL;
     }
     unsigned char hdr[4 + 4 * 3];
-    size_t want = 4 + 4 * (size_t)ndim, got = 0;
-    if (read_exact(f, hdr, want, &got) || got != want) {
-        int zerr;
-        const char *zmsg = gzerror(f, &zerr);
-        clnet_fail(err, CLNET_E_DATA,
-                   "%s: too short for an IDX header (%zu of %zu bytes)%s%s",
-                   path, got, want, zerr ? ": " : "", zerr ? zmsg : "");
-        gzclose(f);
-        return NULL;
-    }
-    if (hdr[0] != 0 || hdr[1] != 0 || hdr[2] != IDX_UBYTE || hdr[3] != ndim) {
-        clnet_fail(err, CLNET_E_DATA,
-                   "%s: not an IDX file of unsigned bytes with %d dimensions "
-                   "(magic %02x %02x %02x %02x, expected 00 00 08 %02x); is it "
-                   "the right file?",
-                   path, ndim, hdr[0], hdr[1], hdr[2], hdr[3], ndim);
-        gzclose(f);
-        return NULL;
+    size_t want = 4, got = 0;
+    /* the magic first, so a wrong file is named as such even when short */
+    for (int part = 0; part < 2; part++) {
+        if (read_exact(f, hdr + (part ? 4 : 0), want, &got) || got != want) {
+            int zerr;
+            const char *zmsg = gzerror(f, &zerr);
+            clnet_fail(err, CLNET_E_DATA,
+                       "%s: too short for an IDX header%s%s", path,
+                       zerr ? ": " : "", zerr ? zmsg : "");
+            gzclose(f);
+            return NULL;
+        }
+        if (part == 0 && (hdr[0] != 0 || hdr[1] != 0 || hdr[2] != IDX_UBYTE ||
+                          hdr[3] != ndim)) {
+            clnet_fail(err, CLNET_E_DATA,
+                       "%s: not an IDX file of unsigned bytes with %d "
+                       "dimensions (magic %02x %02x %02x %02x, expected 00 00 "
+                       "08 %02x); is it the right file?",
+                       path, ndim, hdr[0], hdr[1], hdr[2], hdr[3], ndim);
+            gzclose(f);
+            return NULL;
+        }
+        want = 4 * (size_t)ndim;
     }
     for (int i = 0; i < ndim; i++)
         dims[i] = be32(hdr + 4 + 4 * i);

@@ -164,7 +164,9 @@ static const char *override_for(const char *overrides, const char *kind,
     return found;
 }
 
-static int check_overrides(const char *overrides, const clnet_topology *t,
+/* Checks the syntax of --backend, and with `net` (after the layers have
+ * their names) that every key is a layer kind or a layer name. */
+static int check_overrides(const char *overrides, const clnet_net *net,
                            const clnet_registry *r, clnet_error *err)
 {
     if (!overrides)
@@ -182,18 +184,16 @@ static int check_overrides(const char *overrides, const clnet_topology *t,
         char key[64];
         snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
         int known = clnet_registry_find(r, key, NULL) != NULL;
-        for (int i = 0; i < t->nlayers && !known; i++) {
-            const clnet_topo_setting *nm = find_setting(&t->layers[i], "name");
-            known = nm && strcmp(nm->value, key) == 0;
-        }
-        if (!known) {
+        for (int i = 0; net && i < net->nlayers && !known; i++)
+            known = strcmp(net->layers[i].name, key) == 0;
+        if (net && !known) {
             const char *words[MAX_KINDS + 1];
             layer_kinds(r, words, MAX_KINDS);
             char msg[CLNET_ERRLEN];
             snprintf(msg, sizeof msg,
                      "--backend: '%s' is neither a layer kind nor a layer "
                      "name in %s",
-                     key, t->file);
+                     key, net->file);
             clnet_append_suggestion(msg, sizeof msg, key, words);
             return clnet_fail(err, CLNET_E_ARG, "%s", msg);
         }
@@ -623,7 +623,7 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     char backend[32];
     if (device_backend(r, o->device, backend, sizeof backend, err))
         return NULL;
-    if (check_overrides(o->backends, t, r, err))
+    if (check_overrides(o->backends, NULL, r, err))
         return NULL;
 
     clnet_net *net = calloc(1, sizeof *net);
@@ -643,7 +643,8 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     net->max_batch = o->max_batch ? o->max_batch : net->default_batch;
     net->fused = net->loss->loss.can_fuse_softmax &&
                  ends_in_softmax(&t->layers[t->nlayers - 1]);
-    if (build_layers(net, t, r, o, backend, err))
+    if (build_layers(net, t, r, o, backend, err) ||
+        check_overrides(o->backends, net, r, err))
         goto fail;
 
     clnet_net_layer *last = &net->layers[net->nlayers - 1];

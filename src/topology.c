@@ -301,16 +301,19 @@ int clnet_parse_value(const clnet_setting_spec *spec, const char *text,
         int n = 0;
         const char *p = text;
         long dims[3];
+        int dangling = 0; /* an 'x' with no number after it */
         while (n < 3) {
             if (parse_int(p, &e, &x))
                 break;
             dims[n++] = x;
             p = e;
+            dangling = 0;
             if (*p != 'x' && *p != 'X')
                 break;
             p++;
+            dangling = 1;
         }
-        int ok = *p == '\0' && n >= 1;
+        int ok = *p == '\0' && n >= 1 && !dangling;
         if (ok && spec->type == CLNET_SET_SIZE2 && n == 1)
             dims[n++] = dims[0];
         if (ok && spec->type == CLNET_SET_SHAPE3 && n == 2)

@@ -1,0 +1,184 @@
+/* The clnet command: exit status 2 and one clear message for each kind of
+ * bad input, and a whole train / eval / predict cycle on small data. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "helpers.h"
+
+static char output[65536];
+
+/* Runs clnet with the arguments (a printf format) and returns its exit
+ * status; stdout and stderr land in `output`. */
+static int run(const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", test_tmpdir(),
+             getenv("CLNET_BINARY"), args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(output, 1, sizeof output - 1, p);
+    output[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void expect(int status, const char *fragment, const char *args)
+{
+    int got = run("%s", args);
+    ck_assert_msg(got == status, "clnet %s: exit %d, expected %d:\n%s", args,
+                  got, status, output);
+    ck_assert_msg(strstr(output, fragment), "clnet %s: '%s' not in:\n%s",
+                  args, fragment, output);
+}
+
+static const char *net_path(void)
+{
+    static char p[1024];
+    snprintf(p, sizeof p, "%s/models/mnist.net", getenv("CLNET_SOURCE_ROOT"));
+    return p;
+}
+
+START_TEST(usage_and_options)
+{
+    expect(0, "usage: clnet", "--help");
+    expect(2, "usage: clnet", "");
+    expect(2, "did you mean 'train'?", "trian x.net");
+    char a[2048];
+    snprintf(a, sizeof a, "train %s --epoch 3", net_path());
+    expect(2, "did you mean 'epochs'?", a);
+    snprintf(a, sizeof a, "train %s --epochs three", net_path());
+    expect(2, "--epochs takes a whole number", a);
+    snprintf(a, sizeof a, "train %s --epochs", net_path());
+    expect(2, "--epochs needs a value", a);
+    snprintf(a, sizeof a, "summary %s --out x", net_path());
+    expect(2, "does not apply to 'summary'", a);
+    expect(2, "give a topology file", "summary");
+    expect(2, "--model", "eval x.net");
+    snprintf(a, sizeof a, "summary %s -x", net_path());
+    expect(2, "unknown option '-x'", a);
+    snprintf(a, sizeof a, "summary %s", net_path());
+    expect(0, "Total params: 280,010", a);
+    expect(0, "conv2d", "plugins");
+    expect(0, "native CPU", "devices");
+}
+END_TEST
+
+START_TEST(bad_files)
+{
+    const char *bad = "input shape=28x28x1\nconv2 filters=3\n";
+    test_write("bad.net", bad, strlen(bad));
+    expect(2, "unknown layer 'conv2' at bad.net:2:1; did you mean 'conv2d'?",
+           "summary bad.net");
+    expect(2, "cannot open topology file", "summary missing.net");
+    char a[2048];
+    snprintf(a, sizeof a, "train %s --data /nonexistent", net_path());
+    expect(2, "not found", a);
+    snprintf(a, sizeof a, "train %s --data . --out /nonexistent/m.ckpt",
+             net_path());
+    expect(2, "cannot write the checkpoint", a);
+    snprintf(a, sizeof a, "train %s --data . --log-json /nonexistent/l.json",
+             net_path());
+    expect(2, "cannot write /nonexistent/l.json", a);
+    test_write("junk.ckpt", "junk", 4);
+    snprintf(a, sizeof a, "eval %s --model junk.ckpt --data .", net_path());
+    expect(2, "not a clnet checkpoint", a);
+    snprintf(a, sizeof a, "predict %s --model none.ckpt x.png", net_path());
+    expect(2, "cannot open checkpoint", a);
+}
+END_TEST
+
+static void write_idx(const char *name, uint32_t n, int images)
+{
+    size_t hdr = images ? 16 : 8, len = hdr + (size_t)n * (images ? 784 : 1);
+    unsigned char *b = calloc(1, len);
+    b[2] = 8;
+    b[3] = images ? 3 : 1;
+    b[4] = (unsigned char)(n >> 24);
+    b[5] = (unsigned char)(n >> 16);
+    b[6] = (unsigned char)(n >> 8);
+    b[7] = (unsigned char)n;
+    if (images) {
+        b[11] = b[15] = 28;
+        for (uint32_t i = 0; i < n; i++) /* a bright row band per class */
+            memset(b + hdr + (size_t)i * 784 + (i % 10) * 78, 230, 78);
+    } else {
+        for (uint32_t i = 0; i < n; i++)
+            b[hdr + i] = (unsigned char)(i % 10);
+    }
+    test_write_gz(name, b, len);
+    free(b);
+}
+
+START_TEST(train_eval_predict_cycle)
+{
+    write_idx("train-images-idx3-ubyte.gz", 640, 1);
+    write_idx("train-labels-idx1-ubyte.gz", 640, 0);
+    write_idx("t10k-images-idx3-ubyte.gz", 100, 1);
+    write_idx("t10k-labels-idx1-ubyte.gz", 100, 0);
+    char a[2048];
+    snprintf(a, sizeof a, "train %s --data . --epochs 2 --batch 32 --out m.ckpt "
+             "--log-json log.json --seed 3", net_path());
+    expect(0, "Saved m.ckpt", a);
+    ck_assert_ptr_nonnull(strstr(output, "val_accuracy"));
+    char path[1024];
+    snprintf(path, sizeof path, "%s/log.json", test_tmpdir());
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        const char *keys[] = {"\"epoch\"", "\"loss\"", "\"accuracy\"",
+                              "\"val_loss\"", "\"val_accuracy\"", "\"seconds\"",
+                              "\"images_per_second\"", NULL};
+        for (int k = 0; keys[k]; k++)
+            ck_assert_msg(strstr(line, keys[k]), "%s missing in %s", keys[k],
+                          line);
+    }
+    fclose(f);
+    ck_assert_int_eq(lines, 2);
+    snprintf(a, sizeof a, "eval %s --model m.ckpt --data .", net_path());
+    expect(0, "Confusion matrix", a);
+    /* a PGM of class 4's band */
+    char pgm[64 + 784];
+    int h = snprintf(pgm, 64, "P5\n28 28\n255\n");
+    memset(pgm + h, 0, 784);
+    memset(pgm + h + 4 * 78, 230, 78);
+    test_write("four.pgm", pgm, (size_t)h + 784);
+    snprintf(a, sizeof a, "predict %s --model m.ckpt four.pgm", net_path());
+    expect(0, "four.pgm: ", a);
+    snprintf(a, sizeof a, "predict %s --model m.ckpt four.pgm missing.png",
+             net_path());
+    expect(2, "cannot open image missing.png", a);
+    /* a checkpoint of another topology is refused */
+    const char *other = "input shape=28x28x1\nflatten\n"
+                        "dense units=10 activation=softmax\n";
+    test_write("other.net", other, strlen(other));
+    expect(2, "another topology", "eval other.net --model m.ckpt --data .");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("command");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, usage_and_options);
+    tcase_add_test(tc, bad_files);
+    tcase_add_test(tc, train_eval_predict_cycle);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
