@@ -3,7 +3,8 @@
  * A draw is a pure function of (seed, stream, step, index), so any backend
  * computes the same dropout mask for the same element without sharing
  * generator state, and a backward pass can recompute the forward's mask
- * instead of storing it. cl/ holds the same function in OpenCL C.
+ * instead of storing it. The OpenCL kernels in cl/ must compute the same
+ * function bit for bit.
  */
 #ifndef CLNET_PHILOX_H
 #define CLNET_PHILOX_H
