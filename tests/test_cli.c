@@ -54,7 +54,7 @@ START_TEST(usage_and_options)
     expect(2, "did you mean 'train'?", "trian x.net");
     char a[2048];
     snprintf(a, sizeof a, "train %s --epoch 3", net_path());
-    expect(2, "did you mean 'epochs'?", a);
+    expect(2, "did you mean '--epochs'?", a);
     snprintf(a, sizeof a, "train %s --epochs three", net_path());
     expect(2, "--epochs takes a whole number", a);
     snprintf(a, sizeof a, "train %s --epochs", net_path());

@@ -171,9 +171,10 @@ static int cmd_train(const cli_options *o)
     int32_t batch = o->batch ? o->batch : clnet_net_default_batch(net);
     long threads = o->threads ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
     printf("Training %s on %s: %d training and %d test images, batch %d, "
-           "%d epochs, %ld threads, seed %llu\n",
+           "%d epoch%s, %ld threads, seed %llu\n",
            o->net, o->device ? o->device : "cpu", train.count, test.count,
-           batch, epochs, threads, (unsigned long long)o->seed);
+           batch, epochs, epochs == 1 ? "" : "s", threads,
+           (unsigned long long)o->seed);
     cli_progress prog;
     cli_progress_init(&prog, stdout, epochs, o->quiet, json);
     clnet_train_options t = {0};

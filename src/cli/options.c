@@ -229,10 +229,11 @@ int cli_parse(int argc, char **argv, cli_options *o, int *done)
         }
         onames[no] = NULL;
         if (!spec) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "clnet: unknown option '--%s'", name);
-            clnet_append_suggestion(msg, sizeof msg, name, onames);
-            fprintf(stderr, "%s (see clnet --help)\n", msg);
+            const char *near = clnet_nearest_word(name, onames);
+            fprintf(stderr, "clnet: unknown option '--%s'", name);
+            if (near)
+                fprintf(stderr, "; did you mean '--%s'?", near);
+            fprintf(stderr, " (see clnet --help)\n");
             return EXIT_INPUT;
         }
         if (!strcmp(name, "help")) {
