@@ -58,6 +58,7 @@ static void tensor_name(const clnet_net_layer *L, int k, char *out, size_t n)
     snprintf(out, n, "%s/%s", L->name, L->plan.params[k].name);
 }
 
+/* Returns non-zero when memory ran out or a parameter could not be read. */
 static int serialize(const clnet_net *net, buf_t *b)
 {
     uint32_t count = 0;
@@ -76,11 +77,15 @@ static int serialize(const clnet_net *net, buf_t *b)
                    put(b, name, strlen(name)) || put32(b, (uint32_t)pi->ndim);
             for (int d = 0; d < pi->ndim && !bad; d++)
                 bad |= put32(b, (uint32_t)pi->dims[d]);
+            float *host = bad ? NULL : malloc(4 * L->param_count[k]);
+            bad |= !host ||
+                   clnet_net_param_read(net, L, k, host, NULL) != CLNET_OK;
             for (size_t e = 0; e < L->param_count[k] && !bad; e++) {
                 uint32_t u;
-                memcpy(&u, &L->params[k][e], 4);
+                memcpy(&u, &host[e], 4);
                 bad |= put32(b, u);
             }
+            free(host);
         }
     }
     if (!bad)
@@ -97,7 +102,8 @@ int clnet_checkpoint_save(const clnet_net *net, const char *path,
     buf_t b = {0};
     if (serialize(net, &b)) {
         free(b.p);
-        return clnet_fail(err, CLNET_E_NOMEM, "out of memory writing %s", path);
+        return clnet_fail(err, CLNET_E_IO, "cannot gather the parameters for "
+                          "%s (out of memory or a device read failed)", path);
     }
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
@@ -260,11 +266,19 @@ int clnet_checkpoint_load(clnet_net *net, const char *path, clnet_error *err)
                                     path, want);
                     break;
                 }
-                if (pass == 1)
+                if (pass == 1) {
+                    float *host = malloc(bytes);
+                    if (!host) {
+                        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+                        break;
+                    }
                     for (size_t e = 0; e < L->param_count[k]; e++) {
                         uint32_t u = get32(p + off + 4 * e);
-                        memcpy(&L->params[k][e], &u, 4);
+                        memcpy(&host[e], &u, 4);
                     }
+                    rc = clnet_net_param_write(net, L, k, host, err);
+                    free(host);
+                }
                 off += bytes;
             }
         }

@@ -6,39 +6,78 @@
 
 #include "internal.h"
 
+#define CLNET_MAX_BACKENDS 4
+#define CLNET_MAX_SLOTS 4
+
+/* A backend in use by the network: its device and memory functions, the
+ * open device, and its instance of the optimizer. */
+typedef struct {
+    char name[32]; /* "cpu", "opencl" */
+    const clnet_device_ops *ops;
+    void *ctx;     /* NULL for the native CPU */
+    int32_t index; /* device index within the backend */
+    clnet_device_info info;
+    const clnet_plugin *optimizer;
+    void *optimizer_state;
+} clnet_backend;
+
+/* The native CPU's memory functions, in the device plugins' form. */
+const clnet_device_ops *clnet_host_device_ops(void);
+
 typedef struct {
     const clnet_plugin *plugin;
     void *state;
+    int bk; /* index into net->backends */
     char name[64];
     int line, col;
     clnet_shape in, out;
     size_t in_size, out_size; /* elements per sample */
     clnet_layer_plan plan;
     clnet_value settings[CLNET_MAX_SETTINGS];
-    float *params[CLNET_MAX_PARAMS];
-    float *grads[CLNET_MAX_PARAMS];
-    float **slots[CLNET_MAX_PARAMS]; /* optimizer state per parameter */
+    /* handles on the layer's backend */
+    void *params[CLNET_MAX_PARAMS];
+    void *grads[CLNET_MAX_PARAMS];
+    void *slots[CLNET_MAX_PARAMS][CLNET_MAX_SLOTS]; /* optimizer state */
     size_t param_count[CLNET_MAX_PARAMS];
     void *act;  /* output, max_batch * out_size floats */
     void *dact; /* gradient of the output; NULL for the input layer */
+    void *in_stage; /* the previous layer's output copied to this layer's
+                       backend, when the two differ; else NULL */
+    void *dx_stage; /* the input gradient on this backend, before its copy
+                       to the previous layer's backend */
 } clnet_net_layer;
 
 struct clnet_net {
     char *file;
     int nlayers;
     clnet_net_layer *layers;
-    const clnet_plugin *loss, *optimizer;
-    void *loss_state, *optimizer_state;
+    int nbackends;
+    clnet_backend backends[CLNET_MAX_BACKENDS];
+    const clnet_plugin *loss;
+    void *loss_state;
+    int loss_bk;          /* the loss runs on the last layer's backend */
+    const char *optimizer_kind;
     int fused; /* softmax and cross-entropy fused in the backward pass */
     int32_t max_batch, threads, classes;
     int32_t default_batch, default_epochs;
     uint64_t seed, step, topo_hash;
-    float *param_arena, *grad_arena, *slot_arena;
-    float **slot_ptrs;
     size_t total_params;
-    uint8_t *batch_pixels; /* max_batch inputs, as bytes */
+    uint8_t *batch_pixels; /* max_batch inputs, as bytes, on the host */
     int32_t *batch_labels;
+    void *pixels_dev;      /* the same on the input layer's backend */
+    void *labels_dev;      /* the labels on the loss's backend */
+    float *host_stage;     /* host staging for copies between backends */
+    float *host_pred;      /* the last layer's output, read back */
 };
+
+/* Copies a parameter tensor between the host and its layer's backend. */
+int clnet_net_param_read(const clnet_net *net, const clnet_net_layer *L,
+                         int k, float *host, clnet_error *err);
+int clnet_net_param_write(clnet_net *net, const clnet_net_layer *L, int k,
+                          const float *host, clnet_error *err);
+/* The last layer's output for the current batch, on the host. */
+const float *clnet_net_predictions(clnet_net *net, int32_t batch,
+                                   clnet_error *err);
 
 /* Runs the forward pass over `batch` samples already in batch_pixels. */
 int clnet_net_forward(clnet_net *net, int32_t batch, int training,

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clnet/philox.h"
-#include "net.h"
+#include "backends.h"
 
 #define KERAS_DEFAULT_BATCH 32
 #define KERAS_DEFAULT_EPOCHS 1
@@ -202,36 +201,6 @@ static int check_overrides(const char *overrides, const clnet_net *net,
     return CLNET_OK;
 }
 
-static int backend_exists(const clnet_registry *r, const char *backend)
-{
-    for (int i = 0; i < clnet_registry_count(r); i++)
-        if (strcmp(clnet_registry_get(r, i, NULL)->backend, backend) == 0)
-            return 1;
-    return 0;
-}
-
-/* "cpu", "auto", "opencl:1" -> the backend name plugins carry. */
-static int device_backend(const clnet_registry *r, const char *device,
-                          char *out, size_t len, clnet_error *err)
-{
-    if (!device || !*device || strcmp(device, "auto") == 0)
-        device = "cpu";
-    size_t n = strcspn(device, ":");
-    snprintf(out, len, "%.*s", (int)n, device);
-    if (!backend_exists(r, out)) {
-        const char *known[] = {"cpu", "opencl", "auto", NULL};
-        char msg[CLNET_ERRLEN];
-        snprintf(msg, sizeof msg,
-                 "--device %s: no plugins for the '%s' backend were found "
-                 "(this build has the cpu backend; `clnet plugins` lists "
-                 "what is loaded)",
-                 device, out);
-        clnet_append_suggestion(msg, sizeof msg, out, known);
-        return clnet_fail(err, CLNET_E_ARG, "%s", msg);
-    }
-    return CLNET_OK;
-}
-
 static size_t shape_size(clnet_shape s)
 {
     return (size_t)s.h * (size_t)s.w * (size_t)s.c;
@@ -251,7 +220,8 @@ static int valid_name(const char *s)
 
 static int build_layers(clnet_net *net, const clnet_topology *t,
                         const clnet_registry *r, const clnet_build_options *o,
-                        const char *default_backend, clnet_error *err)
+                        const char *default_backend, int32_t device_index,
+                        clnet_error *err)
 {
     const char *extra[] = {"name", "backend", NULL};
     const char *kinds[MAX_KINDS + 1];
@@ -313,7 +283,7 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
         if (!backend)
             backend = default_backend;
         if (strcmp(backend, "auto") == 0)
-            backend = "cpu";
+            backend = default_backend;
         const clnet_plugin *p = clnet_registry_find(r, l->kind, backend);
         if (!p) {
             char have[256];
@@ -333,6 +303,11 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
         int rc = parse_settings(t->file, l, p, extra, L->settings, err);
         if (rc)
             return rc;
+        L->bk = clnet_backend_acquire(
+            net, r, backend,
+            strcmp(backend, default_backend) == 0 ? device_index : -1, err);
+        if (L->bk < 0)
+            return err ? err->status : CLNET_E_ARG;
 
         clnet_create_args args = {0};
         args.settings = L->settings;
@@ -340,6 +315,7 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
         args.max_batch = net->max_batch;
         args.threads = net->threads;
         args.layer_index = i;
+        args.device = net->backends[L->bk].ctx;
         if (i == t->nlayers - 1 && net->fused)
             args.fuse_softmax_loss = 1;
         char perr[CLNET_ERRLEN] = "";
@@ -363,6 +339,9 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
             return clnet_fail(err, CLNET_E_INTERNAL,
                               "plugin %s aliases its input but changes its size",
                               p->kind);
+        /* a reshape without data runs where its input lives */
+        if (L->plan.alias_input && i > 0)
+            L->bk = net->layers[i - 1].bk;
         if (!L->plan.alias_input && (!p->layer.forward || !p->layer.backward))
             return clnet_fail(err, CLNET_E_INTERNAL,
                               "plugin %s has no forward or backward", p->kind);
@@ -380,10 +359,11 @@ static int ends_in_softmax(const clnet_topo_line *l)
     return a && strcmp(a->value, "softmax") == 0;
 }
 
+/* Reads the train line: the optimizer's and the loss's kinds (their
+ * backends are chosen later, from the layers') and their settings. */
 static int parse_train_line(clnet_net *net, const clnet_topology *t,
-                            const clnet_registry *r, const char *backend,
-                            clnet_value *opt_values, clnet_value *loss_values,
-                            clnet_error *err)
+                            const clnet_registry *r, clnet_value *opt_values,
+                            clnet_value *loss_values, clnet_error *err)
 {
     const clnet_topo_line empty = {.kind = "train", .line = 0, .col = 1};
     const clnet_topo_line *l = t->has_train ? &t->train : &empty;
@@ -392,7 +372,7 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
     const char *oname = o ? o->value : "adam";
     const char *lname = ls ? ls->value : "sparse_categorical_crossentropy";
 
-    const clnet_plugin *opt = clnet_registry_find(r, oname, backend);
+    const clnet_plugin *opt = clnet_registry_find(r, oname, NULL);
     if (!opt || opt->role != CLNET_ROLE_OPTIMIZER) {
         const char *words[MAX_KINDS + 1];
         int n = 0;
@@ -403,13 +383,12 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
         }
         words[n] = NULL;
         char msg[CLNET_ERRLEN];
-        snprintf(msg, sizeof msg, "%s:%d:%d: unknown optimizer '%s' for the %s "
-                 "backend", t->file, l->line, o ? o->value_col : 1, oname,
-                 backend);
+        snprintf(msg, sizeof msg, "%s:%d:%d: unknown optimizer '%s'", t->file,
+                 l->line, o ? o->value_col : 1, oname);
         clnet_append_suggestion(msg, sizeof msg, oname, words);
         return clnet_fail(err, CLNET_E_PARSE, "%s", msg);
     }
-    const clnet_plugin *loss = clnet_registry_find(r, lname, backend);
+    const clnet_plugin *loss = clnet_registry_find(r, lname, NULL);
     if (!loss || loss->role != CLNET_ROLE_LOSS) {
         const char *words[MAX_KINDS + 1];
         int n = 0;
@@ -420,13 +399,12 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
         }
         words[n] = NULL;
         char msg[CLNET_ERRLEN];
-        snprintf(msg, sizeof msg, "%s:%d:%d: unknown loss '%s' for the %s "
-                 "backend", t->file, l->line, ls ? ls->value_col : 1, lname,
-                 backend);
+        snprintf(msg, sizeof msg, "%s:%d:%d: unknown loss '%s'", t->file,
+                 l->line, ls ? ls->value_col : 1, lname);
         clnet_append_suggestion(msg, sizeof msg, lname, words);
         return clnet_fail(err, CLNET_E_PARSE, "%s", msg);
     }
-    net->optimizer = opt;
+    net->optimizer_kind = opt->kind;
     net->loss = loss;
 
     /* Split the line: the core's keys, then the optimizer's, then the
@@ -491,104 +469,6 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
     return CLNET_OK;
 }
 
-static void init_param(float *p, size_t n, const clnet_param_info *info,
-                       uint64_t seed, uint32_t layer, uint32_t which)
-{
-    if (info->init == CLNET_INIT_ZEROS) {
-        memset(p, 0, n * sizeof *p);
-        return;
-    }
-    double limit = sqrt(6.0 / (double)(info->fan_in + info->fan_out));
-    for (size_t k = 0; k < n; k++) {
-        float u = clnet_philox_uniform(seed, 0x80000000u | layer, which,
-                                       (uint32_t)k);
-        p[k] = (float)((2.0 * u - 1.0) * limit);
-    }
-}
-
-static int plan_memory(clnet_net *net, clnet_error *err)
-{
-    size_t total = 0;
-    int32_t nslots = net->optimizer->optimizer.nslots;
-    int nparam_tensors = 0;
-    for (int i = 0; i < net->nlayers; i++) {
-        clnet_net_layer *L = &net->layers[i];
-        if (L->plan.nparams < 0 || L->plan.nparams > CLNET_MAX_PARAMS)
-            return clnet_fail(err, CLNET_E_INTERNAL,
-                              "plugin %s declares %d parameters",
-                              L->plugin->kind, L->plan.nparams);
-        for (int k = 0; k < L->plan.nparams; k++) {
-            const clnet_param_info *pi = &L->plan.params[k];
-            size_t n = 1;
-            for (int d = 0; d < pi->ndim; d++)
-                n *= (size_t)pi->dims[d];
-            /* each tensor starts on a 64-byte line */
-            L->param_count[k] = n;
-            total += (n + 15) / 16 * 16;
-            nparam_tensors++;
-        }
-    }
-    net->total_params = 0;
-    net->param_arena = clnet_alloc(total * sizeof(float));
-    net->grad_arena = clnet_alloc(total * sizeof(float));
-    net->slot_arena = clnet_alloc(total * sizeof(float) * (size_t)nslots);
-    net->slot_ptrs =
-        calloc((size_t)nparam_tensors * (size_t)(nslots ? nslots : 1) + 1,
-               sizeof(float *));
-    if (!net->param_arena || !net->grad_arena || !net->slot_arena ||
-        !net->slot_ptrs)
-        return clnet_fail(err, CLNET_E_NOMEM,
-                          "out of memory for %zu parameters", total);
-    size_t off = 0;
-    int tensor = 0;
-    for (int i = 0; i < net->nlayers; i++) {
-        clnet_net_layer *L = &net->layers[i];
-        for (int k = 0; k < L->plan.nparams; k++) {
-            size_t n = L->param_count[k];
-            L->params[k] = net->param_arena + off;
-            L->grads[k] = net->grad_arena + off;
-            L->slots[k] = net->slot_ptrs + (size_t)tensor * (size_t)nslots;
-            for (int s = 0; s < nslots; s++)
-                L->slots[k][s] = net->slot_arena + total * (size_t)s + off;
-            init_param(L->params[k], n, &L->plan.params[k], net->seed,
-                       (uint32_t)i, (uint32_t)k);
-            net->total_params += n;
-            off += (n + 15) / 16 * 16;
-            tensor++;
-        }
-        if (L->plan.nparams && L->plugin->layer.bind &&
-            L->plugin->layer.bind(L->state, (void *const *)L->params,
-                                  (void *const *)L->grads))
-            return clnet_fail(err, CLNET_E_PLUGIN, "plugin %s refused its "
-                              "parameters", L->plugin->kind);
-    }
-    for (int i = 0; i < net->nlayers; i++) {
-        clnet_net_layer *L = &net->layers[i];
-        size_t n = (size_t)net->max_batch * L->out_size;
-        if (i > 0 && L->plan.alias_input) {
-            L->act = net->layers[i - 1].act;
-            L->dact = net->layers[i - 1].dact;
-            continue;
-        }
-        L->act = clnet_alloc(n * sizeof(float));
-        if (!L->act)
-            return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the "
-                              "activations of %s", L->name);
-        if (i > 0) {
-            L->dact = clnet_alloc(n * sizeof(float));
-            if (!L->dact)
-                return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the "
-                                  "gradients of %s", L->name);
-        }
-    }
-    net->batch_pixels =
-        clnet_alloc((size_t)net->max_batch * net->layers[0].out_size);
-    net->batch_labels = clnet_alloc((size_t)net->max_batch * sizeof(int32_t));
-    if (!net->batch_pixels || !net->batch_labels)
-        return clnet_fail(err, CLNET_E_NOMEM, "out of memory for a batch");
-    return CLNET_OK;
-}
-
 static uint64_t topology_hash(const clnet_net *net)
 {
     uint64_t h = CLNET_FNV_INIT;
@@ -603,6 +483,80 @@ static uint64_t topology_hash(const clnet_net *net)
                             sizeof L->plan.params[k].dims);
     }
     return h;
+}
+
+/* The plugin of `kind` on `backend`, or an error naming both. */
+static const clnet_plugin *on_backend(const clnet_registry *r,
+                                      const char *kind, const char *backend,
+                                      const char *what, clnet_error *err)
+{
+    const clnet_plugin *p = clnet_registry_find(r, kind, backend);
+    if (!p) {
+        char have[256];
+        list_backends(r, kind, have, sizeof have);
+        clnet_fail(err, CLNET_E_ARG,
+                   "the %s %s has no '%s' implementation (available: %s)",
+                   what, kind, backend, have);
+    }
+    return p;
+}
+
+/* The loss on the last layer's backend, an optimizer on every backend
+ * that holds parameters. */
+static int create_training(clnet_net *net, const clnet_registry *r,
+                           const clnet_value *opt_values,
+                           const clnet_value *loss_values, clnet_error *err)
+{
+    clnet_create_args a = {0};
+    clnet_layer_plan unused;
+    char perr[CLNET_ERRLEN] = "";
+    const clnet_net_layer *last = &net->layers[net->nlayers - 1];
+    net->loss_bk = last->bk;
+    clnet_backend *lb = &net->backends[net->loss_bk];
+    const clnet_plugin *loss =
+        on_backend(r, net->loss->kind, lb->name, "loss", err);
+    if (!loss)
+        return err ? err->status : CLNET_E_ARG;
+    net->loss = loss;
+    a.settings = loss_values;
+    a.in = last->out;
+    a.max_batch = net->max_batch;
+    a.threads = net->threads;
+    a.device = lb->ctx;
+    if (loss->create(&a, &unused, &net->loss_state, perr)) {
+        net->loss_state = NULL;
+        return clnet_fail(err, CLNET_E_PARSE, "%s: loss %s: %s", net->file,
+                          loss->kind, perr);
+    }
+    for (int b = 0; b < net->nbackends; b++) {
+        int holds = 0;
+        for (int i = 0; i < net->nlayers; i++)
+            holds |= net->layers[i].bk == b && net->layers[i].plan.nparams > 0;
+        if (!holds)
+            continue;
+        clnet_backend *bk = &net->backends[b];
+        const clnet_plugin *opt =
+            on_backend(r, net->optimizer_kind, bk->name, "optimizer", err);
+        if (!opt)
+            return err ? err->status : CLNET_E_ARG;
+        if (opt->optimizer.nslots < 0 ||
+            opt->optimizer.nslots > CLNET_MAX_SLOTS)
+            return clnet_fail(err, CLNET_E_PLUGIN,
+                              "optimizer %s asks for %d state tensors per "
+                              "parameter, at most %d are supported",
+                              opt->kind, opt->optimizer.nslots,
+                              CLNET_MAX_SLOTS);
+        a.settings = opt_values;
+        a.in = (clnet_shape){0, 0, 0};
+        a.device = bk->ctx;
+        if (opt->create(&a, &unused, &bk->optimizer_state, perr)) {
+            bk->optimizer_state = NULL;
+            return clnet_fail(err, CLNET_E_PARSE, "%s: optimizer %s: %s",
+                              net->file, opt->kind, perr);
+        }
+        bk->optimizer = opt;
+    }
+    return CLNET_OK;
 }
 
 clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
@@ -621,9 +575,10 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
         return NULL;
     }
     char backend[32];
-    if (device_backend(r, o->device, backend, sizeof backend, err))
-        return NULL;
-    if (check_overrides(o->backends, NULL, r, err))
+    int32_t device_index;
+    if (clnet_parse_device(r, o->device, backend, sizeof backend,
+                           &device_index, err) ||
+        check_overrides(o->backends, NULL, r, err))
         return NULL;
 
     clnet_net *net = calloc(1, sizeof *net);
@@ -638,47 +593,26 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     net->threads = o->threads;
 
     clnet_value opt_values[CLNET_MAX_SETTINGS], loss_values[CLNET_MAX_SETTINGS];
-    if (parse_train_line(net, t, r, backend, opt_values, loss_values, err))
+    if (parse_train_line(net, t, r, opt_values, loss_values, err))
         goto fail;
     net->max_batch = o->max_batch ? o->max_batch : net->default_batch;
     net->fused = net->loss->loss.can_fuse_softmax &&
                  ends_in_softmax(&t->layers[t->nlayers - 1]);
-    if (build_layers(net, t, r, o, backend, err) ||
+    if (build_layers(net, t, r, o, backend, device_index, err) ||
         check_overrides(o->backends, net, r, err))
         goto fail;
 
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
     net->classes = (int32_t)last->out_size;
-    if (net->nlayers < 2 || net->classes < 2)
-        {
-            clnet_fail(err, CLNET_E_SHAPE,
-                       "%s:%d:%d: the last layer must give at least 2 class "
-                       "scores, it gives %d",
-                       t->file, last->line, last->col, net->classes);
-            goto fail;
-        }
-
-    clnet_create_args a = {0};
-    clnet_layer_plan unused;
-    char perr[CLNET_ERRLEN] = "";
-    a.settings = opt_values;
-    a.max_batch = net->max_batch;
-    a.threads = net->threads;
-    if (net->optimizer->create(&a, &unused, &net->optimizer_state, perr)) {
-        net->optimizer_state = NULL;
-        clnet_fail(err, CLNET_E_PARSE, "%s: optimizer %s: %s", t->file,
-                   net->optimizer->kind, perr);
+    if (net->nlayers < 2 || net->classes < 2) {
+        clnet_fail(err, CLNET_E_SHAPE,
+                   "%s:%d:%d: the last layer must give at least 2 class "
+                   "scores, it gives %d",
+                   t->file, last->line, last->col, net->classes);
         goto fail;
     }
-    a.settings = loss_values;
-    a.in = last->out;
-    if (net->loss->create(&a, &unused, &net->loss_state, perr)) {
-        net->loss_state = NULL;
-        clnet_fail(err, CLNET_E_PARSE, "%s: loss %s: %s", t->file,
-                   net->loss->kind, perr);
-        goto fail;
-    }
-    if (plan_memory(net, err))
+    if (create_training(net, r, opt_values, loss_values, err) ||
+        clnet_net_plan_memory(net, err))
         goto fail;
     net->topo_hash = topology_hash(net);
     return net;
@@ -691,25 +625,15 @@ void clnet_net_free(clnet_net *net)
 {
     if (!net)
         return;
+    clnet_net_release_memory(net);
     for (int i = 0; i < net->nlayers && net->layers; i++) {
         clnet_net_layer *L = &net->layers[i];
         if (L->state)
             L->plugin->destroy(L->state);
-        if (!(i > 0 && L->plan.alias_input)) {
-            clnet_free(L->act);
-            clnet_free(L->dact);
-        }
     }
-    if (net->optimizer_state)
-        net->optimizer->destroy(net->optimizer_state);
     if (net->loss_state)
         net->loss->destroy(net->loss_state);
-    clnet_free(net->param_arena);
-    clnet_free(net->grad_arena);
-    clnet_free(net->slot_arena);
-    free(net->slot_ptrs);
-    clnet_free(net->batch_pixels);
-    clnet_free(net->batch_labels);
+    clnet_backends_close(net);
     free(net->layers);
     free(net->file);
     free(net);
@@ -751,56 +675,3 @@ int32_t clnet_net_default_epochs(const clnet_net *net)
     return net ? net->default_epochs : 0;
 }
 
-static void group_thousands(int64_t v, char *buf, size_t len)
-{
-    char digits[32];
-    snprintf(digits, sizeof digits, "%lld", (long long)v);
-    size_t n = strlen(digits), o = 0;
-    for (size_t i = 0; i < n && o + 1 < len; i++) {
-        if (i > 0 && (n - i) % 3 == 0 && o + 1 < len)
-            buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o] = '\0';
-}
-
-int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
-{
-    if (!net || !out)
-        return clnet_fail(err, CLNET_E_ARG, "clnet_net_summary: NULL argument");
-    const char *rule = "==========================================="
-                       "===========================================";
-    fprintf(out, "Model: \"%s\"\n", net->file);
-    fprintf(out, "%-28s %-22s %12s  %s\n", "Layer (type)", "Output Shape",
-            "Param #", "Backend/implementation");
-    fprintf(out, "%s\n", rule);
-    for (int i = 0; i < net->nlayers; i++) {
-        const clnet_net_layer *L = &net->layers[i];
-        char label[96], shape[48], params[32], impl[96];
-        snprintf(label, sizeof label, "%s (%s)", L->name, L->plugin->kind);
-        if (L->out.h == 1 && L->out.w == 1)
-            snprintf(shape, sizeof shape, "(None, %d)", L->out.c);
-        else
-            snprintf(shape, sizeof shape, "(None, %d, %d, %d)", L->out.h,
-                     L->out.w, L->out.c);
-        size_t np = 0;
-        for (int k = 0; k < L->plan.nparams; k++)
-            np += L->param_count[k];
-        group_thousands((int64_t)np, params, sizeof params);
-        snprintf(impl, sizeof impl, "%s/%s", L->plugin->backend,
-                 L->plugin->impl);
-        fprintf(out, "%-28s %-22s %12s  %s\n", label, shape, params, impl);
-    }
-    char total[32];
-    group_thousands((int64_t)net->total_params, total, sizeof total);
-    fprintf(out, "%s\n", rule);
-    fprintf(out, "Total params: %s\n", total);
-    fprintf(out, "Trainable params: %s\n", total);
-    fprintf(out, "Training: optimizer %s (%s), loss %s (%s)%s, batch %d, "
-                 "epochs %d\n",
-            net->optimizer->kind, net->optimizer->backend, net->loss->kind,
-            net->loss->backend,
-            net->fused ? ", fused with the final softmax" : "",
-            net->default_batch, net->default_epochs);
-    return CLNET_OK;
-}

@@ -123,6 +123,10 @@ static int valid_role(const clnet_plugin *p)
         return p->create && p->destroy && p->loss.compute;
     case CLNET_ROLE_OPTIMIZER:
         return p->create && p->destroy && p->optimizer.update;
+    case CLNET_ROLE_DEVICE:
+        return p->device.list && p->device.open && p->device.close &&
+               p->device.alloc && p->device.release && p->device.write &&
+               p->device.read;
     }
     return 0;
 }
@@ -243,7 +247,7 @@ int clnet_registry_add_dir(clnet_registry *r, const char *dir,
     qsort(names, (size_t)n, sizeof *names, compare_names);
     int added = 0;
     for (int i = 0; i < n; i++) {
-        char path[PATH_MAX];
+        char path[2 * PATH_MAX + 2];
         if (dir[0] == '/')
             snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         else {

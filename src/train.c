@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net.h"
+#include "backends.h"
 
 /* splitmix64: a small seeded generator for the epoch shuffle. */
 static uint64_t splitmix(uint64_t *s)
@@ -28,14 +28,49 @@ static void shuffle(int32_t *idx, int32_t n, uint64_t seed, int32_t epoch)
     }
 }
 
+static int is_host(const clnet_net *net, int bk)
+{
+    return net->backends[bk].ops == clnet_host_device_ops();
+}
+
+/* Moves the batch's pixels (and labels) to the backends that read them. */
+static int upload_batch(clnet_net *net, int32_t batch, int labels,
+                        clnet_error *err)
+{
+    char perr[CLNET_ERRLEN] = "";
+    clnet_backend *in = &net->backends[net->layers[0].bk];
+    if (net->pixels_dev &&
+        in->ops->write(in->ctx, net->pixels_dev, net->batch_pixels,
+                       (size_t)batch * net->layers[0].out_size, perr))
+        return clnet_fail(err, CLNET_E_IO, "%s: %s", in->name, perr);
+    clnet_backend *lb = &net->backends[net->loss_bk];
+    if (labels && net->labels_dev &&
+        lb->ops->write(lb->ctx, net->labels_dev, net->batch_labels,
+                       (size_t)batch * sizeof(int32_t), perr))
+        return clnet_fail(err, CLNET_E_IO, "%s: %s", lb->name, perr);
+    return CLNET_OK;
+}
+
 int clnet_net_forward(clnet_net *net, int32_t batch, int training,
                       clnet_error *err)
 {
     clnet_step st = {batch, training, net->seed, net->step + 1};
     char perr[CLNET_ERRLEN] = "";
-    const void *x = net->batch_pixels;
+    int rc = upload_batch(net, batch, training, err);
+    if (rc)
+        return rc;
+    const void *x = net->pixels_dev ? net->pixels_dev : net->batch_pixels;
     for (int i = 0; i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
+        if (L->in_stage) {
+            const clnet_net_layer *P = &net->layers[i - 1];
+            rc = clnet_backend_copy(net, P->bk, P->act, L->bk, L->in_stage,
+                                    (size_t)batch * L->in_size * sizeof(float),
+                                    err);
+            if (rc)
+                return rc;
+            x = L->in_stage;
+        }
         if (!L->plan.alias_input &&
             L->plugin->layer.forward(L->state, &st, x, L->act, perr))
             return clnet_fail(err, CLNET_E_PLUGIN, "%s forward failed: %s",
@@ -43,6 +78,28 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
         x = L->act;
     }
     return CLNET_OK;
+}
+
+const float *clnet_net_predictions(clnet_net *net, int32_t batch,
+                                   clnet_error *err)
+{
+    const clnet_net_layer *last = &net->layers[net->nlayers - 1];
+    if (is_host(net, last->bk))
+        return last->act;
+    clnet_backend *b = &net->backends[last->bk];
+    char perr[CLNET_ERRLEN] = "";
+    if (b->ops->read(b->ctx, last->act, net->host_pred,
+                     (size_t)batch * (size_t)net->classes * sizeof(float),
+                     perr)) {
+        clnet_fail(err, CLNET_E_IO, "%s: %s", b->name, perr);
+        return NULL;
+    }
+    return net->host_pred;
+}
+
+static const void *labels_for_loss(const clnet_net *net)
+{
+    return net->labels_dev ? net->labels_dev : (const void *)net->batch_labels;
 }
 
 int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
@@ -55,7 +112,7 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
     char perr[CLNET_ERRLEN] = "";
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
     if (net->loss->loss.compute(net->loss_state, &st, last->act,
-                                net->batch_labels, net->classes, net->fused,
+                                labels_for_loss(net), net->classes, net->fused,
                                 last->dact, loss_sum, correct, perr))
         return clnet_fail(err, CLNET_E_PLUGIN, "loss %s failed: %s",
                           net->loss->kind, perr);
@@ -64,22 +121,30 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
         if (L->plan.alias_input)
             continue;
         clnet_net_layer *P = &net->layers[i - 1];
-        void *dx = i - 1 == 0 ? NULL : P->dact;
-        if (L->plugin->layer.backward(L->state, &st, P->act, L->act, L->dact,
-                                      dx, perr))
+        const void *x = L->in_stage ? L->in_stage : P->act;
+        void *dx = i - 1 == 0 ? NULL : L->dx_stage ? L->dx_stage : P->dact;
+        if (L->plugin->layer.backward(L->state, &st, x, L->act, L->dact, dx,
+                                      perr))
             return clnet_fail(err, CLNET_E_PLUGIN, "%s backward failed: %s",
                               L->name, perr);
+        if (dx && L->dx_stage &&
+            (rc = clnet_backend_copy(net, L->bk, L->dx_stage, P->bk, P->dact,
+                                     (size_t)batch * L->in_size *
+                                         sizeof(float),
+                                     err)))
+            return rc;
     }
     net->step++;
     st.step = net->step;
     for (int i = 0; i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
+        clnet_backend *b = &net->backends[L->bk];
         for (int k = 0; k < L->plan.nparams; k++) {
-            if (net->optimizer->optimizer.update(
-                    net->optimizer_state, &st, L->params[k], L->grads[k],
-                    (void *const *)L->slots[k], L->param_count[k], perr))
+            if (b->optimizer->optimizer.update(
+                    b->optimizer_state, &st, L->params[k], L->grads[k],
+                    L->slots[k], L->param_count[k], perr))
                 return clnet_fail(err, CLNET_E_PLUGIN, "optimizer %s failed "
-                                  "on %s: %s", net->optimizer->kind, L->name,
+                                  "on %s: %s", b->optimizer->kind, L->name,
                                   perr);
         }
     }
@@ -224,11 +289,15 @@ int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
         if ((rc = clnet_net_forward(net, n, 0, err)))
             return rc;
         st.batch = n;
+        if ((rc = upload_batch(net, n, 1, err)))
+            return rc;
         if (net->loss->loss.compute(net->loss_state, &st, last->act,
-                                    net->batch_labels, k, net->fused, NULL,
+                                    labels_for_loss(net), k, net->fused, NULL,
                                     &loss_sum, &correct, perr))
             return clnet_fail(err, CLNET_E_PLUGIN, "loss failed: %s", perr);
-        const float *p = last->act;
+        const float *p = clnet_net_predictions(net, n, err);
+        if (!p)
+            return err ? err->status : CLNET_E_IO;
         for (int32_t b = 0; b < n; b++) {
             int32_t best = 0;
             for (int32_t c = 1; c < k; c++)
@@ -249,14 +318,16 @@ int clnet_predict(clnet_net *net, const uint8_t *pixels, int32_t n,
     if (!net || !pixels || !probs || n < 0)
         return clnet_fail(err, CLNET_E_ARG, "clnet_predict: bad argument");
     size_t in = (size_t)clnet_net_input_size(net);
-    const clnet_net_layer *last = &net->layers[net->nlayers - 1];
     for (int32_t start = 0; start < n; start += net->max_batch) {
         int32_t m = n - start < net->max_batch ? n - start : net->max_batch;
         memcpy(net->batch_pixels, pixels + (size_t)start * in, (size_t)m * in);
         int rc = clnet_net_forward(net, m, 0, err);
         if (rc)
             return rc;
-        memcpy(probs + (size_t)start * net->classes, last->act,
+        const float *p = clnet_net_predictions(net, m, err);
+        if (!p)
+            return err ? err->status : CLNET_E_IO;
+        memcpy(probs + (size_t)start * net->classes, p,
                sizeof(float) * (size_t)m * (size_t)net->classes);
     }
     return CLNET_OK;

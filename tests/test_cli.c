@@ -68,7 +68,7 @@ START_TEST(usage_and_options)
     snprintf(a, sizeof a, "summary %s", net_path());
     expect(0, "Total params: 280,010", a);
     expect(0, "conv2d", "plugins");
-    expect(0, "native CPU", "devices");
+    expect(0, "cpu:0", "devices");
 }
 END_TEST
 

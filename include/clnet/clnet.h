@@ -71,6 +71,12 @@ int clnet_registry_refused_count(const clnet_registry *r);
 const char *clnet_registry_refused(const clnet_registry *r, int i);
 void clnet_registry_free(clnet_registry *r);
 
+/* ---- devices ---- */
+/* The devices of a backend ("cpu", "opencl"): fills up to max entries and
+ * returns how many there are (0 when none), or -1 with err. */
+int clnet_devices(const clnet_registry *r, const char *backend,
+                  clnet_device_info *out, int32_t max, clnet_error *err);
+
 /* ---- topology files ---- */
 typedef struct clnet_topology clnet_topology;
 

@@ -15,7 +15,9 @@
  *
  * Buffers are opaque `void *` handles: a float * (or uint8_t * for the
  * input layer's raw pixels, int32_t * for labels) on the native CPU
- * backend; a device handle on other backends.
+ * backend; on another backend, whatever its device plugin's alloc()
+ * returns (a cl_mem for OpenCL). A layer only ever sees buffers of its own
+ * backend: the core copies activations and gradients across backends.
  */
 #ifndef CLNET_PLUGIN_H
 #define CLNET_PLUGIN_H
@@ -42,7 +44,8 @@ extern "C" {
 typedef enum {
     CLNET_ROLE_LAYER = 1,
     CLNET_ROLE_LOSS = 2,
-    CLNET_ROLE_OPTIMIZER = 3
+    CLNET_ROLE_OPTIMIZER = 3,
+    CLNET_ROLE_DEVICE = 4 /* a backend's devices and memory (OpenCL) */
 } clnet_role;
 
 /* Per-sample shape; n is the batch dimension where a count is meant. */
@@ -101,6 +104,9 @@ typedef struct {
                                     taken with respect to the logits (the
                                     loss fused softmax and cross-entropy) */
     int32_t layer_index;         /* position in the network, for RNG keys */
+    void *device;                /* the backend's open device (the context
+                                    its device plugin's open() returned);
+                                    NULL on the native CPU backend */
 } clnet_create_args;
 
 /* What create() reports back about a layer. */
@@ -155,6 +161,30 @@ typedef struct {
                   char *err);
 } clnet_optimizer_ops;
 
+/* One device a backend can run on, as `clnet devices` lists it. */
+typedef struct {
+    char name[128], vendor[128], platform[128], type[16];
+    char driver_version[64], c_version[64];
+    int32_t compute_units;
+    uint64_t global_mem, local_mem, max_alloc, max_work_group;
+} clnet_device_info;
+
+/* A backend's device plugin: finds devices, opens one, and owns its
+ * memory. Copies are blocking, so the host may reuse `src` at once. */
+typedef struct {
+    /* Fills up to `max` entries; returns how many devices exist (0 when
+     * none, which is not an error), or -1 with err. */
+    int (*list)(clnet_device_info *out, int32_t max, char *err);
+    int (*open)(int32_t index, void **ctx, char *err);
+    void (*close)(void *ctx);
+    int (*alloc)(void *ctx, size_t bytes, void **buf, char *err);
+    void (*release)(void *ctx, void *buf);
+    int (*write)(void *ctx, void *buf, const void *src, size_t bytes,
+                 char *err);
+    int (*read)(void *ctx, const void *buf, void *dst, size_t bytes,
+                char *err);
+} clnet_device_ops;
+
 typedef struct clnet_plugin {
     uint32_t abi_version;   /* CLNET_PLUGIN_ABI_VERSION */
     uint32_t struct_size;   /* sizeof(clnet_plugin) */
@@ -173,6 +203,8 @@ typedef struct clnet_plugin {
     clnet_layer_ops layer;         /* CLNET_ROLE_LAYER */
     clnet_loss_ops loss;           /* CLNET_ROLE_LOSS */
     clnet_optimizer_ops optimizer; /* CLNET_ROLE_OPTIMIZER */
+    clnet_device_ops device;       /* CLNET_ROLE_DEVICE (create, destroy
+                                      unused) */
 } clnet_plugin;
 
 typedef const clnet_plugin *(*clnet_plugin_entry_fn)(void);

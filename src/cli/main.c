@@ -49,34 +49,51 @@ static int cmd_plugins(void)
     return 0;
 }
 
+static void print_devices(const char *backend, const clnet_device_info *d,
+                          int n)
+{
+    for (int i = 0; i < n; i++)
+        printf("%s:%d  %s [%s]\n    platform %s, vendor %s, driver %s, %s\n"
+               "    %d compute units, %.1f GiB global memory (largest "
+               "buffer %.1f GiB), %llu KiB local memory, work-groups up to "
+               "%llu\n",
+               backend, i, d[i].name, d[i].type, d[i].platform, d[i].vendor,
+               d[i].driver_version[0] ? d[i].driver_version : "-",
+               d[i].c_version[0] ? d[i].c_version : "native code",
+               d[i].compute_units, d[i].global_mem / 1073741824.0,
+               d[i].max_alloc / 1073741824.0,
+               (unsigned long long)(d[i].local_mem / 1024),
+               (unsigned long long)d[i].max_work_group);
+}
+
 static int cmd_devices(void)
 {
-    char model[256] = "unknown processor";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (!strncmp(line, "model name", 10)) {
-                char *colon = strchr(line, ':');
-                if (colon) {
-                    snprintf(model, sizeof model, "%s", colon + 2);
-                    model[strcspn(model, "\n")] = '\0';
-                }
-                break;
-            }
-        }
-        fclose(f);
-    }
-    printf("%-10s %-8s %s\n", "DEVICE", "CORES", "NAME");
-    printf("%-10s %-8ld %s (native CPU backend)\n", "cpu",
-           sysconf(_SC_NPROCESSORS_ONLN), model);
     clnet_error e;
-    clnet_registry *r = clnet_registry_open(&e);
-    int has_opencl = r && clnet_registry_find(r, "input", "opencl");
+    clnet_registry *r = open_registry(&e);
+    if (!r)
+        return fail(&e);
+    clnet_device_info d[64];
+    int n = clnet_devices(r, "cpu", d, 64, &e);
+    print_devices("cpu", d, n < 64 ? n : 64);
+    int any_opencl = 0;
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
+        if (p->role != CLNET_ROLE_DEVICE)
+            continue;
+        any_opencl |= strcmp(p->backend, "opencl") == 0;
+        n = clnet_devices(r, p->backend, d, 64, &e);
+        if (n < 0)
+            printf("%s: %s\n", p->backend, e.msg);
+        else if (n == 0)
+            printf("%s: no %s platform or device was found\n", p->backend,
+                   strcmp(p->backend, "opencl") == 0 ? "OpenCL" : p->backend);
+        else
+            print_devices(p->backend, d, n < 64 ? n : 64);
+    }
+    if (!any_opencl)
+        printf("opencl: the OpenCL backend plugin is not loaded (built "
+               "without OpenCL?), so no OpenCL devices are listed\n");
     clnet_registry_free(r);
-    if (!has_opencl)
-        printf("No OpenCL backend plugin is loaded, so no OpenCL devices are "
-               "listed.\n");
     return 0;
 }
 

@@ -1,0 +1,96 @@
+/* The native CPU backend's memory, behind the same functions a device
+ * plugin provides, so the core moves data one way for every backend. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+
+static int host_list(clnet_device_info *out, int32_t max, char *err)
+{
+    (void)err;
+    if (max < 1)
+        return 1;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "unknown processor");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            char *colon = strchr(line, ':');
+            if (!strncmp(line, "model name", 10) && colon) {
+                snprintf(out->name, sizeof out->name, "%s", colon + 2);
+                out->name[strcspn(out->name, "\n")] = '\0';
+                break;
+            }
+        }
+        fclose(f);
+    }
+    snprintf(out->type, sizeof out->type, "CPU");
+    snprintf(out->platform, sizeof out->platform, "native");
+    out->compute_units = (int32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psize > 0)
+        out->global_mem = out->max_alloc = (uint64_t)pages * (uint64_t)psize;
+    return 1;
+}
+
+static int host_open(int32_t index, void **ctx, char *err)
+{
+    if (index != 0) {
+        snprintf(err, CLNET_ERRLEN, "the native CPU backend has one device, "
+                 "cpu (index 0)");
+        return -1;
+    }
+    *ctx = NULL;
+    return 0;
+}
+
+static void host_close(void *ctx) { (void)ctx; }
+
+static int host_alloc(void *ctx, size_t bytes, void **buf, char *err)
+{
+    (void)ctx;
+    *buf = clnet_alloc(bytes);
+    if (!*buf) {
+        snprintf(err, CLNET_ERRLEN, "out of memory allocating %zu bytes",
+                 bytes);
+        return -1;
+    }
+    return 0;
+}
+
+static void host_release(void *ctx, void *buf)
+{
+    (void)ctx;
+    clnet_free(buf);
+}
+
+static int host_write(void *ctx, void *buf, const void *src, size_t bytes,
+                      char *err)
+{
+    (void)ctx;
+    (void)err;
+    if (buf != src)
+        memcpy(buf, src, bytes);
+    return 0;
+}
+
+static int host_read(void *ctx, const void *buf, void *dst, size_t bytes,
+                     char *err)
+{
+    (void)ctx;
+    (void)err;
+    if (buf != dst)
+        memcpy(dst, buf, bytes);
+    return 0;
+}
+
+const clnet_device_ops *clnet_host_device_ops(void)
+{
+    static const clnet_device_ops ops = {host_list, host_open, host_close,
+                                         host_alloc, host_release, host_write,
+                                         host_read};
+    return &ops;
+}

@@ -1,0 +1,61 @@
+/* The Keras-style table `clnet summary` prints. */
+#include <stdio.h>
+#include <string.h>
+
+#include "net.h"
+
+static void group_thousands(int64_t v, char *buf, size_t len)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%lld", (long long)v);
+    size_t n = strlen(digits), o = 0;
+    for (size_t i = 0; i < n && o + 1 < len; i++) {
+        if (i > 0 && (n - i) % 3 == 0 && o + 1 < len)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
+{
+    if (!net || !out)
+        return clnet_fail(err, CLNET_E_ARG, "clnet_net_summary: NULL argument");
+    const char *rule = "==========================================="
+                       "===========================================";
+    fprintf(out, "Model: \"%s\"\n", net->file);
+    fprintf(out, "%-28s %-22s %12s  %s\n", "Layer (type)", "Output Shape",
+            "Param #", "Backend/implementation");
+    fprintf(out, "%s\n", rule);
+    for (int i = 0; i < net->nlayers; i++) {
+        const clnet_net_layer *L = &net->layers[i];
+        char label[96], shape[48], params[32], impl[96];
+        snprintf(label, sizeof label, "%s (%s)", L->name, L->plugin->kind);
+        if (L->out.h == 1 && L->out.w == 1)
+            snprintf(shape, sizeof shape, "(None, %d)", L->out.c);
+        else
+            snprintf(shape, sizeof shape, "(None, %d, %d, %d)", L->out.h,
+                     L->out.w, L->out.c);
+        size_t np = 0;
+        for (int k = 0; k < L->plan.nparams; k++)
+            np += L->param_count[k];
+        group_thousands((int64_t)np, params, sizeof params);
+        snprintf(impl, sizeof impl, "%s/%s", L->plugin->backend,
+                 L->plugin->impl);
+        fprintf(out, "%-28s %-22s %12s  %s\n", label, shape, params, impl);
+    }
+    char total[32];
+    group_thousands((int64_t)net->total_params, total, sizeof total);
+    fprintf(out, "%s\n", rule);
+    fprintf(out, "Total params: %s\n", total);
+    fprintf(out, "Trainable params: %s\n", total);
+    fprintf(out, "Training: optimizer %s, loss %s (%s)%s, batch %d, epochs "
+                 "%d\n",
+            net->optimizer_kind, net->loss->kind, net->loss->backend,
+            net->fused ? ", fused with the final softmax" : "",
+            net->default_batch, net->default_epochs);
+    for (int b = 0; b < net->nbackends; b++)
+        fprintf(out, "Device: %s:%d %s\n", net->backends[b].name,
+                net->backends[b].index, net->backends[b].info.name);
+    return CLNET_OK;
+}
