@@ -8,10 +8,7 @@
 
 #include "clnet/plugin.h"
 
-/* Activation choices as written in topology files; the index is what the
- * core hands a plugin for a CLNET_SET_CHOICE setting. */
-#define CLNET_ACTIVATION_CHOICES "linear|relu|softmax"
-enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_SOFTMAX = 2 };
+#include "activation.h"
 
 /* Uses `threads` worker threads (0: all cores) in OpenMP and OpenBLAS. */
 void cpu_set_threads(int32_t threads);

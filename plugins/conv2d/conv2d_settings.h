@@ -1,6 +1,7 @@
 /* conv2d's settings, shared by every backend's implementation. */
 #ifndef CLNET_CONV2D_SETTINGS_H
 #define CLNET_CONV2D_SETTINGS_H
+#include "../common/activation.h"
 #include "clnet/plugin.h"
 
 enum { CONV_FILTERS, CONV_KERNEL, CONV_STRIDES, CONV_PADDING, CONV_ACTIVATION,
@@ -11,7 +12,7 @@ static const clnet_setting_spec conv2d_settings[CONV_NSETTINGS] = {
     {"kernel", "kernel_size", CLNET_SET_SIZE2, NULL, NULL, 1, 1024},
     {"strides", NULL, CLNET_SET_SIZE2, "1", NULL, 1, 1024},
     {"padding", NULL, CLNET_SET_CHOICE, "valid", "valid|same", 0, 0},
-    {"activation", NULL, CLNET_SET_CHOICE, "linear", "linear|relu|softmax", 0,
-     0},
+    {"activation", NULL, CLNET_SET_CHOICE, "linear", CLNET_ACTIVATION_CHOICES,
+     0, 0},
 };
 #endif

@@ -8,11 +8,8 @@
 
 #include "../common/cpu_common.h"
 #include "clnet/philox.h"
+#include "dropout_settings.h"
 
-enum { DROPOUT_RATE, DROPOUT_NSETTINGS };
-static const clnet_setting_spec settings[DROPOUT_NSETTINGS] = {
-    {"rate", NULL, CLNET_SET_FLOAT, NULL, NULL, 0.0, 0.999},
-};
 
 typedef struct {
     size_t size;
@@ -90,7 +87,7 @@ static const clnet_plugin plugin = {
     .impl = "philox",
     .summary = "inverted dropout, Philox counter-based mask",
     .nsettings = DROPOUT_NSETTINGS,
-    .settings = settings,
+    .settings = dropout_settings,
     .create = create,
     .destroy = destroy,
     .layer = {forward, backward, NULL},

@@ -5,12 +5,8 @@
 #include <stdlib.h>
 
 #include "../common/cpu_common.h"
+#include "input_settings.h"
 
-enum { INPUT_SHAPE, INPUT_SCALE, INPUT_NSETTINGS };
-static const clnet_setting_spec settings[INPUT_NSETTINGS] = {
-    {"shape", NULL, CLNET_SET_SHAPE3, NULL, NULL, 1, 65536},
-    {"scale", NULL, CLNET_SET_FLOAT, "0.00392156862745098", NULL, 0, 1e6},
-};
 
 typedef struct {
     size_t size;
@@ -66,7 +62,7 @@ static const clnet_plugin plugin = {
     .impl = "bytes-to-float",
     .summary = "network input: pixel bytes scaled to floats",
     .nsettings = INPUT_NSETTINGS,
-    .settings = settings,
+    .settings = input_settings,
     .create = create,
     .destroy = destroy,
     .layer = {forward, backward, NULL},

@@ -7,14 +7,8 @@
 #include <stdlib.h>
 
 #include "../common/cpu_common.h"
+#include "adam_settings.h"
 
-enum { ADAM_LR, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, ADAM_NSETTINGS };
-static const clnet_setting_spec settings[ADAM_NSETTINGS] = {
-    {"lr", "learning_rate", CLNET_SET_FLOAT, "0.001", NULL, 0, 10},
-    {"beta1", "beta_1", CLNET_SET_FLOAT, "0.9", NULL, 0, 0.999999},
-    {"beta2", "beta_2", CLNET_SET_FLOAT, "0.999", NULL, 0, 0.999999},
-    {"epsilon", NULL, CLNET_SET_FLOAT, "1e-7", NULL, 0, 1},
-};
 
 typedef struct {
     double lr, b1, b2, eps;
@@ -74,7 +68,7 @@ static const clnet_plugin plugin = {
     .impl = "direct",
     .summary = "Adam (Keras semantics and defaults)",
     .nsettings = ADAM_NSETTINGS,
-    .settings = settings,
+    .settings = adam_settings,
     .create = create,
     .destroy = destroy,
     .optimizer = {2, update},

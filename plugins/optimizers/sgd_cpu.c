@@ -3,12 +3,8 @@
 #include <stdlib.h>
 
 #include "../common/cpu_common.h"
+#include "sgd_settings.h"
 
-enum { SGD_LR, SGD_MOMENTUM, SGD_NSETTINGS };
-static const clnet_setting_spec settings[SGD_NSETTINGS] = {
-    {"lr", "learning_rate", CLNET_SET_FLOAT, "0.01", NULL, 0, 100},
-    {"momentum", NULL, CLNET_SET_FLOAT, "0", NULL, 0, 0.999999},
-};
 
 typedef struct {
     float lr, momentum;
@@ -58,7 +54,7 @@ static const clnet_plugin plugin = {
     .impl = "direct",
     .summary = "SGD with momentum (Keras semantics)",
     .nsettings = SGD_NSETTINGS,
-    .settings = settings,
+    .settings = sgd_settings,
     .create = create,
     .destroy = destroy,
     .optimizer = {1, update},

@@ -1,7 +1,12 @@
-/* flatten on the native CPU. NHWC data is already in Keras's flattened
- * order, so the layer only changes the shape: it aliases its input buffer
- * and the core calls neither forward nor backward. */
-#include "../common/cpu_common.h"
+/* flatten, for every backend (FLATTEN_BACKEND names it). NHWC data is
+ * already in Keras's flattened order, so the layer only changes the shape:
+ * it aliases its input buffer, runs where its input lives, and the core
+ * calls neither forward nor backward. */
+#include "clnet/plugin.h"
+
+#ifndef FLATTEN_BACKEND
+#error "build with -DFLATTEN_BACKEND=\"cpu\""
+#endif
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
                   void **state, char *err)
@@ -22,7 +27,7 @@ static const clnet_plugin plugin = {
     .struct_size = sizeof(clnet_plugin),
     .role = CLNET_ROLE_LAYER,
     .kind = "flatten",
-    .backend = "cpu",
+    .backend = FLATTEN_BACKEND,
     .impl = "alias",
     .summary = "reshape to one dimension (no copy)",
     .nsettings = 0,

@@ -1,0 +1,85 @@
+/* Bias, activations and their gradients over rows of `cols` values:
+ * ACT 0 linear, 1 relu, 2 softmax (over each row), as the plugins' enum. */
+
+/* y[i] += bias[i % cols] (when has_bias), then relu when act == 1. */
+__kernel void bias_act(__global float *y, __global const float *bias,
+                       const int has_bias, const int act, const int n,
+                       const int cols)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    float v = y[i];
+    if (has_bias)
+        v += bias[i % cols];
+    if (act == 1)
+        v = fmax(v, 0.0f);
+    y[i] = v;
+}
+
+/* Softmax of each row in place, one work-item per row. */
+__kernel void softmax_rows(__global float *y, const int rows, const int cols)
+{
+    const int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    __global float *p = y + r * cols;
+    float m = p[0];
+    for (int c = 1; c < cols; c++)
+        m = fmax(m, p[c]);
+    float s = 0.0f;
+    for (int c = 0; c < cols; c++) {
+        const float e = exp(p[c] - m);
+        p[c] = e;
+        s += e;
+    }
+    const float inv = 1.0f / s;
+    for (int c = 0; c < cols; c++)
+        p[c] *= inv;
+}
+
+/* dy *= (y > 0), in place. */
+__kernel void relu_backward(__global const float *y, __global float *dy,
+                            const int n)
+{
+    const int i = get_global_id(0);
+    if (i < n && !(y[i] > 0.0f))
+        dy[i] = 0.0f;
+}
+
+/* dy = y * (dy - sum(dy * y)) per row, in place. */
+__kernel void softmax_backward(__global const float *y, __global float *dy,
+                               const int rows, const int cols)
+{
+    const int r = get_global_id(0);
+    if (r >= rows)
+        return;
+    __global const float *yr = y + r * cols;
+    __global float *dr = dy + r * cols;
+    float dot = 0.0f;
+    for (int c = 0; c < cols; c++)
+        dot += dr[c] * yr[c];
+    for (int c = 0; c < cols; c++)
+        dr[c] = yr[c] * (dr[c] - dot);
+}
+
+/* db[c] = sum over rows of dy[r][c], one work-item per column, summed in
+ * row order like the CPU backend. */
+__kernel void bias_grad(__global const float *dy, __global float *db,
+                        const int rows, const int cols)
+{
+    const int c = get_global_id(0);
+    if (c >= cols)
+        return;
+    float s = 0.0f;
+    for (int r = 0; r < rows; r++)
+        s += dy[r * cols + c];
+    db[c] = s;
+}
+
+__kernel void copy(__global const float *x, __global float *y, const int n)
+{
+    const int i = get_global_id(0);
+    if (i < n)
+        y[i] = x[i];
+}

@@ -1,0 +1,32 @@
+/* Parameter updates, one work-item per parameter; the step-dependent
+ * factors are computed on the host, as the CPU plugins do. */
+
+/* Adam, Keras's form: m += (g - m) c1; v += (g^2 - v) c2;
+ * w -= alpha m / (sqrt(v) + eps) */
+__kernel void adam_update(__global float *w, __global const float *g,
+                          __global float *m, __global float *v,
+                          const float alpha, const float c1, const float c2,
+                          const float eps, const int n)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const float gi = g[i];
+    const float mi = m[i] + (gi - m[i]) * c1;
+    const float vi = v[i] + (gi * gi - v[i]) * c2;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] -= alpha * mi / (sqrt(vi) + eps);
+}
+
+/* SGD with momentum: v = mu v - lr g; w += v */
+__kernel void sgd_update(__global float *w, __global const float *g,
+                         __global float *v, const float lr, const float mu,
+                         const int n)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    v[i] = mu * v[i] - lr * g[i];
+    w[i] += v[i];
+}

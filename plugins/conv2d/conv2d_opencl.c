@@ -1,0 +1,209 @@
+/* conv2d on OpenCL: im2col + the project's tiled GEMM, NHWC, bias and
+ * activation after the product; the column matrix of the whole batch is
+ * kept from forward to backward when it fits a budget, else rebuilt per
+ * chunk of images. */
+#include <stdlib.h>
+
+#include "../opencl/ocl_common.h"
+#include "conv2d_cl.h"
+#include "conv2d_settings.h"
+
+#define KEEP_COLS_BYTES (256u << 20)
+#define CHUNK_BYTES (32u << 20)
+
+typedef struct {
+    ocl_gemm g;
+    ocl_act a;
+    ocl_kernel im2col, col2im;
+} kernels;
+static const char *const names[] = {OCL_GEMM_KERNELS, OCL_ACT_KERNELS,
+                                    "im2col", "col2im", NULL};
+
+typedef struct {
+    clnet_ocl *o;
+    cl_program prog;
+    kernels k;
+    int32_t B, H, W, C, KH, KW, SH, SW, F, OH, OW, PT, PL, act, fused;
+    int32_t K, P, chunk, keep_cols;
+    cl_mem col, dcol, w, b, dw, db;
+} conv;
+
+static void destroy(void *s)
+{
+    conv *c = s;
+    if (!c)
+        return;
+    if (c->col)
+        clReleaseMemObject(c->col);
+    if (c->dcol)
+        clReleaseMemObject(c->dcol);
+    ocl_release(c->prog, (ocl_kernel *)&c->k, sizeof c->k / sizeof(ocl_kernel));
+    free(c);
+}
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err)
+{
+    const clnet_value *v = a->settings;
+    conv *c = calloc(1, sizeof *c);
+    if (!c)
+        return ocl_errorf(err, "out of memory"), -1;
+    c->o = a->device;
+    c->B = a->max_batch;
+    c->H = a->in.h;
+    c->W = a->in.w;
+    c->C = a->in.c;
+    c->F = v[CONV_FILTERS].i[0];
+    c->KH = v[CONV_KERNEL].i[0];
+    c->KW = v[CONV_KERNEL].i[1];
+    c->SH = v[CONV_STRIDES].i[0];
+    c->SW = v[CONV_STRIDES].i[1];
+    int same = v[CONV_PADDING].i[0] == 1;
+    c->act = v[CONV_ACTIVATION].i[0];
+    c->fused = a->fuse_softmax_loss;
+    if (!same && (c->KH > c->H || c->KW > c->W)) {
+        ocl_errorf(err, "kernel %dx%d is larger than its %dx%dx%d input; use "
+                   "a smaller kernel or padding=same",
+                   c->KH, c->KW, c->H, c->W, c->C);
+        destroy(c);
+        return -1;
+    }
+    c->OH = same ? (c->H + c->SH - 1) / c->SH : (c->H - c->KH) / c->SH + 1;
+    c->OW = same ? (c->W + c->SW - 1) / c->SW : (c->W - c->KW) / c->SW + 1;
+    int th = (c->OH - 1) * c->SH + c->KH - c->H;
+    int tw = (c->OW - 1) * c->SW + c->KW - c->W;
+    c->PT = same && th > 0 ? th / 2 : 0;
+    c->PL = same && tw > 0 ? tw / 2 : 0;
+    c->K = c->KH * c->KW * c->C;
+    c->P = c->OH * c->OW;
+    size_t per_image = (size_t)c->P * (size_t)c->K * sizeof(float);
+    c->keep_cols = (size_t)c->B * per_image <= KEEP_COLS_BYTES &&
+                   (size_t)c->B * per_image <= c->o->max_alloc;
+    c->chunk = (int32_t)(CHUNK_BYTES / per_image);
+    c->chunk = c->chunk < 1 ? 1 : c->chunk > c->B ? c->B : c->chunk;
+    if (c->keep_cols)
+        c->chunk = c->B;
+    if ((size_t)c->B * c->H * c->W * c->C > OCL_MAX_INT_ELEMENTS ||
+        (size_t)c->chunk * per_image / 4 > OCL_MAX_INT_ELEMENTS) {
+        ocl_errorf(err, "this layer's tensors are too large for 32-bit "
+                   "indices; use a smaller batch");
+        destroy(c);
+        return -1;
+    }
+    if (ocl_program(c->o, conv2d_cl, NULL, &c->prog, names,
+                    (ocl_kernel *)&c->k, err) ||
+        !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
+        !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) {
+        destroy(c);
+        return -1;
+    }
+    *state = c;
+    plan->out = (clnet_shape){c->OH, c->OW, c->F};
+    plan->nparams = 2;
+    plan->params[0] = (clnet_param_info){"kernel", 4, {c->KH, c->KW, c->C, c->F},
+                                         CLNET_INIT_GLOROT_UNIFORM,
+                                         c->KH * c->KW * c->C,
+                                         c->KH * c->KW * c->F};
+    plan->params[1] = (clnet_param_info){"bias", 1, {c->F, 0, 0, 0},
+                                         CLNET_INIT_ZEROS, 0, 0};
+    plan->needs_input_grad = 1;
+    plan->flops_forward = 2.0 * c->P * c->K * c->F;
+    return 0;
+}
+
+static int bind(void *s, void *const *params, void *const *grads)
+{
+    conv *c = s;
+    c->w = params[0];
+    c->b = params[1];
+    c->dw = grads[0];
+    c->db = grads[1];
+    return 0;
+}
+
+/* col <- im2col of n images starting at image `start` of x. */
+static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err)
+{
+    int xoff = start * c->H * c->W * c->C;
+    int args_bad = ocl_args(&c->k.im2col, 15, OCL_ARG(x), OCL_ARG(xoff),
+                            OCL_ARG(c->col), OCL_ARG(n), OCL_ARG(c->H),
+                            OCL_ARG(c->W), OCL_ARG(c->C), OCL_ARG(c->KH),
+                            OCL_ARG(c->KW), OCL_ARG(c->SH), OCL_ARG(c->SW),
+                            OCL_ARG(c->PT), OCL_ARG(c->PL), OCL_ARG(c->OH),
+                            OCL_ARG(c->OW));
+    if (args_bad)
+        return ocl_errorf(err, "im2col: bad arguments"), -1;
+    return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->P * c->K, err);
+}
+
+static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
+                   char *err)
+{
+    conv *c = s;
+    cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
+    for (int32_t start = 0; start < st->batch; start += c->chunk) {
+        int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
+        if (im2col(c, x, start, n, err) || ocl_sgemm(c->o, &c->k.g, 0, 0, n * c->P, c->F, c->K, 1.0f,
+                            c->col, c->K, 0, c->w, c->F, 0, 0.0f, y, c->F,
+                            (size_t)start * c->P * c->F, err))
+            return -1;
+    }
+    return ocl_bias_activation(c->o, &c->k.a, y, c->b, c->act,
+                               (size_t)st->batch * c->P, c->F, err);
+}
+
+static int backward(void *s, const clnet_step *st, const void *xv,
+                    const void *yv, void *dyv, void *dxv, char *err)
+{
+    conv *c = s;
+    cl_mem x = (cl_mem)xv, dy = (cl_mem)dyv, dx = (cl_mem)dxv;
+    size_t rows = (size_t)st->batch * c->P;
+    if (ocl_activation_backward(c->o, &c->k.a, (cl_mem)yv, dy, c->act,
+                                c->fused, rows, c->F, err) ||
+        ocl_bias_grad(c->o, &c->k.a, dy, c->db, rows, c->F, err))
+        return -1;
+    for (int32_t start = 0; start < st->batch; start += c->chunk) {
+        int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
+        if (!c->keep_cols && im2col(c, x, start, n, err))
+            return -1;
+        size_t off = (size_t)start * c->P * c->F;
+        if (ocl_sgemm(c->o, &c->k.g, 1, 0, c->K, c->F, n * c->P, 1.0f, c->col,
+                      c->K, 0, dy, c->F, off, start == 0 ? 0.0f : 1.0f, c->dw,
+                      c->F, 0, err))
+            return -1;
+        if (!dx)
+            continue;
+        if (ocl_sgemm(c->o, &c->k.g, 0, 1, n * c->P, c->K, c->F, 1.0f, dy,
+                      c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K, 0, err))
+            return -1;
+        int dxoff = start * c->H * c->W * c->C;
+        int bad = ocl_args(&c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx),
+                           OCL_ARG(dxoff), OCL_ARG(n), OCL_ARG(c->H), OCL_ARG(c->W),
+                           OCL_ARG(c->C), OCL_ARG(c->KH), OCL_ARG(c->KW),
+                           OCL_ARG(c->SH), OCL_ARG(c->SW), OCL_ARG(c->PT),
+                           OCL_ARG(c->PL), OCL_ARG(c->OH), OCL_ARG(c->OW));
+        if (bad)
+            return ocl_errorf(err, "col2im: bad arguments"), -1;
+        if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->H * c->W * c->C,
+                      err))
+            return -1;
+    }
+    return 0;
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_LAYER,
+    .kind = "conv2d",
+    .backend = "opencl",
+    .impl = "im2col-gemm",
+    .summary = "2-D convolution, im2col + tiled GEMM kernels",
+    .nsettings = CONV_NSETTINGS,
+    .settings = conv2d_settings,
+    .create = create,
+    .destroy = destroy,
+    .layer = {forward, backward, bind},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

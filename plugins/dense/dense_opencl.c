@@ -1,0 +1,121 @@
+/* dense on OpenCL: the project's tiled GEMM for all three products, bias
+ * and activation from cl/activation.cl. */
+#include <stdlib.h>
+
+#include "../opencl/ocl_common.h"
+#include "dense_cl.h"
+#include "dense_settings.h"
+
+typedef struct {
+    ocl_gemm g;
+    ocl_act a;
+} kernels;
+static const char *const names[] = {OCL_GEMM_KERNELS, OCL_ACT_KERNELS, NULL};
+
+typedef struct {
+    clnet_ocl *o;
+    cl_program prog;
+    kernels k;
+    int32_t D, U, act, fused;
+    cl_mem w, b, dw, db;
+} dense;
+
+static void destroy(void *s)
+{
+    dense *d = s;
+    if (!d)
+        return;
+    ocl_release(d->prog, (ocl_kernel *)&d->k, sizeof d->k / sizeof(ocl_kernel));
+    free(d);
+}
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err)
+{
+    dense *d = calloc(1, sizeof *d);
+    if (!d)
+        return ocl_errorf(err, "out of memory"), -1;
+    d->o = a->device;
+    int64_t D = (int64_t)a->in.h * a->in.w * a->in.c;
+    d->U = a->settings[DENSE_UNITS].i[0];
+    if (D * d->U > (1ll << 31) || D * a->max_batch > (1ll << 31)) {
+        ocl_errorf(err, "%lld inputs x %d units is too many weights; add "
+                   "pooling before it", (long long)D, (int)d->U);
+        free(d);
+        return -1;
+    }
+    d->D = (int32_t)D;
+    d->act = a->settings[DENSE_ACTIVATION].i[0];
+    d->fused = a->fuse_softmax_loss;
+    if (ocl_program(d->o, dense_cl, NULL, &d->prog, names, (ocl_kernel *)&d->k,
+                    err)) {
+        destroy(d);
+        return -1;
+    }
+    *state = d;
+    plan->out = (clnet_shape){1, 1, d->U};
+    plan->nparams = 2;
+    plan->params[0] = (clnet_param_info){"kernel", 2, {d->D, d->U, 0, 0},
+                                         CLNET_INIT_GLOROT_UNIFORM, d->D, d->U};
+    plan->params[1] = (clnet_param_info){"bias", 1, {d->U, 0, 0, 0},
+                                         CLNET_INIT_ZEROS, 0, 0};
+    plan->needs_input_grad = 1;
+    plan->flops_forward = 2.0 * d->D * d->U;
+    return 0;
+}
+
+static int bind(void *s, void *const *params, void *const *grads)
+{
+    dense *d = s;
+    d->w = params[0];
+    d->b = params[1];
+    d->dw = grads[0];
+    d->db = grads[1];
+    return 0;
+}
+
+static int forward(void *s, const clnet_step *st, const void *x, void *y,
+                   char *err)
+{
+    dense *d = s;
+    if (ocl_sgemm(d->o, &d->k.g, 0, 0, st->batch, d->U, d->D, 1.0f, (cl_mem)x,
+                  d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y, d->U, 0, err))
+        return -1;
+    return ocl_bias_activation(d->o, &d->k.a, (cl_mem)y, d->b, d->act,
+                               (size_t)st->batch, d->U, err);
+}
+
+static int backward(void *s, const clnet_step *st, const void *x,
+                    const void *y, void *dy, void *dx, char *err)
+{
+    dense *d = s;
+    if (ocl_activation_backward(d->o, &d->k.a, (cl_mem)y, (cl_mem)dy, d->act,
+                                d->fused, (size_t)st->batch, d->U, err) ||
+        ocl_bias_grad(d->o, &d->k.a, (cl_mem)dy, d->db, (size_t)st->batch,
+                      d->U, err) ||
+        ocl_sgemm(d->o, &d->k.g, 1, 0, d->D, d->U, st->batch, 1.0f, (cl_mem)x,
+                  d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw, d->U, 0, err))
+        return -1;
+    if (dx && ocl_sgemm(d->o, &d->k.g, 0, 1, st->batch, d->D, d->U, 1.0f,
+                        (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f, (cl_mem)dx,
+                        d->D, 0, err))
+        return -1;
+    return 0;
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_LAYER,
+    .kind = "dense",
+    .backend = "opencl",
+    .impl = "gemm",
+    .summary = "fully connected layer, tiled GEMM kernels",
+    .nsettings = DENSE_NSETTINGS,
+    .settings = dense_settings,
+    .create = create,
+    .destroy = destroy,
+    .layer = {forward, backward, bind},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

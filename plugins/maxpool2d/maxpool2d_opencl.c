@@ -1,0 +1,123 @@
+/* maxpool2d on OpenCL: cl/maxpool2d.cl, argmax recorded in the forward
+ * pass and gathered in the backward pass. */
+#include <stdlib.h>
+
+#include "../opencl/ocl_common.h"
+#include "maxpool2d_cl.h"
+#include "maxpool2d_settings.h"
+
+typedef struct {
+    ocl_kernel fwd, bwd;
+} kernels;
+static const char *const names[] = {"maxpool_forward", "maxpool_backward",
+                                    NULL};
+
+typedef struct {
+    clnet_ocl *o;
+    cl_program prog;
+    kernels k;
+    int32_t H, W, C, PH, PW, SH, SW, OH, OW, PT, PL;
+    cl_mem arg;
+} pool;
+
+static void destroy(void *s)
+{
+    pool *p = s;
+    if (!p)
+        return;
+    if (p->arg)
+        clReleaseMemObject(p->arg);
+    ocl_release(p->prog, (ocl_kernel *)&p->k, 2);
+    free(p);
+}
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err)
+{
+    const clnet_value *v = a->settings;
+    pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return ocl_errorf(err, "out of memory"), -1;
+    p->o = a->device;
+    p->H = a->in.h;
+    p->W = a->in.w;
+    p->C = a->in.c;
+    p->PH = v[POOL_POOL].i[0];
+    p->PW = v[POOL_POOL].i[1];
+    p->SH = v[POOL_STRIDES].i[0] ? v[POOL_STRIDES].i[0] : p->PH;
+    p->SW = v[POOL_STRIDES].i[1] ? v[POOL_STRIDES].i[1] : p->PW;
+    int same = v[POOL_PADDING].i[0] == 1;
+    if (!same && (p->PH > p->H || p->PW > p->W)) {
+        ocl_errorf(err, "pool %dx%d is larger than its %dx%dx%d input", p->PH,
+                   p->PW, p->H, p->W, p->C);
+        destroy(p);
+        return -1;
+    }
+    p->OH = same ? (p->H + p->SH - 1) / p->SH : (p->H - p->PH) / p->SH + 1;
+    p->OW = same ? (p->W + p->SW - 1) / p->SW : (p->W - p->PW) / p->SW + 1;
+    int th = (p->OH - 1) * p->SH + p->PH - p->H;
+    int tw = (p->OW - 1) * p->SW + p->PW - p->W;
+    p->PT = same && th > 0 ? th / 2 : 0;
+    p->PL = same && tw > 0 ? tw / 2 : 0;
+    size_t outs = (size_t)a->max_batch * p->OH * p->OW * p->C;
+    if (ocl_program(p->o, maxpool2d_cl, NULL, &p->prog, names,
+                    (ocl_kernel *)&p->k, err) ||
+        !(p->arg = ocl_buffer(p->o, outs * sizeof(cl_int), err))) {
+        destroy(p);
+        return -1;
+    }
+    *state = p;
+    plan->out = (clnet_shape){p->OH, p->OW, p->C};
+    plan->needs_input_grad = 1;
+    plan->flops_forward = (double)p->OH * p->OW * p->C * p->PH * p->PW;
+    return 0;
+}
+
+static int launch(pool *p, ocl_kernel *k, cl_mem a, cl_mem b, cl_mem c,
+                  int32_t n, size_t items, char *err)
+{
+    if (ocl_args(k, 15, OCL_ARG(a), OCL_ARG(b), OCL_ARG(c), OCL_ARG(n),
+                 OCL_ARG(p->H), OCL_ARG(p->W), OCL_ARG(p->C), OCL_ARG(p->PH),
+                 OCL_ARG(p->PW), OCL_ARG(p->SH), OCL_ARG(p->SW),
+                 OCL_ARG(p->PT), OCL_ARG(p->PL), OCL_ARG(p->OH),
+                 OCL_ARG(p->OW)))
+        return ocl_errorf(err, "maxpool: bad kernel arguments"), -1;
+    return ocl_run1d(p->o, k, items, err);
+}
+
+static int forward(void *s, const clnet_step *st, const void *x, void *y,
+                   char *err)
+{
+    pool *p = s;
+    return launch(p, &p->k.fwd, (cl_mem)x, (cl_mem)y, p->arg, st->batch,
+                  (size_t)st->batch * p->OH * p->OW * p->C, err);
+}
+
+static int backward(void *s, const clnet_step *st, const void *x,
+                    const void *y, void *dy, void *dx, char *err)
+{
+    (void)x;
+    (void)y;
+    pool *p = s;
+    if (!dx)
+        return 0;
+    return launch(p, &p->k.bwd, (cl_mem)dy, p->arg, (cl_mem)dx, st->batch,
+                  (size_t)st->batch * p->H * p->W * p->C, err);
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_LAYER,
+    .kind = "maxpool2d",
+    .backend = "opencl",
+    .impl = "direct",
+    .summary = "2-D max pooling, gather backward (no atomics)",
+    .nsettings = POOL_NSETTINGS,
+    .settings = maxpool2d_settings,
+    .create = create,
+    .destroy = destroy,
+    .layer = {forward, backward, NULL},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

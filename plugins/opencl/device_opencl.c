@@ -1,0 +1,367 @@
+/* The OpenCL backend's device plugin: finds platforms and devices through
+ * the ICD loader, opens one device (context and in-order queue), owns its
+ * buffers, and builds programs with an on-disk binary cache keyed by
+ * device, driver, platform, source and options (CLNET_CACHE_DIR, default
+ * ~/.cache/clnet), written through a temporary file and a rename. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ocl.h"
+#include "ocl_common.h"
+
+#define MAX_PLATFORMS 16
+#define MAX_DEVICES 64
+
+/* Every device of every platform, in platform order. */
+static int enumerate(cl_platform_id *plat_of, cl_device_id *devs, int max)
+{
+    cl_platform_id plats[MAX_PLATFORMS];
+    cl_uint np = 0;
+    if (clGetPlatformIDs(MAX_PLATFORMS, plats, &np) != CL_SUCCESS)
+        return 0; /* no ICD or no platform: no devices, not an error */
+    int n = 0;
+    for (cl_uint p = 0; p < np && p < MAX_PLATFORMS; p++) {
+        cl_device_id d[MAX_DEVICES];
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, d, &nd) !=
+            CL_SUCCESS)
+            continue;
+        for (cl_uint i = 0; i < nd && i < MAX_DEVICES && n < max; i++) {
+            plat_of[n] = plats[p];
+            devs[n++] = d[i];
+        }
+    }
+    return n;
+}
+
+static void info_str(cl_device_id d, cl_device_info what, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (clGetDeviceInfo(d, what, n, out, NULL) != CL_SUCCESS)
+        out[0] = '\0';
+    out[n - 1] = '\0';
+}
+
+static int list(clnet_device_info *out, int32_t max, char *err)
+{
+    (void)err;
+    cl_platform_id plat[MAX_DEVICES];
+    cl_device_id devs[MAX_DEVICES];
+    int n = enumerate(plat, devs, MAX_DEVICES);
+    for (int i = 0; i < n && i < max; i++) {
+        clnet_device_info *d = &out[i];
+        memset(d, 0, sizeof *d);
+        info_str(devs[i], CL_DEVICE_NAME, d->name, sizeof d->name);
+        info_str(devs[i], CL_DEVICE_VENDOR, d->vendor, sizeof d->vendor);
+        info_str(devs[i], CL_DRIVER_VERSION, d->driver_version,
+                 sizeof d->driver_version);
+        info_str(devs[i], CL_DEVICE_OPENCL_C_VERSION, d->c_version,
+                 sizeof d->c_version);
+        clGetPlatformInfo(plat[i], CL_PLATFORM_NAME, sizeof d->platform,
+                          d->platform, NULL);
+        d->platform[sizeof d->platform - 1] = '\0';
+        cl_device_type type = 0;
+        clGetDeviceInfo(devs[i], CL_DEVICE_TYPE, sizeof type, &type, NULL);
+        snprintf(d->type, sizeof d->type, "%s",
+                 type & CL_DEVICE_TYPE_GPU ? "GPU"
+                 : type & CL_DEVICE_TYPE_CPU ? "CPU"
+                 : type & CL_DEVICE_TYPE_ACCELERATOR ? "ACCELERATOR"
+                                                     : "OTHER");
+        cl_uint cu = 0;
+        clGetDeviceInfo(devs[i], CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu,
+                        NULL);
+        d->compute_units = (int32_t)cu;
+        cl_ulong v = 0;
+        clGetDeviceInfo(devs[i], CL_DEVICE_GLOBAL_MEM_SIZE, sizeof v, &v, NULL);
+        d->global_mem = v;
+        clGetDeviceInfo(devs[i], CL_DEVICE_LOCAL_MEM_SIZE, sizeof v, &v, NULL);
+        d->local_mem = v;
+        clGetDeviceInfo(devs[i], CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof v, &v,
+                        NULL);
+        d->max_alloc = v;
+        size_t wg = 0;
+        clGetDeviceInfo(devs[i], CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg,
+                        NULL);
+        d->max_work_group = wg;
+    }
+    return n;
+}
+
+/* ---- the program cache ---- */
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return h * 0x100000001b3ull; /* separates consecutive strings */
+}
+
+static int cache_dir(char *out, size_t n)
+{
+    const char *dir = getenv("CLNET_CACHE_DIR");
+    if (dir && *dir) {
+        snprintf(out, n, "%s", dir);
+    } else {
+        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        if (xdg && *xdg)
+            snprintf(out, n, "%s/clnet", xdg);
+        else if (home && *home)
+            snprintf(out, n, "%s/.cache/clnet", home);
+        else
+            return -1;
+    }
+    /* mkdir -p */
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", out);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    mkdir(tmp, 0755);
+    return access(out, W_OK) == 0 ? 0 : -1;
+}
+
+static int build_program(cl_program prog, cl_device_id dev, const char *opts,
+                         char *err)
+{
+    cl_int rc = clBuildProgram(prog, 1, &dev, opts, NULL, NULL);
+    if (rc == CL_SUCCESS)
+        return 0;
+    size_t len = 0;
+    clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &len);
+    char *log = malloc(len + 1);
+    if (log) {
+        log[0] = '\0';
+        clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, len, log, NULL);
+        log[len] = '\0';
+    }
+    snprintf(err, CLNET_ERRLEN, "the OpenCL build failed (%s); build log:\n%s",
+             ocl_strerror(rc), log ? log : "(none)");
+    free(log);
+    return -1;
+}
+
+static void save_binary(cl_program prog, const char *path)
+{
+    size_t size = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size,
+                         NULL) != CL_SUCCESS || size == 0)
+        return;
+    unsigned char *bin = malloc(size);
+    if (!bin)
+        return;
+    unsigned char *bins[1] = {bin};
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) ==
+        CL_SUCCESS) {
+        char tmp[1200];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+        FILE *f = fopen(tmp, "wb");
+        if (f) {
+            int ok = fwrite(bin, 1, size, f) == size;
+            ok &= fclose(f) == 0;
+            if (!ok || rename(tmp, path) != 0)
+                unlink(tmp);
+        }
+    }
+    free(bin);
+}
+
+static cl_program load_binary(clnet_ocl *o, const char *path, const char *opts)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bin = size > 0 ? malloc((size_t)size) : NULL;
+    int ok = bin && fread(bin, 1, (size_t)size, f) == (size_t)size;
+    fclose(f);
+    cl_program prog = NULL;
+    if (ok) {
+        size_t len = (size_t)size;
+        const unsigned char *bins[1] = {bin};
+        cl_int status, rc;
+        prog = clCreateProgramWithBinary(o->context, 1, &o->device, &len, bins,
+                                         &status, &rc);
+        char err[CLNET_ERRLEN];
+        if (rc != CL_SUCCESS || status != CL_SUCCESS ||
+            build_program(prog, o->device, opts, err)) {
+            /* refused (another driver wrote it, or it is damaged): the
+             * caller builds from source and overwrites it */
+            if (prog)
+                clReleaseProgram(prog);
+            prog = NULL;
+        }
+    }
+    free(bin);
+    return prog;
+}
+
+static int ocl_build(clnet_ocl *o, const char *source, const char *options,
+                     cl_program *out, char *err)
+{
+    char opts[512];
+    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s", options ? options : "");
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, o->device_name);
+    h = fnv(h, o->driver_version);
+    h = fnv(h, o->platform_version);
+    h = fnv(h, opts);
+    h = fnv(h, source);
+    char dir[1024], path[1100];
+    int cached = cache_dir(dir, sizeof dir) == 0;
+    if (cached) {
+        snprintf(path, sizeof path, "%s/%016llx.bin", dir,
+                 (unsigned long long)h);
+        if ((*out = load_binary(o, path, opts)))
+            return 0;
+    }
+    cl_int rc;
+    cl_program prog =
+        clCreateProgramWithSource(o->context, 1, &source, NULL, &rc);
+    if (rc != CL_SUCCESS) {
+        snprintf(err, CLNET_ERRLEN, "clCreateProgramWithSource: %s",
+                 ocl_strerror(rc));
+        return -1;
+    }
+    if (build_program(prog, o->device, opts, err)) {
+        clReleaseProgram(prog);
+        return -1;
+    }
+    if (cached)
+        save_binary(prog, path);
+    *out = prog;
+    return 0;
+}
+
+/* ---- device and memory ---- */
+
+static int open_device(int32_t index, void **ctx, char *err)
+{
+    cl_platform_id plat[MAX_DEVICES];
+    cl_device_id devs[MAX_DEVICES];
+    int n = enumerate(plat, devs, MAX_DEVICES);
+    if (index < 0 || index >= n) {
+        snprintf(err, CLNET_ERRLEN, "there is no OpenCL device %d (%d found)",
+                 index, n);
+        return -1;
+    }
+    clnet_ocl *o = calloc(1, sizeof *o);
+    if (!o) {
+        snprintf(err, CLNET_ERRLEN, "out of memory");
+        return -1;
+    }
+    o->platform = plat[index];
+    o->device = devs[index];
+    o->build = ocl_build;
+    info_str(o->device, CL_DEVICE_NAME, o->device_name, sizeof o->device_name);
+    info_str(o->device, CL_DRIVER_VERSION, o->driver_version,
+             sizeof o->driver_version);
+    clGetPlatformInfo(o->platform, CL_PLATFORM_VERSION,
+                      sizeof o->platform_version, o->platform_version, NULL);
+    o->platform_version[sizeof o->platform_version - 1] = '\0';
+    clGetDeviceInfo(o->device, CL_DEVICE_MAX_WORK_GROUP_SIZE,
+                    sizeof o->max_work_group, &o->max_work_group, NULL);
+    clGetDeviceInfo(o->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof o->local_mem,
+                    &o->local_mem, NULL);
+    clGetDeviceInfo(o->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE,
+                    sizeof o->max_alloc, &o->max_alloc, NULL);
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
+                                     (cl_context_properties)o->platform, 0};
+    cl_int rc;
+    o->context = clCreateContext(props, 1, &o->device, NULL, NULL, &rc);
+    if (rc == CL_SUCCESS)
+        o->queue = clCreateCommandQueue(o->context, o->device,
+                                        CL_QUEUE_PROFILING_ENABLE, &rc);
+    if (rc != CL_SUCCESS) {
+        snprintf(err, CLNET_ERRLEN, "cannot create a context and queue on %s: "
+                 "%s", o->device_name, ocl_strerror(rc));
+        if (o->context)
+            clReleaseContext(o->context);
+        free(o);
+        return -1;
+    }
+    *ctx = o;
+    return 0;
+}
+
+static void close_device(void *ctx)
+{
+    clnet_ocl *o = ctx;
+    if (!o)
+        return;
+    clFinish(o->queue);
+    clReleaseCommandQueue(o->queue);
+    clReleaseContext(o->context);
+    free(o);
+}
+
+static int alloc(void *ctx, size_t bytes, void **buf, char *err)
+{
+    cl_mem m = ocl_buffer(ctx, bytes, err);
+    if (!m)
+        return -1;
+    *buf = m;
+    return 0;
+}
+
+static void release(void *ctx, void *buf)
+{
+    (void)ctx;
+    if (buf)
+        clReleaseMemObject((cl_mem)buf);
+}
+
+static int write_buf(void *ctx, void *buf, const void *src, size_t bytes,
+                     char *err)
+{
+    clnet_ocl *o = ctx;
+    cl_int rc = clEnqueueWriteBuffer(o->queue, (cl_mem)buf, CL_TRUE, 0, bytes,
+                                     src, 0, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        snprintf(err, CLNET_ERRLEN, "clEnqueueWriteBuffer of %zu bytes: %s",
+                 bytes, ocl_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int read_buf(void *ctx, const void *buf, void *dst, size_t bytes,
+                    char *err)
+{
+    clnet_ocl *o = ctx;
+    cl_int rc = clEnqueueReadBuffer(o->queue, (cl_mem)buf, CL_TRUE, 0, bytes,
+                                    dst, 0, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        snprintf(err, CLNET_ERRLEN, "clEnqueueReadBuffer of %zu bytes: %s",
+                 bytes, ocl_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_DEVICE,
+    .kind = "device",
+    .backend = "opencl",
+    .impl = "opencl-1.2",
+    .summary = "OpenCL devices through the ICD loader, with a program "
+               "binary cache",
+    .device = {list, open_device, close_device, alloc, release, write_buf,
+               read_buf},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

@@ -1,0 +1,257 @@
+/* Helpers the OpenCL plugins share; see ocl_common.h. */
+#include "ocl_common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/activation.h"
+
+/* cl/gemm.cl's tile: TS x TS outputs per work-group, WPT per work-item. */
+#define GEMM_TS 16
+#define GEMM_WPT 4
+
+void ocl_errorf(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, CLNET_ERRLEN, fmt, ap);
+    va_end(ap);
+}
+
+const char *ocl_strerror(cl_int rc)
+{
+    switch (rc) {
+    case CL_SUCCESS: return "CL_SUCCESS";
+    case CL_DEVICE_NOT_FOUND: return "CL_DEVICE_NOT_FOUND";
+    case CL_DEVICE_NOT_AVAILABLE: return "CL_DEVICE_NOT_AVAILABLE";
+    case CL_COMPILER_NOT_AVAILABLE: return "CL_COMPILER_NOT_AVAILABLE";
+    case CL_MEM_OBJECT_ALLOCATION_FAILURE:
+        return "CL_MEM_OBJECT_ALLOCATION_FAILURE";
+    case CL_OUT_OF_RESOURCES: return "CL_OUT_OF_RESOURCES";
+    case CL_OUT_OF_HOST_MEMORY: return "CL_OUT_OF_HOST_MEMORY";
+    case CL_BUILD_PROGRAM_FAILURE: return "CL_BUILD_PROGRAM_FAILURE";
+    case CL_INVALID_VALUE: return "CL_INVALID_VALUE";
+    case CL_INVALID_BINARY: return "CL_INVALID_BINARY";
+    case CL_INVALID_BUILD_OPTIONS: return "CL_INVALID_BUILD_OPTIONS";
+    case CL_INVALID_KERNEL_NAME: return "CL_INVALID_KERNEL_NAME";
+    case CL_INVALID_KERNEL_ARGS: return "CL_INVALID_KERNEL_ARGS";
+    case CL_INVALID_ARG_INDEX: return "CL_INVALID_ARG_INDEX";
+    case CL_INVALID_ARG_SIZE: return "CL_INVALID_ARG_SIZE";
+    case CL_INVALID_WORK_GROUP_SIZE: return "CL_INVALID_WORK_GROUP_SIZE";
+    case CL_INVALID_WORK_ITEM_SIZE: return "CL_INVALID_WORK_ITEM_SIZE";
+    case CL_INVALID_GLOBAL_WORK_SIZE: return "CL_INVALID_GLOBAL_WORK_SIZE";
+    case CL_INVALID_BUFFER_SIZE: return "CL_INVALID_BUFFER_SIZE";
+    case CL_INVALID_MEM_OBJECT: return "CL_INVALID_MEM_OBJECT";
+    case CL_INVALID_COMMAND_QUEUE: return "CL_INVALID_COMMAND_QUEUE";
+    case CL_INVALID_CONTEXT: return "CL_INVALID_CONTEXT";
+    case CL_INVALID_PROGRAM_EXECUTABLE:
+        return "CL_INVALID_PROGRAM_EXECUTABLE";
+    }
+    return "an unknown OpenCL error";
+}
+
+cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err)
+{
+    if (bytes == 0)
+        bytes = 4;
+    if ((cl_ulong)bytes > o->max_alloc) {
+        ocl_errorf(err, "a buffer of %zu bytes exceeds %s's largest "
+                   "allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE, %llu bytes); "
+                   "use a smaller batch",
+                   bytes, o->device_name, (unsigned long long)o->max_alloc);
+        return NULL;
+    }
+    cl_int rc;
+    cl_mem m = clCreateBuffer(o->context, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+    if (rc != CL_SUCCESS) {
+        ocl_errorf(err, "cannot allocate %zu bytes on %s: %s", bytes,
+                   o->device_name, ocl_strerror(rc));
+        return NULL;
+    }
+    /* zeroed, as the native backend's buffers are */
+    float zero = 0.0f;
+    rc = clEnqueueFillBuffer(o->queue, m, &zero, sizeof zero, 0,
+                             bytes / 4 * 4, 0, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        clReleaseMemObject(m);
+        ocl_errorf(err, "cannot clear %zu bytes on %s: %s", bytes,
+                   o->device_name, ocl_strerror(rc));
+        return NULL;
+    }
+    return m;
+}
+
+int ocl_program(clnet_ocl *o, const char *source, const char *options,
+                cl_program *prog, const char *const *names, ocl_kernel *out,
+                char *err)
+{
+    *prog = NULL;
+    char opts[512];
+    snprintf(opts, sizeof opts, "-DTS=%d -DWPT=%d %s", GEMM_TS, GEMM_WPT,
+             options ? options : "");
+    if (o->build(o, source, opts, prog, err))
+        return -1;
+    for (int i = 0; names[i]; i++) {
+        cl_int rc;
+        out[i].k = clCreateKernel(*prog, names[i], &rc);
+        if (rc != CL_SUCCESS) {
+            ocl_errorf(err, "kernel %s: %s", names[i], ocl_strerror(rc));
+            return -1;
+        }
+        out[i].wg = 1;
+        clGetKernelWorkGroupInfo(out[i].k, o->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                 sizeof out[i].wg, &out[i].wg, NULL);
+    }
+    return 0;
+}
+
+void ocl_release(cl_program prog, ocl_kernel *k, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (k[i].k)
+            clReleaseKernel(k[i].k);
+    if (prog)
+        clReleaseProgram(prog);
+}
+
+int ocl_args(ocl_kernel *k, int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        size_t size = va_arg(ap, size_t);
+        const void *value = va_arg(ap, const void *);
+        rc = clSetKernelArg(k->k, (cl_uint)i, size, value) != CL_SUCCESS;
+    }
+    va_end(ap);
+    return rc ? -1 : 0;
+}
+
+int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err)
+{
+    if (n == 0)
+        return 0;
+    size_t local = 64;
+    while (local > k->wg || local > o->max_work_group)
+        local /= 2;
+    if (local == 0)
+        local = 1;
+    size_t global = (n + local - 1) / local * local;
+    cl_int rc = clEnqueueNDRangeKernel(o->queue, k->k, 1, NULL, &global,
+                                       &local, 0, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        ocl_errorf(err, "launching a kernel of %zu work-items: %s", n,
+                   ocl_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
+              float alpha, cl_mem A, int lda, size_t aoff, cl_mem B, int ldb,
+              size_t boff, float beta, cl_mem C, int ldc, size_t coff,
+              char *err)
+{
+    ocl_kernel *k = !ta && !tb ? &g->nn : ta && !tb ? &g->tn : &g->nt;
+    if (ta && tb) {
+        ocl_errorf(err, "gemm with both operands transposed is not needed");
+        return -1;
+    }
+    int ao = (int)aoff, bo = (int)boff, co = (int)coff;
+    if (ocl_args(k, 14, OCL_ARG(M), OCL_ARG(N), OCL_ARG(K), OCL_ARG(alpha),
+                 OCL_ARG(A), OCL_ARG(lda), OCL_ARG(ao), OCL_ARG(B),
+                 OCL_ARG(ldb), OCL_ARG(bo), OCL_ARG(beta), OCL_ARG(C),
+                 OCL_ARG(ldc), OCL_ARG(co))) {
+        ocl_errorf(err, "setting the gemm kernel's arguments failed");
+        return -1;
+    }
+    size_t local[2] = {GEMM_TS, GEMM_TS / GEMM_WPT};
+    size_t global[2] = {(size_t)(N + GEMM_TS - 1) / GEMM_TS * GEMM_TS,
+                        (size_t)(M + GEMM_TS - 1) / GEMM_TS *
+                            (GEMM_TS / GEMM_WPT)};
+    if (local[0] * local[1] > k->wg) {
+        ocl_errorf(err, "%s allows %zu work-items per group; the gemm "
+                   "kernel needs %zu", o->device_name, k->wg,
+                   local[0] * local[1]);
+        return -1;
+    }
+    cl_int rc = clEnqueueNDRangeKernel(o->queue, k->k, 2, NULL, global, local,
+                                       0, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        ocl_errorf(err, "gemm %dx%dx%d: %s", M, N, K, ocl_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int run_checked(clnet_ocl *o, ocl_kernel *k, int set_failed, size_t n,
+                       char *err)
+{
+    if (set_failed) {
+        ocl_errorf(err, "setting a kernel's arguments failed");
+        return -1;
+    }
+    return ocl_run1d(o, k, n, err);
+}
+
+int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
+                        int act, size_t rows, int cols, char *err)
+{
+    int n = (int)(rows * (size_t)cols), r = (int)rows, has_bias = bias != NULL;
+    cl_mem b = bias ? bias : y;
+    int lin = act == ACT_RELU ? ACT_RELU : ACT_LINEAR;
+    if ((has_bias || act == ACT_RELU) &&
+        run_checked(o, &a->bias_act,
+                    ocl_args(&a->bias_act, 6, OCL_ARG(y), OCL_ARG(b),
+                             OCL_ARG(has_bias), OCL_ARG(lin), OCL_ARG(n),
+                             OCL_ARG(cols)),
+                    (size_t)n, err))
+        return -1;
+    if (act == ACT_SOFTMAX &&
+        run_checked(o, &a->softmax_rows,
+                    ocl_args(&a->softmax_rows, 3, OCL_ARG(y), OCL_ARG(r),
+                             OCL_ARG(cols)),
+                    rows, err))
+        return -1;
+    return 0;
+}
+
+int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
+                            int act, int fused, size_t rows, int cols,
+                            char *err)
+{
+    int n = (int)(rows * (size_t)cols), r = (int)rows;
+    if (act == ACT_RELU)
+        return run_checked(o, &a->relu_backward,
+                           ocl_args(&a->relu_backward, 3, OCL_ARG(y),
+                                    OCL_ARG(dy), OCL_ARG(n)),
+                           (size_t)n, err);
+    if (act == ACT_SOFTMAX && !fused)
+        return run_checked(o, &a->softmax_backward,
+                           ocl_args(&a->softmax_backward, 4, OCL_ARG(y),
+                                    OCL_ARG(dy), OCL_ARG(r), OCL_ARG(cols)),
+                           rows, err);
+    return 0;
+}
+
+int ocl_bias_grad(clnet_ocl *o, ocl_act *a, cl_mem dy, cl_mem db,
+                  size_t rows, int cols, char *err)
+{
+    int r = (int)rows;
+    return run_checked(o, &a->bias_grad,
+                       ocl_args(&a->bias_grad, 4, OCL_ARG(dy), OCL_ARG(db),
+                                OCL_ARG(r), OCL_ARG(cols)),
+                       (size_t)cols, err);
+}
+
+int ocl_copy(clnet_ocl *o, ocl_act *a, cl_mem x, cl_mem y, size_t n,
+             char *err)
+{
+    int ni = (int)n;
+    return run_checked(o, &a->copy,
+                       ocl_args(&a->copy, 3, OCL_ARG(x), OCL_ARG(y),
+                                OCL_ARG(ni)),
+                       n, err);
+}

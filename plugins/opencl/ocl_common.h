@@ -1,0 +1,82 @@
+/* Helpers the OpenCL plugins share: error names, checked buffers, kernels
+ * with their work-group limits, launches with rounded-up global sizes, and
+ * the GEMM every product goes through. Linked statically into each OpenCL
+ * plugin. */
+#ifndef CLNET_OCL_COMMON_H
+#define CLNET_OCL_COMMON_H
+
+#include <stdint.h>
+
+#include "ocl.h"
+
+const char *ocl_strerror(cl_int rc);
+
+/* A buffer of `bytes`, refused with a message when it exceeds the device's
+ * CL_DEVICE_MAX_MEM_ALLOC_SIZE. */
+cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err);
+
+typedef struct {
+    cl_kernel k;
+    size_t wg; /* CL_KERNEL_WORK_GROUP_SIZE on this device */
+} ocl_kernel;
+
+/* Builds `source` (see clnet_ocl.build) and creates the named kernels,
+ * NULL-terminated, into out[]. */
+int ocl_program(clnet_ocl *o, const char *source, const char *options,
+                cl_program *prog, const char *const *names, ocl_kernel *out,
+                char *err);
+void ocl_release(cl_program prog, ocl_kernel *k, int n);
+
+/* Sets the kernel's arguments: pairs of (size_t size, const void *value),
+ * `n` of them. */
+int ocl_args(ocl_kernel *k, int n, ...);
+#define OCL_ARG(x) sizeof(x), (const void *)&(x)
+
+/* One work-item per index in [0, n), in work-groups the kernel allows. */
+int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
+
+/* The GEMM kernels of cl/gemm.cl, built into a plugin's program. */
+typedef struct {
+    ocl_kernel nn, tn, nt;
+} ocl_gemm;
+#define OCL_GEMM_KERNELS "gemm_nn", "gemm_tn", "gemm_nt"
+
+/* C[M,N] = alpha op(A) op(B) + beta C, row-major, with element offsets;
+ * ta: A is stored K x M; tb: B is stored N x K. */
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
+              float alpha, cl_mem A, int lda, size_t aoff, cl_mem B, int ldb,
+              size_t boff, float beta, cl_mem C, int ldc, size_t coff,
+              char *err);
+
+/* The kernels of cl/activation.cl, built into a plugin's program. */
+typedef struct {
+    ocl_kernel bias_act, softmax_rows, relu_backward, softmax_backward,
+        bias_grad, copy;
+} ocl_act;
+#define OCL_ACT_KERNELS                                                      \
+    "bias_act", "softmax_rows", "relu_backward", "softmax_backward",         \
+        "bias_grad", "copy"
+
+/* y += bias (NULL: none), then the activation, over rows x cols. */
+int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
+                        int act, size_t rows, int cols, char *err);
+/* The gradient through the activation, in place in dy (see
+ * cpu_activation_backward). */
+int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
+                            int act, int fused, size_t rows, int cols,
+                            char *err);
+int ocl_bias_grad(clnet_ocl *o, ocl_act *a, cl_mem dy, cl_mem db,
+                  size_t rows, int cols, char *err);
+int ocl_copy(clnet_ocl *o, ocl_act *a, cl_mem x, cl_mem y, size_t n,
+             char *err);
+
+/* Number of elements a kernel argument of type int can index. */
+#define OCL_MAX_INT_ELEMENTS 0x7fffffffu
+
+void ocl_errorf(char *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif

@@ -1,0 +1,11 @@
+/* sgd's settings (Keras's defaults), shared by every backend. */
+#ifndef CLNET_SGD_SETTINGS_H
+#define CLNET_SGD_SETTINGS_H
+#include "clnet/plugin.h"
+
+enum { SGD_LR, SGD_MOMENTUM, SGD_NSETTINGS };
+static const clnet_setting_spec sgd_settings[SGD_NSETTINGS] = {
+    {"lr", "learning_rate", CLNET_SET_FLOAT, "0.01", NULL, 0, 100},
+    {"momentum", NULL, CLNET_SET_FLOAT, "0", NULL, 0, 0.999999},
+};
+#endif
