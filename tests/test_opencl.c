@@ -1,0 +1,429 @@
+/* The OpenCL backend against the native CPU one: every layer's forward and
+ * backward, the loss and the optimizers on random inputs (sizes that are no
+ * multiple of any tile, and batch 1) must agree within 1e-4 relative error;
+ * a mixed CPU/OpenCL network must follow the all-CPU loss trajectory; and
+ * build failures, oversized buffers and unknown devices give clear errors.
+ * Without an OpenCL device every test reports itself skipped. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../plugins/conv2d/conv2d_settings.h"
+#include "../plugins/dense/dense_settings.h"
+#include "../plugins/maxpool2d/maxpool2d_settings.h"
+#include "../plugins/opencl/ocl.h"
+#include "helpers.h"
+
+static const clnet_plugin *dev;
+static void *ctx;
+
+static int have_opencl(void)
+{
+    static int state = -1;
+    if (state < 0) {
+        dev = clnet_registry_find(test_registry(), "device", "opencl");
+        clnet_device_info info[4];
+        clnet_error e;
+        int n = dev ? clnet_devices(test_registry(), "opencl", info, 4, &e) : 0;
+        char err[CLNET_ERRLEN];
+        state = n > 0 && dev->device.open(0, &ctx, err) == 0;
+        if (!state)
+            fprintf(stderr, "OpenCL tests skipped: %s\n",
+                    dev ? "no OpenCL platform or device was found"
+                        : "the OpenCL backend was not built");
+    }
+    return state;
+}
+
+#define REQUIRE_OPENCL()                                                     \
+    if (!have_opencl())                                                      \
+        return;
+
+static void *upload(const float *host, size_t n)
+{
+    void *buf;
+    char err[CLNET_ERRLEN];
+    ck_assert_msg(dev->device.alloc(ctx, n * 4 + 4, &buf, err) == 0, "%s", err);
+    ck_assert_msg(dev->device.write(ctx, buf, host, n * 4, err) == 0, "%s", err);
+    return buf;
+}
+
+static void download(const void *buf, float *host, size_t n)
+{
+    char err[CLNET_ERRLEN];
+    ck_assert_msg(dev->device.read(ctx, buf, host, n * 4, err) == 0, "%s", err);
+}
+
+static void expect_close(const char *what, const float *cpu, const float *ocl,
+                         size_t n)
+{
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff += ((double)cpu[i] - ocl[i]) * ((double)cpu[i] - ocl[i]);
+        norm += (double)cpu[i] * cpu[i];
+    }
+    double rel = norm > 0 ? sqrt(diff / norm) : sqrt(diff);
+    ck_assert_msg(rel <= 1e-4, "%s: relative error %g between the CPU and "
+                  "OpenCL results", what, rel);
+}
+
+/* Runs one layer kind on both backends with the same parameters, input and
+ * output gradient, and compares output, input gradient and parameter
+ * gradients. */
+static void compare_layer(const char *kind, const clnet_value *v,
+                          clnet_shape in, int32_t batch, int fuse,
+                          float lo, float hi)
+{
+    const clnet_plugin *pc = test_plugin(kind);
+    const clnet_plugin *po = clnet_registry_find(test_registry(), kind,
+                                                 "opencl");
+    ck_assert_msg(po != NULL, "no opencl %s", kind);
+    clnet_create_args a = {0};
+    a.settings = v;
+    a.in = in;
+    a.max_batch = batch;
+    a.threads = 2;
+    a.fuse_softmax_loss = fuse;
+    a.layer_index = 2;
+    clnet_layer_plan plc = {0}, plo = {0};
+    void *sc, *so;
+    char err[CLNET_ERRLEN];
+    ck_assert_msg(pc->create(&a, &plc, &sc, err) == 0, "%s", err);
+    a.device = ctx;
+    ck_assert_msg(po->create(&a, &plo, &so, err) == 0, "%s: %s", kind, err);
+    ck_assert_int_eq(plc.out.h, plo.out.h);
+    ck_assert_int_eq(plc.out.w, plo.out.w);
+    ck_assert_int_eq(plc.out.c, plo.out.c);
+    ck_assert_int_eq(plc.nparams, plo.nparams);
+    size_t nin = (size_t)in.h * in.w * in.c * batch;
+    size_t nout = (size_t)plc.out.h * plc.out.w * plc.out.c * batch;
+    unsigned seed = 17;
+    float *pc_p[4], *pc_g[4];
+    void *po_p[4], *po_g[4];
+    size_t np[4];
+    for (int k = 0; k < plc.nparams; k++) {
+        np[k] = 1;
+        for (int d = 0; d < plc.params[k].ndim; d++)
+            np[k] *= (size_t)plc.params[k].dims[d];
+        pc_p[k] = malloc(np[k] * 4);
+        pc_g[k] = calloc(np[k], 4);
+        test_fill(pc_p[k], np[k], -0.5f, 0.5f, &seed);
+        po_p[k] = upload(pc_p[k], np[k]);
+        po_g[k] = upload(pc_g[k], np[k]);
+    }
+    if (plc.nparams) {
+        ck_assert_int_eq(pc->layer.bind(sc, (void *const *)pc_p,
+                                        (void *const *)pc_g), 0);
+        ck_assert_int_eq(po->layer.bind(so, po_p, po_g), 0);
+    }
+    int bytes_in = strcmp(kind, "input") == 0;
+    float *x = malloc(nin * 4), *y = malloc(nout * 4), *dy = malloc(nout * 4);
+    float *dx = malloc(nin * 4), *r = malloc((nout > nin ? nout : nin) * 4);
+    test_fill(x, nin, lo, hi, &seed);
+    test_fill(dy, nout, -1, 1, &seed);
+    uint8_t *xb = malloc(nin);
+    for (size_t i = 0; i < nin; i++)
+        xb[i] = (uint8_t)(i * 37);
+    void *ox = bytes_in ? NULL : upload(x, nin);
+    if (bytes_in) {
+        ck_assert_int_eq(dev->device.alloc(ctx, nin + 4, &ox, err), 0);
+        ck_assert_int_eq(dev->device.write(ctx, ox, xb, nin, err), 0);
+    }
+    void *oy = upload(y, nout), *ody = upload(dy, nout), *odx = upload(dx, nin);
+    clnet_step st = {batch, 1, 42, 5};
+    ck_assert_msg(pc->layer.forward(sc, &st, bytes_in ? (void *)xb : x, y,
+                                    err) == 0, "%s", err);
+    ck_assert_msg(po->layer.forward(so, &st, ox, oy, err) == 0, "%s", err);
+    download(oy, r, nout);
+    char what[128];
+    snprintf(what, sizeof what, "%s forward", kind);
+    expect_close(what, y, r, nout);
+    if (!bytes_in) {
+        ck_assert_msg(pc->layer.backward(sc, &st, x, y, dy, dx, err) == 0, "%s",
+                      err);
+        ck_assert_msg(po->layer.backward(so, &st, ox, oy, ody, odx, err) == 0,
+                      "%s", err);
+        download(odx, r, nin);
+        snprintf(what, sizeof what, "%s input gradient", kind);
+        expect_close(what, dx, r, nin);
+        for (int k = 0; k < plc.nparams; k++) {
+            float *g = malloc(np[k] * 4);
+            download(po_g[k], g, np[k]);
+            snprintf(what, sizeof what, "%s %s gradient", kind,
+                     plc.params[k].name);
+            expect_close(what, pc_g[k], g, np[k]);
+            free(g);
+        }
+    }
+    for (int k = 0; k < plc.nparams; k++) {
+        dev->device.release(ctx, po_p[k]);
+        dev->device.release(ctx, po_g[k]);
+        free(pc_p[k]);
+        free(pc_g[k]);
+    }
+    dev->device.release(ctx, ox);
+    dev->device.release(ctx, oy);
+    dev->device.release(ctx, ody);
+    dev->device.release(ctx, odx);
+    pc->destroy(sc);
+    po->destroy(so);
+    free(x), free(y), free(dy), free(dx), free(r), free(xb);
+}
+
+static void conv_values(clnet_value *v, int f, int k, int s, int same, int act)
+{
+    memset(v, 0, sizeof(clnet_value) * CONV_NSETTINGS);
+    v[CONV_FILTERS].i[0] = f;
+    v[CONV_KERNEL].i[0] = v[CONV_KERNEL].i[1] = k;
+    v[CONV_STRIDES].i[0] = v[CONV_STRIDES].i[1] = s;
+    v[CONV_PADDING].i[0] = same;
+    v[CONV_ACTIVATION].i[0] = act;
+}
+
+START_TEST(conv2d_matches_cpu)
+{
+    REQUIRE_OPENCL();
+    clnet_value v[CONV_NSETTINGS];
+    conv_values(v, 5, 3, 1, 0, 1);
+    compare_layer("conv2d", v, (clnet_shape){7, 9, 3}, 3, 0, -1, 1);
+    conv_values(v, 3, 3, 2, 1, 0);
+    compare_layer("conv2d", v, (clnet_shape){9, 8, 2}, 1, 0, -1, 1);
+    conv_values(v, 4, 1, 1, 0, 2);
+    compare_layer("conv2d", v, (clnet_shape){3, 5, 6}, 2, 0, -1, 1);
+    /* the seed model's shapes, batch 1 */
+    conv_values(v, 64, 3, 1, 0, 1);
+    compare_layer("conv2d", v, (clnet_shape){28, 28, 1}, 1, 0, 0, 1);
+    conv_values(v, 128, 3, 1, 0, 1);
+    compare_layer("conv2d", v, (clnet_shape){13, 13, 64}, 2, 0, 0, 1);
+}
+END_TEST
+
+START_TEST(pooling_dense_and_activations_match_cpu)
+{
+    REQUIRE_OPENCL();
+    clnet_value p[POOL_NSETTINGS] = {{{2, 2, 0}, 0}, {{0, 0, 0}, 0},
+                                     {{0, 0, 0}, 0}};
+    compare_layer("maxpool2d", p, (clnet_shape){7, 6, 5}, 3, 0, -1, 1);
+    clnet_value p2[POOL_NSETTINGS] = {{{3, 3, 0}, 0}, {{2, 2, 0}, 0},
+                                      {{1, 0, 0}, 0}};
+    compare_layer("maxpool2d", p2, (clnet_shape){7, 9, 3}, 1, 0, -1, 1);
+    for (int act = 0; act <= 2; act++) {
+        clnet_value d[DENSE_NSETTINGS] = {{{13, 0, 0}, 0}, {{act, 0, 0}, 0}};
+        compare_layer("dense", d, (clnet_shape){1, 1, 37}, 5, 0, -1, 1);
+        compare_layer("dense", d, (clnet_shape){2, 3, 7}, 1, act == 2, -1, 1);
+    }
+    compare_layer("relu", NULL, (clnet_shape){3, 5, 7}, 2, 0, -1, 1);
+    compare_layer("softmax", NULL, (clnet_shape){1, 2, 11}, 3, 0, -2, 2);
+    compare_layer("softmax", NULL, (clnet_shape){1, 1, 10}, 1, 1, -2, 2);
+    clnet_value dr[1] = {{{0, 0, 0}, 0.5}};
+    compare_layer("dropout", dr, (clnet_shape){1, 1, 333}, 3, 0, -1, 1);
+    clnet_value in[2] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
+    /* the input layer ignores `in`; here it sizes the test's byte batch */
+    compare_layer("input", in, (clnet_shape){5, 7, 1}, 3, 0, 0, 1);
+}
+END_TEST
+
+START_TEST(loss_and_optimizers_match_cpu)
+{
+    REQUIRE_OPENCL();
+    char err[CLNET_ERRLEN];
+    clnet_create_args a = {0};
+    clnet_layer_plan plan;
+    const clnet_plugin *lc = test_plugin("sparse_categorical_crossentropy");
+    const clnet_plugin *lo = clnet_registry_find(
+        test_registry(), "sparse_categorical_crossentropy", "opencl");
+    void *sc, *so;
+    ck_assert_int_eq(lc->create(&a, &plan, &sc, err), 0);
+    a.device = ctx;
+    ck_assert_msg(lo->create(&a, &plan, &so, err) == 0, "%s", err);
+    enum { B = 300, K = 10 };
+    float pred[B * K], d[B * K], r[B * K];
+    int32_t labels[B];
+    unsigned seed = 3;
+    test_fill(pred, B * K, 0.001f, 1, &seed);
+    for (int b = 0; b < B; b++)
+        labels[b] = (b * 7) % K;
+    void *op = upload(pred, B * K), *od = upload(d, B * K);
+    void *ol = upload((const float *)labels, B);
+    for (int fused = 0; fused < 2; fused++) {
+        double l1 = 0, l2 = 0;
+        int64_t c1 = 0, c2 = 0;
+        clnet_step st = {B, 1, 1, 1};
+        ck_assert_int_eq(lc->loss.compute(sc, &st, pred, labels, K, fused, d,
+                                          &l1, &c1, err), 0);
+        ck_assert_msg(lo->loss.compute(so, &st, op, ol, K, fused, od, &l2, &c2,
+                                       err) == 0, "%s", err);
+        ck_assert_double_eq_tol(l1, l2, 1e-4 * fabs(l1));
+        ck_assert_int_eq(c1, c2);
+        download(od, r, B * K);
+        expect_close("loss gradient", d, r, B * K);
+    }
+    lc->destroy(sc);
+    lo->destroy(so);
+    const char *opts[] = {"adam", "sgd"};
+    clnet_value av[4] = {{{0}, 0.01}, {{0}, 0.9}, {{0}, 0.999}, {{0}, 1e-7}};
+    clnet_value sv[2] = {{{0}, 0.05}, {{0}, 0.9}};
+    for (int o = 0; o < 2; o++) {
+        const clnet_plugin *oc = test_plugin(opts[o]);
+        const clnet_plugin *oo =
+            clnet_registry_find(test_registry(), opts[o], "opencl");
+        clnet_create_args oa = {0};
+        oa.settings = o == 0 ? av : sv;
+        ck_assert_int_eq(oc->create(&oa, &plan, &sc, err), 0);
+        oa.device = ctx;
+        ck_assert_msg(oo->create(&oa, &plan, &so, err) == 0, "%s", err);
+        enum { N = 1001 };
+        float w[N], g[N], m[N] = {0}, v[N] = {0}, wr[N];
+        test_fill(w, N, -1, 1, &seed);
+        void *ow = upload(w, N), *og, *om = upload(m, N), *ov = upload(v, N);
+        void *slots_c[2] = {m, v}, *slots_o[2] = {om, ov};
+        for (int step = 1; step <= 3; step++) {
+            test_fill(g, N, -1, 1, &seed);
+            og = upload(g, N);
+            clnet_step st = {1, 1, 0, (uint64_t)step};
+            ck_assert_int_eq(oc->optimizer.update(sc, &st, w, g, slots_c, N,
+                                                  err), 0);
+            ck_assert_msg(oo->optimizer.update(so, &st, ow, og, slots_o, N,
+                                               err) == 0, "%s", err);
+            dev->device.release(ctx, og);
+        }
+        download(ow, wr, N);
+        expect_close(opts[o], w, wr, N);
+        dev->device.release(ctx, ow);
+        dev->device.release(ctx, om);
+        dev->device.release(ctx, ov);
+        oc->destroy(sc);
+        oo->destroy(so);
+    }
+    dev->device.release(ctx, op);
+    dev->device.release(ctx, od);
+    dev->device.release(ctx, ol);
+}
+END_TEST
+
+typedef struct {
+    double loss[32];
+    int n;
+} trajectory;
+
+static void record(int64_t step, double loss, void *user)
+{
+    (void)step;
+    trajectory *t = user;
+    if (t->n < 32)
+        t->loss[t->n++] = loss;
+}
+
+static void train_steps(const char *device, const char *backends,
+                        trajectory *t)
+{
+    const char *text = "input shape=12x12x1\n"
+                       "conv2d filters=6 kernel=3 activation=relu\n"
+                       "maxpool2d pool=2\n"
+                       "conv2d filters=5 kernel=3 padding=same\n"
+                       "relu\nflatten\n"
+                       "dense units=16 activation=relu\n"
+                       "dropout rate=0.25\n"
+                       "dense units=4 activation=softmax\n"
+                       "train optimizer=adam lr=0.01\n";
+    clnet_error e;
+    clnet_topology *top = clnet_topology_parse(text, "mixed.net", &e);
+    clnet_build_options o = {0};
+    o.max_batch = 16;
+    o.seed = 9;
+    o.threads = 2;
+    o.device = device;
+    o.backends = backends;
+    clnet_net *n = clnet_net_build(top, test_registry(), &o, &e);
+    ck_assert_msg(n != NULL, "%s", e.msg);
+    clnet_topology_free(top);
+    clnet_dataset ds = {40, 12, 12, malloc(40 * 144), malloc(40 * 4)};
+    for (int i = 0; i < 40; i++) {
+        ds.labels[i] = i % 4;
+        for (int p = 0; p < 144; p++)
+            ds.pixels[i * 144 + p] =
+                (uint8_t)(p / 36 == i % 4 ? 200 + p % 50 : (p * 13 + i) % 60);
+    }
+    clnet_train_options to = {0};
+    to.epochs = 3;
+    to.on_step = record;
+    to.user = t;
+    ck_assert_msg(clnet_train(n, &ds, NULL, &to, &e) == 0, "%s", e.msg);
+    clnet_dataset_free(&ds);
+    clnet_net_free(n);
+}
+
+START_TEST(mixed_network_follows_cpu)
+{
+    REQUIRE_OPENCL();
+    trajectory cpu = {0}, mixed = {0}, ocl = {0};
+    train_steps("cpu", NULL, &cpu);
+    train_steps("cpu", "conv2d_2=opencl,dense=opencl,relu=opencl", &mixed);
+    train_steps("opencl", NULL, &ocl);
+    ck_assert_int_eq(cpu.n, 9);
+    for (int i = 0; i < cpu.n; i++) {
+        ck_assert_msg(fabs(cpu.loss[i] - mixed.loss[i]) <=
+                          1e-3 * fabs(cpu.loss[i]),
+                      "step %d: cpu %.6f, mixed %.6f", i + 1, cpu.loss[i],
+                      mixed.loss[i]);
+        ck_assert_msg(fabs(cpu.loss[i] - ocl.loss[i]) <=
+                          1e-3 * fabs(cpu.loss[i]),
+                      "step %d: cpu %.6f, opencl %.6f", i + 1, cpu.loss[i],
+                      ocl.loss[i]);
+    }
+}
+END_TEST
+
+START_TEST(clear_errors)
+{
+    REQUIRE_OPENCL();
+    char err[CLNET_ERRLEN];
+    clnet_ocl *o = ctx;
+    cl_program prog;
+    ck_assert_int_ne(o->build(o, "__kernel void broken(void) { nonsense; }",
+                              "", &prog, err), 0);
+    ck_assert_msg(strstr(err, "build log"), "%s", err);
+    ck_assert_msg(strstr(err, "nonsense"), "the log should quote the "
+                  "offending code: %s", err);
+    void *buf;
+    ck_assert_int_ne(dev->device.alloc(ctx, (size_t)o->max_alloc + 1, &buf,
+                                       err), 0);
+    ck_assert_msg(strstr(err, "CL_DEVICE_MAX_MEM_ALLOC_SIZE"), "%s", err);
+    clnet_error e;
+    clnet_topology *t = clnet_topology_parse("input shape=4x4x1\nflatten\n"
+                                             "dense units=2\n", "t.net", &e);
+    clnet_build_options bo = {0};
+    bo.device = "opencl:99";
+    ck_assert_ptr_null(clnet_net_build(t, test_registry(), &bo, &e));
+    ck_assert_msg(strstr(e.msg, "there is no opencl device 99"), "%s", e.msg);
+    bo.device = "opencl:x";
+    ck_assert_ptr_null(clnet_net_build(t, test_registry(), &bo, &e));
+    ck_assert_int_eq(e.status, CLNET_E_ARG);
+    clnet_topology_free(t);
+}
+END_TEST
+
+int main(void)
+{
+    if (!have_opencl())
+        return 77; /* meson's exit status for a skipped test */
+    Suite *s = suite_create("opencl");
+    TCase *tc = tcase_create("versus-cpu");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, conv2d_matches_cpu);
+    tcase_add_test(tc, pooling_dense_and_activations_match_cpu);
+    tcase_add_test(tc, loss_and_optimizers_match_cpu);
+    tcase_add_test(tc, mixed_network_follows_cpu);
+    tcase_add_test(tc, clear_errors);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (ctx)
+        dev->device.close(ctx);
+    return failed ? 1 : 0;
+}
