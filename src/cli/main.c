@@ -52,18 +52,23 @@ static int cmd_plugins(void)
 static void print_devices(const char *backend, const clnet_device_info *d,
                           int n)
 {
-    for (int i = 0; i < n; i++)
-        printf("%s:%d  %s [%s]\n    platform %s, vendor %s, driver %s, %s\n"
+    for (int i = 0; i < n; i++) {
+        printf("%s:%d  %s [%s]\n", backend, i, d[i].name, d[i].type);
+        if (!d[i].c_version[0]) { /* the native CPU */
+            printf("    %d cores, %.1f GiB memory\n", d[i].compute_units,
+                   d[i].global_mem / 1073741824.0);
+            continue;
+        }
+        printf("    platform %s, vendor %s, driver %s, %s\n"
                "    %d compute units, %.1f GiB global memory (largest "
                "buffer %.1f GiB), %llu KiB local memory, work-groups up to "
                "%llu\n",
-               backend, i, d[i].name, d[i].type, d[i].platform, d[i].vendor,
-               d[i].driver_version[0] ? d[i].driver_version : "-",
-               d[i].c_version[0] ? d[i].c_version : "native code",
+               d[i].platform, d[i].vendor, d[i].driver_version, d[i].c_version,
                d[i].compute_units, d[i].global_mem / 1073741824.0,
                d[i].max_alloc / 1073741824.0,
                (unsigned long long)(d[i].local_mem / 1024),
                (unsigned long long)d[i].max_work_group);
+    }
 }
 
 static int cmd_devices(void)

@@ -35,7 +35,10 @@ static const option_spec options[] = {
     {"log-json", C_TRAIN, 1,
      "FILE one JSON object per epoch: epoch, loss, accuracy, val_loss, "
      "val_accuracy, seconds, images_per_second"},
-    {"device", C_BUILD, 1, "D     cpu or auto (default cpu)"},
+    {"device", C_BUILD, 1,
+     "D     cpu, opencl (the first GPU, else the first OpenCL device), "
+     "opencl:N (device N of `clnet devices`) or auto (a GPU if there is "
+     "one, else cpu); default cpu"},
     {"backend", C_BUILD, 1,
      "LIST KIND=BACKEND or NAME=BACKEND, comma-separated, per layer"},
     {"seed", C_BUILD, 1, "N       seed for weights, shuffling and dropout "
@@ -59,7 +62,8 @@ static const struct {
     const char *args;
     const char *help;
 } commands[] = {
-    {"devices", C_DEVICES, "", "list the devices clnet can run on"},
+    {"devices", C_DEVICES, "",
+     "list the native CPU and every OpenCL device"},
     {"plugins", C_PLUGINS, "",
      "list the plugins found: kind, backend, implementation, ABI, path"},
     {"summary", C_SUMMARY, "NET", "Keras-style table of a topology file"},
@@ -94,7 +98,8 @@ void cli_usage(FILE *out)
     }
     fprintf(out,
             "\nEnvironment: CLNET_PLUGIN_PATH (extra plugin folders, "
-            "':'-separated), CLNET_MNIST_DIR.\n"
+            "':'-separated), CLNET_MNIST_DIR, CLNET_CACHE_DIR (compiled "
+            "OpenCL kernels; default ~/.cache/clnet).\n"
             "Exit status: 0 success, 2 bad input (options, topology, data, "
             "checkpoint), 1 failure at run time.\n");
 }
