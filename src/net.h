@@ -67,6 +67,11 @@ struct clnet_net {
     void *pixels_dev;      /* the same on the input layer's backend */
     void *labels_dev;      /* the labels on the loss's backend */
     float *host_stage;     /* host staging for copies between backends */
+    /* clnet bench's timers (bench.c): off, per layer (waiting for each
+     * layer's device), or summed without waiting */
+    enum { CLNET_TIME_OFF, CLNET_TIME_LAYERS, CLNET_TIME_SUM } timing;
+    double *t_forward, *t_backward; /* seconds per layer */
+    double t_loss, t_update, t_host;
     float *host_pred;      /* the last layer's output, read back */
 };
 

@@ -218,6 +218,29 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* Of the implementations of p's kind on p's backend, the one that scores
+ * best for these arguments (ties: the first loaded); NULL when all score
+ * 0. Implementations of one kind share their settings table. */
+static const clnet_plugin *best_implementation(const clnet_registry *r,
+                                               const clnet_plugin *p,
+                                               const clnet_create_args *args)
+{
+    const clnet_plugin *best = NULL;
+    int32_t best_score = 0;
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *q = clnet_registry_get(r, i, NULL);
+        if (q->role != CLNET_ROLE_LAYER || strcmp(q->kind, p->kind) != 0 ||
+            strcmp(q->backend, p->backend) != 0)
+            continue;
+        int32_t score = q->layer.score ? q->layer.score(args) : 1;
+        if (score > best_score) {
+            best = q;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
 static int build_layers(clnet_net *net, const clnet_topology *t,
                         const clnet_registry *r, const clnet_build_options *o,
                         const char *default_backend, int32_t device_index,
@@ -318,6 +341,12 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
         args.device = net->backends[L->bk].ctx;
         if (i == t->nlayers - 1 && net->fused)
             args.fuse_softmax_loss = 1;
+        if (!(p = best_implementation(r, p, &args)))
+            return clnet_fail(err, CLNET_E_SHAPE,
+                              "%s:%d:%d: no %s implementation of %s can run "
+                              "this layer's settings and shape",
+                              t->file, l->line, l->col, backend, l->kind);
+        L->plugin = p;
         char perr[CLNET_ERRLEN] = "";
         if (p->create(&args, &L->plan, &L->state, perr)) {
             L->state = NULL;
@@ -583,6 +612,8 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
 
     clnet_net *net = calloc(1, sizeof *net);
     if (!net || !(net->layers = calloc((size_t)t->nlayers, sizeof *net->layers)) ||
+        !(net->t_forward = calloc((size_t)t->nlayers, sizeof(double))) ||
+        !(net->t_backward = calloc((size_t)t->nlayers, sizeof(double))) ||
         !(net->file = strdup(t->file))) {
         clnet_fail(err, CLNET_E_NOMEM, "out of memory building the network");
         clnet_net_free(net);
@@ -634,6 +665,8 @@ void clnet_net_free(clnet_net *net)
     if (net->loss_state)
         net->loss->destroy(net->loss_state);
     clnet_backends_close(net);
+    free(net->t_forward);
+    free(net->t_backward);
     free(net->layers);
     free(net->file);
     free(net);

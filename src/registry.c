@@ -126,7 +126,8 @@ static int valid_role(const clnet_plugin *p)
     case CLNET_ROLE_DEVICE:
         return p->device.list && p->device.open && p->device.close &&
                p->device.alloc && p->device.release && p->device.write &&
-               p->device.read;
+               p->device.read && p->device.finish && p->device.profile &&
+               p->device.kernel_seconds;
     }
     return 0;
 }

@@ -33,6 +33,33 @@ static int is_host(const clnet_net *net, int bk)
     return net->backends[bk].ops == clnet_host_device_ops();
 }
 
+/* clnet bench's timers around each plugin call; no cost when off. Host
+ * plugins are timed by the clock (their work is done when they return);
+ * device plugins by the kernel time their device recorded. */
+static double timer_start(clnet_net *net, int bk)
+{
+    if (net->timing == CLNET_TIME_OFF)
+        return 0;
+    clnet_backend *b = &net->backends[bk];
+    if (net->timing == CLNET_TIME_LAYERS && !is_host(net, bk))
+        b->ops->kernel_seconds(b->ctx); /* waits, and drops earlier work */
+    return clnet_now();
+}
+
+static void timer_stop(clnet_net *net, int bk, double t0, double *acc)
+{
+    if (net->timing == CLNET_TIME_OFF)
+        return;
+    clnet_backend *b = &net->backends[bk];
+    if (is_host(net, bk)) {
+        double dt = clnet_now() - t0;
+        *acc += dt;
+        net->t_host += dt;
+    } else if (net->timing == CLNET_TIME_LAYERS) {
+        *acc += b->ops->kernel_seconds(b->ctx);
+    }
+}
+
 /* Moves the batch's pixels (and labels) to the backends that read them. */
 static int upload_batch(clnet_net *net, int32_t batch, int labels,
                         clnet_error *err)
@@ -71,10 +98,13 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
                 return rc;
             x = L->in_stage;
         }
-        if (!L->plan.alias_input &&
-            L->plugin->layer.forward(L->state, &st, x, L->act, perr))
-            return clnet_fail(err, CLNET_E_PLUGIN, "%s forward failed: %s",
-                              L->name, perr);
+        if (!L->plan.alias_input) {
+            double t0 = timer_start(net, L->bk);
+            if (L->plugin->layer.forward(L->state, &st, x, L->act, perr))
+                return clnet_fail(err, CLNET_E_PLUGIN, "%s forward failed: %s",
+                                  L->name, perr);
+            timer_stop(net, L->bk, t0, &net->t_forward[i]);
+        }
         x = L->act;
     }
     return CLNET_OK;
@@ -111,11 +141,13 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
     clnet_step st = {batch, 1, net->seed, net->step + 1};
     char perr[CLNET_ERRLEN] = "";
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
+    double t0 = timer_start(net, net->loss_bk);
     if (net->loss->loss.compute(net->loss_state, &st, last->act,
                                 labels_for_loss(net), net->classes, net->fused,
                                 last->dact, loss_sum, correct, perr))
         return clnet_fail(err, CLNET_E_PLUGIN, "loss %s failed: %s",
                           net->loss->kind, perr);
+    timer_stop(net, net->loss_bk, t0, &net->t_loss);
     for (int i = net->nlayers - 1; i >= 1; i--) {
         clnet_net_layer *L = &net->layers[i];
         if (L->plan.alias_input)
@@ -123,10 +155,12 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
         clnet_net_layer *P = &net->layers[i - 1];
         const void *x = L->in_stage ? L->in_stage : P->act;
         void *dx = i - 1 == 0 ? NULL : L->dx_stage ? L->dx_stage : P->dact;
+        t0 = timer_start(net, L->bk);
         if (L->plugin->layer.backward(L->state, &st, x, L->act, L->dact, dx,
                                       perr))
             return clnet_fail(err, CLNET_E_PLUGIN, "%s backward failed: %s",
                               L->name, perr);
+        timer_stop(net, L->bk, t0, &net->t_backward[i]);
         if (dx && L->dx_stage &&
             (rc = clnet_backend_copy(net, L->bk, L->dx_stage, P->bk, P->dact,
                                      (size_t)batch * L->in_size *
@@ -139,6 +173,7 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
     for (int i = 0; i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
         clnet_backend *b = &net->backends[L->bk];
+        t0 = timer_start(net, L->bk);
         for (int k = 0; k < L->plan.nparams; k++) {
             if (b->optimizer->optimizer.update(
                     b->optimizer_state, &st, L->params[k], L->grads[k],
@@ -147,6 +182,7 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
                                   "on %s: %s", b->optimizer->kind, L->name,
                                   perr);
         }
+        timer_stop(net, L->bk, t0, &net->t_update);
     }
     return CLNET_OK;
 }

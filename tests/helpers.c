@@ -78,6 +78,19 @@ const clnet_plugin *test_plugin(const char *kind)
     return p;
 }
 
+const clnet_plugin *test_plugin_impl(const char *kind, const char *impl)
+{
+    const clnet_registry *r = test_registry();
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
+        if (!strcmp(p->kind, kind) && !strcmp(p->backend, "cpu") &&
+            !strcmp(p->impl, impl))
+            return p;
+    }
+    ck_abort_msg("no cpu plugin %s/%s", kind, impl);
+    return NULL;
+}
+
 void test_fill(float *x, size_t n, float lo, float hi, unsigned *seed)
 {
     for (size_t i = 0; i < n; i++) {
@@ -91,7 +104,14 @@ void test_layer_create(test_layer *l, const char *kind,
                        int32_t batch, int fuse, unsigned seed)
 {
     memset(l, 0, sizeof *l);
-    l->p = test_plugin(kind);
+    const char *slash = strchr(kind, '/');
+    if (slash) {
+        char k[64];
+        snprintf(k, sizeof k, "%.*s", (int)(slash - kind), kind);
+        l->p = test_plugin_impl(k, slash + 1);
+    } else {
+        l->p = test_plugin(kind);
+    }
     l->in = in;
     l->batch = batch;
     clnet_create_args a = {0};

@@ -19,6 +19,8 @@ const char *test_write_gz(const char *name, const void *data, size_t n);
 /* The registry of the build tree, opened once. */
 const clnet_registry *test_registry(void);
 const clnet_plugin *test_plugin(const char *kind);
+/* The cpu plugin of kind with implementation impl. */
+const clnet_plugin *test_plugin_impl(const char *kind, const char *impl);
 
 /* A layer created from a plugin for tests. */
 typedef struct {
@@ -34,6 +36,7 @@ typedef struct {
 
 /* Creates kind with `values`, input shape `in`, batch `batch`; fills
  * parameters with uniform values in [-1, 1] from `seed`. */
+/* kind may be "kind/impl" to pick an implementation. */
 void test_layer_create(test_layer *l, const char *kind,
                        const clnet_value *values, clnet_shape in,
                        int32_t batch, int fuse, unsigned seed);

@@ -28,12 +28,15 @@ static void conv_values(clnet_value *v, int filters, int kh, int kw, int s,
     v[CONV_ACTIVATION].i[0] = act;
 }
 
+static const char *const conv_impls[] = {"conv2d/im2col-gemm",
+                                         "conv2d/direct"};
+
 START_TEST(conv2d_forward_by_hand)
 {
     clnet_value v[CONV_NSETTINGS];
     conv_values(v, 1, 2, 2, 1, 0, 1 /* relu */);
     test_layer l;
-    test_layer_create(&l, "conv2d", v, (clnet_shape){3, 3, 1}, 1, 0, 1);
+    test_layer_create(&l, conv_impls[_i], v, (clnet_shape){3, 3, 1}, 1, 0, 1);
     ck_assert_int_eq(l.plan.out.h, 2);
     ck_assert_int_eq(l.plan.out.c, 1);
     for (int i = 0; i < 4; i++)
@@ -59,7 +62,7 @@ START_TEST(conv2d_same_padding_by_hand)
     clnet_value v[CONV_NSETTINGS];
     conv_values(v, 1, 3, 3, 2, 1, 0);
     test_layer l;
-    test_layer_create(&l, "conv2d", v, (clnet_shape){3, 3, 1}, 1, 0, 1);
+    test_layer_create(&l, conv_impls[_i], v, (clnet_shape){3, 3, 1}, 1, 0, 1);
     ck_assert_int_eq(l.plan.out.h, 2);
     ck_assert_int_eq(l.plan.out.w, 2);
     for (int i = 0; i < 9; i++)
@@ -77,13 +80,13 @@ START_TEST(conv2d_same_padding_by_hand)
 }
 END_TEST
 
-static void gradcheck_conv(int C, int H, int W, int F, int k, int s, int same,
-                           int batch)
+static void gradcheck_conv(const char *impl, int C, int H, int W, int F,
+                           int k, int s, int same, int batch)
 {
     clnet_value v[CONV_NSETTINGS];
     conv_values(v, F, k, k, s, same, 0);
     test_layer l;
-    test_layer_create(&l, "conv2d", v, (clnet_shape){H, W, C}, batch, 0, 5);
+    test_layer_create(&l, impl, v, (clnet_shape){H, W, C}, batch, 0, 5);
     unsigned seed = 11;
     float *x = malloc(sizeof(float) * l.in_size * (size_t)batch);
     test_fill(x, l.in_size * (size_t)batch, -1, 1, &seed);
@@ -94,19 +97,60 @@ static void gradcheck_conv(int C, int H, int W, int F, int k, int s, int same,
 
 START_TEST(conv2d_gradients_valid)
 {
-    gradcheck_conv(3, 5, 6, 4, 3, 1, 0, 2);
+    gradcheck_conv("conv2d/im2col-gemm", 3, 5, 6, 4, 3, 1, 0, 2);
+    gradcheck_conv("conv2d/direct", 3, 5, 6, 4, 3, 1, 0, 2);
 }
 END_TEST
 
 START_TEST(conv2d_gradients_same_strided)
 {
-    gradcheck_conv(2, 7, 6, 3, 3, 2, 1, 2);
+    gradcheck_conv("conv2d/im2col-gemm", 2, 7, 6, 3, 3, 2, 1, 2);
+    gradcheck_conv("conv2d/direct", 2, 7, 6, 3, 3, 2, 1, 2);
+}
+END_TEST
+
+START_TEST(conv2d_implementations_agree)
+{
+    /* the seed model's first layer, batch 3: direct against im2col-gemm */
+    clnet_value v[CONV_NSETTINGS];
+    conv_values(v, 64, 3, 3, 1, 0, 1);
+    test_layer a, b;
+    test_layer_create(&a, "conv2d/im2col-gemm", v, (clnet_shape){28, 28, 1}, 3,
+                      0, 8);
+    test_layer_create(&b, "conv2d/direct", v, (clnet_shape){28, 28, 1}, 3, 0,
+                      8);
+    size_t nin = 3 * 784, nout = 3 * 26 * 26 * 64;
+    float *x = malloc(nin * 4), *ya = malloc(nout * 4), *yb = malloc(nout * 4);
+    float *ga = malloc(nout * 4), *gb = malloc(nout * 4);
+    float *dxa = malloc(nin * 4), *dxb = malloc(nin * 4);
+    unsigned seed = 4;
+    test_fill(x, nin, 0, 1, &seed);
+    test_fill(ga, nout, -1, 1, &seed);
+    memcpy(gb, ga, nout * 4);
+    clnet_step st = train_step(3);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(a.p->layer.forward(a.state, &st, x, ya, err), 0);
+    ck_assert_int_eq(b.p->layer.forward(b.state, &st, x, yb, err), 0);
+    ck_assert_int_eq(a.p->layer.backward(a.state, &st, x, ya, ga, dxa, err), 0);
+    ck_assert_int_eq(b.p->layer.backward(b.state, &st, x, yb, gb, dxb, err), 0);
+    for (size_t i = 0; i < nout; i++)
+        ck_assert_float_eq_tol(ya[i], yb[i], 1e-4f);
+    for (size_t i = 0; i < nin; i++)
+        ck_assert_float_eq_tol(dxa[i], dxb[i], 1e-3f);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < a.nparam[k]; i++)
+            ck_assert_float_eq_tol(a.grads[k][i], b.grads[k][i],
+                                   1e-4f * (1 + fabsf(a.grads[k][i])));
+    free(x), free(ya), free(yb), free(ga), free(gb), free(dxa), free(dxb);
+    test_layer_destroy(&a);
+    test_layer_destroy(&b);
 }
 END_TEST
 
 START_TEST(conv2d_gradients_pointwise)
 {
-    gradcheck_conv(5, 3, 4, 3, 1, 1, 0, 3);
+    gradcheck_conv("conv2d/im2col-gemm", 5, 3, 4, 3, 1, 1, 0, 3);
+    gradcheck_conv("conv2d/direct", 5, 3, 4, 3, 1, 1, 0, 3);
 }
 END_TEST
 
@@ -398,11 +442,12 @@ int main(void)
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("cpu");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, conv2d_forward_by_hand);
-    tcase_add_test(tc, conv2d_same_padding_by_hand);
+    tcase_add_loop_test(tc, conv2d_forward_by_hand, 0, 2);
+    tcase_add_loop_test(tc, conv2d_same_padding_by_hand, 0, 2);
     tcase_add_test(tc, conv2d_gradients_valid);
     tcase_add_test(tc, conv2d_gradients_same_strided);
     tcase_add_test(tc, conv2d_gradients_pointwise);
+    tcase_add_test(tc, conv2d_implementations_agree);
     tcase_add_test(tc, maxpool2d_forward_by_hand);
     tcase_add_test(tc, maxpool2d_gradients);
     tcase_add_test(tc, dense_forward_by_hand);

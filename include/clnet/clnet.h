@@ -171,6 +171,34 @@ int clnet_predict(clnet_net *net, const uint8_t *pixels, int32_t n,
 int32_t clnet_net_default_batch(const clnet_net *net);
 int32_t clnet_net_default_epochs(const clnet_net *net);
 
+/* ---- benchmarks ---- */
+typedef struct {
+    char name[64], kind[32], backend[16], impl[32];
+    double forward_ms, backward_ms;         /* per batch */
+    double forward_gflops, backward_gflops; /* 0 where not meaningful */
+} clnet_layer_timing;
+
+typedef struct {
+    int32_t batch, steps, nlayers;
+    clnet_layer_timing *layers; /* nlayers entries; clnet_bench_free */
+    double loss_ms, update_ms;  /* per batch */
+    double train_images_per_second, infer_images_per_second;
+    double step_ms;             /* one whole training step */
+    double outside_kernels;     /* share of a step spent outside plugin
+                                   calls (CPU) and kernels (devices):
+                                   transfers, launches, host work */
+    clnet_device_info device;   /* the device of the first layer */
+    char device_label[32];      /* "cpu:0", "opencl:1" */
+} clnet_bench_result;
+
+/* Times a network on synthetic data: per-layer forward and backward after
+ * warm-up (device kernel time from profiling events, CPU time from the
+ * clock), whole training steps and inference. Trains the network's
+ * parameters as a side effect. */
+int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
+                clnet_error *err);
+void clnet_bench_free(clnet_bench_result *res);
+
 /* ---- checkpoints ---- */
 /* Writes to a temporary file in the same folder and renames it into place,
  * so a failure never leaves a partial file where a good one was. */

@@ -139,6 +139,12 @@ typedef struct {
     /* Hands the layer its parameter and gradient buffers, in the order of
      * plan.params. Called once, after create and before any forward. */
     int (*bind)(void *state, void *const *params, void *const *grads);
+    /* How well this implementation suits the layer described by args
+     * (settings and input shape; create() has not run): 0 when it cannot
+     * run it, higher is better. When a backend has several
+     * implementations of a kind, the core creates the best-scoring one.
+     * NULL counts as 1. */
+    int32_t (*score)(const clnet_create_args *args);
 } clnet_layer_ops;
 
 typedef struct {
@@ -183,6 +189,13 @@ typedef struct {
                  char *err);
     int (*read)(void *ctx, const void *buf, void *dst, size_t bytes,
                 char *err);
+    /* Waits for all work queued on the device. */
+    int (*finish)(void *ctx, char *err);
+    /* With on = 1 the device records how long each kernel runs (OpenCL
+     * profiling events); kernel_seconds() waits for the queue and returns
+     * the kernel time recorded since the previous call. */
+    void (*profile)(void *ctx, int on);
+    double (*kernel_seconds)(void *ctx);
 } clnet_device_ops;
 
 typedef struct clnet_plugin {

@@ -65,12 +65,11 @@ static int compute(void *s, const clnet_step *st, const void *pred,
                  l->wg * sizeof(cl_int), (const void *)NULL))
         return ocl_errorf(err, "loss: bad kernel arguments"), -1;
     size_t global = l->wg, local = l->wg;
-    cl_int rc = clEnqueueNDRangeKernel(l->o->queue, l->k.k, 1, NULL, &global,
-                                       &local, 0, NULL, NULL);
+    if (ocl_launch(l->o, &l->k, 1, &global, &local, err))
+        return -1;
     float out[2];
-    if (rc == CL_SUCCESS)
-        rc = clEnqueueReadBuffer(l->o->queue, l->out, CL_TRUE, 0, sizeof out,
-                                 out, 0, NULL, NULL);
+    cl_int rc = clEnqueueReadBuffer(l->o->queue, l->out, CL_TRUE, 0,
+                                    sizeof out, out, 0, NULL, NULL);
     if (rc != CL_SUCCESS)
         return ocl_errorf(err, "loss kernel: %s", ocl_strerror(rc)), -1;
     *loss_sum += out[0];

@@ -302,6 +302,9 @@ static void close_device(void *ctx)
     if (!o)
         return;
     clFinish(o->queue);
+    for (size_t i = 0; i < o->nevents; i++)
+        clReleaseEvent(o->events[i]);
+    free(o->events);
     clReleaseCommandQueue(o->queue);
     clReleaseContext(o->context);
     free(o);
@@ -351,6 +354,43 @@ static int read_buf(void *ctx, const void *buf, void *dst, size_t bytes,
     return 0;
 }
 
+static int finish(void *ctx, char *err)
+{
+    clnet_ocl *o = ctx;
+    cl_int rc = clFinish(o->queue);
+    if (rc != CL_SUCCESS) {
+        snprintf(err, CLNET_ERRLEN, "clFinish: %s", ocl_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void profile(void *ctx, int on)
+{
+    clnet_ocl *o = ctx;
+    o->profiling = on;
+}
+
+static double kernel_seconds(void *ctx)
+{
+    clnet_ocl *o = ctx;
+    clFinish(o->queue);
+    double total = 0;
+    for (size_t i = 0; i < o->nevents; i++) {
+        cl_ulong start = 0, end = 0;
+        if (clGetEventProfilingInfo(o->events[i], CL_PROFILING_COMMAND_START,
+                                    sizeof start, &start, NULL) ==
+                CL_SUCCESS &&
+            clGetEventProfilingInfo(o->events[i], CL_PROFILING_COMMAND_END,
+                                    sizeof end, &end, NULL) == CL_SUCCESS &&
+            end > start)
+            total += (double)(end - start) * 1e-9;
+        clReleaseEvent(o->events[i]);
+    }
+    o->nevents = 0;
+    return total;
+}
+
 static const clnet_plugin plugin = {
     .abi_version = CLNET_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(clnet_plugin),
@@ -361,7 +401,7 @@ static const clnet_plugin plugin = {
     .summary = "OpenCL devices through the ICD loader, with a program "
                "binary cache",
     .device = {list, open_device, close_device, alloc, release, write_buf,
-               read_buf},
+               read_buf, finish, profile, kernel_seconds},
 };
 
 CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

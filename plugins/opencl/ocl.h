@@ -25,6 +25,12 @@ struct clnet_ocl {
      * options; writes the build log into err when the build fails. */
     int (*build)(clnet_ocl *o, const char *source, const char *options,
                  cl_program *out, char *err);
+    /* Profiling (clnet bench): while `profiling`, every launch through
+     * ocl_common keeps its event here until the device plugin adds up the
+     * kernel time. */
+    int profiling;
+    cl_event *events;
+    size_t nevents, cap_events;
 };
 
 #endif

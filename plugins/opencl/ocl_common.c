@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/activation.h"
@@ -129,6 +130,43 @@ int ocl_args(ocl_kernel *k, int n, ...)
     return rc ? -1 : 0;
 }
 
+/* The event to ask for when profiling, else NULL. */
+static cl_event *track(clnet_ocl *o)
+{
+    if (!o->profiling)
+        return NULL;
+    if (o->nevents == o->cap_events) {
+        size_t cap = o->cap_events ? o->cap_events * 2 : 256;
+        cl_event *grown = realloc(o->events, cap * sizeof *grown);
+        if (!grown)
+            return NULL; /* the launch goes on, untimed */
+        o->events = grown;
+        o->cap_events = cap;
+    }
+    return &o->events[o->nevents];
+}
+
+static void tracked(clnet_ocl *o, cl_event *ev)
+{
+    if (ev)
+        o->nevents++;
+}
+
+int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
+               const size_t *local, char *err)
+{
+    cl_event *ev = track(o);
+    cl_int rc = clEnqueueNDRangeKernel(o->queue, k->k, dims, NULL, global,
+                                       local, 0, NULL, ev);
+    if (rc != CL_SUCCESS) {
+        ocl_errorf(err, "launching a kernel of %zu work-items: %s",
+                   global[0] * (dims > 1 ? global[1] : 1), ocl_strerror(rc));
+        return -1;
+    }
+    tracked(o, ev);
+    return 0;
+}
+
 int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err)
 {
     if (n == 0)
@@ -139,14 +177,7 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err)
     if (local == 0)
         local = 1;
     size_t global = (n + local - 1) / local * local;
-    cl_int rc = clEnqueueNDRangeKernel(o->queue, k->k, 1, NULL, &global,
-                                       &local, 0, NULL, NULL);
-    if (rc != CL_SUCCESS) {
-        ocl_errorf(err, "launching a kernel of %zu work-items: %s", n,
-                   ocl_strerror(rc));
-        return -1;
-    }
-    return 0;
+    return ocl_launch(o, k, 1, &global, &local, err);
 }
 
 int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
@@ -177,13 +208,7 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
                    local[0] * local[1]);
         return -1;
     }
-    cl_int rc = clEnqueueNDRangeKernel(o->queue, k->k, 2, NULL, global, local,
-                                       0, NULL, NULL);
-    if (rc != CL_SUCCESS) {
-        ocl_errorf(err, "gemm %dx%dx%d: %s", M, N, K, ocl_strerror(rc));
-        return -1;
-    }
-    return 0;
+    return ocl_launch(o, k, 2, global, local, err);
 }
 
 static int run_checked(clnet_ocl *o, ocl_kernel *k, int set_failed, size_t n,

@@ -32,6 +32,10 @@ void ocl_release(cl_program prog, ocl_kernel *k, int n);
 int ocl_args(ocl_kernel *k, int n, ...);
 #define OCL_ARG(x) sizeof(x), (const void *)&(x)
 
+/* Enqueues k over `global` in groups of `local` (NULL: the driver's
+ * choice), recording its event while the device is being profiled. */
+int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
+               const size_t *local, char *err);
 /* One work-item per index in [0, n), in work-groups the kernel allows. */
 int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clnet/clnet.h"
+#include "bench_cmd.h"
 #include "options.h"
 #include "progress.h"
 
@@ -339,6 +340,8 @@ int main(int argc, char **argv)
             rc = cmd_eval(&o);
         else if (!strcmp(o.command, "predict"))
             rc = cmd_predict(&o);
+        else if (!strcmp(o.command, "bench"))
+            rc = cli_bench(&o, open_net, fail);
     }
     free(o.images);
     return rc;

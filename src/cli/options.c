@@ -16,7 +16,8 @@ enum {
     C_TRAIN = 1 << 3,
     C_EVAL = 1 << 4,
     C_PREDICT = 1 << 5,
-    C_BUILD = C_SUMMARY | C_TRAIN | C_EVAL | C_PREDICT
+    C_BENCH = 1 << 6,
+    C_BUILD = C_SUMMARY | C_TRAIN | C_EVAL | C_PREDICT | C_BENCH
 };
 
 typedef struct {
@@ -38,13 +39,13 @@ static const option_spec options[] = {
     {"device", C_BUILD, 1,
      "D     cpu, opencl (the first GPU, else the first OpenCL device), "
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there is "
-     "one, else cpu); default cpu"},
+     "one, else cpu); default cpu; bench also takes all (every device)"},
     {"backend", C_BUILD, 1,
      "LIST KIND=BACKEND or NAME=BACKEND, comma-separated, per layer"},
     {"seed", C_BUILD, 1, "N       seed for weights, shuffling and dropout "
                          "(default 1)"},
     {"epochs", C_TRAIN, 1, "N     epochs (default: the topology's train line)"},
-    {"batch", C_TRAIN | C_EVAL | C_PREDICT, 1,
+    {"batch", C_TRAIN | C_EVAL | C_PREDICT | C_BENCH, 1,
      "N      batch size (default: the topology's train line)"},
     {"threads", C_BUILD, 1, "N    worker threads (default: all cores)"},
     {"limit-train", C_TRAIN, 1, "N train on the first N images only"},
@@ -52,6 +53,9 @@ static const option_spec options[] = {
     {"invert", C_PREDICT, 0,
      "         invert images (for dark digits on a light background)"},
     {"quiet", C_TRAIN, 0, "          no progress bar, epoch lines only"},
+    {"steps", C_BENCH, 1, "N      timed steps after warm-up (default 20)"},
+    {"json", C_BENCH, 1, "FILE    write the figures as JSON, with each "
+                         "device's name, vendor and driver"},
     {"help", ~0, 0, "           this text"},
     {NULL, 0, 0, NULL},
 };
@@ -73,6 +77,8 @@ static const struct {
      "test loss, accuracy and confusion matrix"},
     {"predict", C_PREDICT, "NET --model CKPT IMAGE...",
      "class and probabilities for PNG or PGM images"},
+    {"bench", C_BENCH, "NET [--device D|all]",
+     "per-layer forward/backward times, GFLOP/s, images/s"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -132,6 +138,11 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "backend")) o->backend = v;
     else if (!strcmp(name, "invert")) o->invert = 1;
     else if (!strcmp(name, "quiet")) o->quiet = 1;
+    else if (!strcmp(name, "json")) o->json = v;
+    else if (!strcmp(name, "steps")) {
+        rc = parse_number(name, v, 1, 100000, &x);
+        o->steps = (int32_t)x;
+    }
     else if (!strcmp(name, "seed")) {
         rc = parse_number(name, v, 0, 0x7fffffffffffffffll, &x);
         o->seed = (uint64_t)x;

@@ -12,9 +12,9 @@
 typedef struct {
     const char *command;
     const char *net;
-    const char *data, *model, *out, *log_json, *device, *backend;
+    const char *data, *model, *out, *log_json, *device, *backend, *json;
     uint64_t seed;
-    int32_t epochs, batch, threads, limit_train, limit_test;
+    int32_t epochs, batch, threads, limit_train, limit_test, steps;
     int invert, quiet;
     const char **images;
     int nimages;

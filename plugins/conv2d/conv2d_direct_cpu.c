@@ -1,0 +1,283 @@
+/* conv2d on the native CPU, computed directly: for layers whose receptive
+ * field is small (kh * kw * channels <= 32, as in a first layer on grey or
+ * RGB images) an im2col matrix would be mostly copying, and its product
+ * too thin for a GEMM to run well. Each output pixel accumulates its taps
+ * into all filters at once, a loop over contiguous filters that
+ * vectorizes; bias and relu are applied in the same pass. The weight
+ * gradient is summed per thread and the partial sums added in thread
+ * order, so results do not depend on timing. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/cpu_common.h"
+#include "conv2d_settings.h"
+
+#define DIRECT_MAX_K 32
+
+typedef struct {
+    int32_t B, H, W, C, KH, KW, SH, SW, F, OH, OW, PT, PL, act, fused, K;
+    int32_t nthreads;
+    float *w, *b, *dw, *db;
+    float *partial; /* nthreads x (K * F + F) */
+} conv;
+
+static int32_t receptive(const clnet_create_args *a)
+{
+    return a->settings[CONV_KERNEL].i[0] * a->settings[CONV_KERNEL].i[1] *
+           a->in.c;
+}
+
+static int32_t score(const clnet_create_args *a)
+{
+    return receptive(a) <= DIRECT_MAX_K ? 10 : 0;
+}
+
+static void destroy(void *s)
+{
+    conv *c = s;
+    if (c)
+        free(c->partial);
+    free(c);
+}
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err)
+{
+    const clnet_value *v = a->settings;
+    if (receptive(a) > DIRECT_MAX_K)
+        return cpu_errorf(err, "the direct convolution takes receptive "
+                          "fields of at most %d values", DIRECT_MAX_K), -1;
+    conv *c = calloc(1, sizeof *c);
+    if (!c)
+        return cpu_errorf(err, "out of memory"), -1;
+    c->B = a->max_batch;
+    c->H = a->in.h;
+    c->W = a->in.w;
+    c->C = a->in.c;
+    c->F = v[CONV_FILTERS].i[0];
+    c->KH = v[CONV_KERNEL].i[0];
+    c->KW = v[CONV_KERNEL].i[1];
+    c->SH = v[CONV_STRIDES].i[0];
+    c->SW = v[CONV_STRIDES].i[1];
+    int same = v[CONV_PADDING].i[0] == 1;
+    c->act = v[CONV_ACTIVATION].i[0];
+    c->fused = a->fuse_softmax_loss;
+    if (!same && (c->KH > c->H || c->KW > c->W)) {
+        cpu_errorf(err, "kernel %dx%d is larger than its %dx%dx%d input; use "
+                   "a smaller kernel or padding=same",
+                   c->KH, c->KW, c->H, c->W, c->C);
+        destroy(c);
+        return -1;
+    }
+    c->OH = cpu_out_size(c->H, c->KH, c->SH, same);
+    c->OW = cpu_out_size(c->W, c->KW, c->SW, same);
+    c->PT = same ? cpu_pad_before(c->H, c->OH, c->KH, c->SH) : 0;
+    c->PL = same ? cpu_pad_before(c->W, c->OW, c->KW, c->SW) : 0;
+    c->K = c->KH * c->KW * c->C;
+    cpu_set_threads(a->threads);
+    c->nthreads = omp_get_max_threads();
+    c->partial = cpu_alloc(sizeof(float) * (size_t)c->nthreads *
+                           ((size_t)c->K * c->F + c->F));
+    if (!c->partial) {
+        destroy(c);
+        return cpu_errorf(err, "out of memory"), -1;
+    }
+    *state = c;
+    plan->out = (clnet_shape){c->OH, c->OW, c->F};
+    plan->nparams = 2;
+    plan->params[0] = (clnet_param_info){"kernel", 4, {c->KH, c->KW, c->C, c->F},
+                                         CLNET_INIT_GLOROT_UNIFORM,
+                                         c->KH * c->KW * c->C,
+                                         c->KH * c->KW * c->F};
+    plan->params[1] = (clnet_param_info){"bias", 1, {c->F, 0, 0, 0},
+                                         CLNET_INIT_ZEROS, 0, 0};
+    plan->needs_input_grad = 1;
+    plan->flops_forward = 2.0 * c->OH * c->OW * c->K * c->F;
+    return 0;
+}
+
+static int bind(void *s, void *const *params, void *const *grads)
+{
+    conv *c = s;
+    c->w = params[0];
+    c->b = params[1];
+    c->dw = grads[0];
+    c->db = grads[1];
+    return 0;
+}
+
+static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
+                   char *err)
+{
+    (void)err;
+    conv *c = s;
+    const float *x = xv;
+    float *y = yv;
+    const int32_t F = c->F;
+    long rows = (long)st->batch * c->OH;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < rows; r++) {
+        int32_t b = (int32_t)(r / c->OH), oy = (int32_t)(r % c->OH);
+        const float *xi = x + (size_t)b * c->H * c->W * c->C;
+        for (int32_t ox = 0; ox < c->OW; ox++) {
+            float *yp = y + ((size_t)r * c->OW + ox) * F;
+#pragma omp simd
+            for (int32_t f = 0; f < F; f++)
+                yp[f] = c->b[f];
+            for (int32_t ky = 0; ky < c->KH; ky++) {
+                int32_t iy = oy * c->SH - c->PT + ky;
+                if (iy < 0 || iy >= c->H)
+                    continue;
+                for (int32_t kx = 0; kx < c->KW; kx++) {
+                    int32_t ix = ox * c->SW - c->PL + kx;
+                    if (ix < 0 || ix >= c->W)
+                        continue;
+                    const float *xp = xi + ((size_t)iy * c->W + ix) * c->C;
+                    const float *wp = c->w + ((size_t)ky * c->KW + kx) * c->C * F;
+                    for (int32_t ch = 0; ch < c->C; ch++) {
+                        float xv1 = xp[ch];
+                        const float *wr = wp + (size_t)ch * F;
+#pragma omp simd
+                        for (int32_t f = 0; f < F; f++)
+                            yp[f] += xv1 * wr[f];
+                    }
+                }
+            }
+            if (c->act == ACT_RELU) {
+#pragma omp simd
+                for (int32_t f = 0; f < F; f++)
+                    yp[f] = yp[f] > 0.0f ? yp[f] : 0.0f;
+            }
+        }
+    }
+    if (c->act == ACT_SOFTMAX)
+        cpu_bias_activation(y, (size_t)rows * c->OW, (size_t)F, NULL,
+                            ACT_SOFTMAX);
+    return 0;
+}
+
+static int backward(void *s, const clnet_step *st, const void *xv,
+                    const void *yv, void *dyv, void *dxv, char *err)
+{
+    (void)err;
+    conv *c = s;
+    const float *x = xv;
+    float *dy = dyv, *dx = dxv;
+    const int32_t F = c->F, K = c->K;
+    long rows = (long)st->batch * c->OH;
+    if (c->act != ACT_RELU)
+        cpu_activation_backward(yv, dy, (size_t)rows * c->OW, (size_t)F,
+                                c->act, c->fused);
+    const float *y = yv;
+    int relu = c->act == ACT_RELU;
+    memset(c->partial, 0,
+           sizeof(float) * (size_t)c->nthreads * ((size_t)K * F + F));
+#pragma omp parallel num_threads(c->nthreads)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        float *pw = c->partial + (size_t)t * ((size_t)K * F + F);
+        float *pb = pw + (size_t)K * F;
+        long lo = rows * t / T, hi = rows * (t + 1) / T;
+        for (long r = lo; r < hi; r++) {
+            int32_t b = (int32_t)(r / c->OH), oy = (int32_t)(r % c->OH);
+            const float *xi = x + (size_t)b * c->H * c->W * c->C;
+            for (int32_t ox = 0; ox < c->OW; ox++) {
+                size_t o = ((size_t)r * c->OW + ox) * F;
+                float *g = dy + o;
+                if (relu) {
+#pragma omp simd
+                    for (int32_t f = 0; f < F; f++)
+                        g[f] = y[o + f] > 0.0f ? g[f] : 0.0f;
+                }
+#pragma omp simd
+                for (int32_t f = 0; f < F; f++)
+                    pb[f] += g[f];
+                for (int32_t ky = 0; ky < c->KH; ky++) {
+                    int32_t iy = oy * c->SH - c->PT + ky;
+                    if (iy < 0 || iy >= c->H)
+                        continue;
+                    for (int32_t kx = 0; kx < c->KW; kx++) {
+                        int32_t ix = ox * c->SW - c->PL + kx;
+                        if (ix < 0 || ix >= c->W)
+                            continue;
+                        const float *xp = xi + ((size_t)iy * c->W + ix) * c->C;
+                        float *wp = pw + ((size_t)ky * c->KW + kx) * c->C * F;
+                        for (int32_t ch = 0; ch < c->C; ch++) {
+                            float xv1 = xp[ch];
+                            float *wr = wp + (size_t)ch * F;
+#pragma omp simd
+                            for (int32_t f = 0; f < F; f++)
+                                wr[f] += xv1 * g[f];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    /* partial sums in thread order */
+    size_t n = (size_t)K * F + F;
+    for (size_t i = 0; i < n; i++) {
+        float sum = 0;
+        for (int t = 0; t < c->nthreads; t++)
+            sum += c->partial[(size_t)t * n + i];
+        if (i < (size_t)K * F)
+            c->dw[i] = sum;
+        else
+            c->db[i - (size_t)K * F] = sum;
+    }
+    if (!dx)
+        return 0;
+    /* input gradient: each input pixel gathers from the outputs it fed */
+    long in_rows = (long)st->batch * c->H;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < in_rows; r++) {
+        int32_t b = (int32_t)(r / c->H), iy = (int32_t)(r % c->H);
+        for (int32_t ix = 0; ix < c->W; ix++) {
+            float *d = dx + ((size_t)r * c->W + ix) * c->C;
+            for (int32_t ch = 0; ch < c->C; ch++)
+                d[ch] = 0.0f;
+            for (int32_t ky = 0; ky < c->KH; ky++) {
+                int32_t ty = iy + c->PT - ky;
+                if (ty < 0 || ty % c->SH || ty / c->SH >= c->OH)
+                    continue;
+                for (int32_t kx = 0; kx < c->KW; kx++) {
+                    int32_t tx = ix + c->PL - kx;
+                    if (tx < 0 || tx % c->SW || tx / c->SW >= c->OW)
+                        continue;
+                    const float *g =
+                        dy + (((size_t)b * c->OH + ty / c->SH) * c->OW +
+                              tx / c->SW) * F;
+                    const float *wp =
+                        c->w + ((size_t)ky * c->KW + kx) * c->C * F;
+                    for (int32_t ch = 0; ch < c->C; ch++) {
+                        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+                        for (int32_t f = 0; f < F; f++)
+                            sum += g[f] * wp[(size_t)ch * F + f];
+                        d[ch] += sum;
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_LAYER,
+    .kind = "conv2d",
+    .backend = "cpu",
+    .impl = "direct",
+    .summary = "2-D convolution computed directly, for small receptive "
+               "fields (first layers)",
+    .nsettings = CONV_NSETTINGS,
+    .settings = conv2d_settings,
+    .create = create,
+    .destroy = destroy,
+    .layer = {forward, backward, bind, score},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

@@ -1,0 +1,178 @@
+/* clnet bench: per-layer forward and backward times, training and
+ * inference throughput, and the share of a step spent outside kernels,
+ * measured on synthetic data with the network's own code paths. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends.h"
+
+#define WARMUP_STEPS 3
+
+static int is_host(const clnet_net *net, int bk)
+{
+    return net->backends[bk].ops == clnet_host_device_ops();
+}
+
+static int finish_all(clnet_net *net, clnet_error *err)
+{
+    char perr[CLNET_ERRLEN] = "";
+    for (int b = 0; b < net->nbackends; b++)
+        if (net->backends[b].ops->finish(net->backends[b].ctx, perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "%s: %s",
+                              net->backends[b].name, perr);
+    return CLNET_OK;
+}
+
+static void profile_all(clnet_net *net, int on)
+{
+    for (int b = 0; b < net->nbackends; b++) {
+        clnet_backend *bk = &net->backends[b];
+        bk->ops->profile(bk->ctx, on);
+        bk->ops->kernel_seconds(bk->ctx); /* drop what was recorded */
+    }
+}
+
+static double device_kernel_seconds(clnet_net *net)
+{
+    double s = 0;
+    for (int b = 0; b < net->nbackends; b++)
+        if (!is_host(net, b))
+            s += net->backends[b].ops->kernel_seconds(net->backends[b].ctx);
+    return s;
+}
+
+static void reset_timers(clnet_net *net)
+{
+    for (int i = 0; i < net->nlayers; i++)
+        net->t_forward[i] = net->t_backward[i] = 0;
+    net->t_loss = net->t_update = net->t_host = 0;
+}
+
+static int train_steps(clnet_net *net, int32_t steps, clnet_error *err)
+{
+    for (int32_t s = 0; s < steps; s++) {
+        double loss = 0;
+        int64_t correct = 0;
+        int rc = clnet_net_train_step(net, net->max_batch, &loss, &correct,
+                                      err);
+        if (rc)
+            return rc;
+    }
+    return finish_all(net, err);
+}
+
+static void describe_layers(clnet_net *net, clnet_bench_result *res,
+                            int32_t steps)
+{
+    double b = net->max_batch;
+    for (int i = 0; i < net->nlayers; i++) {
+        const clnet_net_layer *L = &net->layers[i];
+        clnet_layer_timing *t = &res->layers[i];
+        snprintf(t->name, sizeof t->name, "%s", L->name);
+        snprintf(t->kind, sizeof t->kind, "%s", L->plugin->kind);
+        snprintf(t->backend, sizeof t->backend, "%s",
+                 net->backends[L->bk].name);
+        snprintf(t->impl, sizeof t->impl, "%s", L->plugin->impl);
+        t->forward_ms = net->t_forward[i] / steps * 1e3;
+        t->backward_ms = net->t_backward[i] / steps * 1e3;
+        /* products: backward computes the weight gradient and, unless the
+         * layer follows the input, the input gradient, each as costly as
+         * the forward product */
+        double fwd = L->plan.flops_forward * b;
+        double bwd = L->plan.nparams ? fwd * (i > 1 ? 2 : 1) : 0;
+        if (L->plan.nparams && t->forward_ms > 0)
+            t->forward_gflops = fwd / (t->forward_ms * 1e-3) / 1e9;
+        if (bwd > 0 && t->backward_ms > 0)
+            t->backward_gflops = bwd / (t->backward_ms * 1e-3) / 1e9;
+    }
+    res->loss_ms = net->t_loss / steps * 1e3;
+    res->update_ms = net->t_update / steps * 1e3;
+}
+
+int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
+                clnet_error *err)
+{
+    clnet_error_clear(err);
+    if (!net || !res || steps < 1)
+        return clnet_fail(err, CLNET_E_ARG, "clnet_bench: bad argument");
+    memset(res, 0, sizeof *res);
+    res->layers = calloc((size_t)net->nlayers, sizeof *res->layers);
+    if (!res->layers)
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+    res->nlayers = net->nlayers;
+    res->batch = net->max_batch;
+    res->steps = steps;
+    const clnet_backend *first = &net->backends[net->layers[0].bk];
+    res->device = first->info;
+    snprintf(res->device_label, sizeof res->device_label, "%s:%d", first->name,
+             first->index);
+
+    /* synthetic inputs: fixed pseudo-random pixels, labels in turn */
+    size_t in = (size_t)net->layers[0].out_size;
+    uint32_t x = 12345;
+    for (size_t i = 0; i < (size_t)net->max_batch * in; i++) {
+        x = x * 1664525u + 1013904223u;
+        net->batch_pixels[i] = (uint8_t)(x >> 24);
+    }
+    for (int32_t b = 0; b < net->max_batch; b++)
+        net->batch_labels[b] = b % net->classes;
+
+    int rc = train_steps(net, WARMUP_STEPS, err);
+    /* per layer, waiting for each layer's device */
+    if (!rc) {
+        profile_all(net, 1);
+        reset_timers(net);
+        net->timing = CLNET_TIME_LAYERS;
+        rc = train_steps(net, steps, err);
+        net->timing = CLNET_TIME_OFF;
+        profile_all(net, 0);
+        describe_layers(net, res, steps);
+    }
+    /* whole steps at full speed */
+    if (!rc) {
+        double t0 = clnet_now();
+        rc = train_steps(net, steps, err);
+        double dt = clnet_now() - t0;
+        res->step_ms = dt / steps * 1e3;
+        res->train_images_per_second = (double)steps * net->max_batch / dt;
+    }
+    /* the same, counting time in plugin calls and device kernels */
+    if (!rc) {
+        profile_all(net, 1);
+        reset_timers(net);
+        net->timing = CLNET_TIME_SUM;
+        double t0 = clnet_now();
+        rc = train_steps(net, steps, err);
+        double wall = clnet_now() - t0;
+        double busy = net->t_host + device_kernel_seconds(net);
+        net->timing = CLNET_TIME_OFF;
+        profile_all(net, 0);
+        res->outside_kernels = wall > 0 ? 1.0 - busy / wall : 0;
+        if (res->outside_kernels < 0)
+            res->outside_kernels = 0;
+    }
+    /* inference */
+    if (!rc) {
+        double t0 = clnet_now();
+        for (int32_t s = 0; s < steps && !rc; s++) {
+            rc = clnet_net_forward(net, net->max_batch, 0, err);
+            if (!rc && !clnet_net_predictions(net, net->max_batch, err))
+                rc = err ? err->status : CLNET_E_IO;
+        }
+        double dt = clnet_now() - t0;
+        res->infer_images_per_second = (double)steps * net->max_batch / dt;
+    }
+    if (rc)
+        clnet_bench_free(res);
+    return rc;
+}
+
+void clnet_bench_free(clnet_bench_result *res)
+{
+    if (res) {
+        free(res->layers);
+        res->layers = NULL;
+        res->nlayers = 0;
+    }
+}

@@ -1,0 +1,146 @@
+/* `clnet bench`: runs clnet_bench on each chosen device, prints the
+ * per-layer table and writes the --json report. */
+#define _POSIX_C_SOURCE 200809L
+#include "bench_cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void json_str(FILE *f, const char *key, const char *v, int comma)
+{
+    fprintf(f, "\"%s\": \"", key);
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            fputc('\\', f);
+        if ((unsigned char)*v >= 0x20)
+            fputc(*v, f);
+    }
+    fprintf(f, "\"%s", comma ? ", " : "");
+}
+
+static void print_table(const clnet_bench_result *r)
+{
+    printf("\n%s  %s [%s], %s %s, driver %s\nbatch %d, %d timed steps after "
+           "warm-up\n",
+           r->device_label, r->device.name, r->device.type, r->device.platform,
+           r->device.c_version, r->device.driver_version[0]
+                                    ? r->device.driver_version
+                                    : "-",
+           r->batch, r->steps);
+    printf("%-14s %-8s %-16s %11s %11s %10s %10s\n", "layer", "backend",
+           "implementation", "forward ms", "backward ms", "fwd GFLOP/s",
+           "bwd GFLOP/s");
+    for (int i = 0; i < r->nlayers; i++) {
+        const clnet_layer_timing *t = &r->layers[i];
+        char fg[16] = "-", bg[16] = "-";
+        if (t->forward_gflops > 0)
+            snprintf(fg, sizeof fg, "%.1f", t->forward_gflops);
+        if (t->backward_gflops > 0)
+            snprintf(bg, sizeof bg, "%.1f", t->backward_gflops);
+        printf("%-14s %-8s %-16s %11.3f %11.3f %10s %10s\n", t->name,
+               t->backend, t->impl, t->forward_ms, t->backward_ms, fg, bg);
+    }
+    printf("%-14s %-8s %-16s %11.3f\n", "loss", "", "", r->loss_ms);
+    printf("%-14s %-8s %-16s %11.3f\n", "optimizer", "", "", r->update_ms);
+    printf("training:  %.0f images/s (%.2f ms per step; %.1f%% of it outside "
+           "kernels: transfers, launches, host work)\n",
+           r->train_images_per_second, r->step_ms, 100 * r->outside_kernels);
+    printf("inference: %.0f images/s\n", r->infer_images_per_second);
+}
+
+static void write_json(FILE *f, const clnet_bench_result *r, int comma)
+{
+    fprintf(f, "  {\"device\": {");
+    json_str(f, "label", r->device_label, 1);
+    json_str(f, "name", r->device.name, 1);
+    json_str(f, "type", r->device.type, 1);
+    json_str(f, "vendor", r->device.vendor, 1);
+    json_str(f, "platform", r->device.platform, 1);
+    json_str(f, "driver", r->device.driver_version, 1);
+    json_str(f, "opencl_c", r->device.c_version, 0);
+    fprintf(f, "},\n   \"batch\": %d, \"steps\": %d, \"loss_ms\": %.6g, "
+               "\"update_ms\": %.6g, \"step_ms\": %.6g,\n"
+               "   \"train_images_per_second\": %.6g, "
+               "\"infer_images_per_second\": %.6g, \"outside_kernels\": %.4f,\n"
+               "   \"layers\": [\n",
+            r->batch, r->steps, r->loss_ms, r->update_ms, r->step_ms,
+            r->train_images_per_second, r->infer_images_per_second,
+            r->outside_kernels);
+    for (int i = 0; i < r->nlayers; i++) {
+        const clnet_layer_timing *t = &r->layers[i];
+        fprintf(f, "    {");
+        json_str(f, "name", t->name, 1);
+        json_str(f, "kind", t->kind, 1);
+        json_str(f, "backend", t->backend, 1);
+        json_str(f, "impl", t->impl, 1);
+        fprintf(f, "\"forward_ms\": %.6g, \"backward_ms\": %.6g, "
+                   "\"forward_gflops\": %.6g, \"backward_gflops\": %.6g}%s\n",
+                t->forward_ms, t->backward_ms, t->forward_gflops,
+                t->backward_gflops, i + 1 < r->nlayers ? "," : "");
+    }
+    fprintf(f, "   ]}%s\n", comma ? "," : "");
+}
+
+int cli_bench(const cli_options *o, cli_open_net_fn open_net, cli_fail_fn fail)
+{
+    clnet_error e = {0};
+    clnet_registry *r = clnet_registry_open(&e);
+    if (!r)
+        return fail(&e);
+    /* the devices to run on */
+    char labels[65][24];
+    int n = 0;
+    if (o->device && !strcmp(o->device, "all")) {
+        snprintf(labels[n++], sizeof labels[0], "cpu");
+        clnet_device_info d[64];
+        int nd = clnet_registry_find(r, "device", "opencl")
+                     ? clnet_devices(r, "opencl", d, 64, &e)
+                     : 0;
+        for (int i = 0; i < nd && i < 64; i++)
+            snprintf(labels[n++], sizeof labels[0], "opencl:%d", i);
+    } else {
+        snprintf(labels[n++], sizeof labels[0], "%s",
+                 o->device ? o->device : "cpu");
+    }
+    clnet_registry_free(r);
+    FILE *json = NULL;
+    if (o->json && !(json = fopen(o->json, "w"))) {
+        fprintf(stderr, "clnet: cannot write %s\n", o->json);
+        return EXIT_INPUT;
+    }
+    if (json) {
+        char date[32];
+        time_t now = time(NULL);
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        fprintf(json, "{\"network\": \"%s\", \"date\": \"%s\", \"results\": "
+                      "[\n", o->net, date);
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        cli_options od = *o;
+        od.device = labels[i];
+        clnet_registry *reg = NULL;
+        clnet_net *net = open_net(&od, o->batch, &reg, &e);
+        clnet_bench_result res;
+        if (!net || clnet_bench(net, o->steps ? o->steps : 20, &res, &e)) {
+            rc = fail(&e);
+        } else {
+            print_table(&res);
+            if (json)
+                write_json(json, &res, i + 1 < n);
+            clnet_bench_free(&res);
+        }
+        clnet_net_free(net);
+        clnet_registry_free(reg);
+    }
+    if (json) {
+        fprintf(json, "]}\n");
+        if (fclose(json) != 0 && !rc) {
+            fprintf(stderr, "clnet: cannot write %s\n", o->json);
+            rc = EXIT_RUNTIME;
+        }
+    }
+    return rc;
+}
