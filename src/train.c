@@ -283,7 +283,9 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         st.val_loss = st.val_accuracy = NAN;
         if (test) {
             clnet_eval_result ev = {0};
+            double te = clnet_now();
             rc = clnet_evaluate(net, test, &ev, err);
+            st.eval_seconds = clnet_now() - te;
             free(ev.confusion);
             if (rc)
                 goto done;
@@ -292,6 +294,8 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         }
         if (o->on_epoch)
             o->on_epoch(&st, o->user);
+        if (o->stop_at > 0 && test && st.val_accuracy >= o->stop_at)
+            break;
     }
 done:
     free(idx);

@@ -132,6 +132,7 @@ void clnet_dataset_free(clnet_dataset *ds);
 typedef struct {
     int32_t epoch;
     double loss, accuracy, val_loss, val_accuracy, seconds, images_per_second;
+    double eval_seconds; /* the test-set evaluation after the epoch */
 } clnet_epoch_stats;
 
 typedef void (*clnet_epoch_fn)(const clnet_epoch_stats *s, void *user);
@@ -145,6 +146,8 @@ typedef void (*clnet_step_fn)(int64_t global_step, double loss, void *user);
 typedef struct {
     int32_t epochs;     /* 0: the topology's train epochs */
     int32_t batch;      /* 0: the topology's train batch */
+    double stop_at;     /* > 0: stop after the first epoch whose test
+                           accuracy reaches this */
     clnet_epoch_fn on_epoch;
     clnet_progress_fn on_progress;
     clnet_step_fn on_step;

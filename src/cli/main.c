@@ -203,6 +203,7 @@ static int cmd_train(const cli_options *o)
     clnet_train_options t = {0};
     t.epochs = epochs;
     t.batch = batch;
+    t.stop_at = o->stop_at;
     t.on_epoch = cli_progress_epoch;
     t.on_progress = cli_progress_step;
     t.user = &prog;

@@ -35,7 +35,7 @@ static const option_spec options[] = {
     {"out", C_TRAIN, 1, "FILE     checkpoint to write (default clnet-model.ckpt)"},
     {"log-json", C_TRAIN, 1,
      "FILE one JSON object per epoch: epoch, loss, accuracy, val_loss, "
-     "val_accuracy, seconds, images_per_second"},
+     "val_accuracy, seconds, eval_seconds, images_per_second"},
     {"device", C_BUILD, 1,
      "D     cpu, opencl (the first GPU, else the first OpenCL device), "
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there is "
@@ -53,6 +53,8 @@ static const option_spec options[] = {
     {"invert", C_PREDICT, 0,
      "         invert images (for dark digits on a light background)"},
     {"quiet", C_TRAIN, 0, "          no progress bar, epoch lines only"},
+    {"stop-at", C_TRAIN, 1, "ACC    stop once test accuracy reaches ACC "
+                            "(0 to 1), e.g. 0.99"},
     {"steps", C_BENCH, 1, "N      timed steps after warm-up (default 20)"},
     {"json", C_BENCH, 1, "FILE    write the figures as JSON, with each "
                          "device's name, vendor and driver"},
@@ -139,6 +141,16 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "invert")) o->invert = 1;
     else if (!strcmp(name, "quiet")) o->quiet = 1;
     else if (!strcmp(name, "json")) o->json = v;
+    else if (!strcmp(name, "stop-at")) {
+        char *end;
+        errno = 0;
+        o->stop_at = strtod(v, &end);
+        if (*end || errno || !(o->stop_at > 0 && o->stop_at <= 1)) {
+            fprintf(stderr, "clnet: --stop-at takes an accuracy between 0 "
+                            "and 1, got '%s'\n", v);
+            rc = EXIT_INPUT;
+        }
+    }
     else if (!strcmp(name, "steps")) {
         rc = parse_number(name, v, 1, 100000, &x);
         o->steps = (int32_t)x;

@@ -14,6 +14,7 @@ typedef struct {
     const char *net;
     const char *data, *model, *out, *log_json, *device, *backend, *json;
     uint64_t seed;
+    double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;
     int invert, quiet;
     const char **images;

@@ -87,6 +87,7 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
         json_number(p->json, "val_loss", s->val_loss, 0);
         json_number(p->json, "val_accuracy", s->val_accuracy, 0);
         json_number(p->json, "seconds", s->seconds, 0);
+        json_number(p->json, "eval_seconds", s->eval_seconds, 0);
         json_number(p->json, "images_per_second", s->images_per_second, 1);
         fprintf(p->json, "}\n");
         fflush(p->json);

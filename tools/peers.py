@@ -1,0 +1,254 @@
+"""Side-by-side benchmark of the seed model (models/mnist.net) in clnet,
+PyTorch and Keras 3 on TensorFlow, on this machine, in one run.
+
+Run through tools/bench-peers, which provides the frameworks. Every
+framework trains the same model (conv 64 3x3 relu, maxpool 2, conv 128 3x3
+relu, maxpool 2, flatten, dense 64 relu, dropout 0.5, dense 10 softmax;
+Adam lr 0.001, epsilon 1e-7) on the real MNIST images, with the same batch
+and thread count; images/s are measured after warm-up steps.
+"""
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLNET = os.path.join(ROOT, "build", "clnet")
+NET = os.path.join(ROOT, "models", "mnist.net")
+
+
+def load(data, prefix):
+    def read(name, offset):
+        path = os.path.join(data, name)
+        opener = gzip.open if os.path.exists(path + ".gz") else open
+        with opener(path + (".gz" if opener is gzip.open else ""), "rb") as f:
+            return np.frombuffer(f.read(), np.uint8, offset=offset)
+    x = read(prefix + "-images-idx3-ubyte", 16).reshape(-1, 28, 28, 1)
+    y = read(prefix + "-labels-idx1-ubyte", 8).astype(np.int64)
+    return x, y
+
+
+def clnet_bench(device, args):
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        subprocess.run([CLNET, "bench", NET, "--device", device, "--steps",
+                        str(args.steps), "--batch", str(args.batch),
+                        "--threads", str(args.threads), "--json", f.name],
+                       check=True, stdout=subprocess.DEVNULL)
+        train = json.load(open(f.name))["results"][0]["train_images_per_second"]
+        subprocess.run([CLNET, "bench", NET, "--device", device, "--steps",
+                        str(max(3, args.steps // 4)), "--batch", "1000",
+                        "--threads", str(args.threads), "--json", f.name],
+                       check=True, stdout=subprocess.DEVNULL)
+        infer = json.load(open(f.name))["results"][0]["infer_images_per_second"]
+    return train, infer
+
+
+def clnet_time_to(device, args, target):
+    with tempfile.TemporaryDirectory() as d:
+        log = os.path.join(d, "log.json")
+        subprocess.run([CLNET, "train", NET, "--device", device, "--data",
+                        args.data, "--threads", str(args.threads), "--epochs",
+                        str(args.max_epochs), "--stop-at", str(target),
+                        "--quiet", "--log-json", log, "--out",
+                        os.path.join(d, "m.ckpt")],
+                       check=True, stdout=subprocess.DEVNULL)
+        total = 0.0
+        for line in open(log):
+            e = json.loads(line)
+            total += e["seconds"] + e.get("eval_seconds", 0.0)
+            if e["val_accuracy"] >= target:
+                return total, e["epoch"]
+    return None, args.max_epochs
+
+
+def torch_model():
+    import torch
+    from torch import nn
+    return nn.Sequential(
+        nn.Conv2d(1, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(3200, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 10))
+
+
+def torch_bench(args, xtr, ytr, xte, yte, target):
+    import torch
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    model = torch_model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    lossf = torch.nn.CrossEntropyLoss()
+    x = torch.from_numpy(xtr.transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    y = torch.from_numpy(ytr)
+    xt = torch.from_numpy(xte.transpose(0, 3, 1, 2).astype(np.float32) / 255)
+
+    def step(i):
+        s = (i * args.batch) % (len(x) - args.batch)
+        opt.zero_grad()
+        loss = lossf(model(x[s:s + args.batch]), y[s:s + args.batch])
+        loss.backward()
+        opt.step()
+
+    model.train()
+    for i in range(3):
+        step(i)
+    t = time.time()
+    for i in range(args.steps):
+        step(i)
+    train = args.steps * args.batch / (time.time() - t)
+    model.eval()
+    with torch.no_grad():
+        model(xt[:1000])
+        n = max(3, args.steps // 4)
+        t = time.time()
+        for i in range(n):
+            model(xt[(i % 10) * 1000:(i % 10 + 1) * 1000])
+        infer = n * 1000 / (time.time() - t)
+    result = {"train": train, "infer": infer}
+    if target:
+        torch.manual_seed(1)
+        model = torch_model()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+        total, epoch = 0.0, 0
+        while epoch < args.max_epochs:
+            epoch += 1
+            t = time.time()
+            model.train()
+            perm = torch.randperm(len(x))
+            for s in range(0, len(x), args.batch):
+                idx = perm[s:s + args.batch]
+                opt.zero_grad()
+                lossf(model(x[idx]), y[idx]).backward()
+                opt.step()
+            model.eval()
+            with torch.no_grad():
+                pred = torch.cat([model(xt[i:i + 1000]).argmax(1)
+                                  for i in range(0, len(xt), 1000)])
+            total += time.time() - t
+            acc = (pred.numpy() == yte).mean()
+            if acc >= target:
+                break
+        result["time_to"] = total if acc >= target else None
+        result["epochs_to"] = epoch
+    return result
+
+
+def keras_bench(args, xtr, ytr, xte, yte, target):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+    from keras import layers
+
+    def model():
+        keras.utils.set_random_seed(1)
+        m = keras.Sequential([
+            keras.Input((28, 28, 1)), layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2), layers.Conv2D(128, 3, activation="relu"),
+            layers.MaxPooling2D(2), layers.Flatten(),
+            layers.Dense(64, activation="relu"), layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax")])
+        m.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return m
+
+    x = xtr.astype(np.float32) / 255
+    xt = xte.astype(np.float32) / 255
+    m = model()
+    m.fit(x[:3 * args.batch], ytr[:3 * args.batch], batch_size=args.batch,
+          epochs=1, verbose=0)
+    n = args.steps * args.batch
+    t = time.time()
+    m.fit(x[:n], ytr[:n], batch_size=args.batch, epochs=1, verbose=0,
+          shuffle=False)
+    train = n / (time.time() - t)
+    m.predict(xt[:1000], batch_size=1000, verbose=0)
+    k = max(3, args.steps // 4)
+    t = time.time()
+    m.predict(xt[:1000 * min(k, 10)], batch_size=1000, verbose=0)
+    infer = 1000 * min(k, 10) / (time.time() - t)
+    result = {"train": train, "infer": infer}
+    if target:
+        m = model()
+        total, epoch = 0.0, 0
+        while epoch < args.max_epochs:
+            epoch += 1
+            t = time.time()
+            h = m.fit(x, ytr, batch_size=args.batch, epochs=1, verbose=0,
+                      validation_data=(xt, yte))
+            total += time.time() - t
+            if h.history["val_accuracy"][-1] >= target:
+                break
+        ok = h.history["val_accuracy"][-1] >= target
+        result["time_to"] = total if ok else None
+        result["epochs_to"] = epoch
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--accuracy", action="store_true",
+                   help="also measure the time to 99.0%% test accuracy")
+    p.add_argument("--max-epochs", type=int, default=15)
+    p.add_argument("--frameworks", default="clnet,opencl,torch,keras")
+    args = p.parse_args()
+    target = 0.99 if args.accuracy else None
+    want = args.frameworks.split(",")
+    xtr, ytr = load(args.data, "train")
+    xte, yte = load(args.data, "t10k")
+    rows = []
+    if "clnet" in want:
+        tr, inf = clnet_bench("cpu", args)
+        r = {"name": "clnet cpu", "train": tr, "infer": inf}
+        if target:
+            r["time_to"], r["epochs_to"] = clnet_time_to("cpu", args, target)
+        rows.append(r)
+    if "opencl" in want:
+        try:
+            tr, inf = clnet_bench("opencl", args)
+            rows.append({"name": "clnet opencl", "train": tr, "infer": inf})
+        except subprocess.CalledProcessError:
+            print("clnet opencl: no OpenCL device, left out", file=sys.stderr)
+    if "torch" in want:
+        import torch
+        r = torch_bench(args, xtr, ytr, xte, yte, target)
+        r["name"] = "PyTorch %s" % torch.__version__
+        rows.append(r)
+    if "keras" in want:
+        r = keras_bench(args, xtr, ytr, xte, yte, target)
+        import keras
+        import tensorflow as tf
+        r["name"] = "Keras %s / TF %s" % (keras.__version__, tf.__version__)
+        rows.append(r)
+    base = rows[0]
+    print("seed model, batch %d, %d threads, %d timed training steps, "
+          "inference in batches of 1000" % (args.batch, args.threads,
+                                            args.steps))
+    head = "| framework | train img/s | x clnet | infer img/s | x clnet |"
+    if target:
+        head += " time to 99.0% | epochs |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in rows:
+        line = "| %s | %.0f | %.2f | %.0f | %.2f |" % (
+            r["name"], r["train"], r["train"] / base["train"], r["infer"],
+            r["infer"] / base["infer"])
+        if target:
+            tt = r.get("time_to")
+            line += " %s | %s |" % ("%.0f s" % tt if tt else "not reached",
+                                    r.get("epochs_to", "-"))
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
