@@ -1,9 +1,12 @@
 /* conv2d on the native CPU: im2col + SGEMM (OpenBLAS), NHWC, with bias and
- * activation fused after the product. A 1x1, stride-1 convolution skips
- * im2col. The batch is processed in chunks whose im2col matrix stays in
- * cache, and backward rebuilds it per chunk: on this project's 2-core
- * machine that beat keeping the whole batch's matrix (36 MB for the seed
- * model's conv2) by 10 to 20% (clnet bench, BENCHMARKS.md). */
+ * activation fused after the product; a 1x1, stride-1 convolution skips
+ * im2col. Each thread takes its own share of the batch and works through
+ * it in chunks whose im2col matrix stays in cache, calling a single-
+ * threaded SGEMM; backward rebuilds each chunk's matrix. On this project's
+ * 2-core machine this ran the seed model's conv2 markedly faster than one
+ * multithreaded SGEMM over the whole batch's 36 MB matrix (BENCHMARKS.md).
+ * Weight gradients are summed per thread and added in thread order, so the
+ * result does not depend on timing. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -12,13 +15,13 @@
 #include "../common/cpu_common.h"
 #include "conv2d_settings.h"
 
-#define KEEP_COLS_BYTES 0u          /* keep the batch's im2col under this */
-#define CHUNK_BYTES (8u << 20)      /* else work in chunks of this size */
+#define CHUNK_BYTES (512u << 10) /* im2col bytes per chunk and thread */
 
 typedef struct {
     int32_t B, H, W, C, KH, KW, SH, SW, F, OH, OW, PT, PL, act, fused;
-    int32_t K, P, chunk, keep_cols, direct;
-    float *col, *dcol;
+    int32_t K, P, chunk, direct, nthreads;
+    float *col, *dcol;   /* nthreads x chunk im2col matrices */
+    float *dw_part;      /* nthreads x K x F */
     float *w, *b, *dw, *db;
 } conv;
 
@@ -29,6 +32,7 @@ static void destroy(void *s)
         return;
     free(c->col);
     free(c->dcol);
+    free(c->dw_part);
     free(c);
 }
 
@@ -67,23 +71,21 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->P = c->OH * c->OW;
     c->direct = c->KH == 1 && c->KW == 1 && c->SH == 1 && c->SW == 1;
     size_t per_image = (size_t)c->P * (size_t)c->K * sizeof(float);
-    c->keep_cols = (size_t)c->B * per_image <= KEEP_COLS_BYTES;
     c->chunk = (int32_t)(CHUNK_BYTES / per_image);
-    if (c->chunk < 1)
-        c->chunk = 1;
-    if (c->chunk > c->B)
-        c->chunk = c->B;
-    if (!c->direct) {
-        c->col = cpu_alloc((c->keep_cols ? (size_t)c->B : (size_t)c->chunk) *
-                           per_image);
-        c->dcol = cpu_alloc((size_t)c->chunk * per_image);
-        if (!c->col || !c->dcol) {
-            cpu_errorf(err, "out of memory for the im2col buffers");
-            destroy(c);
-            return -1;
-        }
-    }
+    c->chunk = c->chunk < 1 ? 1 : c->chunk > c->B ? c->B : c->chunk;
     cpu_set_threads(a->threads);
+    c->nthreads = omp_get_max_threads();
+    size_t T = (size_t)c->nthreads;
+    c->dw_part = cpu_alloc(T * (size_t)c->K * c->F * sizeof(float));
+    if (!c->direct) {
+        c->col = cpu_alloc(T * (size_t)c->chunk * per_image);
+        c->dcol = cpu_alloc(T * (size_t)c->chunk * per_image);
+    }
+    if (!c->dw_part || (!c->direct && (!c->col || !c->dcol))) {
+        cpu_errorf(err, "out of memory for the im2col buffers");
+        destroy(c);
+        return -1;
+    }
     plan->out = (clnet_shape){c->OH, c->OW, c->F};
     plan->nparams = 2;
     plan->params[0] = (clnet_param_info){"kernel", 4, {c->KH, c->KW, c->C, c->F},
@@ -163,15 +165,24 @@ static void col2im(const conv *c, const float *dcol, int32_t n, float *dx)
     }
 }
 
-static const float *cols_for(conv *c, const float *x, int32_t start,
-                             int32_t n, int rebuild)
+/* The share of a batch of n images that thread t of T takes. */
+static void share(int32_t n, int t, int T, int32_t *lo, int32_t *hi)
 {
-    size_t in_img = (size_t)c->H * c->W * c->C;
+    *lo = (int32_t)((int64_t)n * t / T);
+    *hi = (int32_t)((int64_t)n * (t + 1) / T);
+}
+
+/* The im2col matrix of images [start, start + n) in thread t's buffer (or
+ * the input itself for a pointwise convolution). Runs inside the caller's
+ * parallel region, so im2col's own loop runs on this thread alone. */
+static const float *cols_for(conv *c, const float *x, int t, int32_t start,
+                             int32_t n)
+{
+    const float *xs = x + (size_t)start * c->H * c->W * c->C;
     if (c->direct)
-        return x + (size_t)start * in_img;
-    float *col = c->keep_cols ? c->col + (size_t)start * c->P * c->K : c->col;
-    if (rebuild)
-        im2col(c, x + (size_t)start * in_img, n, col);
+        return xs;
+    float *col = c->col + (size_t)t * c->chunk * c->P * c->K;
+    im2col(c, xs, n, col);
     return col;
 }
 
@@ -182,15 +193,22 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     conv *c = s;
     const float *x = xv;
     float *y = yv;
-    for (int32_t start = 0; start < st->batch; start += c->chunk) {
-        int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
-        const float *col = cols_for(c, x, start, n, 1);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * c->P, c->F,
-                    c->K, 1.0f, col, c->K, c->w, c->F, 0.0f,
-                    y + (size_t)start * c->P * c->F, c->F);
+#pragma omp parallel num_threads(c->nthreads)
+    {
+        int t = omp_get_thread_num();
+        int32_t lo, hi;
+        share(st->batch, t, omp_get_num_threads(), &lo, &hi);
+        for (int32_t start = lo; start < hi; start += c->chunk) {
+            int32_t n = hi - start < c->chunk ? hi - start : c->chunk;
+            const float *col = cols_for(c, x, t, start, n);
+            float *yc = y + (size_t)start * c->P * c->F;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * c->P,
+                        c->F, c->K, 1.0f, col, c->K, c->w, c->F, 0.0f, yc,
+                        c->F);
+            cpu_bias_activation(yc, (size_t)n * c->P, (size_t)c->F, c->b,
+                                c->act);
+        }
     }
-    cpu_bias_activation(y, (size_t)st->batch * c->P, (size_t)c->F, c->b,
-                        c->act);
     return 0;
 }
 
@@ -204,24 +222,44 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     size_t rows = (size_t)st->batch * c->P;
     cpu_activation_backward(yv, dy, rows, (size_t)c->F, c->act, c->fused);
     cpu_bias_grad(dy, rows, (size_t)c->F, c->db);
-    for (int32_t start = 0; start < st->batch; start += c->chunk) {
-        int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
-        const float *col = cols_for(c, x, start, n, !c->keep_cols);
-        const float *dyc = dy + (size_t)start * c->P * c->F;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c->K, c->F,
-                    n * c->P, 1.0f, col, c->K, dyc, c->F,
-                    start == 0 ? 0.0f : 1.0f, c->dw, c->F);
-        if (!dx)
-            continue;
-        float *dxc = dx + (size_t)start * c->H * c->W * c->C;
-        if (c->direct) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->P, c->K,
-                        c->F, 1.0f, dyc, c->F, c->w, c->F, 0.0f, dxc, c->K);
-            continue;
+    size_t kf = (size_t)c->K * c->F;
+    int T = c->nthreads;
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num();
+        int32_t lo, hi;
+        share(st->batch, t, omp_get_num_threads(), &lo, &hi);
+        float *dwp = c->dw_part + (size_t)t * kf;
+        if (lo >= hi)
+            memset(dwp, 0, kf * sizeof(float));
+        for (int32_t start = lo; start < hi; start += c->chunk) {
+            int32_t n = hi - start < c->chunk ? hi - start : c->chunk;
+            const float *col = cols_for(c, x, t, start, n);
+            const float *dyc = dy + (size_t)start * c->P * c->F;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c->K, c->F,
+                        n * c->P, 1.0f, col, c->K, dyc, c->F,
+                        start == lo ? 0.0f : 1.0f, dwp, c->F);
+            if (!dx)
+                continue;
+            float *dxc = dx + (size_t)start * c->H * c->W * c->C;
+            float *dcol = c->direct ? dxc
+                                    : c->dcol + (size_t)t * c->chunk * c->P *
+                                                    c->K;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->P,
+                        c->K, c->F, 1.0f, dyc, c->F, c->w, c->F, 0.0f, dcol,
+                        c->K);
+            if (!c->direct)
+                col2im(c, dcol, n, dxc);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->P, c->K,
-                    c->F, 1.0f, dyc, c->F, c->w, c->F, 0.0f, c->dcol, c->K);
-        col2im(c, c->dcol, n, dxc);
+    }
+    /* the threads' partial weight gradients, added in thread order */
+    long n = (long)kf;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) {
+        float sum = 0.0f;
+        for (int t = 0; t < T; t++)
+            sum += c->dw_part[(size_t)t * kf + (size_t)i];
+        c->dw[i] = sum;
     }
     return 0;
 }
