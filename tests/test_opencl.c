@@ -206,6 +206,25 @@ START_TEST(conv2d_matches_cpu)
 }
 END_TEST
 
+START_TEST(both_gemm_kernels_match_cpu)
+{
+    REQUIRE_OPENCL();
+    /* every product through the tiles, then through the row kernels,
+     * whichever the device would pick by itself */
+    clnet_ocl *o = ctx;
+    int keep = o->gemm_rows;
+    for (int variant = 0; variant < 2; variant++) {
+        o->gemm_rows = variant ? 7 : 0;
+        clnet_value v[CONV_NSETTINGS];
+        conv_values(v, 7, 3, 1, 0, 1);
+        compare_layer("conv2d", v, (clnet_shape){9, 11, 5}, 3, 0, -1, 1);
+        clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
+        compare_layer("dense", d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
+    }
+    o->gemm_rows = keep;
+}
+END_TEST
+
 START_TEST(pooling_dense_and_activations_match_cpu)
 {
     REQUIRE_OPENCL();
@@ -419,6 +438,7 @@ int main(void)
     TCase *tc = tcase_create("versus-cpu");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, conv2d_matches_cpu);
+    tcase_add_test(tc, both_gemm_kernels_match_cpu);
     tcase_add_test(tc, pooling_dense_and_activations_match_cpu);
     tcase_add_test(tc, loss_and_optimizers_match_cpu);
     tcase_add_test(tc, mixed_network_follows_cpu);

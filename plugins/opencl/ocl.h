@@ -18,6 +18,9 @@ struct clnet_ocl {
     cl_context context;
     cl_command_queue queue; /* in order */
     size_t max_work_group;
+    /* which products use cl/gemm.cl's row kernels rather than its tiles:
+     * bit 0 for A B, bit 1 for A' B, bit 2 for A B' */
+    int gemm_rows;
     cl_ulong local_mem, max_alloc;
     char device_name[128], driver_version[64], platform_version[128];
     /* Builds `source` with `options` (OpenCL C 1.2), from the binary cache

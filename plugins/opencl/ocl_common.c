@@ -8,9 +8,12 @@
 
 #include "../common/activation.h"
 
-/* cl/gemm.cl's tile: TS x TS outputs per work-group, WPT per work-item. */
+/* cl/gemm.cl's tile: TS x TS outputs per work-group, WPT per work-item;
+ * and TM rows per work-item in its row kernels. */
 #define GEMM_TS 16
 #define GEMM_WPT 4
+#define GEMM_TM 8
+#define GEMM_ROWS_LOCAL 64
 
 void ocl_errorf(char *err, const char *fmt, ...)
 {
@@ -89,8 +92,8 @@ int ocl_program(clnet_ocl *o, const char *source, const char *options,
 {
     *prog = NULL;
     char opts[512];
-    snprintf(opts, sizeof opts, "-DTS=%d -DWPT=%d %s", GEMM_TS, GEMM_WPT,
-             options ? options : "");
+    snprintf(opts, sizeof opts, "-DTS=%d -DWPT=%d -DTM=%d %s", GEMM_TS,
+             GEMM_WPT, GEMM_TM, options ? options : "");
     if (o->build(o, source, opts, prog, err))
         return -1;
     for (int i = 0; names[i]; i++) {
@@ -185,11 +188,14 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
               size_t boff, float beta, cl_mem C, int ldc, size_t coff,
               char *err)
 {
-    ocl_kernel *k = !ta && !tb ? &g->nn : ta && !tb ? &g->tn : &g->nt;
     if (ta && tb) {
         ocl_errorf(err, "gemm with both operands transposed is not needed");
         return -1;
     }
+    int rows = (o->gemm_rows >> (ta ? 1 : tb ? 2 : 0)) & 1;
+    ocl_kernel *k = !ta && !tb ? (rows ? &g->rows_nn : &g->nn)
+                  : ta ? (rows ? &g->rows_tn : &g->tn)
+                       : (rows ? &g->rows_nt : &g->nt);
     int ao = (int)aoff, bo = (int)boff, co = (int)coff;
     if (ocl_args(k, 14, OCL_ARG(M), OCL_ARG(N), OCL_ARG(K), OCL_ARG(alpha),
                  OCL_ARG(A), OCL_ARG(lda), OCL_ARG(ao), OCL_ARG(B),
@@ -197,6 +203,17 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
                  OCL_ARG(ldc), OCL_ARG(co))) {
         ocl_errorf(err, "setting the gemm kernel's arguments failed");
         return -1;
+    }
+    if (rows) {
+        size_t lx = GEMM_ROWS_LOCAL;
+        while (lx > k->wg || lx > o->max_work_group)
+            lx /= 2;
+        if (lx == 0)
+            lx = 1;
+        size_t local[2] = {lx, 1};
+        size_t global[2] = {((size_t)N + lx - 1) / lx * lx,
+                            ((size_t)M + GEMM_TM - 1) / GEMM_TM};
+        return ocl_launch(o, k, 2, global, local, err);
     }
     size_t local[2] = {GEMM_TS, GEMM_TS / GEMM_WPT};
     size_t global[2] = {(size_t)(N + GEMM_TS - 1) / GEMM_TS * GEMM_TS,

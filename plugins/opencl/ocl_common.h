@@ -39,11 +39,14 @@ int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
 /* One work-item per index in [0, n), in work-groups the kernel allows. */
 int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
 
-/* The GEMM kernels of cl/gemm.cl, built into a plugin's program. */
+/* The GEMM kernels of cl/gemm.cl, built into a plugin's program: the
+ * local-memory tiles for GPUs and the register rows for CPU devices. */
 typedef struct {
-    ocl_kernel nn, tn, nt;
+    ocl_kernel nn, tn, nt, rows_nn, rows_tn, rows_nt;
 } ocl_gemm;
-#define OCL_GEMM_KERNELS "gemm_nn", "gemm_tn", "gemm_nt"
+#define OCL_GEMM_KERNELS                                                     \
+    "gemm_nn", "gemm_tn", "gemm_nt", "gemm_rows_nn", "gemm_rows_tn",         \
+        "gemm_rows_nt"
 
 /* C[M,N] = alpha op(A) op(B) + beta C, row-major, with element offsets;
  * ta: A is stored K x M; tb: B is stored N x K. */
