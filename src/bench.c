@@ -90,6 +90,18 @@ static void describe_layers(clnet_net *net, clnet_bench_result *res,
     res->update_ms = net->t_update / steps * 1e3;
 }
 
+void clnet_net_synthetic_batch(clnet_net *net)
+{
+    size_t in = (size_t)net->layers[0].out_size;
+    uint32_t x = 12345;
+    for (size_t i = 0; i < (size_t)net->max_batch * in; i++) {
+        x = x * 1664525u + 1013904223u;
+        net->batch_pixels[i] = (uint8_t)(x >> 24);
+    }
+    for (int32_t b = 0; b < net->max_batch; b++)
+        net->batch_labels[b] = b % net->classes;
+}
+
 int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
                 clnet_error *err)
 {
@@ -108,16 +120,7 @@ int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
     snprintf(res->device_label, sizeof res->device_label, "%s:%d", first->name,
              first->index);
 
-    /* synthetic inputs: fixed pseudo-random pixels, labels in turn */
-    size_t in = (size_t)net->layers[0].out_size;
-    uint32_t x = 12345;
-    for (size_t i = 0; i < (size_t)net->max_batch * in; i++) {
-        x = x * 1664525u + 1013904223u;
-        net->batch_pixels[i] = (uint8_t)(x >> 24);
-    }
-    for (int32_t b = 0; b < net->max_batch; b++)
-        net->batch_labels[b] = b % net->classes;
-
+    clnet_net_synthetic_batch(net);
     int rc = train_steps(net, WARMUP_STEPS, err);
     /* per layer, waiting for each layer's device */
     if (!rc) {

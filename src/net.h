@@ -29,6 +29,7 @@ typedef struct {
     void *state;
     int bk; /* index into net->backends */
     char name[64];
+    char tune_key[160]; /* the layer's shape and settings, for tune.c */
     int line, col;
     clnet_shape in, out;
     size_t in_size, out_size; /* elements per sample */
@@ -80,6 +81,11 @@ int clnet_net_param_read(const clnet_net *net, const clnet_net_layer *L,
                          int k, float *host, clnet_error *err);
 int clnet_net_param_write(clnet_net *net, const clnet_net_layer *L, int k,
                           const float *host, clnet_error *err);
+/* Layer i's output for the first `batch` samples, copied to the host. */
+int clnet_net_read_output(clnet_net *net, int i, int32_t batch, float *host,
+                          clnet_error *err);
+/* Fills the batch buffers with fixed pseudo-random pixels and labels. */
+void clnet_net_synthetic_batch(clnet_net *net);
 /* The last layer's output for the current batch, on the host. */
 const float *clnet_net_predictions(clnet_net *net, int32_t batch,
                                    clnet_error *err);

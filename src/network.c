@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backends.h"
+#include "tune.h"
 
 #define KERAS_DEFAULT_BATCH 32
 #define KERAS_DEFAULT_EPOCHS 1
@@ -241,6 +242,34 @@ static const clnet_plugin *best_implementation(const clnet_registry *r,
     return best;
 }
 
+static const clnet_plugin *named_implementation(const clnet_registry *r,
+                                                const clnet_plugin *p,
+                                                const char *impl)
+{
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *q = clnet_registry_get(r, i, NULL);
+        if (q->role == CLNET_ROLE_LAYER && !strcmp(q->kind, p->kind) &&
+            !strcmp(q->backend, p->backend) && !strcmp(q->impl, impl))
+            return q;
+    }
+    return NULL;
+}
+
+static void list_implementations(const clnet_registry *r,
+                                 const clnet_plugin *p, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *q = clnet_registry_get(r, i, NULL);
+        if (q->role == CLNET_ROLE_LAYER && !strcmp(q->kind, p->kind) &&
+            !strcmp(q->backend, p->backend)) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+                     q->impl);
+        }
+    }
+}
+
 static int build_layers(clnet_net *net, const clnet_topology *t,
                         const clnet_registry *r, const clnet_build_options *o,
                         const char *default_backend, int32_t device_index,
@@ -307,6 +336,15 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
             backend = default_backend;
         if (strcmp(backend, "auto") == 0)
             backend = default_backend;
+        /* BACKEND/IMPL names an implementation */
+        char bname[32];
+        const char *impl = strchr(backend, '/');
+        snprintf(bname, sizeof bname, "%.*s",
+                 (int)(impl ? (size_t)(impl - backend) : strlen(backend)),
+                 backend);
+        backend = bname;
+        if (impl)
+            impl++;
         const clnet_plugin *p = clnet_registry_find(r, l->kind, backend);
         if (!p) {
             char have[256];
@@ -341,11 +379,34 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
         args.device = net->backends[L->bk].ctx;
         if (i == t->nlayers - 1 && net->fused)
             args.fuse_softmax_loss = 1;
-        if (!(p = best_implementation(r, p, &args)))
-            return clnet_fail(err, CLNET_E_SHAPE,
-                              "%s:%d:%d: no %s implementation of %s can run "
-                              "this layer's settings and shape",
-                              t->file, l->line, l->col, backend, l->kind);
+        clnet_tune_key(&args, l->kind, net->max_batch, L->tune_key,
+                       sizeof L->tune_key);
+        if (impl) {
+            const clnet_plugin *q = named_implementation(r, p, impl);
+            if (!q) {
+                char have[256];
+                list_implementations(r, p, have, sizeof have);
+                return clnet_fail(err, CLNET_E_ARG,
+                                  "%s:%d:%d: %s has no '%s' implementation on "
+                                  "%s (available: %s)",
+                                  t->file, l->line, l->col, l->kind, impl,
+                                  backend, have);
+            }
+            p = q;
+        } else {
+            char cached[32];
+            const clnet_plugin *q = NULL;
+            if (clnet_tune_lookup(&net->backends[L->bk], l->kind,
+                                  L->tune_key, cached, sizeof cached))
+                q = named_implementation(r, p, cached);
+            if (q && (!q->layer.score || q->layer.score(&args) > 0))
+                p = q;
+            else if (!(p = best_implementation(r, p, &args)))
+                return clnet_fail(err, CLNET_E_SHAPE,
+                                  "%s:%d:%d: no %s implementation of %s can "
+                                  "run this layer's settings and shape",
+                                  t->file, l->line, l->col, backend, l->kind);
+        }
         L->plugin = p;
         char perr[CLNET_ERRLEN] = "";
         if (p->create(&args, &L->plan, &L->state, perr)) {

@@ -127,6 +127,18 @@ const float *clnet_net_predictions(clnet_net *net, int32_t batch,
     return net->host_pred;
 }
 
+int clnet_net_read_output(clnet_net *net, int i, int32_t batch, float *host,
+                          clnet_error *err)
+{
+    const clnet_net_layer *L = &net->layers[i];
+    clnet_backend *b = &net->backends[L->bk];
+    char perr[CLNET_ERRLEN] = "";
+    if (b->ops->read(b->ctx, L->act, host,
+                     (size_t)batch * L->out_size * sizeof(float), perr))
+        return clnet_fail(err, CLNET_E_IO, "%s: %s", b->name, perr);
+    return CLNET_OK;
+}
+
 static const void *labels_for_loss(const clnet_net *net)
 {
     return net->labels_dev ? net->labels_dev : (const void *)net->batch_labels;

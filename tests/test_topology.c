@@ -167,7 +167,10 @@ START_TEST(backend_choice_errors)
     ck_assert_ptr_nonnull(strstr(e.msg, "did you mean 'dense'?"));
     ck_assert_ptr_null(build(text, "dense", &e));
     ck_assert_ptr_nonnull(strstr(e.msg, "expected KIND=BACKEND"));
-    clnet_net *n = build(text, "dense_1=cpu,flatten=cpu", &e);
+    ck_assert_ptr_null(build(text, "dense=cpu/fast", &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "no 'fast' implementation"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "available: gemm"));
+    clnet_net *n = build(text, "dense_1=cpu/gemm,flatten=cpu", &e);
     ck_assert_msg(n != NULL, "%s", e.msg);
     clnet_net_free(n);
     ck_assert_ptr_null(build("input shape=4x4x1\nflatten backend=tpu\n"

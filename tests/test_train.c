@@ -251,6 +251,62 @@ START_TEST(mnist_end_to_end)
 }
 END_TEST
 
+START_TEST(tune_records_and_build_reads_the_choice)
+{
+    /* a private cache; check runs each test in its own process */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/tune-cache", test_tmpdir());
+    setenv("CLNET_CACHE_DIR", dir, 1);
+    const char *text = "input shape=12x12x1\n"
+                       "conv2d filters=8 kernel=3 activation=relu\n"
+                       "maxpool2d pool=2\nflatten\n"
+                       "dense units=4 activation=softmax\n";
+    clnet_error e;
+    clnet_topology *t = clnet_topology_parse(text, "t.net", &e);
+    clnet_build_options o = {0};
+    o.max_batch = 16;
+    o.threads = 2;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *report = open_memstream(&buf, &len);
+    ck_assert_msg(clnet_tune(t, test_registry(), &o, 2, report, &e) == 0,
+                  "%s", e.msg);
+    fclose(report);
+    ck_assert_ptr_nonnull(strstr(buf, "conv2d_1: cpu/im2col-gemm"));
+    ck_assert_ptr_nonnull(strstr(buf, "conv2d_1: cpu/direct"));
+    ck_assert_ptr_nonnull(strstr(buf, "conv2d_1: chose cpu/"));
+    int direct = strstr(buf, "chose cpu/direct") != NULL;
+    free(buf);
+    char path[700];
+    snprintf(path, sizeof path, "%s/tune.tsv", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(line, "\tconv2d\tin=12x12x1;batch=16;"));
+    /* write the other choice into the cache: the next build follows it */
+    const char *other = direct ? "im2col-gemm" : "direct";
+    line[strlen(line) - strlen(direct ? "direct\n" : "im2col-gemm\n")] = '\0';
+    f = fopen(path, "w");
+    fprintf(f, "%s%s\n", line, other);
+    fclose(f);
+    clnet_net *n = clnet_net_build(t, test_registry(), &o, &e);
+    ck_assert_msg(n != NULL, "%s", e.msg);
+    char *sum = NULL;
+    FILE *sf = open_memstream(&sum, &len);
+    clnet_net_summary(n, sf, &e);
+    fclose(sf);
+    char want[64];
+    snprintf(want, sizeof want, "cpu/%s", other);
+    ck_assert_msg(strstr(sum, want), "the cached %s was not used:\n%s", other,
+                  sum);
+    free(sum);
+    clnet_net_free(n);
+    clnet_topology_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -260,6 +316,7 @@ int main(void)
     tcase_add_test(tc, same_seed_same_losses);
     tcase_add_test(tc, train_refuses_bad_data);
     tcase_add_test(tc, mnist_end_to_end);
+    tcase_add_test(tc, tune_records_and_build_reads_the_choice);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

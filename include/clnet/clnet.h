@@ -202,6 +202,16 @@ int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
                 clnet_error *err);
 void clnet_bench_free(clnet_bench_result *res);
 
+/* Times every implementation of each layer that has several on its
+ * backend (on synthetic data, `steps` steps each), keeps the fastest whose
+ * forward output matches the default choice's within 1e-3 relative error,
+ * and records it in the tuning cache ($CLNET_CACHE_DIR/tune.tsv, keyed by
+ * device, driver and layer shape), which clnet_net_build reads from then
+ * on. Writes one line per decision to report (may be NULL). */
+int clnet_tune(const clnet_topology *t, const clnet_registry *r,
+               const clnet_build_options *opt, int32_t steps, FILE *report,
+               clnet_error *err);
+
 /* ---- checkpoints ---- */
 /* Writes to a temporary file in the same folder and renames it into place,
  * so a failure never leaves a partial file where a good one was. */

@@ -103,7 +103,11 @@ static int cmd_devices(void)
     return 0;
 }
 
-/* Registry, topology and network, as the build commands all need them. */
+#define TUNE_STEPS 5
+
+/* Registry, topology and network, as the build commands all need them;
+ * with --autotune (or for `clnet tune`) the implementations are measured
+ * and the choices cached first. */
 static clnet_net *open_net(const cli_options *o, int32_t batch,
                            clnet_registry **reg, clnet_error *e)
 {
@@ -119,9 +123,26 @@ static clnet_net *open_net(const cli_options *o, int32_t batch,
     b.seed = o->seed;
     b.device = o->device;
     b.backends = o->backend;
+    int tune = o->autotune || !strcmp(o->command, "tune");
+    if (tune && clnet_tune(t, *reg, &b, o->steps ? o->steps : TUNE_STEPS,
+                           stdout, e)) {
+        clnet_topology_free(t);
+        return NULL;
+    }
     clnet_net *net = clnet_net_build(t, *reg, &b, e);
     clnet_topology_free(t);
     return net;
+}
+
+static int cmd_tune(const cli_options *o)
+{
+    clnet_error e;
+    clnet_registry *r = NULL;
+    clnet_net *net = open_net(o, o->batch, &r, &e);
+    int rc = net ? 0 : fail(&e);
+    clnet_net_free(net);
+    clnet_registry_free(r);
+    return rc;
 }
 
 static const char *data_dir(const cli_options *o)
@@ -343,6 +364,8 @@ int main(int argc, char **argv)
             rc = cmd_predict(&o);
         else if (!strcmp(o.command, "bench"))
             rc = cli_bench(&o, open_net, fail);
+        else if (!strcmp(o.command, "tune"))
+            rc = cmd_tune(&o);
     }
     free(o.images);
     return rc;

@@ -17,7 +17,8 @@ enum {
     C_EVAL = 1 << 4,
     C_PREDICT = 1 << 5,
     C_BENCH = 1 << 6,
-    C_BUILD = C_SUMMARY | C_TRAIN | C_EVAL | C_PREDICT | C_BENCH
+    C_TUNE = 1 << 7,
+    C_BUILD = C_SUMMARY | C_TRAIN | C_EVAL | C_PREDICT | C_BENCH | C_TUNE
 };
 
 typedef struct {
@@ -41,11 +42,12 @@ static const option_spec options[] = {
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there is "
      "one, else cpu); default cpu; bench also takes all (every device)"},
     {"backend", C_BUILD, 1,
-     "LIST KIND=BACKEND or NAME=BACKEND, comma-separated, per layer"},
+     "LIST KIND=BACKEND or NAME=BACKEND[/IMPL], comma-separated, per "
+     "layer"},
     {"seed", C_BUILD, 1, "N       seed for weights, shuffling and dropout "
                          "(default 1)"},
     {"epochs", C_TRAIN, 1, "N     epochs (default: the topology's train line)"},
-    {"batch", C_TRAIN | C_EVAL | C_PREDICT | C_BENCH, 1,
+    {"batch", C_TRAIN | C_EVAL | C_PREDICT | C_BENCH | C_TUNE, 1,
      "N      batch size (default: the topology's train line)"},
     {"threads", C_BUILD, 1, "N    worker threads (default: all cores)"},
     {"limit-train", C_TRAIN, 1, "N train on the first N images only"},
@@ -55,7 +57,10 @@ static const option_spec options[] = {
     {"quiet", C_TRAIN, 0, "          no progress bar, epoch lines only"},
     {"stop-at", C_TRAIN, 1, "ACC    stop once test accuracy reaches ACC "
                             "(0 to 1), e.g. 0.99"},
-    {"steps", C_BENCH, 1, "N      timed steps after warm-up (default 20)"},
+    {"steps", C_BENCH | C_TUNE, 1,
+     "N      timed steps after warm-up (default 20 for bench, 5 for tune)"},
+    {"autotune", C_TRAIN | C_BENCH, 0,
+     "       run tune first (choices are cached for later runs)"},
     {"json", C_BENCH, 1, "FILE    write the figures as JSON, with each "
                          "device's name, vendor and driver"},
     {"help", ~0, 0, "           this text"},
@@ -81,6 +86,8 @@ static const struct {
      "class and probabilities for PNG or PGM images"},
     {"bench", C_BENCH, "NET [--device D|all]",
      "per-layer forward/backward times, GFLOP/s, images/s"},
+    {"tune", C_TUNE, "NET [--device D]",
+     "time each layer's implementations, cache the fastest correct one"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -140,6 +147,7 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "backend")) o->backend = v;
     else if (!strcmp(name, "invert")) o->invert = 1;
     else if (!strcmp(name, "quiet")) o->quiet = 1;
+    else if (!strcmp(name, "autotune")) o->autotune = 1;
     else if (!strcmp(name, "json")) o->json = v;
     else if (!strcmp(name, "stop-at")) {
         char *end;

@@ -16,7 +16,7 @@ typedef struct {
     uint64_t seed;
     double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;
-    int invert, quiet;
+    int invert, quiet, autotune;
     const char **images;
     int nimages;
 } cli_options;
