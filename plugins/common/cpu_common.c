@@ -105,19 +105,6 @@ void cpu_bias_grad(const float *dy, size_t rows, size_t cols, float *db)
     }
 }
 
-int32_t cpu_out_size(int32_t in, int32_t k, int32_t s, int same)
-{
-    if (same)
-        return (in + s - 1) / s;
-    return in < k ? 0 : (in - k) / s + 1;
-}
-
-int32_t cpu_pad_before(int32_t in, int32_t out, int32_t k, int32_t s)
-{
-    int32_t total = (out - 1) * s + k - in;
-    return total > 0 ? total / 2 : 0;
-}
-
 void cpu_errorf(char *err, const char *fmt, ...)
 {
     va_list ap;

@@ -25,10 +25,6 @@ void cpu_activation_backward(const float *y, float *dy, size_t rows,
 /* db[c] = sum over rows of dy[r][c], summed in a fixed order. */
 void cpu_bias_grad(const float *dy, size_t rows, size_t cols, float *db);
 
-/* Keras's output size for one dimension, and the leading padding. */
-int32_t cpu_out_size(int32_t in, int32_t k, int32_t s, int same);
-int32_t cpu_pad_before(int32_t in, int32_t out, int32_t k, int32_t s);
-
 void cpu_errorf(char *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

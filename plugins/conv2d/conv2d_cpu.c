@@ -13,12 +13,14 @@
 #include <string.h>
 
 #include "../common/cpu_common.h"
+#include "../common/window.h"
 #include "conv2d_settings.h"
 
 #define CHUNK_BYTES (512u << 10) /* im2col bytes per chunk and thread */
 
 typedef struct {
-    int32_t B, H, W, C, KH, KW, SH, SW, F, OH, OW, PT, PL, act, fused;
+    clnet_window g; /* input, kernel, strides, output, padding */
+    int32_t B, F, act, fused;
     int32_t K, P, chunk, direct, nthreads;
     float *col, *dcol;   /* nthreads x chunk im2col matrices */
     float *dw_part;      /* nthreads x K x F */
@@ -45,31 +47,18 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return cpu_errorf(err, "out of memory"), -1;
     *state = c;
     c->B = a->max_batch;
-    c->H = a->in.h;
-    c->W = a->in.w;
-    c->C = a->in.c;
     c->F = v[CONV_FILTERS].i[0];
-    c->KH = v[CONV_KERNEL].i[0];
-    c->KW = v[CONV_KERNEL].i[1];
-    c->SH = v[CONV_STRIDES].i[0];
-    c->SW = v[CONV_STRIDES].i[1];
-    int same = v[CONV_PADDING].i[0] == 1;
     c->act = v[CONV_ACTIVATION].i[0];
     c->fused = a->fuse_softmax_loss;
-    if (!same && (c->KH > c->H || c->KW > c->W)) {
-        cpu_errorf(err, "kernel %dx%d is larger than its %dx%dx%d input; use "
-                   "a smaller kernel or padding=same",
-                   c->KH, c->KW, c->H, c->W, c->C);
+    if (window_geometry(a->in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
+                        v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
+                        v[CONV_PADDING].i[0] == 1, "kernel", &c->g, err)) {
         destroy(c);
         return -1;
     }
-    c->OH = cpu_out_size(c->H, c->KH, c->SH, same);
-    c->OW = cpu_out_size(c->W, c->KW, c->SW, same);
-    c->PT = same ? cpu_pad_before(c->H, c->OH, c->KH, c->SH) : 0;
-    c->PL = same ? cpu_pad_before(c->W, c->OW, c->KW, c->SW) : 0;
-    c->K = c->KH * c->KW * c->C;
-    c->P = c->OH * c->OW;
-    c->direct = c->KH == 1 && c->KW == 1 && c->SH == 1 && c->SW == 1;
+    c->K = c->g.KH * c->g.KW * c->g.C;
+    c->P = c->g.OH * c->g.OW;
+    c->direct = c->g.KH == 1 && c->g.KW == 1 && c->g.SH == 1 && c->g.SW == 1;
     size_t per_image = (size_t)c->P * (size_t)c->K * sizeof(float);
     c->chunk = (int32_t)(CHUNK_BYTES / per_image);
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->B ? c->B : c->chunk;
@@ -86,16 +75,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
-    plan->out = (clnet_shape){c->OH, c->OW, c->F};
-    plan->nparams = 2;
-    plan->params[0] = (clnet_param_info){"kernel", 4, {c->KH, c->KW, c->C, c->F},
-                                         CLNET_INIT_GLOROT_UNIFORM,
-                                         c->KH * c->KW * c->C,
-                                         c->KH * c->KW * c->F};
-    plan->params[1] = (clnet_param_info){"bias", 1, {c->F, 0, 0, 0},
-                                         CLNET_INIT_ZEROS, 0, 0};
-    plan->needs_input_grad = 1;
-    plan->flops_forward = 2.0 * c->P * c->K * c->F;
+    conv2d_plan(&c->g, c->F, plan);
     return 0;
 }
 
@@ -112,23 +92,23 @@ static int bind(void *s, void *const *params, void *const *grads)
 /* Rows of col are output positions of n images, columns (kh, kw, c). */
 static void im2col(const conv *c, const float *x, int32_t n, float *col)
 {
-    long rows = (long)n * c->OH;
-    size_t cb = (size_t)c->C * sizeof(float);
+    long rows = (long)n * c->g.OH;
+    size_t cb = (size_t)c->g.C * sizeof(float);
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
-        int32_t img = (int32_t)(r / c->OH), oy = (int32_t)(r % c->OH);
-        const float *xi = x + (size_t)img * c->H * c->W * c->C;
-        for (int32_t ox = 0; ox < c->OW; ox++) {
-            float *dst = col + ((size_t)r * c->OW + ox) * c->K;
-            for (int32_t ky = 0; ky < c->KH; ky++) {
-                int32_t iy = oy * c->SH - c->PT + ky;
-                for (int32_t kx = 0; kx < c->KW; kx++) {
-                    int32_t ix = ox * c->SW - c->PL + kx;
-                    float *d = dst + ((size_t)ky * c->KW + kx) * c->C;
-                    if (iy < 0 || iy >= c->H || ix < 0 || ix >= c->W)
+        int32_t img = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
+        const float *xi = x + (size_t)img * c->g.H * c->g.W * c->g.C;
+        for (int32_t ox = 0; ox < c->g.OW; ox++) {
+            float *dst = col + ((size_t)r * c->g.OW + ox) * c->K;
+            for (int32_t ky = 0; ky < c->g.KH; ky++) {
+                int32_t iy = oy * c->g.SH - c->g.PT + ky;
+                for (int32_t kx = 0; kx < c->g.KW; kx++) {
+                    int32_t ix = ox * c->g.SW - c->g.PL + kx;
+                    float *d = dst + ((size_t)ky * c->g.KW + kx) * c->g.C;
+                    if (iy < 0 || iy >= c->g.H || ix < 0 || ix >= c->g.W)
                         memset(d, 0, cb);
                     else
-                        memcpy(d, xi + ((size_t)iy * c->W + ix) * c->C, cb);
+                        memcpy(d, xi + ((size_t)iy * c->g.W + ix) * c->g.C, cb);
                 }
             }
         }
@@ -140,24 +120,24 @@ static void col2im(const conv *c, const float *dcol, int32_t n, float *dx)
 {
 #pragma omp parallel for schedule(static)
     for (long img = 0; img < n; img++) {
-        float *di = dx + (size_t)img * c->H * c->W * c->C;
-        memset(di, 0, sizeof(float) * (size_t)c->H * c->W * c->C);
-        for (int32_t oy = 0; oy < c->OH; oy++)
-            for (int32_t ox = 0; ox < c->OW; ox++) {
+        float *di = dx + (size_t)img * c->g.H * c->g.W * c->g.C;
+        memset(di, 0, sizeof(float) * (size_t)c->g.H * c->g.W * c->g.C);
+        for (int32_t oy = 0; oy < c->g.OH; oy++)
+            for (int32_t ox = 0; ox < c->g.OW; ox++) {
                 const float *src =
-                    dcol + (((size_t)img * c->OH + oy) * c->OW + ox) * c->K;
-                for (int32_t ky = 0; ky < c->KH; ky++) {
-                    int32_t iy = oy * c->SH - c->PT + ky;
-                    if (iy < 0 || iy >= c->H)
+                    dcol + (((size_t)img * c->g.OH + oy) * c->g.OW + ox) * c->K;
+                for (int32_t ky = 0; ky < c->g.KH; ky++) {
+                    int32_t iy = oy * c->g.SH - c->g.PT + ky;
+                    if (iy < 0 || iy >= c->g.H)
                         continue;
-                    for (int32_t kx = 0; kx < c->KW; kx++) {
-                        int32_t ix = ox * c->SW - c->PL + kx;
-                        if (ix < 0 || ix >= c->W)
+                    for (int32_t kx = 0; kx < c->g.KW; kx++) {
+                        int32_t ix = ox * c->g.SW - c->g.PL + kx;
+                        if (ix < 0 || ix >= c->g.W)
                             continue;
-                        const float *s = src + ((size_t)ky * c->KW + kx) * c->C;
-                        float *d = di + ((size_t)iy * c->W + ix) * c->C;
+                        const float *s = src + ((size_t)ky * c->g.KW + kx) * c->g.C;
+                        float *d = di + ((size_t)iy * c->g.W + ix) * c->g.C;
 #pragma omp simd
-                        for (int32_t ch = 0; ch < c->C; ch++)
+                        for (int32_t ch = 0; ch < c->g.C; ch++)
                             d[ch] += s[ch];
                     }
                 }
@@ -178,7 +158,7 @@ static void share(int32_t n, int t, int T, int32_t *lo, int32_t *hi)
 static const float *cols_for(conv *c, const float *x, int t, int32_t start,
                              int32_t n)
 {
-    const float *xs = x + (size_t)start * c->H * c->W * c->C;
+    const float *xs = x + (size_t)start * c->g.H * c->g.W * c->g.C;
     if (c->direct)
         return xs;
     float *col = c->col + (size_t)t * c->chunk * c->P * c->K;
@@ -241,7 +221,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                         start == lo ? 0.0f : 1.0f, dwp, c->F);
             if (!dx)
                 continue;
-            float *dxc = dx + (size_t)start * c->H * c->W * c->C;
+            float *dxc = dx + (size_t)start * c->g.H * c->g.W * c->g.C;
             float *dcol = c->direct ? dxc
                                     : c->dcol + (size_t)t * c->chunk * c->P *
                                                     c->K;

@@ -11,12 +11,14 @@
 #include <string.h>
 
 #include "../common/cpu_common.h"
+#include "../common/window.h"
 #include "conv2d_settings.h"
 
 #define DIRECT_MAX_K 32
 
 typedef struct {
-    int32_t B, H, W, C, KH, KW, SH, SW, F, OH, OW, PT, PL, act, fused, K;
+    clnet_window g; /* input, kernel, strides, output, padding */
+    int32_t B, F, act, fused, K;
     int32_t nthreads;
     float *w, *b, *dw, *db;
     float *partial; /* nthreads x (K * F + F) */
@@ -52,29 +54,16 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     if (!c)
         return cpu_errorf(err, "out of memory"), -1;
     c->B = a->max_batch;
-    c->H = a->in.h;
-    c->W = a->in.w;
-    c->C = a->in.c;
     c->F = v[CONV_FILTERS].i[0];
-    c->KH = v[CONV_KERNEL].i[0];
-    c->KW = v[CONV_KERNEL].i[1];
-    c->SH = v[CONV_STRIDES].i[0];
-    c->SW = v[CONV_STRIDES].i[1];
-    int same = v[CONV_PADDING].i[0] == 1;
     c->act = v[CONV_ACTIVATION].i[0];
     c->fused = a->fuse_softmax_loss;
-    if (!same && (c->KH > c->H || c->KW > c->W)) {
-        cpu_errorf(err, "kernel %dx%d is larger than its %dx%dx%d input; use "
-                   "a smaller kernel or padding=same",
-                   c->KH, c->KW, c->H, c->W, c->C);
+    if (window_geometry(a->in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
+                        v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
+                        v[CONV_PADDING].i[0] == 1, "kernel", &c->g, err)) {
         destroy(c);
         return -1;
     }
-    c->OH = cpu_out_size(c->H, c->KH, c->SH, same);
-    c->OW = cpu_out_size(c->W, c->KW, c->SW, same);
-    c->PT = same ? cpu_pad_before(c->H, c->OH, c->KH, c->SH) : 0;
-    c->PL = same ? cpu_pad_before(c->W, c->OW, c->KW, c->SW) : 0;
-    c->K = c->KH * c->KW * c->C;
+    c->K = c->g.KH * c->g.KW * c->g.C;
     cpu_set_threads(a->threads);
     c->nthreads = omp_get_max_threads();
     c->partial = cpu_alloc(sizeof(float) * (size_t)c->nthreads *
@@ -84,16 +73,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return cpu_errorf(err, "out of memory"), -1;
     }
     *state = c;
-    plan->out = (clnet_shape){c->OH, c->OW, c->F};
-    plan->nparams = 2;
-    plan->params[0] = (clnet_param_info){"kernel", 4, {c->KH, c->KW, c->C, c->F},
-                                         CLNET_INIT_GLOROT_UNIFORM,
-                                         c->KH * c->KW * c->C,
-                                         c->KH * c->KW * c->F};
-    plan->params[1] = (clnet_param_info){"bias", 1, {c->F, 0, 0, 0},
-                                         CLNET_INIT_ZEROS, 0, 0};
-    plan->needs_input_grad = 1;
-    plan->flops_forward = 2.0 * c->OH * c->OW * c->K * c->F;
+    conv2d_plan(&c->g, c->F, plan);
     return 0;
 }
 
@@ -115,27 +95,27 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     const float *x = xv;
     float *y = yv;
     const int32_t F = c->F;
-    long rows = (long)st->batch * c->OH;
+    long rows = (long)st->batch * c->g.OH;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
-        int32_t b = (int32_t)(r / c->OH), oy = (int32_t)(r % c->OH);
-        const float *xi = x + (size_t)b * c->H * c->W * c->C;
-        for (int32_t ox = 0; ox < c->OW; ox++) {
-            float *yp = y + ((size_t)r * c->OW + ox) * F;
+        int32_t b = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
+        const float *xi = x + (size_t)b * c->g.H * c->g.W * c->g.C;
+        for (int32_t ox = 0; ox < c->g.OW; ox++) {
+            float *yp = y + ((size_t)r * c->g.OW + ox) * F;
 #pragma omp simd
             for (int32_t f = 0; f < F; f++)
                 yp[f] = c->b[f];
-            for (int32_t ky = 0; ky < c->KH; ky++) {
-                int32_t iy = oy * c->SH - c->PT + ky;
-                if (iy < 0 || iy >= c->H)
+            for (int32_t ky = 0; ky < c->g.KH; ky++) {
+                int32_t iy = oy * c->g.SH - c->g.PT + ky;
+                if (iy < 0 || iy >= c->g.H)
                     continue;
-                for (int32_t kx = 0; kx < c->KW; kx++) {
-                    int32_t ix = ox * c->SW - c->PL + kx;
-                    if (ix < 0 || ix >= c->W)
+                for (int32_t kx = 0; kx < c->g.KW; kx++) {
+                    int32_t ix = ox * c->g.SW - c->g.PL + kx;
+                    if (ix < 0 || ix >= c->g.W)
                         continue;
-                    const float *xp = xi + ((size_t)iy * c->W + ix) * c->C;
-                    const float *wp = c->w + ((size_t)ky * c->KW + kx) * c->C * F;
-                    for (int32_t ch = 0; ch < c->C; ch++) {
+                    const float *xp = xi + ((size_t)iy * c->g.W + ix) * c->g.C;
+                    const float *wp = c->w + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
+                    for (int32_t ch = 0; ch < c->g.C; ch++) {
                         float xv1 = xp[ch];
                         const float *wr = wp + (size_t)ch * F;
 #pragma omp simd
@@ -152,7 +132,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
         }
     }
     if (c->act == ACT_SOFTMAX)
-        cpu_bias_activation(y, (size_t)rows * c->OW, (size_t)F, NULL,
+        cpu_bias_activation(y, (size_t)rows * c->g.OW, (size_t)F, NULL,
                             ACT_SOFTMAX);
     return 0;
 }
@@ -165,9 +145,9 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     const float *x = xv;
     float *dy = dyv, *dx = dxv;
     const int32_t F = c->F, K = c->K;
-    long rows = (long)st->batch * c->OH;
+    long rows = (long)st->batch * c->g.OH;
     if (c->act != ACT_RELU)
-        cpu_activation_backward(yv, dy, (size_t)rows * c->OW, (size_t)F,
+        cpu_activation_backward(yv, dy, (size_t)rows * c->g.OW, (size_t)F,
                                 c->act, c->fused);
     const float *y = yv;
     int relu = c->act == ACT_RELU;
@@ -180,10 +160,10 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         float *pb = pw + (size_t)K * F;
         long lo = rows * t / T, hi = rows * (t + 1) / T;
         for (long r = lo; r < hi; r++) {
-            int32_t b = (int32_t)(r / c->OH), oy = (int32_t)(r % c->OH);
-            const float *xi = x + (size_t)b * c->H * c->W * c->C;
-            for (int32_t ox = 0; ox < c->OW; ox++) {
-                size_t o = ((size_t)r * c->OW + ox) * F;
+            int32_t b = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
+            const float *xi = x + (size_t)b * c->g.H * c->g.W * c->g.C;
+            for (int32_t ox = 0; ox < c->g.OW; ox++) {
+                size_t o = ((size_t)r * c->g.OW + ox) * F;
                 float *g = dy + o;
                 if (relu) {
 #pragma omp simd
@@ -193,17 +173,17 @@ static int backward(void *s, const clnet_step *st, const void *xv,
 #pragma omp simd
                 for (int32_t f = 0; f < F; f++)
                     pb[f] += g[f];
-                for (int32_t ky = 0; ky < c->KH; ky++) {
-                    int32_t iy = oy * c->SH - c->PT + ky;
-                    if (iy < 0 || iy >= c->H)
+                for (int32_t ky = 0; ky < c->g.KH; ky++) {
+                    int32_t iy = oy * c->g.SH - c->g.PT + ky;
+                    if (iy < 0 || iy >= c->g.H)
                         continue;
-                    for (int32_t kx = 0; kx < c->KW; kx++) {
-                        int32_t ix = ox * c->SW - c->PL + kx;
-                        if (ix < 0 || ix >= c->W)
+                    for (int32_t kx = 0; kx < c->g.KW; kx++) {
+                        int32_t ix = ox * c->g.SW - c->g.PL + kx;
+                        if (ix < 0 || ix >= c->g.W)
                             continue;
-                        const float *xp = xi + ((size_t)iy * c->W + ix) * c->C;
-                        float *wp = pw + ((size_t)ky * c->KW + kx) * c->C * F;
-                        for (int32_t ch = 0; ch < c->C; ch++) {
+                        const float *xp = xi + ((size_t)iy * c->g.W + ix) * c->g.C;
+                        float *wp = pw + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
+                        for (int32_t ch = 0; ch < c->g.C; ch++) {
                             float xv1 = xp[ch];
                             float *wr = wp + (size_t)ch * F;
 #pragma omp simd
@@ -229,28 +209,28 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     if (!dx)
         return 0;
     /* input gradient: each input pixel gathers from the outputs it fed */
-    long in_rows = (long)st->batch * c->H;
+    long in_rows = (long)st->batch * c->g.H;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < in_rows; r++) {
-        int32_t b = (int32_t)(r / c->H), iy = (int32_t)(r % c->H);
-        for (int32_t ix = 0; ix < c->W; ix++) {
-            float *d = dx + ((size_t)r * c->W + ix) * c->C;
-            for (int32_t ch = 0; ch < c->C; ch++)
+        int32_t b = (int32_t)(r / c->g.H), iy = (int32_t)(r % c->g.H);
+        for (int32_t ix = 0; ix < c->g.W; ix++) {
+            float *d = dx + ((size_t)r * c->g.W + ix) * c->g.C;
+            for (int32_t ch = 0; ch < c->g.C; ch++)
                 d[ch] = 0.0f;
-            for (int32_t ky = 0; ky < c->KH; ky++) {
-                int32_t ty = iy + c->PT - ky;
-                if (ty < 0 || ty % c->SH || ty / c->SH >= c->OH)
+            for (int32_t ky = 0; ky < c->g.KH; ky++) {
+                int32_t ty = iy + c->g.PT - ky;
+                if (ty < 0 || ty % c->g.SH || ty / c->g.SH >= c->g.OH)
                     continue;
-                for (int32_t kx = 0; kx < c->KW; kx++) {
-                    int32_t tx = ix + c->PL - kx;
-                    if (tx < 0 || tx % c->SW || tx / c->SW >= c->OW)
+                for (int32_t kx = 0; kx < c->g.KW; kx++) {
+                    int32_t tx = ix + c->g.PL - kx;
+                    if (tx < 0 || tx % c->g.SW || tx / c->g.SW >= c->g.OW)
                         continue;
                     const float *g =
-                        dy + (((size_t)b * c->OH + ty / c->SH) * c->OW +
-                              tx / c->SW) * F;
+                        dy + (((size_t)b * c->g.OH + ty / c->g.SH) * c->g.OW +
+                              tx / c->g.SW) * F;
                     const float *wp =
-                        c->w + ((size_t)ky * c->KW + kx) * c->C * F;
-                    for (int32_t ch = 0; ch < c->C; ch++) {
+                        c->w + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
+                    for (int32_t ch = 0; ch < c->g.C; ch++) {
                         float sum = 0;
 #pragma omp simd reduction(+ : sum)
                         for (int32_t f = 0; f < F; f++)

@@ -6,6 +6,7 @@
 
 #include "../opencl/ocl_common.h"
 #include "conv2d_cl.h"
+#include "../common/window.h"
 #include "conv2d_settings.h"
 
 #define KEEP_COLS_BYTES (256u << 20)
@@ -23,7 +24,8 @@ typedef struct {
     clnet_ocl *o;
     cl_program prog;
     kernels k;
-    int32_t B, H, W, C, KH, KW, SH, SW, F, OH, OW, PT, PL, act, fused;
+    clnet_window g; /* input, kernel, strides, output, padding */
+    int32_t B, F, act, fused;
     int32_t K, P, chunk, keep_cols;
     cl_mem col, dcol, w, b, dw, db;
 } conv;
@@ -50,32 +52,17 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return ocl_errorf(err, "out of memory"), -1;
     c->o = a->device;
     c->B = a->max_batch;
-    c->H = a->in.h;
-    c->W = a->in.w;
-    c->C = a->in.c;
     c->F = v[CONV_FILTERS].i[0];
-    c->KH = v[CONV_KERNEL].i[0];
-    c->KW = v[CONV_KERNEL].i[1];
-    c->SH = v[CONV_STRIDES].i[0];
-    c->SW = v[CONV_STRIDES].i[1];
-    int same = v[CONV_PADDING].i[0] == 1;
     c->act = v[CONV_ACTIVATION].i[0];
     c->fused = a->fuse_softmax_loss;
-    if (!same && (c->KH > c->H || c->KW > c->W)) {
-        ocl_errorf(err, "kernel %dx%d is larger than its %dx%dx%d input; use "
-                   "a smaller kernel or padding=same",
-                   c->KH, c->KW, c->H, c->W, c->C);
+    if (window_geometry(a->in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
+                        v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
+                        v[CONV_PADDING].i[0] == 1, "kernel", &c->g, err)) {
         destroy(c);
         return -1;
     }
-    c->OH = same ? (c->H + c->SH - 1) / c->SH : (c->H - c->KH) / c->SH + 1;
-    c->OW = same ? (c->W + c->SW - 1) / c->SW : (c->W - c->KW) / c->SW + 1;
-    int th = (c->OH - 1) * c->SH + c->KH - c->H;
-    int tw = (c->OW - 1) * c->SW + c->KW - c->W;
-    c->PT = same && th > 0 ? th / 2 : 0;
-    c->PL = same && tw > 0 ? tw / 2 : 0;
-    c->K = c->KH * c->KW * c->C;
-    c->P = c->OH * c->OW;
+    c->K = c->g.KH * c->g.KW * c->g.C;
+    c->P = c->g.OH * c->g.OW;
     size_t per_image = (size_t)c->P * (size_t)c->K * sizeof(float);
     c->keep_cols = (size_t)c->B * per_image <= KEEP_COLS_BYTES &&
                    (size_t)c->B * per_image <= c->o->max_alloc;
@@ -83,7 +70,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->B ? c->B : c->chunk;
     if (c->keep_cols)
         c->chunk = c->B;
-    if ((size_t)c->B * c->H * c->W * c->C > OCL_MAX_INT_ELEMENTS ||
+    if ((size_t)c->B * c->g.H * c->g.W * c->g.C > OCL_MAX_INT_ELEMENTS ||
         (size_t)c->chunk * per_image / 4 > OCL_MAX_INT_ELEMENTS) {
         ocl_errorf(err, "this layer's tensors are too large for 32-bit "
                    "indices; use a smaller batch");
@@ -98,16 +85,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = c;
-    plan->out = (clnet_shape){c->OH, c->OW, c->F};
-    plan->nparams = 2;
-    plan->params[0] = (clnet_param_info){"kernel", 4, {c->KH, c->KW, c->C, c->F},
-                                         CLNET_INIT_GLOROT_UNIFORM,
-                                         c->KH * c->KW * c->C,
-                                         c->KH * c->KW * c->F};
-    plan->params[1] = (clnet_param_info){"bias", 1, {c->F, 0, 0, 0},
-                                         CLNET_INIT_ZEROS, 0, 0};
-    plan->needs_input_grad = 1;
-    plan->flops_forward = 2.0 * c->P * c->K * c->F;
+    conv2d_plan(&c->g, c->F, plan);
     return 0;
 }
 
@@ -124,13 +102,13 @@ static int bind(void *s, void *const *params, void *const *grads)
 /* col <- im2col of n images starting at image `start` of x. */
 static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err)
 {
-    int xoff = start * c->H * c->W * c->C;
+    int xoff = start * c->g.H * c->g.W * c->g.C;
     int args_bad = ocl_args(&c->k.im2col, 15, OCL_ARG(x), OCL_ARG(xoff),
-                            OCL_ARG(c->col), OCL_ARG(n), OCL_ARG(c->H),
-                            OCL_ARG(c->W), OCL_ARG(c->C), OCL_ARG(c->KH),
-                            OCL_ARG(c->KW), OCL_ARG(c->SH), OCL_ARG(c->SW),
-                            OCL_ARG(c->PT), OCL_ARG(c->PL), OCL_ARG(c->OH),
-                            OCL_ARG(c->OW));
+                            OCL_ARG(c->col), OCL_ARG(n), OCL_ARG(c->g.H),
+                            OCL_ARG(c->g.W), OCL_ARG(c->g.C), OCL_ARG(c->g.KH),
+                            OCL_ARG(c->g.KW), OCL_ARG(c->g.SH), OCL_ARG(c->g.SW),
+                            OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH),
+                            OCL_ARG(c->g.OW));
     if (args_bad)
         return ocl_errorf(err, "im2col: bad arguments"), -1;
     return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->P * c->K, err);
@@ -176,15 +154,15 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         if (ocl_sgemm(c->o, &c->k.g, 0, 1, n * c->P, c->K, c->F, 1.0f, dy,
                       c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K, 0, err))
             return -1;
-        int dxoff = start * c->H * c->W * c->C;
+        int dxoff = start * c->g.H * c->g.W * c->g.C;
         int bad = ocl_args(&c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx),
-                           OCL_ARG(dxoff), OCL_ARG(n), OCL_ARG(c->H), OCL_ARG(c->W),
-                           OCL_ARG(c->C), OCL_ARG(c->KH), OCL_ARG(c->KW),
-                           OCL_ARG(c->SH), OCL_ARG(c->SW), OCL_ARG(c->PT),
-                           OCL_ARG(c->PL), OCL_ARG(c->OH), OCL_ARG(c->OW));
+                           OCL_ARG(dxoff), OCL_ARG(n), OCL_ARG(c->g.H), OCL_ARG(c->g.W),
+                           OCL_ARG(c->g.C), OCL_ARG(c->g.KH), OCL_ARG(c->g.KW),
+                           OCL_ARG(c->g.SH), OCL_ARG(c->g.SW), OCL_ARG(c->g.PT),
+                           OCL_ARG(c->g.PL), OCL_ARG(c->g.OH), OCL_ARG(c->g.OW));
         if (bad)
             return ocl_errorf(err, "col2im: bad arguments"), -1;
-        if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->H * c->W * c->C,
+        if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->g.H * c->g.W * c->g.C,
                       err))
             return -1;
     }

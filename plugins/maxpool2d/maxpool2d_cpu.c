@@ -5,10 +5,12 @@
 #include <string.h>
 
 #include "../common/cpu_common.h"
+#include "../common/window.h"
 #include "maxpool2d_settings.h"
 
 typedef struct {
-    int32_t B, H, W, C, PH, PW, SH, SW, OH, OW, PT, PL;
+    clnet_window g; /* input, pool, strides, output, padding */
+    int32_t B;
     int32_t *arg; /* per output: offset of the max within its image */
 } pool;
 
@@ -28,34 +30,24 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     if (!p)
         return cpu_errorf(err, "out of memory"), -1;
     p->B = a->max_batch;
-    p->H = a->in.h;
-    p->W = a->in.w;
-    p->C = a->in.c;
-    p->PH = v[POOL_POOL].i[0];
-    p->PW = v[POOL_POOL].i[1];
-    p->SH = v[POOL_STRIDES].i[0] ? v[POOL_STRIDES].i[0] : p->PH;
-    p->SW = v[POOL_STRIDES].i[1] ? v[POOL_STRIDES].i[1] : p->PW;
-    int same = v[POOL_PADDING].i[0] == 1;
-    if (!same && (p->PH > p->H || p->PW > p->W)) {
-        cpu_errorf(err, "pool %dx%d is larger than its %dx%dx%d input", p->PH,
-                   p->PW, p->H, p->W, p->C);
+    int32_t ph = v[POOL_POOL].i[0], pw = v[POOL_POOL].i[1];
+    if (window_geometry(a->in, ph, pw,
+                        v[POOL_STRIDES].i[0] ? v[POOL_STRIDES].i[0] : ph,
+                        v[POOL_STRIDES].i[1] ? v[POOL_STRIDES].i[1] : pw,
+                        v[POOL_PADDING].i[0] == 1, "pool", &p->g, err)) {
         destroy(p);
         return -1;
     }
-    p->OH = cpu_out_size(p->H, p->PH, p->SH, same);
-    p->OW = cpu_out_size(p->W, p->PW, p->SW, same);
-    p->PT = same ? cpu_pad_before(p->H, p->OH, p->PH, p->SH) : 0;
-    p->PL = same ? cpu_pad_before(p->W, p->OW, p->PW, p->SW) : 0;
-    p->arg = cpu_alloc(sizeof(int32_t) * (size_t)p->B * p->OH * p->OW * p->C);
+    p->arg = cpu_alloc(sizeof(int32_t) * (size_t)p->B * p->g.OH * p->g.OW * p->g.C);
     if (!p->arg) {
         destroy(p);
         return cpu_errorf(err, "out of memory"), -1;
     }
     *state = p;
     cpu_set_threads(a->threads);
-    plan->out = (clnet_shape){p->OH, p->OW, p->C};
+    plan->out = (clnet_shape){p->g.OH, p->g.OW, p->g.C};
     plan->needs_input_grad = 1;
-    plan->flops_forward = (double)p->OH * p->OW * p->C * p->PH * p->PW;
+    plan->flops_forward = (double)p->g.OH * p->g.OW * p->g.C * p->g.KH * p->g.KW;
     return 0;
 }
 
@@ -66,30 +58,30 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     pool *p = s;
     const float *x = xv;
     float *y = yv;
-    long rows = (long)st->batch * p->OH;
-    size_t in_img = (size_t)p->H * p->W * p->C;
+    long rows = (long)st->batch * p->g.OH;
+    size_t in_img = (size_t)p->g.H * p->g.W * p->g.C;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
-        int32_t b = (int32_t)(r / p->OH), oy = (int32_t)(r % p->OH);
+        int32_t b = (int32_t)(r / p->g.OH), oy = (int32_t)(r % p->g.OH);
         const float *xi = x + (size_t)b * in_img;
-        for (int32_t ox = 0; ox < p->OW; ox++) {
-            size_t o = ((size_t)r * p->OW + ox) * p->C;
+        for (int32_t ox = 0; ox < p->g.OW; ox++) {
+            size_t o = ((size_t)r * p->g.OW + ox) * p->g.C;
             float *yo = y + o;
             int32_t *ao = p->arg + o;
             int first = 1;
-            for (int32_t ky = 0; ky < p->PH; ky++) {
-                int32_t iy = oy * p->SH - p->PT + ky;
-                if (iy < 0 || iy >= p->H)
+            for (int32_t ky = 0; ky < p->g.KH; ky++) {
+                int32_t iy = oy * p->g.SH - p->g.PT + ky;
+                if (iy < 0 || iy >= p->g.H)
                     continue;
-                for (int32_t kx = 0; kx < p->PW; kx++) {
-                    int32_t ix = ox * p->SW - p->PL + kx;
-                    if (ix < 0 || ix >= p->W)
+                for (int32_t kx = 0; kx < p->g.KW; kx++) {
+                    int32_t ix = ox * p->g.SW - p->g.PL + kx;
+                    if (ix < 0 || ix >= p->g.W)
                         continue;
-                    int32_t off = (iy * p->W + ix) * p->C;
+                    int32_t off = (iy * p->g.W + ix) * p->g.C;
                     const float *xs = xi + off;
                     if (first) {
 #pragma omp simd
-                        for (int32_t c = 0; c < p->C; c++) {
+                        for (int32_t c = 0; c < p->g.C; c++) {
                             yo[c] = xs[c];
                             ao[c] = off + c;
                         }
@@ -97,7 +89,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                         continue;
                     }
 #pragma omp simd
-                    for (int32_t c = 0; c < p->C; c++) {
+                    for (int32_t c = 0; c < p->g.C; c++) {
                         int gt = xs[c] > yo[c];
                         yo[c] = gt ? xs[c] : yo[c];
                         ao[c] = gt ? off + c : ao[c];
@@ -120,8 +112,8 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         return 0;
     const float *dy = dyv;
     float *dx = dxv;
-    size_t in_img = (size_t)p->H * p->W * p->C;
-    size_t out_img = (size_t)p->OH * p->OW * p->C;
+    size_t in_img = (size_t)p->g.H * p->g.W * p->g.C;
+    size_t out_img = (size_t)p->g.OH * p->g.OW * p->g.C;
 #pragma omp parallel for schedule(static)
     for (long b = 0; b < st->batch; b++) {
         float *di = dx + (size_t)b * in_img;

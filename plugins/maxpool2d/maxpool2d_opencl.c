@@ -4,6 +4,7 @@
 
 #include "../opencl/ocl_common.h"
 #include "maxpool2d_cl.h"
+#include "../common/window.h"
 #include "maxpool2d_settings.h"
 
 typedef struct {
@@ -16,7 +17,7 @@ typedef struct {
     clnet_ocl *o;
     cl_program prog;
     kernels k;
-    int32_t H, W, C, PH, PW, SH, SW, OH, OW, PT, PL;
+    clnet_window g; /* input, pool, strides, output, padding */
     cl_mem arg;
 } pool;
 
@@ -39,27 +40,15 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     if (!p)
         return ocl_errorf(err, "out of memory"), -1;
     p->o = a->device;
-    p->H = a->in.h;
-    p->W = a->in.w;
-    p->C = a->in.c;
-    p->PH = v[POOL_POOL].i[0];
-    p->PW = v[POOL_POOL].i[1];
-    p->SH = v[POOL_STRIDES].i[0] ? v[POOL_STRIDES].i[0] : p->PH;
-    p->SW = v[POOL_STRIDES].i[1] ? v[POOL_STRIDES].i[1] : p->PW;
-    int same = v[POOL_PADDING].i[0] == 1;
-    if (!same && (p->PH > p->H || p->PW > p->W)) {
-        ocl_errorf(err, "pool %dx%d is larger than its %dx%dx%d input", p->PH,
-                   p->PW, p->H, p->W, p->C);
+    int32_t ph = v[POOL_POOL].i[0], pw = v[POOL_POOL].i[1];
+    if (window_geometry(a->in, ph, pw,
+                        v[POOL_STRIDES].i[0] ? v[POOL_STRIDES].i[0] : ph,
+                        v[POOL_STRIDES].i[1] ? v[POOL_STRIDES].i[1] : pw,
+                        v[POOL_PADDING].i[0] == 1, "pool", &p->g, err)) {
         destroy(p);
         return -1;
     }
-    p->OH = same ? (p->H + p->SH - 1) / p->SH : (p->H - p->PH) / p->SH + 1;
-    p->OW = same ? (p->W + p->SW - 1) / p->SW : (p->W - p->PW) / p->SW + 1;
-    int th = (p->OH - 1) * p->SH + p->PH - p->H;
-    int tw = (p->OW - 1) * p->SW + p->PW - p->W;
-    p->PT = same && th > 0 ? th / 2 : 0;
-    p->PL = same && tw > 0 ? tw / 2 : 0;
-    size_t outs = (size_t)a->max_batch * p->OH * p->OW * p->C;
+    size_t outs = (size_t)a->max_batch * p->g.OH * p->g.OW * p->g.C;
     if (ocl_program(p->o, maxpool2d_cl, NULL, &p->prog, names,
                     (ocl_kernel *)&p->k, err) ||
         !(p->arg = ocl_buffer(p->o, outs * sizeof(cl_int), err))) {
@@ -67,9 +56,9 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = p;
-    plan->out = (clnet_shape){p->OH, p->OW, p->C};
+    plan->out = (clnet_shape){p->g.OH, p->g.OW, p->g.C};
     plan->needs_input_grad = 1;
-    plan->flops_forward = (double)p->OH * p->OW * p->C * p->PH * p->PW;
+    plan->flops_forward = (double)p->g.OH * p->g.OW * p->g.C * p->g.KH * p->g.KW;
     return 0;
 }
 
@@ -77,10 +66,10 @@ static int launch(pool *p, ocl_kernel *k, cl_mem a, cl_mem b, cl_mem c,
                   int32_t n, size_t items, char *err)
 {
     if (ocl_args(k, 15, OCL_ARG(a), OCL_ARG(b), OCL_ARG(c), OCL_ARG(n),
-                 OCL_ARG(p->H), OCL_ARG(p->W), OCL_ARG(p->C), OCL_ARG(p->PH),
-                 OCL_ARG(p->PW), OCL_ARG(p->SH), OCL_ARG(p->SW),
-                 OCL_ARG(p->PT), OCL_ARG(p->PL), OCL_ARG(p->OH),
-                 OCL_ARG(p->OW)))
+                 OCL_ARG(p->g.H), OCL_ARG(p->g.W), OCL_ARG(p->g.C), OCL_ARG(p->g.KH),
+                 OCL_ARG(p->g.KW), OCL_ARG(p->g.SH), OCL_ARG(p->g.SW),
+                 OCL_ARG(p->g.PT), OCL_ARG(p->g.PL), OCL_ARG(p->g.OH),
+                 OCL_ARG(p->g.OW)))
         return ocl_errorf(err, "maxpool: bad kernel arguments"), -1;
     return ocl_run1d(p->o, k, items, err);
 }
@@ -90,7 +79,7 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
 {
     pool *p = s;
     return launch(p, &p->k.fwd, (cl_mem)x, (cl_mem)y, p->arg, st->batch,
-                  (size_t)st->batch * p->OH * p->OW * p->C, err);
+                  (size_t)st->batch * p->g.OH * p->g.OW * p->g.C, err);
 }
 
 static int backward(void *s, const clnet_step *st, const void *x,
@@ -102,7 +91,7 @@ static int backward(void *s, const clnet_step *st, const void *x,
     if (!dx)
         return 0;
     return launch(p, &p->k.bwd, (cl_mem)dy, p->arg, (cl_mem)dx, st->batch,
-                  (size_t)st->batch * p->H * p->W * p->C, err);
+                  (size_t)st->batch * p->g.H * p->g.W * p->g.C, err);
 }
 
 static const clnet_plugin plugin = {

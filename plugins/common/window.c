@@ -1,0 +1,48 @@
+/* Sliding-window geometry and the convolution plan; see window.h. */
+#include "window.h"
+
+#include <stdio.h>
+
+int window_geometry(clnet_shape in, int32_t kh, int32_t kw, int32_t sh,
+                    int32_t sw, int same, const char *what, clnet_window *g,
+                    char *err)
+{
+    g->H = in.h;
+    g->W = in.w;
+    g->C = in.c;
+    g->KH = kh;
+    g->KW = kw;
+    g->SH = sh;
+    g->SW = sw;
+    if (!same && (kh > in.h || kw > in.w)) {
+        snprintf(err, CLNET_ERRLEN,
+                 "%s %dx%d is larger than its %dx%dx%d input%s", what, kh, kw,
+                 in.h, in.w, in.c,
+                 what[0] == 'k' ? "; use a smaller kernel or padding=same"
+                                : "");
+        return -1;
+    }
+    g->OH = same ? (in.h + sh - 1) / sh : (in.h - kh) / sh + 1;
+    g->OW = same ? (in.w + sw - 1) / sw : (in.w - kw) / sw + 1;
+    int32_t th = (g->OH - 1) * sh + kh - in.h;
+    int32_t tw = (g->OW - 1) * sw + kw - in.w;
+    g->PT = same && th > 0 ? th / 2 : 0;
+    g->PL = same && tw > 0 ? tw / 2 : 0;
+    return 0;
+}
+
+void conv2d_plan(const clnet_window *g, int32_t filters,
+                 clnet_layer_plan *plan)
+{
+    int32_t k = g->KH * g->KW * g->C;
+    plan->out = (clnet_shape){g->OH, g->OW, filters};
+    plan->nparams = 2;
+    plan->params[0] = (clnet_param_info){"kernel", 4,
+                                         {g->KH, g->KW, g->C, filters},
+                                         CLNET_INIT_GLOROT_UNIFORM, k,
+                                         g->KH * g->KW * filters};
+    plan->params[1] = (clnet_param_info){"bias", 1, {filters, 0, 0, 0},
+                                         CLNET_INIT_ZEROS, 0, 0};
+    plan->needs_input_grad = 1;
+    plan->flops_forward = 2.0 * g->OH * g->OW * (double)k * filters;
+}

@@ -1,0 +1,31 @@
+/* The geometry of a sliding window over an NHWC input (convolution
+ * kernels, pooling windows), as Keras computes it for padding valid and
+ * same. Backend-neutral: shared by the CPU and OpenCL plugins. */
+#ifndef CLNET_WINDOW_H
+#define CLNET_WINDOW_H
+
+#include <stdint.h>
+
+#include "clnet/plugin.h"
+
+typedef struct {
+    int32_t H, W, C;   /* input */
+    int32_t KH, KW;    /* window */
+    int32_t SH, SW;    /* strides */
+    int32_t OH, OW;    /* output positions */
+    int32_t PT, PL;    /* padding before the first row and column */
+} clnet_window;
+
+/* Fills g for an input `in` and a window; on a window that does not fit
+ * a valid-padded input, writes a message naming `what` ("kernel",
+ * "pool") into err and returns -1. */
+int window_geometry(clnet_shape in, int32_t kh, int32_t kw, int32_t sh,
+                    int32_t sw, int same, const char *what, clnet_window *g,
+                    char *err);
+
+/* A convolution's plan: output shape, kernel and bias (Glorot-uniform,
+ * zeros), and its forward cost, for `filters` filters. */
+void conv2d_plan(const clnet_window *g, int32_t filters,
+                 clnet_layer_plan *plan);
+
+#endif
