@@ -48,7 +48,8 @@ static const option_spec options[] = {
                          "(default 1)"},
     {"epochs", C_TRAIN, 1, "N     epochs (default: the topology's train line)"},
     {"batch", C_TRAIN | C_EVAL | C_PREDICT | C_BENCH | C_TUNE, 1,
-     "N      batch size (default: the topology's train line)"},
+     "N      batch size (default: the topology's train line; eval 500, "
+     "predict 64)"},
     {"threads", C_BUILD, 1, "N    worker threads (default: all cores)"},
     {"limit-train", C_TRAIN, 1, "N train on the first N images only"},
     {"limit-test", C_TRAIN | C_EVAL, 1, "N  test on the first N images only"},
@@ -114,7 +115,9 @@ void cli_usage(FILE *out)
     fprintf(out,
             "\nEnvironment: CLNET_PLUGIN_PATH (extra plugin folders, "
             "':'-separated), CLNET_MNIST_DIR, CLNET_CACHE_DIR (compiled "
-            "OpenCL kernels; default ~/.cache/clnet).\n"
+            "OpenCL kernels and tune.tsv; default ~/.cache/clnet), "
+            "CLNET_OPENCL_GEMM (rrt, ttt, ...: the OpenCL GEMM kernels per "
+            "product, for measuring).\n"
             "Exit status: 0 success, 2 bad input (options, topology, data, "
             "checkpoint), 1 failure at run time.\n");
 }
