@@ -212,16 +212,16 @@ START_TEST(both_gemm_kernels_match_cpu)
     /* every product through the tiles, then through the row kernels,
      * whichever the device would pick by itself */
     clnet_ocl *o = ctx;
-    int keep = o->gemm_rows;
+    int keep = o->gemm_override;
     for (int variant = 0; variant < 2; variant++) {
-        o->gemm_rows = variant ? 7 : 0;
+        o->gemm_override = variant ? 7 : 0;
         clnet_value v[CONV_NSETTINGS];
         conv_values(v, 7, 3, 1, 0, 1);
         compare_layer("conv2d", v, (clnet_shape){9, 11, 5}, 3, 0, -1, 1);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
         compare_layer("dense", d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
     }
-    o->gemm_rows = keep;
+    o->gemm_override = keep;
 }
 END_TEST
 

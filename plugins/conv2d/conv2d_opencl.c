@@ -4,9 +4,9 @@
  * chunk of images. */
 #include <stdlib.h>
 
+#include "../common/window.h"
 #include "../opencl/ocl_common.h"
 #include "conv2d_cl.h"
-#include "../common/window.h"
 #include "conv2d_settings.h"
 
 #define KEEP_COLS_BYTES (256u << 20)
@@ -17,8 +17,8 @@ typedef struct {
     ocl_act a;
     ocl_kernel im2col, col2im;
 } kernels;
-static const char *const names[] = {OCL_GEMM_KERNELS, OCL_ACT_KERNELS,
-                                    "im2col", "col2im", NULL};
+static const char *const names[] = {OCL_GEMM_KERNELS, OCL_ACT_KERNELS, "im2col",
+                                    "col2im", NULL};
 
 typedef struct {
     clnet_ocl *o;
@@ -30,8 +30,7 @@ typedef struct {
     cl_mem col, dcol, w, b, dw, db;
 } conv;
 
-static void destroy(void *s)
-{
+static void destroy(void *s) {
     conv *c = s;
     if (!c)
         return;
@@ -44,8 +43,7 @@ static void destroy(void *s)
 }
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
-{
+                  void **state, char *err) {
     const clnet_value *v = a->settings;
     conv *c = calloc(1, sizeof *c);
     if (!c)
@@ -73,12 +71,12 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     if ((size_t)c->B * c->g.H * c->g.W * c->g.C > OCL_MAX_INT_ELEMENTS ||
         (size_t)c->chunk * per_image / 4 > OCL_MAX_INT_ELEMENTS) {
         ocl_errorf(err, "this layer's tensors are too large for 32-bit "
-                   "indices; use a smaller batch");
+                        "indices; use a smaller batch");
         destroy(c);
         return -1;
     }
-    if (ocl_program(c->o, conv2d_cl, NULL, &c->prog, names,
-                    (ocl_kernel *)&c->k, err) ||
+    if (ocl_program(c->o, conv2d_cl, NULL, &c->prog, names, (ocl_kernel *)&c->k,
+                    err) ||
         !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
         !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) {
         destroy(c);
@@ -89,8 +87,11 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     return 0;
 }
 
-static int bind(void *s, void *const *params, void *const *grads)
-{
+static int32_t score(const clnet_create_args *a) {
+    return OCL_GEMM_SCORE((const clnet_ocl *)a->device);
+}
+
+static int bind(void *s, void *const *params, void *const *grads) {
     conv *c = s;
     c->w = params[0];
     c->b = params[1];
@@ -100,30 +101,28 @@ static int bind(void *s, void *const *params, void *const *grads)
 }
 
 /* col <- im2col of n images starting at image `start` of x. */
-static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err)
-{
+static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
     int xoff = start * c->g.H * c->g.W * c->g.C;
-    int args_bad = ocl_args(&c->k.im2col, 15, OCL_ARG(x), OCL_ARG(xoff),
-                            OCL_ARG(c->col), OCL_ARG(n), OCL_ARG(c->g.H),
-                            OCL_ARG(c->g.W), OCL_ARG(c->g.C), OCL_ARG(c->g.KH),
-                            OCL_ARG(c->g.KW), OCL_ARG(c->g.SH), OCL_ARG(c->g.SW),
-                            OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH),
-                            OCL_ARG(c->g.OW));
+    int args_bad = ocl_args(
+        &c->k.im2col, 15, OCL_ARG(x), OCL_ARG(xoff), OCL_ARG(c->col),
+        OCL_ARG(n), OCL_ARG(c->g.H), OCL_ARG(c->g.W), OCL_ARG(c->g.C),
+        OCL_ARG(c->g.KH), OCL_ARG(c->g.KW), OCL_ARG(c->g.SH), OCL_ARG(c->g.SW),
+        OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH), OCL_ARG(c->g.OW));
     if (args_bad)
         return ocl_errorf(err, "im2col: bad arguments"), -1;
     return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->P * c->K, err);
 }
 
 static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err)
-{
+                   char *err) {
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
-        if (im2col(c, x, start, n, err) || ocl_sgemm(c->o, &c->k.g, 0, 0, n * c->P, c->F, c->K, 1.0f,
-                            c->col, c->K, 0, c->w, c->F, 0, 0.0f, y, c->F,
-                            (size_t)start * c->P * c->F, err))
+        if (im2col(c, x, start, n, err) ||
+            ocl_sgemm(c->o, &c->k.g, OCL_GEMM_ROWS, 0, 0, n * c->P, c->F, c->K,
+                      1.0f, c->col, c->K, 0, c->w, c->F, 0, 0.0f, y, c->F,
+                      (size_t)start * c->P * c->F, err))
             return -1;
     }
     return ocl_bias_activation(c->o, &c->k.a, y, c->b, c->act,
@@ -131,13 +130,12 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 }
 
 static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err)
-{
+                    const void *yv, void *dyv, void *dxv, char *err) {
     conv *c = s;
     cl_mem x = (cl_mem)xv, dy = (cl_mem)dyv, dx = (cl_mem)dxv;
     size_t rows = (size_t)st->batch * c->P;
-    if (ocl_activation_backward(c->o, &c->k.a, (cl_mem)yv, dy, c->act,
-                                c->fused, rows, c->F, err) ||
+    if (ocl_activation_backward(c->o, &c->k.a, (cl_mem)yv, dy, c->act, c->fused,
+                                rows, c->F, err) ||
         ocl_bias_grad(c->o, &c->k.a, dy, c->db, rows, c->F, err))
         return -1;
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
@@ -145,21 +143,23 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         if (!c->keep_cols && im2col(c, x, start, n, err))
             return -1;
         size_t off = (size_t)start * c->P * c->F;
-        if (ocl_sgemm(c->o, &c->k.g, 1, 0, c->K, c->F, n * c->P, 1.0f, c->col,
-                      c->K, 0, dy, c->F, off, start == 0 ? 0.0f : 1.0f, c->dw,
-                      c->F, 0, err))
+        if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_ROWS, 1, 0, c->K, c->F, n * c->P,
+                      1.0f, c->col, c->K, 0, dy, c->F, off,
+                      start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, err))
             return -1;
         if (!dx)
             continue;
-        if (ocl_sgemm(c->o, &c->k.g, 0, 1, n * c->P, c->K, c->F, 1.0f, dy,
-                      c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K, 0, err))
+        if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_ROWS, 0, 1, n * c->P, c->K, c->F,
+                      1.0f, dy, c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K,
+                      0, err))
             return -1;
         int dxoff = start * c->g.H * c->g.W * c->g.C;
         int bad = ocl_args(&c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx),
-                           OCL_ARG(dxoff), OCL_ARG(n), OCL_ARG(c->g.H), OCL_ARG(c->g.W),
-                           OCL_ARG(c->g.C), OCL_ARG(c->g.KH), OCL_ARG(c->g.KW),
-                           OCL_ARG(c->g.SH), OCL_ARG(c->g.SW), OCL_ARG(c->g.PT),
-                           OCL_ARG(c->g.PL), OCL_ARG(c->g.OH), OCL_ARG(c->g.OW));
+                           OCL_ARG(dxoff), OCL_ARG(n), OCL_ARG(c->g.H),
+                           OCL_ARG(c->g.W), OCL_ARG(c->g.C), OCL_ARG(c->g.KH),
+                           OCL_ARG(c->g.KW), OCL_ARG(c->g.SH), OCL_ARG(c->g.SW),
+                           OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH),
+                           OCL_ARG(c->g.OW));
         if (bad)
             return ocl_errorf(err, "col2im: bad arguments"), -1;
         if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->g.H * c->g.W * c->g.C,
@@ -175,13 +175,13 @@ static const clnet_plugin plugin = {
     .role = CLNET_ROLE_LAYER,
     .kind = "conv2d",
     .backend = "opencl",
-    .impl = "im2col-gemm",
+    .impl = "im2col-gemm-" OCL_GEMM_SUFFIX,
     .summary = "2-D convolution, im2col + tiled GEMM kernels",
     .nsettings = CONV_NSETTINGS,
     .settings = conv2d_settings,
     .create = create,
     .destroy = destroy,
-    .layer = {forward, backward, bind},
+    .layer = {forward, backward, bind, score},
 };
 
 CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

@@ -20,8 +20,7 @@ typedef struct {
     cl_mem w, b, dw, db;
 } dense;
 
-static void destroy(void *s)
-{
+static void destroy(void *s) {
     dense *d = s;
     if (!d)
         return;
@@ -30,8 +29,7 @@ static void destroy(void *s)
 }
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
-{
+                  void **state, char *err) {
     dense *d = calloc(1, sizeof *d);
     if (!d)
         return ocl_errorf(err, "out of memory"), -1;
@@ -39,8 +37,10 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     int64_t D = (int64_t)a->in.h * a->in.w * a->in.c;
     d->U = a->settings[DENSE_UNITS].i[0];
     if (D * d->U > (1ll << 31) || D * a->max_batch > (1ll << 31)) {
-        ocl_errorf(err, "%lld inputs x %d units is too many weights; add "
-                   "pooling before it", (long long)D, (int)d->U);
+        ocl_errorf(err,
+                   "%lld inputs x %d units is too many weights; add "
+                   "pooling before it",
+                   (long long)D, (int)d->U);
         free(d);
         return -1;
     }
@@ -55,17 +55,20 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     *state = d;
     plan->out = (clnet_shape){1, 1, d->U};
     plan->nparams = 2;
-    plan->params[0] = (clnet_param_info){"kernel", 2, {d->D, d->U, 0, 0},
-                                         CLNET_INIT_GLOROT_UNIFORM, d->D, d->U};
-    plan->params[1] = (clnet_param_info){"bias", 1, {d->U, 0, 0, 0},
-                                         CLNET_INIT_ZEROS, 0, 0};
+    plan->params[0] = (clnet_param_info){
+        "kernel", 2, {d->D, d->U, 0, 0}, CLNET_INIT_GLOROT_UNIFORM, d->D, d->U};
+    plan->params[1] =
+        (clnet_param_info){"bias", 1, {d->U, 0, 0, 0}, CLNET_INIT_ZEROS, 0, 0};
     plan->needs_input_grad = 1;
     plan->flops_forward = 2.0 * d->D * d->U;
     return 0;
 }
 
-static int bind(void *s, void *const *params, void *const *grads)
-{
+static int32_t score(const clnet_create_args *a) {
+    return OCL_GEMM_SCORE((const clnet_ocl *)a->device);
+}
+
+static int bind(void *s, void *const *params, void *const *grads) {
     dense *d = s;
     d->w = params[0];
     d->b = params[1];
@@ -75,30 +78,30 @@ static int bind(void *s, void *const *params, void *const *grads)
 }
 
 static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err)
-{
+                   char *err) {
     dense *d = s;
-    if (ocl_sgemm(d->o, &d->k.g, 0, 0, st->batch, d->U, d->D, 1.0f, (cl_mem)x,
-                  d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y, d->U, 0, err))
+    if (ocl_sgemm(d->o, &d->k.g, OCL_GEMM_ROWS, 0, 0, st->batch, d->U, d->D,
+                  1.0f, (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y,
+                  d->U, 0, err))
         return -1;
     return ocl_bias_activation(d->o, &d->k.a, (cl_mem)y, d->b, d->act,
                                (size_t)st->batch, d->U, err);
 }
 
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
-{
+static int backward(void *s, const clnet_step *st, const void *x, const void *y,
+                    void *dy, void *dx, char *err) {
     dense *d = s;
     if (ocl_activation_backward(d->o, &d->k.a, (cl_mem)y, (cl_mem)dy, d->act,
                                 d->fused, (size_t)st->batch, d->U, err) ||
-        ocl_bias_grad(d->o, &d->k.a, (cl_mem)dy, d->db, (size_t)st->batch,
-                      d->U, err) ||
-        ocl_sgemm(d->o, &d->k.g, 1, 0, d->D, d->U, st->batch, 1.0f, (cl_mem)x,
-                  d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw, d->U, 0, err))
+        ocl_bias_grad(d->o, &d->k.a, (cl_mem)dy, d->db, (size_t)st->batch, d->U,
+                      err) ||
+        ocl_sgemm(d->o, &d->k.g, OCL_GEMM_ROWS, 1, 0, d->D, d->U, st->batch,
+                  1.0f, (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw,
+                  d->U, 0, err))
         return -1;
-    if (dx && ocl_sgemm(d->o, &d->k.g, 0, 1, st->batch, d->D, d->U, 1.0f,
-                        (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f, (cl_mem)dx,
-                        d->D, 0, err))
+    if (dx && ocl_sgemm(d->o, &d->k.g, OCL_GEMM_ROWS, 0, 1, st->batch, d->D,
+                        d->U, 1.0f, (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f,
+                        (cl_mem)dx, d->D, 0, err))
         return -1;
     return 0;
 }
@@ -109,13 +112,13 @@ static const clnet_plugin plugin = {
     .role = CLNET_ROLE_LAYER,
     .kind = "dense",
     .backend = "opencl",
-    .impl = "gemm",
+    .impl = "gemm-" OCL_GEMM_SUFFIX,
     .summary = "fully connected layer, tiled GEMM kernels",
     .nsettings = DENSE_NSETTINGS,
     .settings = dense_settings,
     .create = create,
     .destroy = destroy,
-    .layer = {forward, backward, bind},
+    .layer = {forward, backward, bind, score},
 };
 
 CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

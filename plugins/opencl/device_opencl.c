@@ -16,7 +16,6 @@
 #include "ocl_common.h"
 
 #define MAX_PLATFORMS 16
-#define GEMM_ROWS_ON_CPU 1 /* A B only */
 #define MAX_DEVICES 64
 
 /* Every device of every platform, in platform order. */
@@ -278,19 +277,18 @@ static int open_device(int32_t index, void **ctx, char *err)
                     &o->local_mem, NULL);
     clGetDeviceInfo(o->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE,
                     sizeof o->max_alloc, &o->max_alloc, NULL);
-    /* The GEMM kernels that suit the device's kind: on CPU devices the row
-     * kernels for the products whose operands they read contiguously
-     * (measured on PoCL, BENCHMARKS.md), the tiles on GPUs.
-     * CLNET_OPENCL_GEMM=XYZ, one letter per product (A B, A' B, A B'),
-     * r for rows and t for tiles, overrides it for measuring. */
     cl_device_type type = 0;
     clGetDeviceInfo(o->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-    o->gemm_rows = type & CL_DEVICE_TYPE_GPU ? 0 : GEMM_ROWS_ON_CPU;
+    o->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+    /* CLNET_OPENCL_GEMM=XYZ, one letter per product (A B, A' B, A B'),
+     * r for the row kernels and t for the tiles, overrides every plugin's
+     * choice, for measuring */
+    o->gemm_override = -1;
     const char *g = getenv("CLNET_OPENCL_GEMM");
     if (g && strlen(g) == 3) {
-        o->gemm_rows = 0;
+        o->gemm_override = 0;
         for (int i = 0; i < 3; i++)
-            o->gemm_rows |= (g[i] == 'r') << i;
+            o->gemm_override |= (g[i] == 'r') << i;
     }
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                      (cl_context_properties)o->platform, 0};

@@ -15,52 +15,71 @@
 #define GEMM_TM 8
 #define GEMM_ROWS_LOCAL 64
 
-void ocl_errorf(char *err, const char *fmt, ...)
-{
+void ocl_errorf(char *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, CLNET_ERRLEN, fmt, ap);
     va_end(ap);
 }
 
-const char *ocl_strerror(cl_int rc)
-{
+const char *ocl_strerror(cl_int rc) {
     switch (rc) {
-    case CL_SUCCESS: return "CL_SUCCESS";
-    case CL_DEVICE_NOT_FOUND: return "CL_DEVICE_NOT_FOUND";
-    case CL_DEVICE_NOT_AVAILABLE: return "CL_DEVICE_NOT_AVAILABLE";
-    case CL_COMPILER_NOT_AVAILABLE: return "CL_COMPILER_NOT_AVAILABLE";
+    case CL_SUCCESS:
+        return "CL_SUCCESS";
+    case CL_DEVICE_NOT_FOUND:
+        return "CL_DEVICE_NOT_FOUND";
+    case CL_DEVICE_NOT_AVAILABLE:
+        return "CL_DEVICE_NOT_AVAILABLE";
+    case CL_COMPILER_NOT_AVAILABLE:
+        return "CL_COMPILER_NOT_AVAILABLE";
     case CL_MEM_OBJECT_ALLOCATION_FAILURE:
         return "CL_MEM_OBJECT_ALLOCATION_FAILURE";
-    case CL_OUT_OF_RESOURCES: return "CL_OUT_OF_RESOURCES";
-    case CL_OUT_OF_HOST_MEMORY: return "CL_OUT_OF_HOST_MEMORY";
-    case CL_BUILD_PROGRAM_FAILURE: return "CL_BUILD_PROGRAM_FAILURE";
-    case CL_INVALID_VALUE: return "CL_INVALID_VALUE";
-    case CL_INVALID_BINARY: return "CL_INVALID_BINARY";
-    case CL_INVALID_BUILD_OPTIONS: return "CL_INVALID_BUILD_OPTIONS";
-    case CL_INVALID_KERNEL_NAME: return "CL_INVALID_KERNEL_NAME";
-    case CL_INVALID_KERNEL_ARGS: return "CL_INVALID_KERNEL_ARGS";
-    case CL_INVALID_ARG_INDEX: return "CL_INVALID_ARG_INDEX";
-    case CL_INVALID_ARG_SIZE: return "CL_INVALID_ARG_SIZE";
-    case CL_INVALID_WORK_GROUP_SIZE: return "CL_INVALID_WORK_GROUP_SIZE";
-    case CL_INVALID_WORK_ITEM_SIZE: return "CL_INVALID_WORK_ITEM_SIZE";
-    case CL_INVALID_GLOBAL_WORK_SIZE: return "CL_INVALID_GLOBAL_WORK_SIZE";
-    case CL_INVALID_BUFFER_SIZE: return "CL_INVALID_BUFFER_SIZE";
-    case CL_INVALID_MEM_OBJECT: return "CL_INVALID_MEM_OBJECT";
-    case CL_INVALID_COMMAND_QUEUE: return "CL_INVALID_COMMAND_QUEUE";
-    case CL_INVALID_CONTEXT: return "CL_INVALID_CONTEXT";
+    case CL_OUT_OF_RESOURCES:
+        return "CL_OUT_OF_RESOURCES";
+    case CL_OUT_OF_HOST_MEMORY:
+        return "CL_OUT_OF_HOST_MEMORY";
+    case CL_BUILD_PROGRAM_FAILURE:
+        return "CL_BUILD_PROGRAM_FAILURE";
+    case CL_INVALID_VALUE:
+        return "CL_INVALID_VALUE";
+    case CL_INVALID_BINARY:
+        return "CL_INVALID_BINARY";
+    case CL_INVALID_BUILD_OPTIONS:
+        return "CL_INVALID_BUILD_OPTIONS";
+    case CL_INVALID_KERNEL_NAME:
+        return "CL_INVALID_KERNEL_NAME";
+    case CL_INVALID_KERNEL_ARGS:
+        return "CL_INVALID_KERNEL_ARGS";
+    case CL_INVALID_ARG_INDEX:
+        return "CL_INVALID_ARG_INDEX";
+    case CL_INVALID_ARG_SIZE:
+        return "CL_INVALID_ARG_SIZE";
+    case CL_INVALID_WORK_GROUP_SIZE:
+        return "CL_INVALID_WORK_GROUP_SIZE";
+    case CL_INVALID_WORK_ITEM_SIZE:
+        return "CL_INVALID_WORK_ITEM_SIZE";
+    case CL_INVALID_GLOBAL_WORK_SIZE:
+        return "CL_INVALID_GLOBAL_WORK_SIZE";
+    case CL_INVALID_BUFFER_SIZE:
+        return "CL_INVALID_BUFFER_SIZE";
+    case CL_INVALID_MEM_OBJECT:
+        return "CL_INVALID_MEM_OBJECT";
+    case CL_INVALID_COMMAND_QUEUE:
+        return "CL_INVALID_COMMAND_QUEUE";
+    case CL_INVALID_CONTEXT:
+        return "CL_INVALID_CONTEXT";
     case CL_INVALID_PROGRAM_EXECUTABLE:
         return "CL_INVALID_PROGRAM_EXECUTABLE";
     }
     return "an unknown OpenCL error";
 }
 
-cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err)
-{
+cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err) {
     if (bytes == 0)
         bytes = 4;
     if ((cl_ulong)bytes > o->max_alloc) {
-        ocl_errorf(err, "a buffer of %zu bytes exceeds %s's largest "
+        ocl_errorf(err,
+                   "a buffer of %zu bytes exceeds %s's largest "
                    "allocation (CL_DEVICE_MAX_MEM_ALLOC_SIZE, %llu bytes); "
                    "use a smaller batch",
                    bytes, o->device_name, (unsigned long long)o->max_alloc);
@@ -75,8 +94,8 @@ cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err)
     }
     /* zeroed, as the native backend's buffers are */
     float zero = 0.0f;
-    rc = clEnqueueFillBuffer(o->queue, m, &zero, sizeof zero, 0,
-                             bytes / 4 * 4, 0, NULL, NULL);
+    rc = clEnqueueFillBuffer(o->queue, m, &zero, sizeof zero, 0, bytes / 4 * 4,
+                             0, NULL, NULL);
     if (rc != CL_SUCCESS) {
         clReleaseMemObject(m);
         ocl_errorf(err, "cannot clear %zu bytes on %s: %s", bytes,
@@ -88,8 +107,7 @@ cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err)
 
 int ocl_program(clnet_ocl *o, const char *source, const char *options,
                 cl_program *prog, const char *const *names, ocl_kernel *out,
-                char *err)
-{
+                char *err) {
     *prog = NULL;
     char opts[512];
     snprintf(opts, sizeof opts, "-DTS=%d -DWPT=%d -DTM=%d %s", GEMM_TS,
@@ -110,8 +128,7 @@ int ocl_program(clnet_ocl *o, const char *source, const char *options,
     return 0;
 }
 
-void ocl_release(cl_program prog, ocl_kernel *k, int n)
-{
+void ocl_release(cl_program prog, ocl_kernel *k, int n) {
     for (int i = 0; i < n; i++)
         if (k[i].k)
             clReleaseKernel(k[i].k);
@@ -119,8 +136,7 @@ void ocl_release(cl_program prog, ocl_kernel *k, int n)
         clReleaseProgram(prog);
 }
 
-int ocl_args(ocl_kernel *k, int n, ...)
-{
+int ocl_args(ocl_kernel *k, int n, ...) {
     va_list ap;
     va_start(ap, n);
     int rc = 0;
@@ -134,8 +150,7 @@ int ocl_args(ocl_kernel *k, int n, ...)
 }
 
 /* The event to ask for when profiling, else NULL. */
-static cl_event *track(clnet_ocl *o)
-{
+static cl_event *track(clnet_ocl *o) {
     if (!o->profiling)
         return NULL;
     if (o->nevents == o->cap_events) {
@@ -149,15 +164,13 @@ static cl_event *track(clnet_ocl *o)
     return &o->events[o->nevents];
 }
 
-static void tracked(clnet_ocl *o, cl_event *ev)
-{
+static void tracked(clnet_ocl *o, cl_event *ev) {
     if (ev)
         o->nevents++;
 }
 
 int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
-               const size_t *local, char *err)
-{
+               const size_t *local, char *err) {
     cl_event *ev = track(o);
     cl_int rc = clEnqueueNDRangeKernel(o->queue, k->k, dims, NULL, global,
                                        local, 0, NULL, ev);
@@ -170,8 +183,7 @@ int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
     return 0;
 }
 
-int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err)
-{
+int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err) {
     if (n == 0)
         return 0;
     size_t local = 64;
@@ -183,19 +195,19 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err)
     return ocl_launch(o, k, 1, &global, &local, err);
 }
 
-int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
-              float alpha, cl_mem A, int lda, size_t aoff, cl_mem B, int ldb,
-              size_t boff, float beta, cl_mem C, int ldc, size_t coff,
-              char *err)
-{
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int rows_mask, int ta, int tb, int M,
+              int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
+              cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
+              size_t coff, char *err) {
     if (ta && tb) {
         ocl_errorf(err, "gemm with both operands transposed is not needed");
         return -1;
     }
-    int rows = (o->gemm_rows >> (ta ? 1 : tb ? 2 : 0)) & 1;
+    int mask = o->gemm_override >= 0 ? o->gemm_override : rows_mask;
+    int rows = (mask >> (ta ? 1 : tb ? 2 : 0)) & 1;
     ocl_kernel *k = !ta && !tb ? (rows ? &g->rows_nn : &g->nn)
-                  : ta ? (rows ? &g->rows_tn : &g->tn)
-                       : (rows ? &g->rows_nt : &g->nt);
+                    : ta       ? (rows ? &g->rows_tn : &g->tn)
+                               : (rows ? &g->rows_nt : &g->nt);
     int ao = (int)aoff, bo = (int)boff, co = (int)coff;
     if (ocl_args(k, 14, OCL_ARG(M), OCL_ARG(N), OCL_ARG(K), OCL_ARG(alpha),
                  OCL_ARG(A), OCL_ARG(lda), OCL_ARG(ao), OCL_ARG(B),
@@ -220,17 +232,17 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
                         (size_t)(M + GEMM_TS - 1) / GEMM_TS *
                             (GEMM_TS / GEMM_WPT)};
     if (local[0] * local[1] > k->wg) {
-        ocl_errorf(err, "%s allows %zu work-items per group; the gemm "
-                   "kernel needs %zu", o->device_name, k->wg,
-                   local[0] * local[1]);
+        ocl_errorf(err,
+                   "%s allows %zu work-items per group; the gemm "
+                   "kernel needs %zu",
+                   o->device_name, k->wg, local[0] * local[1]);
         return -1;
     }
     return ocl_launch(o, k, 2, global, local, err);
 }
 
 static int run_checked(clnet_ocl *o, ocl_kernel *k, int set_failed, size_t n,
-                       char *err)
-{
+                       char *err) {
     if (set_failed) {
         ocl_errorf(err, "setting a kernel's arguments failed");
         return -1;
@@ -239,8 +251,7 @@ static int run_checked(clnet_ocl *o, ocl_kernel *k, int set_failed, size_t n,
 }
 
 int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
-                        int act, size_t rows, int cols, char *err)
-{
+                        int act, size_t rows, int cols, char *err) {
     int n = (int)(rows * (size_t)cols), r = (int)rows, has_bias = bias != NULL;
     cl_mem b = bias ? bias : y;
     int lin = act == ACT_RELU ? ACT_RELU : ACT_LINEAR;
@@ -262,14 +273,13 @@ int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
 
 int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
                             int act, int fused, size_t rows, int cols,
-                            char *err)
-{
+                            char *err) {
     int n = (int)(rows * (size_t)cols), r = (int)rows;
     if (act == ACT_RELU)
-        return run_checked(o, &a->relu_backward,
-                           ocl_args(&a->relu_backward, 3, OCL_ARG(y),
-                                    OCL_ARG(dy), OCL_ARG(n)),
-                           (size_t)n, err);
+        return run_checked(
+            o, &a->relu_backward,
+            ocl_args(&a->relu_backward, 3, OCL_ARG(y), OCL_ARG(dy), OCL_ARG(n)),
+            (size_t)n, err);
     if (act == ACT_SOFTMAX && !fused)
         return run_checked(o, &a->softmax_backward,
                            ocl_args(&a->softmax_backward, 4, OCL_ARG(y),
@@ -278,9 +288,8 @@ int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
     return 0;
 }
 
-int ocl_bias_grad(clnet_ocl *o, ocl_act *a, cl_mem dy, cl_mem db,
-                  size_t rows, int cols, char *err)
-{
+int ocl_bias_grad(clnet_ocl *o, ocl_act *a, cl_mem dy, cl_mem db, size_t rows,
+                  int cols, char *err) {
     int r = (int)rows;
     return run_checked(o, &a->bias_grad,
                        ocl_args(&a->bias_grad, 4, OCL_ARG(dy), OCL_ARG(db),
@@ -289,11 +298,9 @@ int ocl_bias_grad(clnet_ocl *o, ocl_act *a, cl_mem dy, cl_mem db,
 }
 
 int ocl_copy(clnet_ocl *o, ocl_act *a, cl_mem x, cl_mem y, size_t n,
-             char *err)
-{
+             char *err) {
     int ni = (int)n;
-    return run_checked(o, &a->copy,
-                       ocl_args(&a->copy, 3, OCL_ARG(x), OCL_ARG(y),
-                                OCL_ARG(ni)),
-                       n, err);
+    return run_checked(
+        o, &a->copy, ocl_args(&a->copy, 3, OCL_ARG(x), OCL_ARG(y), OCL_ARG(ni)),
+        n, err);
 }

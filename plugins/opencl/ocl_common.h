@@ -44,13 +44,29 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
 typedef struct {
     ocl_kernel nn, tn, nt, rows_nn, rows_tn, rows_nt;
 } ocl_gemm;
+
+/* The two GEMM choices a plugin is built with (OCL_GEMM_VARIANT): the
+ * tiles for every product, or the row kernels for A B, which measured
+ * faster on PoCL (BENCHMARKS.md). Each scores higher on the kind of
+ * device it suits; `clnet tune` measures both. */
+#if defined(OCL_GEMM_VARIANT_ROWS)
+#define OCL_GEMM_ROWS 1
+#define OCL_GEMM_SUFFIX "rows"
+#define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 1 : 10)
+#else
+#define OCL_GEMM_ROWS 0
+#define OCL_GEMM_SUFFIX "tiles"
+#define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 10 : 1)
+#endif
 #define OCL_GEMM_KERNELS                                                     \
     "gemm_nn", "gemm_tn", "gemm_nt", "gemm_rows_nn", "gemm_rows_tn",         \
         "gemm_rows_nt"
 
 /* C[M,N] = alpha op(A) op(B) + beta C, row-major, with element offsets;
- * ta: A is stored K x M; tb: B is stored N x K. */
-int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int ta, int tb, int M, int N, int K,
+ * ta: A is stored K x M; tb: B is stored N x K. rows: the products that
+ * use the row kernels (bit 0 A B, bit 1 A' B, bit 2 A B'), OCL_GEMM_ROWS
+ * for a plugin's own choice. */
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int rows, int ta, int tb, int M, int N, int K,
               float alpha, cl_mem A, int lda, size_t aoff, cl_mem B, int ldb,
               size_t boff, float beta, cl_mem C, int ldc, size_t coff,
               char *err);
