@@ -20,9 +20,11 @@ static const clnet_plugin *device_plugin(const clnet_registry *r,
     return NULL;
 }
 
-int clnet_list_devices(const clnet_registry *r, const char *backend,
-                       clnet_device_info *out, int32_t max, clnet_error *err)
+int clnet_devices(const clnet_registry *r, const char *backend,
+                  clnet_device_info *out, int32_t max, clnet_error *err)
 {
+    if (!r || !backend || (!out && max > 0) || max < 0)
+        return clnet_fail(err, CLNET_E_ARG, "clnet_devices: bad argument"), -1;
     const clnet_device_ops *ops;
     if (strcmp(backend, "cpu") == 0) {
         ops = clnet_host_device_ops();
@@ -43,12 +45,9 @@ int clnet_list_devices(const clnet_registry *r, const char *backend,
     return n;
 }
 
-int clnet_devices(const clnet_registry *r, const char *backend,
-                  clnet_device_info *out, int32_t max, clnet_error *err)
+int clnet_backend_is_host(const clnet_net *net, int bk)
 {
-    if (!r || !backend || (!out && max > 0) || max < 0)
-        return clnet_fail(err, CLNET_E_ARG, "clnet_devices: bad argument"), -1;
-    return clnet_list_devices(r, backend, out, max, err);
+    return net->backends[bk].ops == clnet_host_device_ops();
 }
 
 /* The GPU to prefer: the first GPU, else the first device. */
@@ -72,7 +71,7 @@ int clnet_parse_device(const clnet_registry *r, const char *device,
         snprintf(backend, len, "cpu");
         if (device_plugin(r, "opencl")) {
             clnet_device_info *d = calloc(MAX_DEVICES, sizeof *d);
-            int n = d ? clnet_list_devices(r, "opencl", d, MAX_DEVICES, NULL)
+            int n = d ? clnet_devices(r, "opencl", d, MAX_DEVICES, NULL)
                       : -1;
             for (int i = 0; i < n && i < MAX_DEVICES; i++)
                 if (strcmp(d[i].type, "GPU") == 0) {
@@ -136,7 +135,7 @@ int clnet_backend_acquire(clnet_net *net, const clnet_registry *r,
     clnet_device_info *d = calloc(MAX_DEVICES, sizeof *d);
     if (!d)
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory"), -1;
-    int n = clnet_list_devices(r, backend, d, MAX_DEVICES, err);
+    int n = clnet_devices(r, backend, d, MAX_DEVICES, err);
     if (n < 0) {
         free(d);
         return -1;

@@ -9,10 +9,8 @@
 int clnet_parse_device(const clnet_registry *r, const char *device,
                        char *backend, size_t len, int32_t *index,
                        clnet_error *err);
-/* Returns how many devices the backend has, filling up to max; -1 on
- * error. */
-int clnet_list_devices(const clnet_registry *r, const char *backend,
-                       clnet_device_info *out, int32_t max, clnet_error *err);
+/* 1 when backend bk of the network is the native CPU's memory. */
+int clnet_backend_is_host(const clnet_net *net, int bk);
 /* The index of the backend in net->backends, opening its device on first
  * use (index -1: its default device). -1 on error. */
 int clnet_backend_acquire(clnet_net *net, const clnet_registry *r,

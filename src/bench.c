@@ -9,11 +9,6 @@
 
 #define WARMUP_STEPS 3
 
-static int is_host(const clnet_net *net, int bk)
-{
-    return net->backends[bk].ops == clnet_host_device_ops();
-}
-
 static int finish_all(clnet_net *net, clnet_error *err)
 {
     char perr[CLNET_ERRLEN] = "";
@@ -37,7 +32,7 @@ static double device_kernel_seconds(clnet_net *net)
 {
     double s = 0;
     for (int b = 0; b < net->nbackends; b++)
-        if (!is_host(net, b))
+        if (!clnet_backend_is_host(net, b))
             s += net->backends[b].ops->kernel_seconds(net->backends[b].ctx);
     return s;
 }

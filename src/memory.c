@@ -8,11 +8,6 @@
 #include "backends.h"
 #include "clnet/philox.h"
 
-static int is_host(const clnet_net *net, int bk)
-{
-    return net->backends[bk].ops == clnet_host_device_ops();
-}
-
 static void init_param(float *p, size_t n, const clnet_param_info *info,
                        uint64_t seed, uint32_t layer, uint32_t which)
 {
@@ -52,24 +47,8 @@ int clnet_net_param_read(const clnet_net *net, const clnet_net_layer *L,
     return CLNET_OK;
 }
 
-/* A zeroed buffer of `bytes` on backend bk. */
-static void *zeroed(clnet_net *net, int bk, size_t bytes, float *zeros,
-                    clnet_error *err)
-{
-    void *buf = clnet_backend_alloc(net, bk, bytes, err);
-    if (buf && !is_host(net, bk)) {
-        clnet_backend *b = &net->backends[bk];
-        char perr[CLNET_ERRLEN] = "";
-        if (b->ops->write(b->ctx, buf, zeros, bytes, perr)) {
-            clnet_backend_release(net, bk, buf);
-            clnet_fail(err, CLNET_E_IO, "%s: %s", b->name, perr);
-            return NULL;
-        }
-    }
-    return buf;
-}
-
-static int plan_params(clnet_net *net, float *scratch, clnet_error *err)
+/* Counts every parameter tensor's elements; returns the largest. */
+static int count_params(clnet_net *net, size_t *largest, clnet_error *err)
 {
     net->total_params = 0;
     for (int i = 0; i < net->nlayers; i++) {
@@ -78,27 +57,40 @@ static int plan_params(clnet_net *net, float *scratch, clnet_error *err)
             return clnet_fail(err, CLNET_E_INTERNAL,
                               "plugin %s declares %d parameters",
                               L->plugin->kind, L->plan.nparams);
+        for (int k = 0; k < L->plan.nparams; k++) {
+            size_t n = 1;
+            for (int d = 0; d < L->plan.params[k].ndim; d++)
+                n *= (size_t)L->plan.params[k].dims[d];
+            L->param_count[k] = n;
+            net->total_params += n;
+            *largest = n > *largest ? n : *largest;
+        }
+    }
+    return CLNET_OK;
+}
+
+/* Parameters, their gradients and optimizer state on each layer's
+ * backend (every backend's alloc returns zeroed memory); initial values
+ * drawn on the host (scratch) and written once. */
+static int plan_params(clnet_net *net, float *scratch, clnet_error *err)
+{
+    for (int i = 0; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
         const clnet_backend *b = &net->backends[L->bk];
         int32_t nslots = b->optimizer ? b->optimizer->optimizer.nslots : 0;
         for (int k = 0; k < L->plan.nparams; k++) {
-            const clnet_param_info *pi = &L->plan.params[k];
-            size_t n = 1;
-            for (int d = 0; d < pi->ndim; d++)
-                n *= (size_t)pi->dims[d];
-            L->param_count[k] = n;
-            size_t bytes = n * sizeof(float);
-            memset(scratch, 0, bytes);
-            if (!(L->params[k] = zeroed(net, L->bk, bytes, scratch, err)) ||
-                !(L->grads[k] = zeroed(net, L->bk, bytes, scratch, err)))
+            size_t n = L->param_count[k], bytes = n * sizeof(float);
+            if (!(L->params[k] = clnet_backend_alloc(net, L->bk, bytes, err)) ||
+                !(L->grads[k] = clnet_backend_alloc(net, L->bk, bytes, err)))
                 return err ? err->status : CLNET_E_NOMEM;
             for (int s = 0; s < nslots; s++)
-                if (!(L->slots[k][s] = zeroed(net, L->bk, bytes, scratch, err)))
+                if (!(L->slots[k][s] = clnet_backend_alloc(net, L->bk, bytes, err)))
                     return err ? err->status : CLNET_E_NOMEM;
-            init_param(scratch, n, pi, net->seed, (uint32_t)i, (uint32_t)k);
+            init_param(scratch, n, &L->plan.params[k], net->seed, (uint32_t)i,
+                       (uint32_t)k);
             int rc = clnet_net_param_write(net, L, k, scratch, err);
             if (rc)
                 return rc;
-            net->total_params += n;
         }
         if (L->plan.nparams && L->plugin->layer.bind &&
             L->plugin->layer.bind(L->state, L->params, L->grads))
@@ -110,20 +102,18 @@ static int plan_params(clnet_net *net, float *scratch, clnet_error *err)
 
 int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
 {
-    /* the largest tensor sizes the host scratch and staging buffers */
-    size_t largest = (size_t)net->max_batch * net->layers[0].out_size;
+    size_t largest_param = 0;
+    int rc = count_params(net, &largest_param, err);
+    if (rc)
+        return rc;
+    /* host staging carries any activation or parameter between backends */
+    size_t largest = largest_param;
     for (int i = 0; i < net->nlayers; i++) {
-        clnet_net_layer *L = &net->layers[i];
-        size_t act = (size_t)net->max_batch * L->out_size;
+        size_t act = (size_t)net->max_batch * net->layers[i].out_size;
         largest = act > largest ? act : largest;
-        for (int k = 0; k < L->plan.nparams; k++) {
-            size_t n = 1;
-            for (int d = 0; d < L->plan.params[k].ndim; d++)
-                n *= (size_t)L->plan.params[k].dims[d];
-            largest = n > largest ? n : largest;
-        }
     }
-    float *scratch = calloc(largest, sizeof(float));
+    float *scratch = malloc((largest_param ? largest_param : 1) *
+                            sizeof(float));
     net->host_stage = clnet_alloc(largest * sizeof(float));
     net->host_pred = clnet_alloc((size_t)net->max_batch *
                                  (size_t)net->classes * sizeof(float));
@@ -135,7 +125,8 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
         free(scratch);
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory for a batch");
     }
-    int rc = plan_params(net, scratch, err);
+    rc = plan_params(net, scratch, err);
+    free(scratch);
     for (int i = 0; !rc && i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
         size_t bytes = (size_t)net->max_batch * L->out_size * sizeof(float);
@@ -144,34 +135,30 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
             L->dact = net->layers[i - 1].dact;
             continue;
         }
-        memset(scratch, 0, bytes);
-        if (!(L->act = zeroed(net, L->bk, bytes, scratch, err)) ||
-            (i > 0 && !(L->dact = zeroed(net, L->bk, bytes, scratch, err))))
+        if (!(L->act = clnet_backend_alloc(net, L->bk, bytes, err)) ||
+            (i > 0 && !(L->dact = clnet_backend_alloc(net, L->bk, bytes, err))))
             rc = err ? err->status : CLNET_E_NOMEM;
         const clnet_net_layer *P = i > 0 ? &net->layers[i - 1] : NULL;
         if (!rc && P && P->bk != L->bk) {
             size_t in_bytes =
                 (size_t)net->max_batch * L->in_size * sizeof(float);
-            memset(scratch, 0, in_bytes);
-            if (!(L->in_stage = zeroed(net, L->bk, in_bytes, scratch, err)) ||
-                (i > 1 &&
-                 !(L->dx_stage = zeroed(net, L->bk, in_bytes, scratch, err))))
+            if (!(L->in_stage = clnet_backend_alloc(net, L->bk, in_bytes, err)) ||
+                (i > 1 && !(L->dx_stage = clnet_backend_alloc(net, L->bk, in_bytes, err))))
                 rc = err ? err->status : CLNET_E_NOMEM;
         }
     }
-    free(scratch);
     if (rc)
         return rc;
     int in_bk = net->layers[0].bk;
-    if (!is_host(net, in_bk) &&
+    if (!clnet_backend_is_host(net, in_bk) &&
         !(net->pixels_dev = clnet_backend_alloc(
-              net, in_bk,
-              (size_t)net->max_batch * net->layers[0].out_size, err)))
-        return err ? err->status : CLNET_E_NOMEM;
-    if (!is_host(net, net->loss_bk) &&
-        !(net->labels_dev = clnet_backend_alloc(
-              net, net->loss_bk, (size_t)net->max_batch * sizeof(int32_t),
+              net, in_bk, (size_t)net->max_batch * net->layers[0].out_size,
               err)))
+        return err ? err->status : CLNET_E_NOMEM;
+    if (!clnet_backend_is_host(net, net->loss_bk) &&
+        !(net->labels_dev = clnet_backend_alloc(net, net->loss_bk,
+                                   (size_t)net->max_batch * sizeof(int32_t),
+                                   err)))
         return err ? err->status : CLNET_E_NOMEM;
     return CLNET_OK;
 }

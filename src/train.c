@@ -28,11 +28,6 @@ static void shuffle(int32_t *idx, int32_t n, uint64_t seed, int32_t epoch)
     }
 }
 
-static int is_host(const clnet_net *net, int bk)
-{
-    return net->backends[bk].ops == clnet_host_device_ops();
-}
-
 /* clnet bench's timers around each plugin call; no cost when off. Host
  * plugins are timed by the clock (their work is done when they return);
  * device plugins by the kernel time their device recorded. */
@@ -41,7 +36,7 @@ static double timer_start(clnet_net *net, int bk)
     if (net->timing == CLNET_TIME_OFF)
         return 0;
     clnet_backend *b = &net->backends[bk];
-    if (net->timing == CLNET_TIME_LAYERS && !is_host(net, bk))
+    if (net->timing == CLNET_TIME_LAYERS && !clnet_backend_is_host(net, bk))
         b->ops->kernel_seconds(b->ctx); /* waits, and drops earlier work */
     return clnet_now();
 }
@@ -51,7 +46,7 @@ static void timer_stop(clnet_net *net, int bk, double t0, double *acc)
     if (net->timing == CLNET_TIME_OFF)
         return;
     clnet_backend *b = &net->backends[bk];
-    if (is_host(net, bk)) {
+    if (clnet_backend_is_host(net, bk)) {
         double dt = clnet_now() - t0;
         *acc += dt;
         net->t_host += dt;
@@ -60,9 +55,9 @@ static void timer_stop(clnet_net *net, int bk, double t0, double *acc)
     }
 }
 
-/* Moves the batch's pixels (and labels) to the backends that read them. */
-static int upload_batch(clnet_net *net, int32_t batch, int labels,
-                        clnet_error *err)
+/* The batch's pixels to the input layer's backend (the forward pass does
+ * this), and its labels to the loss's backend (each caller of the loss). */
+static int upload_pixels(clnet_net *net, int32_t batch, clnet_error *err)
 {
     char perr[CLNET_ERRLEN] = "";
     clnet_backend *in = &net->backends[net->layers[0].bk];
@@ -70,8 +65,14 @@ static int upload_batch(clnet_net *net, int32_t batch, int labels,
         in->ops->write(in->ctx, net->pixels_dev, net->batch_pixels,
                        (size_t)batch * net->layers[0].out_size, perr))
         return clnet_fail(err, CLNET_E_IO, "%s: %s", in->name, perr);
+    return CLNET_OK;
+}
+
+static int upload_labels(clnet_net *net, int32_t batch, clnet_error *err)
+{
+    char perr[CLNET_ERRLEN] = "";
     clnet_backend *lb = &net->backends[net->loss_bk];
-    if (labels && net->labels_dev &&
+    if (net->labels_dev &&
         lb->ops->write(lb->ctx, net->labels_dev, net->batch_labels,
                        (size_t)batch * sizeof(int32_t), perr))
         return clnet_fail(err, CLNET_E_IO, "%s: %s", lb->name, perr);
@@ -83,7 +84,7 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
 {
     clnet_step st = {batch, training, net->seed, net->step + 1};
     char perr[CLNET_ERRLEN] = "";
-    int rc = upload_batch(net, batch, training, err);
+    int rc = upload_pixels(net, batch, err);
     if (rc)
         return rc;
     const void *x = net->pixels_dev ? net->pixels_dev : net->batch_pixels;
@@ -114,7 +115,7 @@ const float *clnet_net_predictions(clnet_net *net, int32_t batch,
                                    clnet_error *err)
 {
     const clnet_net_layer *last = &net->layers[net->nlayers - 1];
-    if (is_host(net, last->bk))
+    if (clnet_backend_is_host(net, last->bk))
         return last->act;
     clnet_backend *b = &net->backends[last->bk];
     char perr[CLNET_ERRLEN] = "";
@@ -148,6 +149,8 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
                          int64_t *correct, clnet_error *err)
 {
     int rc = clnet_net_forward(net, batch, 1, err);
+    if (!rc)
+        rc = upload_labels(net, batch, err);
     if (rc)
         return rc;
     clnet_step st = {batch, 1, net->seed, net->step + 1};
@@ -341,7 +344,7 @@ int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
         if ((rc = clnet_net_forward(net, n, 0, err)))
             return rc;
         st.batch = n;
-        if ((rc = upload_batch(net, n, 1, err)))
+        if ((rc = upload_labels(net, n, err)))
             return rc;
         if (net->loss->loss.compute(net->loss_state, &st, last->act,
                                     labels_for_loss(net), k, net->fused, NULL,

@@ -183,6 +183,7 @@ typedef struct {
     int (*list)(clnet_device_info *out, int32_t max, char *err);
     int (*open)(int32_t index, void **ctx, char *err);
     void (*close)(void *ctx);
+    /* The buffer comes zeroed. */
     int (*alloc)(void *ctx, size_t bytes, void **buf, char *err);
     void (*release)(void *ctx, void *buf);
     int (*write)(void *ctx, void *buf, const void *src, size_t bytes,
