@@ -103,6 +103,6 @@ __kernel void NAME(const int M, const int N, const int K, const float alpha, \
     }                                                                        \
 }
 
+/* A B only: for A' B and A B' the rows read their operands with large
+ * strides, and measured slower than the tiles on PoCL (BENCHMARKS.md). */
 GEMM_ROWS_KERNEL(gemm_rows_nn, A_N, B_N)
-GEMM_ROWS_KERNEL(gemm_rows_tn, A_T, B_N)
-GEMM_ROWS_KERNEL(gemm_rows_nt, A_N, B_T)

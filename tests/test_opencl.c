@@ -82,9 +82,19 @@ static void compare_layer(const char *kind, const clnet_value *v,
                           clnet_shape in, int32_t batch, int fuse,
                           float lo, float hi)
 {
-    const clnet_plugin *pc = test_plugin(kind);
-    const clnet_plugin *po = clnet_registry_find(test_registry(), kind,
-                                                 "opencl");
+    /* "kind/impl" picks the OpenCL implementation */
+    char base[64];
+    const char *impl = strchr(kind, '/');
+    snprintf(base, sizeof base, "%.*s",
+             (int)(impl ? (size_t)(impl - kind) : strlen(kind)), kind);
+    const clnet_plugin *pc = test_plugin(base);
+    const clnet_plugin *po = NULL;
+    for (int i = 0; i < clnet_registry_count(test_registry()); i++) {
+        const clnet_plugin *q = clnet_registry_get(test_registry(), i, NULL);
+        if (!strcmp(q->kind, base) && !strcmp(q->backend, "opencl") &&
+            (!impl || !strcmp(q->impl, impl + 1)) && !po)
+            po = q;
+    }
     ck_assert_msg(po != NULL, "no opencl %s", kind);
     clnet_create_args a = {0};
     a.settings = v;
@@ -206,22 +216,22 @@ START_TEST(conv2d_matches_cpu)
 }
 END_TEST
 
-START_TEST(both_gemm_kernels_match_cpu)
+START_TEST(both_gemm_variants_match_cpu)
 {
     REQUIRE_OPENCL();
-    /* every product through the tiles, then through the row kernels,
-     * whichever the device would pick by itself */
-    clnet_ocl *o = ctx;
-    int keep = o->gemm_override;
-    for (int variant = 0; variant < 2; variant++) {
-        o->gemm_override = variant ? 7 : 0;
+    /* each build variant of the GEMM-based plugins, whichever the device
+     * would pick by itself */
+    const char *variants[] = {"tiles", "rows"};
+    for (int i = 0; i < 2; i++) {
+        char conv[64], dense[64];
+        snprintf(conv, sizeof conv, "conv2d/im2col-gemm-%s", variants[i]);
+        snprintf(dense, sizeof dense, "dense/gemm-%s", variants[i]);
         clnet_value v[CONV_NSETTINGS];
         conv_values(v, 7, 3, 1, 0, 1);
-        compare_layer("conv2d", v, (clnet_shape){9, 11, 5}, 3, 0, -1, 1);
+        compare_layer(conv, v, (clnet_shape){9, 11, 5}, 3, 0, -1, 1);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
-        compare_layer("dense", d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
+        compare_layer(dense, d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
     }
-    o->gemm_override = keep;
 }
 END_TEST
 
@@ -438,7 +448,7 @@ int main(void)
     TCase *tc = tcase_create("versus-cpu");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, conv2d_matches_cpu);
-    tcase_add_test(tc, both_gemm_kernels_match_cpu);
+    tcase_add_test(tc, both_gemm_variants_match_cpu);
     tcase_add_test(tc, pooling_dense_and_activations_match_cpu);
     tcase_add_test(tc, loss_and_optimizers_match_cpu);
     tcase_add_test(tc, mixed_network_follows_cpu);

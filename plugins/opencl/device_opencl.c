@@ -280,16 +280,6 @@ static int open_device(int32_t index, void **ctx, char *err)
     cl_device_type type = 0;
     clGetDeviceInfo(o->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     o->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
-    /* CLNET_OPENCL_GEMM=XYZ, one letter per product (A B, A' B, A B'),
-     * r for the row kernels and t for the tiles, overrides every plugin's
-     * choice, for measuring */
-    o->gemm_override = -1;
-    const char *g = getenv("CLNET_OPENCL_GEMM");
-    if (g && strlen(g) == 3) {
-        o->gemm_override = 0;
-        for (int i = 0; i < 3; i++)
-            o->gemm_override |= (g[i] == 'r') << i;
-    }
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                      (cl_context_properties)o->platform, 0};
     cl_int rc;

@@ -19,10 +19,6 @@ struct clnet_ocl {
     cl_command_queue queue; /* in order */
     size_t max_work_group;
     int is_gpu;
-    /* CLNET_OPENCL_GEMM's choice of GEMM kernels, for measuring: a mask of
-     * the products that use the row kernels (bit 0 A B, 1 A' B, 2 A B'),
-     * or -1 to leave the choice to each plugin */
-    int gemm_override;
     cl_ulong local_mem, max_alloc;
     char device_name[128], driver_version[64], platform_version[128];
     /* Builds `source` with `options` (OpenCL C 1.2), from the binary cache

@@ -195,19 +195,17 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err) {
     return ocl_launch(o, k, 1, &global, &local, err);
 }
 
-int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int rows_mask, int ta, int tb, int M,
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int rows_nn, int ta, int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
-              size_t coff, char *err) {
+              size_t coff, char *err)
+{
     if (ta && tb) {
         ocl_errorf(err, "gemm with both operands transposed is not needed");
         return -1;
     }
-    int mask = o->gemm_override >= 0 ? o->gemm_override : rows_mask;
-    int rows = (mask >> (ta ? 1 : tb ? 2 : 0)) & 1;
-    ocl_kernel *k = !ta && !tb ? (rows ? &g->rows_nn : &g->nn)
-                    : ta       ? (rows ? &g->rows_tn : &g->tn)
-                               : (rows ? &g->rows_nt : &g->nt);
+    int rows = rows_nn && !ta && !tb;
+    ocl_kernel *k = rows ? &g->rows_nn : ta ? &g->tn : tb ? &g->nt : &g->nn;
     int ao = (int)aoff, bo = (int)boff, co = (int)coff;
     if (ocl_args(k, 14, OCL_ARG(M), OCL_ARG(N), OCL_ARG(K), OCL_ARG(alpha),
                  OCL_ARG(A), OCL_ARG(lda), OCL_ARG(ao), OCL_ARG(B),

@@ -42,7 +42,7 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
 /* The GEMM kernels of cl/gemm.cl, built into a plugin's program: the
  * local-memory tiles for GPUs and the register rows for CPU devices. */
 typedef struct {
-    ocl_kernel nn, tn, nt, rows_nn, rows_tn, rows_nt;
+    ocl_kernel nn, tn, nt, rows_nn;
 } ocl_gemm;
 
 /* The two GEMM choices a plugin is built with (OCL_GEMM_VARIANT): the
@@ -59,17 +59,16 @@ typedef struct {
 #define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 10 : 1)
 #endif
 #define OCL_GEMM_KERNELS                                                     \
-    "gemm_nn", "gemm_tn", "gemm_nt", "gemm_rows_nn", "gemm_rows_tn",         \
-        "gemm_rows_nt"
+    "gemm_nn", "gemm_tn", "gemm_nt", "gemm_rows_nn"
 
 /* C[M,N] = alpha op(A) op(B) + beta C, row-major, with element offsets;
- * ta: A is stored K x M; tb: B is stored N x K. rows: the products that
- * use the row kernels (bit 0 A B, bit 1 A' B, bit 2 A B'), OCL_GEMM_ROWS
- * for a plugin's own choice. */
-int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int rows, int ta, int tb, int M, int N, int K,
-              float alpha, cl_mem A, int lda, size_t aoff, cl_mem B, int ldb,
-              size_t boff, float beta, cl_mem C, int ldc, size_t coff,
-              char *err);
+ * ta: A is stored K x M; tb: B is stored N x K. rows_nn: A B through the
+ * row kernel rather than the tiles (OCL_GEMM_ROWS, the plugin's build
+ * variant). */
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int rows_nn, int ta, int tb, int M,
+              int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
+              cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
+              size_t coff, char *err);
 
 /* The kernels of cl/activation.cl, built into a plugin's program. */
 typedef struct {

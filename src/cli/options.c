@@ -115,9 +115,7 @@ void cli_usage(FILE *out)
     fprintf(out,
             "\nEnvironment: CLNET_PLUGIN_PATH (extra plugin folders, "
             "':'-separated), CLNET_MNIST_DIR, CLNET_CACHE_DIR (compiled "
-            "OpenCL kernels and tune.tsv; default ~/.cache/clnet), "
-            "CLNET_OPENCL_GEMM (rrt, ttt, ...: the OpenCL GEMM kernels per "
-            "product, for measuring).\n"
+            "OpenCL kernels and tune.tsv; default ~/.cache/clnet).\n"
             "Exit status: 0 success, 2 bad input (options, topology, data, "
             "checkpoint), 1 failure at run time.\n");
 }
