@@ -105,6 +105,19 @@ void cpu_bias_grad(const float *dy, size_t rows, size_t cols, float *db)
     }
 }
 
+void cpu_sum_partials(const float *parts, int nparts, size_t stride,
+                      size_t n, float *out)
+{
+    long count = (long)n;
+#pragma omp parallel for schedule(static) if (n * (size_t)nparts > PARALLEL_MIN)
+    for (long i = 0; i < count; i++) {
+        float sum = 0.0f;
+        for (int t = 0; t < nparts; t++)
+            sum += parts[(size_t)t * stride + (size_t)i];
+        out[i] = sum;
+    }
+}
+
 void cpu_errorf(char *err, const char *fmt, ...)
 {
     va_list ap;

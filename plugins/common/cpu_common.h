@@ -25,6 +25,12 @@ void cpu_activation_backward(const float *y, float *dy, size_t rows,
 /* db[c] = sum over rows of dy[r][c], summed in a fixed order. */
 void cpu_bias_grad(const float *dy, size_t rows, size_t cols, float *db);
 
+/* out[i] = sum over t < nparts of parts[t * stride + i], i < n: threads'
+ * partial sums added in thread order, so a result does not depend on
+ * timing. */
+void cpu_sum_partials(const float *parts, int nparts, size_t stride,
+                      size_t n, float *out);
+
 void cpu_errorf(char *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

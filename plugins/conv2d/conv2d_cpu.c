@@ -232,15 +232,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                 col2im(c, dcol, n, dxc);
         }
     }
-    /* the threads' partial weight gradients, added in thread order */
-    long n = (long)kf;
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) {
-        float sum = 0.0f;
-        for (int t = 0; t < T; t++)
-            sum += c->dw_part[(size_t)t * kf + (size_t)i];
-        c->dw[i] = sum;
-    }
+    cpu_sum_partials(c->dw_part, T, kf, kf, c->dw);
     return 0;
 }
 

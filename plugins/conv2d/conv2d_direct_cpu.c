@@ -195,17 +195,9 @@ static int backward(void *s, const clnet_step *st, const void *xv,
             }
         }
     }
-    /* partial sums in thread order */
-    size_t n = (size_t)K * F + F;
-    for (size_t i = 0; i < n; i++) {
-        float sum = 0;
-        for (int t = 0; t < c->nthreads; t++)
-            sum += c->partial[(size_t)t * n + i];
-        if (i < (size_t)K * F)
-            c->dw[i] = sum;
-        else
-            c->db[i - (size_t)K * F] = sum;
-    }
+    size_t kf = (size_t)K * F;
+    cpu_sum_partials(c->partial, c->nthreads, kf + F, kf, c->dw);
+    cpu_sum_partials(c->partial + kf, c->nthreads, kf + F, (size_t)F, c->db);
     if (!dx)
         return 0;
     /* input gradient: each input pixel gathers from the outputs it fed */
