@@ -1,7 +1,7 @@
 /* The tuning cache: one line per choice, "device, driver, backend, kind,
  * layer key, implementation", tab-separated, in $CLNET_CACHE_DIR/tune.tsv
- * (default ~/.cache/clnet). Rewritten through a temporary file and a
- * rename. Without a cache, implementations are chosen by their scores. */
+ * (else $XDG_CACHE_HOME/clnet, else ~/.cache/clnet). Rewritten through a
+ * temporary file and a rename. Without a cache, implementations are chosen by their scores. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +17,14 @@ static int cache_path(char *out, size_t len, int create)
 {
     const char *dir = getenv("CLNET_CACHE_DIR");
     char base[900];
+    /* the same folder as the OpenCL plugin's kernel cache */
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     if (dir && *dir)
         snprintf(base, sizeof base, "%s", dir);
-    else if (getenv("HOME"))
-        snprintf(base, sizeof base, "%s/.cache/clnet", getenv("HOME"));
+    else if (xdg && *xdg)
+        snprintf(base, sizeof base, "%s/clnet", xdg);
+    else if (home && *home)
+        snprintf(base, sizeof base, "%s/.cache/clnet", home);
     else
         return -1;
     if (create) {

@@ -115,7 +115,8 @@ void cli_usage(FILE *out)
     fprintf(out,
             "\nEnvironment: CLNET_PLUGIN_PATH (extra plugin folders, "
             "':'-separated), CLNET_MNIST_DIR, CLNET_CACHE_DIR (compiled "
-            "OpenCL kernels and tune.tsv; default ~/.cache/clnet).\n"
+            "OpenCL kernels and tune.tsv; else $XDG_CACHE_HOME/clnet, "
+            "else ~/.cache/clnet).\n"
             "Exit status: 0 success, 2 bad input (options, topology, data, "
             "checkpoint), 1 failure at run time.\n");
 }
