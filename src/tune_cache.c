@@ -1,7 +1,8 @@
 /* The tuning cache: one line per choice, "device, driver, backend, kind,
  * layer key, implementation", tab-separated, in $CLNET_CACHE_DIR/tune.tsv
  * (else $XDG_CACHE_HOME/clnet, else ~/.cache/clnet). Rewritten through a
- * temporary file and a rename. Without a cache, implementations are chosen by their scores. */
+ * temporary file and a rename. Without a cache, implementations are
+ * chosen by their scores. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "../common/cpu_common.h"
-#include "../common/window.h"
 #include "conv2d_settings.h"
 
 #define CHUNK_BYTES (512u << 10) /* im2col bytes per chunk and thread */
@@ -22,13 +21,12 @@ typedef struct {
     clnet_window g; /* input, kernel, strides, output, padding */
     int32_t B, F, act, fused;
     int32_t K, P, chunk, direct, nthreads;
-    float *col, *dcol;   /* nthreads x chunk im2col matrices */
-    float *dw_part;      /* nthreads x K x F */
+    float *col, *dcol; /* nthreads x chunk im2col matrices */
+    float *dw_part;    /* nthreads x K x F */
     float *w, *b, *dw, *db;
 } conv;
 
-static void destroy(void *s)
-{
+static void destroy(void *s) {
     conv *c = s;
     if (!c)
         return;
@@ -39,8 +37,7 @@ static void destroy(void *s)
 }
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
-{
+                  void **state, char *err) {
     const clnet_value *v = a->settings;
     conv *c = calloc(1, sizeof *c);
     if (!c)
@@ -50,9 +47,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->F = v[CONV_FILTERS].i[0];
     c->act = v[CONV_ACTIVATION].i[0];
     c->fused = a->fuse_softmax_loss;
-    if (window_geometry(a->in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
-                        v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
-                        v[CONV_PADDING].i[0] == 1, "kernel", &c->g, err)) {
+    if (conv2d_window(a, &c->g, err)) {
         destroy(c);
         return -1;
     }
@@ -79,8 +74,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     return 0;
 }
 
-static int bind(void *s, void *const *params, void *const *grads)
-{
+static int bind(void *s, void *const *params, void *const *grads) {
     conv *c = s;
     c->w = params[0];
     c->b = params[1];
@@ -90,8 +84,7 @@ static int bind(void *s, void *const *params, void *const *grads)
 }
 
 /* Rows of col are output positions of n images, columns (kh, kw, c). */
-static void im2col(const conv *c, const float *x, int32_t n, float *col)
-{
+static void im2col(const conv *c, const float *x, int32_t n, float *col) {
     long rows = (long)n * c->g.OH;
     size_t cb = (size_t)c->g.C * sizeof(float);
 #pragma omp parallel for schedule(static)
@@ -116,8 +109,7 @@ static void im2col(const conv *c, const float *x, int32_t n, float *col)
 }
 
 /* Adds each column of dcol back to the input position it came from. */
-static void col2im(const conv *c, const float *dcol, int32_t n, float *dx)
-{
+static void col2im(const conv *c, const float *dcol, int32_t n, float *dx) {
 #pragma omp parallel for schedule(static)
     for (long img = 0; img < n; img++) {
         float *di = dx + (size_t)img * c->g.H * c->g.W * c->g.C;
@@ -134,7 +126,8 @@ static void col2im(const conv *c, const float *dcol, int32_t n, float *dx)
                         int32_t ix = ox * c->g.SW - c->g.PL + kx;
                         if (ix < 0 || ix >= c->g.W)
                             continue;
-                        const float *s = src + ((size_t)ky * c->g.KW + kx) * c->g.C;
+                        const float *s =
+                            src + ((size_t)ky * c->g.KW + kx) * c->g.C;
                         float *d = di + ((size_t)iy * c->g.W + ix) * c->g.C;
 #pragma omp simd
                         for (int32_t ch = 0; ch < c->g.C; ch++)
@@ -146,8 +139,7 @@ static void col2im(const conv *c, const float *dcol, int32_t n, float *dx)
 }
 
 /* The share of a batch of n images that thread t of T takes. */
-static void share(int32_t n, int t, int T, int32_t *lo, int32_t *hi)
-{
+static void share(int32_t n, int t, int T, int32_t *lo, int32_t *hi) {
     *lo = (int32_t)((int64_t)n * t / T);
     *hi = (int32_t)((int64_t)n * (t + 1) / T);
 }
@@ -156,8 +148,7 @@ static void share(int32_t n, int t, int T, int32_t *lo, int32_t *hi)
  * the input itself for a pointwise convolution). Runs inside the caller's
  * parallel region, so im2col's own loop runs on this thread alone. */
 static const float *cols_for(conv *c, const float *x, int t, int32_t start,
-                             int32_t n)
-{
+                             int32_t n) {
     const float *xs = x + (size_t)start * c->g.H * c->g.W * c->g.C;
     if (c->direct)
         return xs;
@@ -167,8 +158,7 @@ static const float *cols_for(conv *c, const float *x, int t, int32_t start,
 }
 
 static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err)
-{
+                   char *err) {
     (void)err;
     conv *c = s;
     const float *x = xv;
@@ -193,8 +183,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 }
 
 static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err)
-{
+                    const void *yv, void *dyv, void *dxv, char *err) {
     (void)err;
     conv *c = s;
     const float *x = xv;
@@ -222,12 +211,10 @@ static int backward(void *s, const clnet_step *st, const void *xv,
             if (!dx)
                 continue;
             float *dxc = dx + (size_t)start * c->g.H * c->g.W * c->g.C;
-            float *dcol = c->direct ? dxc
-                                    : c->dcol + (size_t)t * c->chunk * c->P *
-                                                    c->K;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->P,
-                        c->K, c->F, 1.0f, dyc, c->F, c->w, c->F, 0.0f, dcol,
-                        c->K);
+            float *dcol =
+                c->direct ? dxc : c->dcol + (size_t)t * c->chunk * c->P * c->K;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->P, c->K,
+                        c->F, 1.0f, dyc, c->F, c->w, c->F, 0.0f, dcol, c->K);
             if (!c->direct)
                 col2im(c, dcol, n, dxc);
         }

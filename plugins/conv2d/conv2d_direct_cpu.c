@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "../common/cpu_common.h"
-#include "../common/window.h"
 #include "conv2d_settings.h"
 
 #define DIRECT_MAX_K 32
@@ -24,19 +23,16 @@ typedef struct {
     float *partial; /* nthreads x (K * F + F) */
 } conv;
 
-static int32_t receptive(const clnet_create_args *a)
-{
+static int32_t receptive(const clnet_create_args *a) {
     return a->settings[CONV_KERNEL].i[0] * a->settings[CONV_KERNEL].i[1] *
            a->in.c;
 }
 
-static int32_t score(const clnet_create_args *a)
-{
+static int32_t score(const clnet_create_args *a) {
     return receptive(a) <= DIRECT_MAX_K ? 10 : 0;
 }
 
-static void destroy(void *s)
-{
+static void destroy(void *s) {
     conv *c = s;
     if (c)
         free(c->partial);
@@ -44,12 +40,14 @@ static void destroy(void *s)
 }
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
-{
+                  void **state, char *err) {
     const clnet_value *v = a->settings;
     if (receptive(a) > DIRECT_MAX_K)
-        return cpu_errorf(err, "the direct convolution takes receptive "
-                          "fields of at most %d values", DIRECT_MAX_K), -1;
+        return cpu_errorf(err,
+                          "the direct convolution takes receptive "
+                          "fields of at most %d values",
+                          DIRECT_MAX_K),
+               -1;
     conv *c = calloc(1, sizeof *c);
     if (!c)
         return cpu_errorf(err, "out of memory"), -1;
@@ -57,9 +55,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->F = v[CONV_FILTERS].i[0];
     c->act = v[CONV_ACTIVATION].i[0];
     c->fused = a->fuse_softmax_loss;
-    if (window_geometry(a->in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
-                        v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
-                        v[CONV_PADDING].i[0] == 1, "kernel", &c->g, err)) {
+    if (conv2d_window(a, &c->g, err)) {
         destroy(c);
         return -1;
     }
@@ -77,8 +73,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     return 0;
 }
 
-static int bind(void *s, void *const *params, void *const *grads)
-{
+static int bind(void *s, void *const *params, void *const *grads) {
     conv *c = s;
     c->w = params[0];
     c->b = params[1];
@@ -88,8 +83,7 @@ static int bind(void *s, void *const *params, void *const *grads)
 }
 
 static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err)
-{
+                   char *err) {
     (void)err;
     conv *c = s;
     const float *x = xv;
@@ -114,7 +108,8 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                     if (ix < 0 || ix >= c->g.W)
                         continue;
                     const float *xp = xi + ((size_t)iy * c->g.W + ix) * c->g.C;
-                    const float *wp = c->w + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
+                    const float *wp =
+                        c->w + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
                     for (int32_t ch = 0; ch < c->g.C; ch++) {
                         float xv1 = xp[ch];
                         const float *wr = wp + (size_t)ch * F;
@@ -138,8 +133,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 }
 
 static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err)
-{
+                    const void *yv, void *dyv, void *dxv, char *err) {
     (void)err;
     conv *c = s;
     const float *x = xv;
@@ -181,8 +175,10 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                         int32_t ix = ox * c->g.SW - c->g.PL + kx;
                         if (ix < 0 || ix >= c->g.W)
                             continue;
-                        const float *xp = xi + ((size_t)iy * c->g.W + ix) * c->g.C;
-                        float *wp = pw + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
+                        const float *xp =
+                            xi + ((size_t)iy * c->g.W + ix) * c->g.C;
+                        float *wp =
+                            pw + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
                         for (int32_t ch = 0; ch < c->g.C; ch++) {
                             float xv1 = xp[ch];
                             float *wr = wp + (size_t)ch * F;
@@ -219,7 +215,8 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                         continue;
                     const float *g =
                         dy + (((size_t)b * c->g.OH + ty / c->g.SH) * c->g.OW +
-                              tx / c->g.SW) * F;
+                              tx / c->g.SW) *
+                                 F;
                     const float *wp =
                         c->w + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
                     for (int32_t ch = 0; ch < c->g.C; ch++) {

@@ -4,7 +4,6 @@
  * chunk of images. */
 #include <stdlib.h>
 
-#include "../common/window.h"
 #include "../opencl/ocl_common.h"
 #include "conv2d_cl.h"
 #include "conv2d_settings.h"
@@ -53,9 +52,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->F = v[CONV_FILTERS].i[0];
     c->act = v[CONV_ACTIVATION].i[0];
     c->fused = a->fuse_softmax_loss;
-    if (window_geometry(a->in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
-                        v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
-                        v[CONV_PADDING].i[0] == 1, "kernel", &c->g, err)) {
+    if (conv2d_window(a, &c->g, err)) {
         destroy(c);
         return -1;
     }

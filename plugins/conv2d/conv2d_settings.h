@@ -2,6 +2,7 @@
 #ifndef CLNET_CONV2D_SETTINGS_H
 #define CLNET_CONV2D_SETTINGS_H
 #include "../common/activation.h"
+#include "../common/window.h"
 #include "clnet/plugin.h"
 
 enum { CONV_FILTERS, CONV_KERNEL, CONV_STRIDES, CONV_PADDING, CONV_ACTIVATION,
@@ -15,4 +16,14 @@ static const clnet_setting_spec conv2d_settings[CONV_NSETTINGS] = {
     {"activation", NULL, CLNET_SET_CHOICE, "linear", CLNET_ACTIVATION_CHOICES,
      0, 0},
 };
+
+/* The geometry these settings give on input args->in. */
+static inline int conv2d_window(const clnet_create_args *a, clnet_window *g,
+                                char *err)
+{
+    const clnet_value *v = a->settings;
+    return window_geometry(a->in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
+                           v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
+                           v[CONV_PADDING].i[0] == 1, "kernel", g, err);
+}
 #endif

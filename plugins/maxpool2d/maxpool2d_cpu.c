@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "../common/cpu_common.h"
-#include "../common/window.h"
 #include "maxpool2d_settings.h"
 
 typedef struct {
@@ -14,8 +13,7 @@ typedef struct {
     int32_t *arg; /* per output: offset of the max within its image */
 } pool;
 
-static void destroy(void *s)
-{
+static void destroy(void *s) {
     pool *p = s;
     if (p)
         free(p->arg);
@@ -23,22 +21,17 @@ static void destroy(void *s)
 }
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
-{
-    const clnet_value *v = a->settings;
+                  void **state, char *err) {
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return cpu_errorf(err, "out of memory"), -1;
     p->B = a->max_batch;
-    int32_t ph = v[POOL_POOL].i[0], pw = v[POOL_POOL].i[1];
-    if (window_geometry(a->in, ph, pw,
-                        v[POOL_STRIDES].i[0] ? v[POOL_STRIDES].i[0] : ph,
-                        v[POOL_STRIDES].i[1] ? v[POOL_STRIDES].i[1] : pw,
-                        v[POOL_PADDING].i[0] == 1, "pool", &p->g, err)) {
+    if (maxpool2d_window(a, &p->g, err)) {
         destroy(p);
         return -1;
     }
-    p->arg = cpu_alloc(sizeof(int32_t) * (size_t)p->B * p->g.OH * p->g.OW * p->g.C);
+    p->arg =
+        cpu_alloc(sizeof(int32_t) * (size_t)p->B * p->g.OH * p->g.OW * p->g.C);
     if (!p->arg) {
         destroy(p);
         return cpu_errorf(err, "out of memory"), -1;
@@ -47,13 +40,13 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     cpu_set_threads(a->threads);
     plan->out = (clnet_shape){p->g.OH, p->g.OW, p->g.C};
     plan->needs_input_grad = 1;
-    plan->flops_forward = (double)p->g.OH * p->g.OW * p->g.C * p->g.KH * p->g.KW;
+    plan->flops_forward =
+        (double)p->g.OH * p->g.OW * p->g.C * p->g.KH * p->g.KW;
     return 0;
 }
 
 static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err)
-{
+                   char *err) {
     (void)err;
     pool *p = s;
     const float *x = xv;
@@ -102,8 +95,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 }
 
 static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err)
-{
+                    const void *yv, void *dyv, void *dxv, char *err) {
     (void)xv;
     (void)yv;
     (void)err;

@@ -4,7 +4,6 @@
 
 #include "../opencl/ocl_common.h"
 #include "maxpool2d_cl.h"
-#include "../common/window.h"
 #include "maxpool2d_settings.h"
 
 typedef struct {
@@ -21,8 +20,7 @@ typedef struct {
     cl_mem arg;
 } pool;
 
-static void destroy(void *s)
-{
+static void destroy(void *s) {
     pool *p = s;
     if (!p)
         return;
@@ -33,18 +31,12 @@ static void destroy(void *s)
 }
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
-{
-    const clnet_value *v = a->settings;
+                  void **state, char *err) {
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return ocl_errorf(err, "out of memory"), -1;
     p->o = a->device;
-    int32_t ph = v[POOL_POOL].i[0], pw = v[POOL_POOL].i[1];
-    if (window_geometry(a->in, ph, pw,
-                        v[POOL_STRIDES].i[0] ? v[POOL_STRIDES].i[0] : ph,
-                        v[POOL_STRIDES].i[1] ? v[POOL_STRIDES].i[1] : pw,
-                        v[POOL_PADDING].i[0] == 1, "pool", &p->g, err)) {
+    if (maxpool2d_window(a, &p->g, err)) {
         destroy(p);
         return -1;
     }
@@ -58,33 +50,31 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     *state = p;
     plan->out = (clnet_shape){p->g.OH, p->g.OW, p->g.C};
     plan->needs_input_grad = 1;
-    plan->flops_forward = (double)p->g.OH * p->g.OW * p->g.C * p->g.KH * p->g.KW;
+    plan->flops_forward =
+        (double)p->g.OH * p->g.OW * p->g.C * p->g.KH * p->g.KW;
     return 0;
 }
 
 static int launch(pool *p, ocl_kernel *k, cl_mem a, cl_mem b, cl_mem c,
-                  int32_t n, size_t items, char *err)
-{
+                  int32_t n, size_t items, char *err) {
     if (ocl_args(k, 15, OCL_ARG(a), OCL_ARG(b), OCL_ARG(c), OCL_ARG(n),
-                 OCL_ARG(p->g.H), OCL_ARG(p->g.W), OCL_ARG(p->g.C), OCL_ARG(p->g.KH),
-                 OCL_ARG(p->g.KW), OCL_ARG(p->g.SH), OCL_ARG(p->g.SW),
-                 OCL_ARG(p->g.PT), OCL_ARG(p->g.PL), OCL_ARG(p->g.OH),
-                 OCL_ARG(p->g.OW)))
+                 OCL_ARG(p->g.H), OCL_ARG(p->g.W), OCL_ARG(p->g.C),
+                 OCL_ARG(p->g.KH), OCL_ARG(p->g.KW), OCL_ARG(p->g.SH),
+                 OCL_ARG(p->g.SW), OCL_ARG(p->g.PT), OCL_ARG(p->g.PL),
+                 OCL_ARG(p->g.OH), OCL_ARG(p->g.OW)))
         return ocl_errorf(err, "maxpool: bad kernel arguments"), -1;
     return ocl_run1d(p->o, k, items, err);
 }
 
 static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err)
-{
+                   char *err) {
     pool *p = s;
     return launch(p, &p->k.fwd, (cl_mem)x, (cl_mem)y, p->arg, st->batch,
                   (size_t)st->batch * p->g.OH * p->g.OW * p->g.C, err);
 }
 
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
-{
+static int backward(void *s, const clnet_step *st, const void *x, const void *y,
+                    void *dy, void *dx, char *err) {
     (void)x;
     (void)y;
     pool *p = s;

@@ -198,8 +198,7 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err) {
 int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int rows_nn, int ta, int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
-              size_t coff, char *err)
-{
+              size_t coff, char *err) {
     if (ta && tb) {
         ocl_errorf(err, "gemm with both operands transposed is not needed");
         return -1;
