@@ -94,8 +94,9 @@ typedef struct {
     int32_t max_batch; /* 0: the topology's train batch */
     int32_t threads;   /* 0: all cores */
     uint64_t seed;
-    const char *device;   /* "cpu" (default) */
-    const char *backends; /* "conv2d=cpu,dense_1=cpu" or NULL */
+    const char *device;   /* "cpu" (default), "opencl", "opencl:N", "auto" */
+    const char *backends; /* "conv2d=opencl,dense_1=cpu/gemm" or NULL:
+                             KIND or NAME = BACKEND[/IMPL] */
 } clnet_build_options;
 
 clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
