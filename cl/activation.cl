@@ -63,18 +63,28 @@ __kernel void softmax_backward(__global const float *y, __global float *dy,
         dr[c] = yr[c] * (dr[c] - dot);
 }
 
-/* db[c] = sum over rows of dy[r][c], one work-item per column, summed in
- * row order like the CPU backend. */
+/* db[c] = sum over rows of dy[r][c], summed in row order like the CPU
+ * backend; a work-item takes 16 neighbouring columns, so it reads whole
+ * vectors (rows are contiguous) and the sum needs no reduction tree. */
 __kernel void bias_grad(__global const float *dy, __global float *db,
                         const int rows, const int cols)
 {
-    const int c = get_global_id(0);
-    if (c >= cols)
+    const int c0 = get_global_id(0) * 16;
+    if (c0 >= cols)
         return;
-    float s = 0.0f;
-    for (int r = 0; r < rows; r++)
-        s += dy[r * cols + c];
-    db[c] = s;
+    if (c0 + 16 <= cols) {
+        float16 s = (float16)(0.0f);
+        for (int r = 0; r < rows; r++)
+            s += vload16(0, dy + r * cols + c0);
+        vstore16(s, 0, db + c0);
+        return;
+    }
+    for (int c = c0; c < cols; c++) {
+        float s = 0.0f;
+        for (int r = 0; r < rows; r++)
+            s += dy[r * cols + c];
+        db[c] = s;
+    }
 }
 
 __kernel void copy(__global const float *x, __global float *y, const int n)

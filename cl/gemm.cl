@@ -1,9 +1,29 @@
-/* Tiled SGEMM, row-major: C[M,N] = alpha op(A) op(B) + beta C.
- * A work-group computes a TS x TS tile of C with TS x (TS/WPT) work-items,
- * each accumulating WPT outputs of one column in registers; tiles of A and
- * B pass through local memory. TS and WPT come from the build options.
- * gemm_tn reads A stored K x M, gemm_nt reads B stored N x K. Offsets are
- * in elements, so callers can work on slices of one buffer. */
+/* SGEMM, row-major: C[M,N] = alpha op(A) B + beta C, in two families
+ * chosen at build time; both define gemm_nn (A stored M x K) and gemm_tn
+ * (A stored K x M). Products with B transposed go through `transpose`
+ * first: every B the layers transpose is a weight matrix, small next to
+ * the activations. Offsets are in elements, so callers can work on slices
+ * of one buffer.
+ *
+ * Without GEMM_VEC: local-memory tiles for GPUs. A work-group computes a
+ * TS x TS tile of C with TS x (TS/WPT) work-items, each accumulating WPT
+ * outputs of one column in registers; tiles of A and B pass through local
+ * memory.
+ *
+ * With GEMM_VEC: register tiles in explicit float16 vectors for CPU
+ * devices (PoCL, Intel's CPU runtime). Such runtimes run a work-group's
+ * work-items one after another on one core and vectorize across them only
+ * when the kernel has no loops of its own, so a GEMM has to carry its own
+ * vectors: each work-item owns TM rows by NV x 16 columns of C and no
+ * local memory or barrier is needed. 230-250 GFLOP/s on PoCL here against
+ * 20 for scalar code (BENCHMARKS.md).
+ *
+ * TS, WPT, TM and NV come from the build options. */
+#define A_N(i, k) A[(i) * lda + (k)]
+#define A_T(i, k) A[(k) * lda + (i)]
+#define B_N(k, j) B[(k) * ldb + (j)]
+
+#ifndef GEMM_VEC
 #define RTS (TS / WPT)
 
 #define GEMM_KERNEL(NAME, A_AT, B_AT)                                        \
@@ -49,60 +69,79 @@ void NAME(const int M, const int N, const int K, const float alpha,          \
     }                                                                        \
 }
 
-#define A_N(i, k) A[(i) * lda + (k)]
-#define A_T(i, k) A[(k) * lda + (i)]
-#define B_N(k, j) B[(k) * ldb + (j)]
-#define B_T(k, j) B[(j) * ldb + (k)]
-
 GEMM_KERNEL(gemm_nn, A_N, B_N)
 GEMM_KERNEL(gemm_tn, A_T, B_N)
-GEMM_KERNEL(gemm_nt, A_N, B_T)
 
-/* The same products for CPU-like OpenCL devices (PoCL, Intel's CPU
- * runtime): no local memory and no barriers, which such runtimes turn into
- * loop splits; each work-item owns one column of C and TM rows of it in
- * registers, and neighbouring work-items take neighbouring columns, so the
- * runtime can vectorize across them. 20 GFLOP/s on PoCL here against 7 for
- * the tiled kernels above (BENCHMARKS.md). */
-#ifndef TM
-#define TM 8
-#endif
+#else
+#define COLS (NV * 16)
 
-#define GEMM_ROWS_KERNEL(NAME, A_AT, B_AT)                                   \
+/* Rows past M repeat row M-1 (clamped in r[]), so a partial block of rows
+ * keeps the vector path; they are never stored. A partial block of columns
+ * takes the scalar path. */
+#define GEMM_VEC_KERNEL(NAME, A_AT)                                          \
 __kernel void NAME(const int M, const int N, const int K, const float alpha, \
           __global const float *A, const int lda, const int aoff,            \
           __global const float *B, const int ldb, const int boff,            \
           const float beta, __global float *C, const int ldc, const int coff) \
 {                                                                            \
-    const int j = get_global_id(0), i0 = get_global_id(1) * TM;              \
-    if (j >= N || i0 >= M)                                                   \
+    const int j0 = get_global_id(0) * COLS, i0 = get_global_id(1) * TM;      \
+    if (j0 >= N || i0 >= M)                                                  \
         return;                                                              \
     A += aoff;                                                               \
     B += boff;                                                               \
+    C += coff;                                                               \
     const int rows = min(TM, M - i0);                                        \
-    float acc[TM];                                                           \
-    for (int ii = 0; ii < TM; ii++)                                          \
-        acc[ii] = 0.0f;                                                      \
-    if (rows == TM) {                                                        \
-        for (int k = 0; k < K; k++) {                                        \
-            const float b = B_AT(k, j);                                      \
-            for (int ii = 0; ii < TM; ii++)                                  \
-                acc[ii] += A_AT(i0 + ii, k) * b;                             \
+    if (j0 + COLS <= N) {                                                    \
+        int r[TM];                                                           \
+        float16 acc[TM][NV];                                                 \
+        _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {                  \
+            r[ii] = min(i0 + ii, M - 1);                                     \
+            _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
+                acc[ii][v] = (float16)(0.0f);                                \
         }                                                                    \
-    } else {                                                                 \
         for (int k = 0; k < K; k++) {                                        \
-            const float b = B_AT(k, j);                                      \
-            for (int ii = 0; ii < rows; ii++)                                \
-                acc[ii] += A_AT(i0 + ii, k) * b;                             \
+            float16 b[NV];                                                   \
+            _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
+                b[v] = vload16(v, B + k * ldb + j0);                         \
+            _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {              \
+                const float16 a = (float16)(A_AT(r[ii], k));                 \
+                _Pragma("unroll") for (int v = 0; v < NV; v++)               \
+                    acc[ii][v] = fma(a, b[v], acc[ii][v]);                   \
+            }                                                                \
         }                                                                    \
+        for (int ii = 0; ii < rows; ii++)                                    \
+            _Pragma("unroll") for (int v = 0; v < NV; v++) {                 \
+                __global float *c = C + (i0 + ii) * ldc + j0;                \
+                float16 out = alpha * acc[ii][v];                            \
+                if (beta != 0.0f)                                            \
+                    out += beta * vload16(v, c);                             \
+                vstore16(out, v, c);                                         \
+            }                                                                \
+        return;                                                              \
     }                                                                        \
-    for (int ii = 0; ii < rows; ii++) {                                      \
-        const int idx = coff + (i0 + ii) * ldc + j;                          \
-        C[idx] = beta == 0.0f ? alpha * acc[ii]                              \
-                              : alpha * acc[ii] + beta * C[idx];             \
-    }                                                                        \
+    for (int ii = i0; ii < i0 + rows; ii++)                                  \
+        for (int j = j0; j < N; j++) {                                       \
+            float s = 0.0f;                                                  \
+            for (int k = 0; k < K; k++)                                      \
+                s += A_AT(ii, k) * B_N(k, j);                                \
+            const int idx = ii * ldc + j;                                    \
+            C[idx] = beta == 0.0f ? alpha * s : alpha * s + beta * C[idx];   \
+        }                                                                    \
 }
 
-/* A B only: for A' B and A B' the rows read their operands with large
- * strides, and measured slower than the tiles on PoCL (BENCHMARKS.md). */
-GEMM_ROWS_KERNEL(gemm_rows_nn, A_N, B_N)
+GEMM_VEC_KERNEL(gemm_nn, A_N)
+GEMM_VEC_KERNEL(gemm_tn, A_T)
+#endif
+
+/* out (cols x rows) <- in (rows x cols, row stride ld, from offset off). */
+__kernel void transpose(const int rows, const int cols,
+                        __global const float *in, const int ld, const int off,
+                        __global float *out)
+{
+    const int n = get_global_id(0);
+    if (n >= rows * cols)
+        return;
+    const int i = n / cols, j = n % cols;
+    out[j * rows + i] = in[off + i * ld + j];
+}
+

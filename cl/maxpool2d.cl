@@ -1,7 +1,8 @@
-/* Max pooling, NHWC. Forward records each maximum's offset within its
- * image; backward gathers, one work-item per input element, adding the
+/* Max pooling, NHWC (needs window.cl), a work-item per pixel and its
+ * channels 16 at a time. Forward records each maximum's offset within its
+ * image; backward gathers, one work-item per input pixel, adding the
  * gradient of every output whose maximum it was (no atomics, and windows
- * may overlap). */
+ * may overlap). An empty window (all padding) gives 0 and offset -1. */
 
 __kernel void maxpool_forward(__global const float *x, __global float *y,
                               __global int *arg, const int n, const int H,
@@ -10,33 +11,44 @@ __kernel void maxpool_forward(__global const float *x, __global float *y,
                               const int PT, const int PL, const int OH,
                               const int OW)
 {
-    const long total = (long)n * OH * OW * C;
-    const long i = get_global_id(0);
-    if (i >= total)
+    const int p = get_global_id(0);
+    if (p >= n * OH * OW)
         return;
-    const int c = (int)(i % C);
-    const int ox = (int)((i / C) % OW), oy = (int)((i / ((long)C * OW)) % OH);
-    const int b = (int)(i / ((long)C * OW * OH));
-    __global const float *xi = x + (long)b * H * W * C;
-    float best = 0.0f;
-    int where = -1;
-    for (int ky = 0; ky < PH; ky++) {
-        const int iy = oy * SH - PT + ky;
-        if (iy < 0 || iy >= H)
-            continue;
-        for (int kx = 0; kx < PW; kx++) {
-            const int ix = ox * SW - PL + kx;
-            if (ix < 0 || ix >= W)
-                continue;
-            const int off = (iy * W + ix) * C + c;
-            if (where < 0 || xi[off] > best) {
-                best = xi[off];
-                where = off;
+    const int ox = p % OW, oy = (p / OW) % OH, b = p / (OW * OH);
+    __global const float *xi = x + b * H * W * C;
+    const int y0 = max(oy * SH - PT, 0), y1 = min(oy * SH - PT + PH, H);
+    const int x0 = max(ox * SW - PL, 0), x1 = min(ox * SW - PL + PW, W);
+    int c = 0;
+    for (; c + 16 <= C; c += 16) {
+        float16 best = (float16)(0.0f);
+        int16 where = (int16)(-1);
+        const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                   13, 14, 15);
+        for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++) {
+                const int off = (iy * W + ix) * C + c;
+                const float16 v = vload16(0, xi + off);
+                const int16 take = where < 0 || v > best;
+                best = select(best, v, take);
+                where = select(where, (int16)(off) + lane, take);
             }
-        }
+        vstore16(best, 0, y + p * C + c);
+        vstore16(where, 0, arg + p * C + c);
     }
-    y[i] = best;
-    arg[i] = where;
+    for (; c < C; c++) {
+        float best = 0.0f;
+        int where = -1;
+        for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++) {
+                const int off = (iy * W + ix) * C + c;
+                if (where < 0 || xi[off] > best) {
+                    best = xi[off];
+                    where = off;
+                }
+            }
+        y[p * C + c] = best;
+        arg[p * C + c] = where;
+    }
 }
 
 __kernel void maxpool_backward(__global const float *dy,
@@ -46,34 +58,36 @@ __kernel void maxpool_backward(__global const float *dy,
                                const int SH, const int SW, const int PT,
                                const int PL, const int OH, const int OW)
 {
-    const long total = (long)n * H * W * C;
-    const long i = get_global_id(0);
-    if (i >= total)
+    const int q = get_global_id(0);
+    if (q >= n * H * W)
         return;
-    const int c = (int)(i % C);
-    const int ix = (int)((i / C) % W), iy = (int)((i / ((long)C * W)) % H);
-    const int b = (int)(i / ((long)C * W * H));
-    const int off = (iy * W + ix) * C + c;
-    const long obase = (long)b * OH * OW * C;
-    float s = 0.0f;
-    for (int ky = 0; ky < PH; ky++) {
-        const int ty = iy + PT - ky;
-        if (ty < 0 || ty % SH)
-            continue;
-        const int oy = ty / SH;
-        if (oy >= OH)
-            continue;
-        for (int kx = 0; kx < PW; kx++) {
-            const int tx = ix + PL - kx;
-            if (tx < 0 || tx % SW)
-                continue;
-            const int ox = tx / SW;
-            if (ox >= OW)
-                continue;
-            const long o = obase + ((long)oy * OW + ox) * C + c;
-            if (arg[o] == off)
-                s += dy[o];
-        }
+    const int ix = q % W, iy = (q / W) % H, b = q / (W * H);
+    int oy0, oy1, ox0, ox1;
+    covering(iy, PH, SH, PT, OH, &oy0, &oy1);
+    covering(ix, PW, SW, PL, OW, &ox0, &ox1);
+    const int base = b * OH * OW * C, self = (iy * W + ix) * C;
+    int c = 0;
+    for (; c + 16 <= C; c += 16) {
+        const int16 off = (int16)(self + c) +
+                          (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                  13, 14, 15);
+        float16 s = (float16)(0.0f);
+        for (int oy = oy0; oy <= oy1; oy++)
+            for (int ox = ox0; ox <= ox1; ox++) {
+                const int o = base + (oy * OW + ox) * C + c;
+                s += select((float16)(0.0f), vload16(0, dy + o),
+                            vload16(0, arg + o) == off);
+            }
+        vstore16(s, 0, dx + q * C + c);
     }
-    dx[i] = s;
+    for (; c < C; c++) {
+        float s = 0.0f;
+        for (int oy = oy0; oy <= oy1; oy++)
+            for (int ox = ox0; ox <= ox1; ox++) {
+                const int o = base + (oy * OW + ox) * C + c;
+                if (arg[o] == self + c)
+                    s += dy[o];
+            }
+        dx[q * C + c] = s;
+    }
 }

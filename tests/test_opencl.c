@@ -220,8 +220,11 @@ START_TEST(both_gemm_variants_match_cpu)
 {
     REQUIRE_OPENCL();
     /* each build variant of the GEMM-based plugins, whichever the device
-     * would pick by itself */
-    const char *variants[] = {"tiles", "rows"};
+     * would pick by itself; 67 filters or units take the vector family's
+     * full 64-column block and its scalar tail, 19 channels the window
+     * kernels' 16-channel vectors and their tail, and batch 300 over 2000
+     * inputs splits dense's A' B into slices of K */
+    const char *variants[] = {"tiles", "vec"};
     for (int i = 0; i < 2; i++) {
         char conv[64], dense[64];
         snprintf(conv, sizeof conv, "conv2d/im2col-gemm-%s", variants[i]);
@@ -229,8 +232,12 @@ START_TEST(both_gemm_variants_match_cpu)
         clnet_value v[CONV_NSETTINGS];
         conv_values(v, 7, 3, 1, 0, 1);
         compare_layer(conv, v, (clnet_shape){9, 11, 5}, 3, 0, -1, 1);
+        conv_values(v, 67, 3, 2, 1, 1);
+        compare_layer(conv, v, (clnet_shape){7, 9, 19}, 3, 0, -1, 1);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
         compare_layer(dense, d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
+        clnet_value d2[DENSE_NSETTINGS] = {{{67, 0, 0}, 0}, {{1, 0, 0}, 0}};
+        compare_layer(dense, d2, (clnet_shape){1, 1, 2000}, 300, 0, -1, 1);
     }
 }
 END_TEST
@@ -244,6 +251,7 @@ START_TEST(pooling_dense_and_activations_match_cpu)
     clnet_value p2[POOL_NSETTINGS] = {{{3, 3, 0}, 0}, {{2, 2, 0}, 0},
                                       {{1, 0, 0}, 0}};
     compare_layer("maxpool2d", p2, (clnet_shape){7, 9, 3}, 1, 0, -1, 1);
+    compare_layer("maxpool2d", p2, (clnet_shape){8, 5, 37}, 2, 0, -1, 1);
     for (int act = 0; act <= 2; act++) {
         clnet_value d[DENSE_NSETTINGS] = {{{13, 0, 0}, 0}, {{act, 0, 0}, 0}};
         compare_layer("dense", d, (clnet_shape){1, 1, 37}, 5, 0, -1, 1);

@@ -1,5 +1,5 @@
-/* conv2d on OpenCL: im2col + the project's tiled GEMM, NHWC, bias and
- * activation after the product; the column matrix of the whole batch is
+/* conv2d on OpenCL: im2col + the project's GEMM (either family of
+ * cl/gemm.cl, one plugin each), NHWC, bias and activation after the product; the column matrix of the whole batch is
  * kept from forward to backward when it fits a budget, else rebuilt per
  * chunk of images. */
 #include <stdlib.h>
@@ -26,7 +26,7 @@ typedef struct {
     clnet_window g; /* input, kernel, strides, output, padding */
     int32_t B, F, act, fused;
     int32_t K, P, chunk, keep_cols;
-    cl_mem col, dcol, w, b, dw, db;
+    cl_mem col, dcol, wt, w, b, dw, db; /* wt: the kernel transposed */
 } conv;
 
 static void destroy(void *s) {
@@ -37,6 +37,8 @@ static void destroy(void *s) {
         clReleaseMemObject(c->col);
     if (c->dcol)
         clReleaseMemObject(c->dcol);
+    if (c->wt)
+        clReleaseMemObject(c->wt);
     ocl_release(c->prog, (ocl_kernel *)&c->k, sizeof c->k / sizeof(ocl_kernel));
     free(c);
 }
@@ -72,10 +74,11 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
-    if (ocl_program(c->o, conv2d_cl, NULL, &c->prog, names, (ocl_kernel *)&c->k,
+    if (ocl_program(c->o, conv2d_cl, OCL_GEMM_OPTIONS, &c->prog, names, (ocl_kernel *)&c->k,
                     err) ||
         !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
-        !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) {
+        !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
+        !(c->wt = ocl_buffer(c->o, (size_t)c->K * c->F * sizeof(float), err))) {
         destroy(c);
         return -1;
     }
@@ -107,7 +110,7 @@ static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
         OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH), OCL_ARG(c->g.OW));
     if (args_bad)
         return ocl_errorf(err, "im2col: bad arguments"), -1;
-    return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->P * c->K, err);
+    return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->P, err);
 }
 
 static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
@@ -117,9 +120,9 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
         if (im2col(c, x, start, n, err) ||
-            ocl_sgemm(c->o, &c->k.g, OCL_GEMM_ROWS, 0, 0, n * c->P, c->F, c->K,
+            ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 0, 0, n * c->P, c->F, c->K,
                       1.0f, c->col, c->K, 0, c->w, c->F, 0, 0.0f, y, c->F,
-                      (size_t)start * c->P * c->F, err))
+                      (size_t)start * c->P * c->F, NULL, err))
             return -1;
     }
     return ocl_bias_activation(c->o, &c->k.a, y, c->b, c->act,
@@ -140,15 +143,15 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         if (!c->keep_cols && im2col(c, x, start, n, err))
             return -1;
         size_t off = (size_t)start * c->P * c->F;
-        if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_ROWS, 1, 0, c->K, c->F, n * c->P,
+        if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 1, 0, c->K, c->F, n * c->P,
                       1.0f, c->col, c->K, 0, dy, c->F, off,
-                      start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, err))
+                      start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, NULL, err))
             return -1;
         if (!dx)
             continue;
-        if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_ROWS, 0, 1, n * c->P, c->K, c->F,
+        if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 0, 1, n * c->P, c->K, c->F,
                       1.0f, dy, c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K,
-                      0, err))
+                      0, c->wt, err))
             return -1;
         int dxoff = start * c->g.H * c->g.W * c->g.C;
         int bad = ocl_args(&c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx),
@@ -159,8 +162,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                            OCL_ARG(c->g.OW));
         if (bad)
             return ocl_errorf(err, "col2im: bad arguments"), -1;
-        if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->g.H * c->g.W * c->g.C,
-                      err))
+        if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->g.H * c->g.W, err))
             return -1;
     }
     return 0;
@@ -173,7 +175,7 @@ static const clnet_plugin plugin = {
     .kind = "conv2d",
     .backend = "opencl",
     .impl = "im2col-gemm-" OCL_GEMM_SUFFIX,
-    .summary = "2-D convolution, im2col + tiled GEMM kernels",
+    .summary = "2-D convolution, im2col + GEMM kernels (" OCL_GEMM_SUFFIX ")",
     .nsettings = CONV_NSETTINGS,
     .settings = conv2d_settings,
     .create = create,

@@ -1,5 +1,6 @@
-/* dense on OpenCL: the project's tiled GEMM for all three products, bias
- * and activation from cl/activation.cl. */
+/* dense on OpenCL: the project's GEMM (either family of cl/gemm.cl, one
+ * plugin each) for all three products, bias and activation from
+ * cl/activation.cl. */
 #include <stdlib.h>
 
 #include "../opencl/ocl_common.h"
@@ -17,13 +18,15 @@ typedef struct {
     cl_program prog;
     kernels k;
     int32_t D, U, act, fused;
-    cl_mem w, b, dw, db;
+    cl_mem wt, w, b, dw, db; /* wt: the kernel transposed */
 } dense;
 
 static void destroy(void *s) {
     dense *d = s;
     if (!d)
         return;
+    if (d->wt)
+        clReleaseMemObject(d->wt);
     ocl_release(d->prog, (ocl_kernel *)&d->k, sizeof d->k / sizeof(ocl_kernel));
     free(d);
 }
@@ -47,8 +50,9 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     d->D = (int32_t)D;
     d->act = a->settings[DENSE_ACTIVATION].i[0];
     d->fused = a->fuse_softmax_loss;
-    if (ocl_program(d->o, dense_cl, NULL, &d->prog, names, (ocl_kernel *)&d->k,
-                    err)) {
+    if (ocl_program(d->o, dense_cl, OCL_GEMM_OPTIONS, &d->prog, names,
+                    (ocl_kernel *)&d->k, err) ||
+        !(d->wt = ocl_buffer(d->o, (size_t)d->D * d->U * sizeof(float), err))) {
         destroy(d);
         return -1;
     }
@@ -80,9 +84,9 @@ static int bind(void *s, void *const *params, void *const *grads) {
 static int forward(void *s, const clnet_step *st, const void *x, void *y,
                    char *err) {
     dense *d = s;
-    if (ocl_sgemm(d->o, &d->k.g, OCL_GEMM_ROWS, 0, 0, st->batch, d->U, d->D,
+    if (ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 0, 0, st->batch, d->U, d->D,
                   1.0f, (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y,
-                  d->U, 0, err))
+                  d->U, 0, NULL, err))
         return -1;
     return ocl_bias_activation(d->o, &d->k.a, (cl_mem)y, d->b, d->act,
                                (size_t)st->batch, d->U, err);
@@ -95,13 +99,13 @@ static int backward(void *s, const clnet_step *st, const void *x, const void *y,
                                 d->fused, (size_t)st->batch, d->U, err) ||
         ocl_bias_grad(d->o, &d->k.a, (cl_mem)dy, d->db, (size_t)st->batch, d->U,
                       err) ||
-        ocl_sgemm(d->o, &d->k.g, OCL_GEMM_ROWS, 1, 0, d->D, d->U, st->batch,
+        ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 1, 0, d->D, d->U, st->batch,
                   1.0f, (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw,
-                  d->U, 0, err))
+                  d->U, 0, NULL, err))
         return -1;
-    if (dx && ocl_sgemm(d->o, &d->k.g, OCL_GEMM_ROWS, 0, 1, st->batch, d->D,
+    if (dx && ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 0, 1, st->batch, d->D,
                         d->U, 1.0f, (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f,
-                        (cl_mem)dx, d->D, 0, err))
+                        (cl_mem)dx, d->D, 0, d->wt, err))
         return -1;
     return 0;
 }
@@ -113,7 +117,7 @@ static const clnet_plugin plugin = {
     .kind = "dense",
     .backend = "opencl",
     .impl = "gemm-" OCL_GEMM_SUFFIX,
-    .summary = "fully connected layer, tiled GEMM kernels",
+    .summary = "fully connected layer, GEMM kernels (" OCL_GEMM_SUFFIX ")",
     .nsettings = DENSE_NSETTINGS,
     .settings = dense_settings,
     .create = create,

@@ -41,6 +41,13 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     size_t outs = (size_t)a->max_batch * p->g.OH * p->g.OW * p->g.C;
+    size_t ins = (size_t)a->max_batch * p->g.H * p->g.W * p->g.C;
+    if (outs > OCL_MAX_INT_ELEMENTS || ins > OCL_MAX_INT_ELEMENTS) {
+        ocl_errorf(err, "this layer's tensors are too large for 32-bit "
+                        "indices; use a smaller batch");
+        destroy(p);
+        return -1;
+    }
     if (ocl_program(p->o, maxpool2d_cl, NULL, &p->prog, names,
                     (ocl_kernel *)&p->k, err) ||
         !(p->arg = ocl_buffer(p->o, outs * sizeof(cl_int), err))) {
@@ -70,7 +77,7 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
                    char *err) {
     pool *p = s;
     return launch(p, &p->k.fwd, (cl_mem)x, (cl_mem)y, p->arg, st->batch,
-                  (size_t)st->batch * p->g.OH * p->g.OW * p->g.C, err);
+                  (size_t)st->batch * p->g.OH * p->g.OW, err);
 }
 
 static int backward(void *s, const clnet_step *st, const void *x, const void *y,
@@ -81,7 +88,7 @@ static int backward(void *s, const clnet_step *st, const void *x, const void *y,
     if (!dx)
         return 0;
     return launch(p, &p->k.bwd, (cl_mem)dy, p->arg, (cl_mem)dx, st->batch,
-                  (size_t)st->batch * p->g.H * p->g.W * p->g.C, err);
+                  (size_t)st->batch * p->g.H * p->g.W, err);
 }
 
 static const clnet_plugin plugin = {

@@ -39,36 +39,38 @@ int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
 /* One work-item per index in [0, n), in work-groups the kernel allows. */
 int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
 
-/* The GEMM kernels of cl/gemm.cl, built into a plugin's program: the
- * local-memory tiles for GPUs and the register rows for CPU devices. */
+/* The GEMM kernels of cl/gemm.cl, built into a plugin's program in one of
+ * its two families. */
 typedef struct {
-    ocl_kernel nn, tn, nt, rows_nn;
+    ocl_kernel nn, tn, transpose;
 } ocl_gemm;
+#define OCL_GEMM_KERNELS "gemm_nn", "gemm_tn", "transpose"
 
-/* The two GEMM choices a plugin is built with (OCL_GEMM_VARIANT): the
- * tiles for every product, or the row kernels for A B, which measured
- * faster on PoCL (BENCHMARKS.md). Each scores higher on the kind of
- * device it suits; `clnet tune` measures both. */
-#if defined(OCL_GEMM_VARIANT_ROWS)
-#define OCL_GEMM_ROWS 1
-#define OCL_GEMM_SUFFIX "rows"
+/* The family a plugin is built with (OCL_GEMM_VARIANT_VEC or not): the
+ * local-memory tiles, or the float16 register tiles that measured ten
+ * times faster on PoCL (BENCHMARKS.md). Each scores higher on the kind of
+ * device it suits; `clnet tune` measures both. Pass OCL_GEMM_OPTIONS to
+ * ocl_program and OCL_GEMM_VEC to ocl_sgemm. */
+#if defined(OCL_GEMM_VARIANT_VEC)
+#define OCL_GEMM_VEC 1
+#define OCL_GEMM_OPTIONS "-DGEMM_VEC"
+#define OCL_GEMM_SUFFIX "vec"
 #define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 1 : 10)
 #else
-#define OCL_GEMM_ROWS 0
+#define OCL_GEMM_VEC 0
+#define OCL_GEMM_OPTIONS ""
 #define OCL_GEMM_SUFFIX "tiles"
 #define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 10 : 1)
 #endif
-#define OCL_GEMM_KERNELS                                                     \
-    "gemm_nn", "gemm_tn", "gemm_nt", "gemm_rows_nn"
 
 /* C[M,N] = alpha op(A) op(B) + beta C, row-major, with element offsets;
- * ta: A is stored K x M; tb: B is stored N x K. rows_nn: A B through the
- * row kernel rather than the tiles (OCL_GEMM_ROWS, the plugin's build
- * variant). */
-int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int rows_nn, int ta, int tb, int M,
+ * ta: A is stored K x M; tb: B is stored N x K, and is first transposed
+ * into `scratch`, which must hold N x K floats (NULL when !tb). vec: the
+ * program holds the GEMM_VEC family. */
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
-              size_t coff, char *err);
+              size_t coff, cl_mem scratch, char *err);
 
 /* The kernels of cl/activation.cl, built into a plugin's program. */
 typedef struct {
