@@ -18,7 +18,22 @@
  * local memory or barrier is needed. 230-250 GFLOP/s on PoCL here against
  * 20 for scalar code (BENCHMARKS.md).
  *
- * TS, WPT, TM and NV come from the build options. */
+ * TS, WPT, TM and NV come from the build options. bias and epi describe
+ * the epilogue below; callers pass them only for a whole product (not a
+ * slice of K). */
+/* What the product's store may add (epi, a bit set): the bias of column j,
+ * then relu; so a layer's forward pass writes its output once. */
+#define EPI_BIAS 1
+#define EPI_RELU 2
+
+float epilogue(float v, __global const float *bias, const int j,
+               const int epi)
+{
+    if (epi & EPI_BIAS)
+        v += bias[j];
+    return epi & EPI_RELU ? fmax(v, 0.0f) : v;
+}
+
 #define A_N(i, k) A[(i) * lda + (k)]
 #define A_T(i, k) A[(k) * lda + (i)]
 #define B_N(k, j) B[(k) * ldb + (j)]
@@ -31,7 +46,8 @@ __kernel __attribute__((reqd_work_group_size(TS, RTS, 1)))                   \
 void NAME(const int M, const int N, const int K, const float alpha,          \
           __global const float *A, const int lda, const int aoff,            \
           __global const float *B, const int ldb, const int boff,            \
-          const float beta, __global float *C, const int ldc, const int coff) \
+          const float beta, __global float *C, const int ldc, const int coff, \
+          __global const float *bias, const int epi)                         \
 {                                                                            \
     const int col = get_local_id(0), row = get_local_id(1);                  \
     const int gcol = get_group_id(0) * TS + col;                             \
@@ -63,8 +79,9 @@ void NAME(const int M, const int N, const int K, const float alpha,          \
         const int r = grow + row + w * RTS;                                  \
         if (r < M && gcol < N) {                                             \
             const int idx = coff + r * ldc + gcol;                           \
-            C[idx] = beta == 0.0f ? alpha * acc[w]                           \
-                                  : alpha * acc[w] + beta * C[idx];          \
+            C[idx] = epilogue(beta == 0.0f ? alpha * acc[w]                  \
+                              : alpha * acc[w] + beta * C[idx],              \
+                              bias, gcol, epi);                              \
         }                                                                    \
     }                                                                        \
 }
@@ -82,7 +99,8 @@ GEMM_KERNEL(gemm_tn, A_T, B_N)
 __kernel void NAME(const int M, const int N, const int K, const float alpha, \
           __global const float *A, const int lda, const int aoff,            \
           __global const float *B, const int ldb, const int boff,            \
-          const float beta, __global float *C, const int ldc, const int coff) \
+          const float beta, __global float *C, const int ldc, const int coff, \
+          __global const float *bias, const int epi)                         \
 {                                                                            \
     const int j0 = get_global_id(0) * COLS, i0 = get_global_id(1) * TM;      \
     if (j0 >= N || i0 >= M)                                                  \
@@ -115,6 +133,10 @@ __kernel void NAME(const int M, const int N, const int K, const float alpha, \
                 float16 out = alpha * acc[ii][v];                            \
                 if (beta != 0.0f)                                            \
                     out += beta * vload16(v, c);                             \
+                if (epi & EPI_BIAS)                                          \
+                    out += vload16(v, bias + j0);                            \
+                if (epi & EPI_RELU)                                          \
+                    out = fmax(out, (float16)(0.0f));                        \
                 vstore16(out, v, c);                                         \
             }                                                                \
         return;                                                              \
@@ -125,7 +147,8 @@ __kernel void NAME(const int M, const int N, const int K, const float alpha, \
             for (int k = 0; k < K; k++)                                      \
                 s += A_AT(ii, k) * B_N(k, j);                                \
             const int idx = ii * ldc + j;                                    \
-            C[idx] = beta == 0.0f ? alpha * s : alpha * s + beta * C[idx];   \
+            C[idx] = epilogue(beta == 0.0f ? alpha * s                       \
+                              : alpha * s + beta * C[idx], bias, j, epi);    \
         }                                                                    \
 }
 

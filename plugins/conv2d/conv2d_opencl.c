@@ -1,9 +1,11 @@
 /* conv2d on OpenCL: im2col + the project's GEMM (either family of
- * cl/gemm.cl, one plugin each), NHWC, bias and activation after the product; the column matrix of the whole batch is
+ * cl/gemm.cl, one plugin each), NHWC, bias and relu in the product's
+ * epilogue, softmax after it; the column matrix of the whole batch is
  * kept from forward to backward when it fits a budget, else rebuilt per
  * chunk of images. */
 #include <stdlib.h>
 
+#include "../common/activation.h"
 #include "../opencl/ocl_common.h"
 #include "conv2d_cl.h"
 #include "conv2d_settings.h"
@@ -117,15 +119,18 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                    char *err) {
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
+    ocl_epilogue ep = {c->b, c->act == ACT_RELU};
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
         if (im2col(c, x, start, n, err) ||
             ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 0, 0, n * c->P, c->F, c->K,
                       1.0f, c->col, c->K, 0, c->w, c->F, 0, 0.0f, y, c->F,
-                      (size_t)start * c->P * c->F, NULL, err))
+                      (size_t)start * c->P * c->F, NULL, &ep, err))
             return -1;
     }
-    return ocl_bias_activation(c->o, &c->k.a, y, c->b, c->act,
+    if (c->act != ACT_SOFTMAX)
+        return 0;
+    return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->act,
                                (size_t)st->batch * c->P, c->F, err);
 }
 
@@ -145,13 +150,14 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         size_t off = (size_t)start * c->P * c->F;
         if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 1, 0, c->K, c->F, n * c->P,
                       1.0f, c->col, c->K, 0, dy, c->F, off,
-                      start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, NULL, err))
+                      start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, NULL, NULL,
+                      err))
             return -1;
         if (!dx)
             continue;
         if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 0, 1, n * c->P, c->K, c->F,
                       1.0f, dy, c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K,
-                      0, c->wt, err))
+                      0, c->wt, NULL, err))
             return -1;
         int dxoff = start * c->g.H * c->g.W * c->g.C;
         int bad = ocl_args(&c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx),

@@ -1,8 +1,9 @@
 /* dense on OpenCL: the project's GEMM (either family of cl/gemm.cl, one
- * plugin each) for all three products, bias and activation from
- * cl/activation.cl. */
+ * plugin each) for all three products, bias and relu in the forward
+ * product's epilogue, softmax from cl/activation.cl. */
 #include <stdlib.h>
 
+#include "../common/activation.h"
 #include "../opencl/ocl_common.h"
 #include "dense_cl.h"
 #include "dense_settings.h"
@@ -84,11 +85,14 @@ static int bind(void *s, void *const *params, void *const *grads) {
 static int forward(void *s, const clnet_step *st, const void *x, void *y,
                    char *err) {
     dense *d = s;
+    ocl_epilogue ep = {d->b, d->act == ACT_RELU};
     if (ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 0, 0, st->batch, d->U, d->D,
                   1.0f, (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y,
-                  d->U, 0, NULL, err))
+                  d->U, 0, NULL, &ep, err))
         return -1;
-    return ocl_bias_activation(d->o, &d->k.a, (cl_mem)y, d->b, d->act,
+    if (d->act != ACT_SOFTMAX)
+        return 0;
+    return ocl_bias_activation(d->o, &d->k.a, (cl_mem)y, NULL, d->act,
                                (size_t)st->batch, d->U, err);
 }
 
@@ -101,11 +105,11 @@ static int backward(void *s, const clnet_step *st, const void *x, const void *y,
                       err) ||
         ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 1, 0, d->D, d->U, st->batch,
                   1.0f, (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw,
-                  d->U, 0, NULL, err))
+                  d->U, 0, NULL, NULL, err))
         return -1;
     if (dx && ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 0, 1, st->batch, d->D,
                         d->U, 1.0f, (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f,
-                        (cl_mem)dx, d->D, 0, d->wt, err))
+                        (cl_mem)dx, d->D, 0, d->wt, NULL, err))
         return -1;
     return 0;
 }

@@ -200,13 +200,21 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err) {
     return ocl_launch(o, k, 1, &global, &local, err);
 }
 
+/* cl/gemm.cl's epilogue bits */
+#define EPI_BIAS 1
+#define EPI_RELU 2
+
 static int gemm_args(ocl_kernel *k, int M, int N, int K, float alpha, cl_mem A,
                      int lda, int aoff, cl_mem B, int ldb, int boff,
-                     float beta, cl_mem C, int ldc, int coff, char *err) {
-    if (ocl_args(k, 14, OCL_ARG(M), OCL_ARG(N), OCL_ARG(K), OCL_ARG(alpha),
+                     float beta, cl_mem C, int ldc, int coff,
+                     const ocl_epilogue *ep, char *err) {
+    /* without a bias the kernel never reads it, but needs a valid buffer */
+    cl_mem bias = ep && ep->bias ? ep->bias : C;
+    int epi = (ep && ep->bias ? EPI_BIAS : 0) | (ep && ep->relu ? EPI_RELU : 0);
+    if (ocl_args(k, 16, OCL_ARG(M), OCL_ARG(N), OCL_ARG(K), OCL_ARG(alpha),
                  OCL_ARG(A), OCL_ARG(lda), OCL_ARG(aoff), OCL_ARG(B),
                  OCL_ARG(ldb), OCL_ARG(boff), OCL_ARG(beta), OCL_ARG(C),
-                 OCL_ARG(ldc), OCL_ARG(coff))) {
+                 OCL_ARG(ldc), OCL_ARG(coff), OCL_ARG(bias), OCL_ARG(epi))) {
         ocl_errorf(err, "setting the gemm kernel's arguments failed");
         return -1;
     }
@@ -238,7 +246,7 @@ static int sgemm_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, char *err) {
 int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
-              size_t coff, cl_mem scratch, char *err) {
+              size_t coff, cl_mem scratch, const ocl_epilogue *ep, char *err) {
     if (tb) {
         int bo = (int)boff;
         if (!scratch) {
@@ -268,7 +276,8 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
         size_t ao = aoff + (size_t)k0 * (ta ? (size_t)lda : 1);
         size_t bo = boff + (size_t)k0 * (size_t)ldb;
         if (gemm_args(k, M, N, kk, alpha, A, lda, (int)ao, B, ldb, (int)bo,
-                      k0 ? 1.0f : beta, C, ldc, (int)coff, err) ||
+                      k0 ? 1.0f : beta, C, ldc, (int)coff,
+                      k0 + kk >= K ? ep : NULL, err) ||
             (vec ? sgemm_vec(o, k, M, N, err)
                  : sgemm_tiles(o, k, M, N, err)))
             return -1;

@@ -63,14 +63,21 @@ typedef struct {
 #define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 10 : 1)
 #endif
 
-/* C[M,N] = alpha op(A) op(B) + beta C, row-major, with element offsets;
- * ta: A is stored K x M; tb: B is stored N x K, and is first transposed
- * into `scratch`, which must hold N x K floats (NULL when !tb). vec: the
- * program holds the GEMM_VEC family. */
+/* What a product adds to each element as it stores it: bias[column]
+ * (when bias is not NULL), then relu (when relu). */
+typedef struct {
+    cl_mem bias;
+    int relu;
+} ocl_epilogue;
+
+/* C[M,N] = alpha op(A) op(B) + beta C, then the epilogue (NULL: none),
+ * row-major, with element offsets; ta: A is stored K x M; tb: B is stored
+ * N x K, and is first transposed into `scratch`, which must hold N x K
+ * floats (NULL when !tb). vec: the program holds the GEMM_VEC family. */
 int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
-              size_t coff, cl_mem scratch, char *err);
+              size_t coff, cl_mem scratch, const ocl_epilogue *ep, char *err);
 
 /* The kernels of cl/activation.cl, built into a plugin's program. */
 typedef struct {
