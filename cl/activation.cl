@@ -64,25 +64,39 @@ __kernel void softmax_backward(__global const float *y, __global float *dy,
 }
 
 /* db[c] = sum over rows of dy[r][c], summed in row order like the CPU
- * backend; a work-item takes 16 neighbouring columns, so it reads whole
- * vectors (rows are contiguous) and the sum needs no reduction tree. */
-__kernel void bias_grad(__global const float *dy, __global float *db,
-                        const int rows, const int cols)
+ * backend; with relu (y given), dy is first zeroed where y <= 0, in place,
+ * in the same pass. A work-item takes 16 neighbouring columns, so it reads
+ * whole vectors (rows are contiguous) and the sum needs no reduction
+ * tree. */
+__kernel void bias_grad(__global const float *y, __global float *dy,
+                        __global float *db, const int relu, const int rows,
+                        const int cols)
 {
     const int c0 = get_global_id(0) * 16;
     if (c0 >= cols)
         return;
     if (c0 + 16 <= cols) {
         float16 s = (float16)(0.0f);
-        for (int r = 0; r < rows; r++)
-            s += vload16(0, dy + r * cols + c0);
+        for (int r = 0; r < rows; r++) {
+            float16 d = vload16(0, dy + r * cols + c0);
+            if (relu) {
+                d = select((float16)(0.0f), d,
+                           vload16(0, y + r * cols + c0) > 0.0f);
+                vstore16(d, 0, dy + r * cols + c0);
+            }
+            s += d;
+        }
         vstore16(s, 0, db + c0);
         return;
     }
     for (int c = c0; c < cols; c++) {
         float s = 0.0f;
-        for (int r = 0; r < rows; r++)
-            s += dy[r * cols + c];
+        for (int r = 0; r < rows; r++) {
+            float d = dy[r * cols + c];
+            if (relu && !(y[r * cols + c] > 0.0f))
+                dy[r * cols + c] = d = 0.0f;
+            s += d;
+        }
         db[c] = s;
     }
 }

@@ -139,9 +139,8 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     conv *c = s;
     cl_mem x = (cl_mem)xv, dy = (cl_mem)dyv, dx = (cl_mem)dxv;
     size_t rows = (size_t)st->batch * c->P;
-    if (ocl_activation_backward(c->o, &c->k.a, (cl_mem)yv, dy, c->act, c->fused,
-                                rows, c->F, err) ||
-        ocl_bias_grad(c->o, &c->k.a, dy, c->db, rows, c->F, err))
+    if (ocl_bias_activation_backward(c->o, &c->k.a, (cl_mem)yv, dy, c->db,
+                                     c->act, c->fused, rows, c->F, err))
         return -1;
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;

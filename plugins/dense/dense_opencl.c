@@ -99,10 +99,9 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
 static int backward(void *s, const clnet_step *st, const void *x, const void *y,
                     void *dy, void *dx, char *err) {
     dense *d = s;
-    if (ocl_activation_backward(d->o, &d->k.a, (cl_mem)y, (cl_mem)dy, d->act,
-                                d->fused, (size_t)st->batch, d->U, err) ||
-        ocl_bias_grad(d->o, &d->k.a, (cl_mem)dy, d->db, (size_t)st->batch, d->U,
-                      err) ||
+    if (ocl_bias_activation_backward(d->o, &d->k.a, (cl_mem)y, (cl_mem)dy,
+                                     d->db, d->act, d->fused,
+                                     (size_t)st->batch, d->U, err) ||
         ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 1, 0, d->D, d->U, st->batch,
                   1.0f, (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw,
                   d->U, 0, NULL, NULL, err))

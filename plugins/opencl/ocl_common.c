@@ -332,13 +332,22 @@ int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
     return 0;
 }
 
-int ocl_bias_grad(clnet_ocl *o, ocl_act *a, cl_mem dy, cl_mem db, size_t rows,
-                  int cols, char *err) {
-    int r = (int)rows;
-    return run_checked(o, &a->bias_grad,
-                       ocl_args(&a->bias_grad, 4, OCL_ARG(dy), OCL_ARG(db),
-                                OCL_ARG(r), OCL_ARG(cols)),
-                       ((size_t)cols + 15) / 16, err);
+int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y,
+                                 cl_mem dy, cl_mem db, int act, int fused,
+                                 size_t rows, int cols, char *err) {
+    int r = (int)rows, relu = act == ACT_RELU;
+    if (!relu && ocl_activation_backward(o, a, y, dy, act, fused, rows, cols,
+                                         err))
+        return -1;
+    if (ocl_args(&a->bias_grad, 6, OCL_ARG(y), OCL_ARG(dy), OCL_ARG(db),
+                 OCL_ARG(relu), OCL_ARG(r), OCL_ARG(cols))) {
+        ocl_errorf(err, "setting a kernel's arguments failed");
+        return -1;
+    }
+    /* a handful of long work-items, one per group, so a CPU device can
+     * spread them over its cores */
+    size_t global = ((size_t)cols + 15) / 16, local = 1;
+    return ocl_launch(o, &a->bias_grad, 1, &global, &local, err);
 }
 
 int ocl_copy(clnet_ocl *o, ocl_act *a, cl_mem x, cl_mem y, size_t n,

@@ -96,8 +96,12 @@ int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
 int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
                             int act, int fused, size_t rows, int cols,
                             char *err);
-int ocl_bias_grad(clnet_ocl *o, ocl_act *a, cl_mem dy, cl_mem db,
-                  size_t rows, int cols, char *err);
+/* A layer's backward pass up to its product: the gradient through the
+ * activation, in place in dy (as ocl_activation_backward), and db, the
+ * sum of dy's rows; with relu in one pass over dy. */
+int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y,
+                                 cl_mem dy, cl_mem db, int act, int fused,
+                                 size_t rows, int cols, char *err);
 int ocl_copy(clnet_ocl *o, ocl_act *a, cl_mem x, cl_mem y, size_t n,
              char *err);
 
