@@ -1,11 +1,13 @@
 /* conv2d on the native CPU, computed directly: for layers whose receptive
  * field is small (kh * kw * channels <= 32, as in a first layer on grey or
  * RGB images) an im2col matrix would be mostly copying, and its product
- * too thin for a GEMM to run well. Each output pixel accumulates its taps
- * into all filters at once, a loop over contiguous filters that
- * vectorizes; bias and relu are applied in the same pass. The weight
- * gradient is summed per thread and the partial sums added in thread
- * order, so results do not depend on timing. */
+ * too thin for a GEMM to run well. PX neighbouring output pixels are done
+ * together: their receptive fields are gathered once into a small array,
+ * then each block of FB filters is accumulated in fixed-size arrays that
+ * the compiler keeps in vector registers (a weight vector loaded once
+ * serves PX pixels); bias and relu are applied in the same pass. The weight
+ * gradient is summed per thread the same way and the partial sums added in
+ * thread order, so results do not depend on timing. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,8 @@
 #include "conv2d_settings.h"
 
 #define DIRECT_MAX_K 32
+#define PX 4  /* output pixels per block */
+#define FB 16 /* filters per block: one AVX-512 vector */
 
 typedef struct {
     clnet_window g; /* input, kernel, strides, output, padding */
@@ -82,54 +86,133 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return 0;
 }
 
+/* The receptive fields of output pixels ox0 .. ox0+n-1 of row oy, as
+ * xv[p][k] (k runs ky, kx, channel; zeros for padding and for p >= n). */
+static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
+                   int32_t n, float xv[PX][DIRECT_MAX_K]) {
+    const clnet_window *g = &c->g;
+    for (int32_t p = 0; p < PX; p++) {
+        int32_t ox = ox0 + p, k = 0;
+        for (int32_t ky = 0; ky < g->KH; ky++) {
+            int32_t iy = oy * g->SH - g->PT + ky;
+            for (int32_t kx = 0; kx < g->KW; kx++) {
+                int32_t ix = ox * g->SW - g->PL + kx;
+                int in = p < n && iy >= 0 && iy < g->H && ix >= 0 && ix < g->W;
+                const float *xp = xi + ((size_t)iy * g->W + ix) * g->C;
+                for (int32_t ch = 0; ch < g->C; ch++)
+                    xv[p][k++] = in ? xp[ch] : 0.0f;
+            }
+        }
+    }
+}
+
+/* y for pixels ox0 .. ox0+n-1 of row oy (yp: the first one's outputs). */
+static void forward_block(const conv *c, float xv[PX][DIRECT_MAX_K],
+                          int32_t n, float *yp) {
+    const int32_t F = c->F, K = c->K, relu = c->act == ACT_RELU;
+    int32_t f0 = 0;
+    for (; f0 + FB <= F; f0 += FB) {
+        float acc[PX][FB];
+        for (int32_t p = 0; p < PX; p++)
+#pragma omp simd
+            for (int32_t j = 0; j < FB; j++)
+                acc[p][j] = c->b[f0 + j];
+        for (int32_t k = 0; k < K; k++) {
+            const float *wr = c->w + (size_t)k * F + f0;
+            for (int32_t p = 0; p < PX; p++)
+#pragma omp simd
+                for (int32_t j = 0; j < FB; j++)
+                    acc[p][j] += xv[p][k] * wr[j];
+        }
+        for (int32_t p = 0; p < n; p++)
+#pragma omp simd
+            for (int32_t j = 0; j < FB; j++)
+                yp[(size_t)p * F + f0 + j] =
+                    relu && acc[p][j] < 0.0f ? 0.0f : acc[p][j];
+    }
+    for (; f0 < F; f0++)
+        for (int32_t p = 0; p < n; p++) {
+            float v = c->b[f0];
+            for (int32_t k = 0; k < K; k++)
+                v += xv[p][k] * c->w[(size_t)k * F + f0];
+            yp[(size_t)p * F + f0] = relu && v < 0.0f ? 0.0f : v;
+        }
+}
+
 static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                    char *err) {
     (void)err;
     conv *c = s;
     const float *x = xv;
     float *y = yv;
-    const int32_t F = c->F;
     long rows = (long)st->batch * c->g.OH;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
         int32_t b = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
         const float *xi = x + (size_t)b * c->g.H * c->g.W * c->g.C;
-        for (int32_t ox = 0; ox < c->g.OW; ox++) {
-            float *yp = y + ((size_t)r * c->g.OW + ox) * F;
-#pragma omp simd
-            for (int32_t f = 0; f < F; f++)
-                yp[f] = c->b[f];
-            for (int32_t ky = 0; ky < c->g.KH; ky++) {
-                int32_t iy = oy * c->g.SH - c->g.PT + ky;
-                if (iy < 0 || iy >= c->g.H)
-                    continue;
-                for (int32_t kx = 0; kx < c->g.KW; kx++) {
-                    int32_t ix = ox * c->g.SW - c->g.PL + kx;
-                    if (ix < 0 || ix >= c->g.W)
-                        continue;
-                    const float *xp = xi + ((size_t)iy * c->g.W + ix) * c->g.C;
-                    const float *wp =
-                        c->w + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
-                    for (int32_t ch = 0; ch < c->g.C; ch++) {
-                        float xv1 = xp[ch];
-                        const float *wr = wp + (size_t)ch * F;
-#pragma omp simd
-                        for (int32_t f = 0; f < F; f++)
-                            yp[f] += xv1 * wr[f];
-                    }
-                }
-            }
-            if (c->act == ACT_RELU) {
-#pragma omp simd
-                for (int32_t f = 0; f < F; f++)
-                    yp[f] = yp[f] > 0.0f ? yp[f] : 0.0f;
-            }
+        float field[PX][DIRECT_MAX_K];
+        for (int32_t ox = 0; ox < c->g.OW; ox += PX) {
+            int32_t n = c->g.OW - ox < PX ? c->g.OW - ox : PX;
+            gather(c, xi, oy, ox, n, field);
+            forward_block(c, field, n,
+                          y + ((size_t)r * c->g.OW + ox) * c->F);
         }
     }
     if (c->act == ACT_SOFTMAX)
-        cpu_bias_activation(y, (size_t)rows * c->g.OW, (size_t)F, NULL,
+        cpu_bias_activation(y, (size_t)rows * c->g.OW, (size_t)c->F, NULL,
                             ACT_SOFTMAX);
     return 0;
+}
+
+/* Adds pixels ox0 .. ox0+n-1's share of the weight and bias gradients into
+ * pw and pb; g: their output gradients, masked by relu (y > 0) first when
+ * relu, in place when `store` (the input gradient reads them later). */
+static void backward_block(const conv *c, float xv[PX][DIRECT_MAX_K],
+                           int32_t n, const float *y, float *g, int relu,
+                           int store, float *pw, float *pb) {
+    const int32_t F = c->F, K = c->K;
+    int32_t f0 = 0;
+    for (; f0 + FB <= F; f0 += FB) {
+        float d[PX][FB];
+        for (int32_t p = 0; p < PX; p++)
+#pragma omp simd
+            for (int32_t j = 0; j < FB; j++) {
+                size_t o = (size_t)p * F + f0 + j;
+                float v = p < n ? g[o] : 0.0f;
+                d[p][j] = relu && p < n && !(y[o] > 0.0f) ? 0.0f : v;
+            }
+        if (store && relu)
+            for (int32_t p = 0; p < n; p++)
+#pragma omp simd
+                for (int32_t j = 0; j < FB; j++)
+                    g[(size_t)p * F + f0 + j] = d[p][j];
+        for (int32_t p = 0; p < PX; p++)
+#pragma omp simd
+            for (int32_t j = 0; j < FB; j++)
+                pb[f0 + j] += d[p][j];
+        for (int32_t k = 0; k < K; k++) {
+            float *wr = pw + (size_t)k * F + f0;
+#pragma omp simd
+            for (int32_t j = 0; j < FB; j++) {
+                float v = wr[j];
+                for (int32_t p = 0; p < PX; p++)
+                    v += xv[p][k] * d[p][j];
+                wr[j] = v;
+            }
+        }
+    }
+    for (; f0 < F; f0++)
+        for (int32_t p = 0; p < n; p++) {
+            size_t o = (size_t)p * F + f0;
+            float v = g[o];
+            if (relu && !(y[o] > 0.0f))
+                v = 0.0f;
+            if (store)
+                g[o] = v;
+            pb[f0] += v;
+            for (int32_t k = 0; k < K; k++)
+                pw[(size_t)k * F + f0] += xv[p][k] * v;
+        }
 }
 
 static int backward(void *s, const clnet_step *st, const void *xv,
@@ -153,41 +236,16 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         float *pw = c->partial + (size_t)t * ((size_t)K * F + F);
         float *pb = pw + (size_t)K * F;
         long lo = rows * t / T, hi = rows * (t + 1) / T;
+        float field[PX][DIRECT_MAX_K];
         for (long r = lo; r < hi; r++) {
             int32_t b = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
             const float *xi = x + (size_t)b * c->g.H * c->g.W * c->g.C;
-            for (int32_t ox = 0; ox < c->g.OW; ox++) {
+            for (int32_t ox = 0; ox < c->g.OW; ox += PX) {
+                int32_t n = c->g.OW - ox < PX ? c->g.OW - ox : PX;
                 size_t o = ((size_t)r * c->g.OW + ox) * F;
-                float *g = dy + o;
-                if (relu) {
-#pragma omp simd
-                    for (int32_t f = 0; f < F; f++)
-                        g[f] = y[o + f] > 0.0f ? g[f] : 0.0f;
-                }
-#pragma omp simd
-                for (int32_t f = 0; f < F; f++)
-                    pb[f] += g[f];
-                for (int32_t ky = 0; ky < c->g.KH; ky++) {
-                    int32_t iy = oy * c->g.SH - c->g.PT + ky;
-                    if (iy < 0 || iy >= c->g.H)
-                        continue;
-                    for (int32_t kx = 0; kx < c->g.KW; kx++) {
-                        int32_t ix = ox * c->g.SW - c->g.PL + kx;
-                        if (ix < 0 || ix >= c->g.W)
-                            continue;
-                        const float *xp =
-                            xi + ((size_t)iy * c->g.W + ix) * c->g.C;
-                        float *wp =
-                            pw + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
-                        for (int32_t ch = 0; ch < c->g.C; ch++) {
-                            float xv1 = xp[ch];
-                            float *wr = wp + (size_t)ch * F;
-#pragma omp simd
-                            for (int32_t f = 0; f < F; f++)
-                                wr[f] += xv1 * g[f];
-                        }
-                    }
-                }
+                gather(c, xi, oy, ox, n, field);
+                backward_block(c, field, n, y + o, dy + o, relu, dx != NULL,
+                               pw, pb);
             }
         }
     }
