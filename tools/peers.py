@@ -216,7 +216,11 @@ def main():
     if "opencl" in want:
         try:
             tr, inf = clnet_bench("opencl", args)
-            rows.append({"name": "clnet opencl", "train": tr, "infer": inf})
+            r = {"name": "clnet opencl", "train": tr, "infer": inf}
+            if target:
+                r["time_to"], r["epochs_to"] = clnet_time_to("opencl", args,
+                                                             target)
+            rows.append(r)
         except subprocess.CalledProcessError:
             print("clnet opencl: no OpenCL device, left out", file=sys.stderr)
     if "torch" in want:
