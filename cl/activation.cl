@@ -66,15 +66,20 @@ __kernel void softmax_backward(__global const float *y, __global float *dy,
 /* db[c] = sum over rows of dy[r][c], summed in row order like the CPU
  * backend; with relu (y given), dy is first zeroed where y <= 0, in place,
  * in the same pass. A work-item takes 16 neighbouring columns, so it reads
- * whole vectors (rows are contiguous) and the sum needs no reduction
- * tree. */
+ * whole vectors (rows are contiguous) and the sum needs no reduction tree;
+ * get_global_id(1) = s takes rows [s rs, s rs + rs) only and writes its
+ * sums to the s-th row after db (sum_slices adds them up). */
 __kernel void bias_grad(__global const float *y, __global float *dy,
-                        __global float *db, const int relu, const int rows,
-                        const int cols)
+                        __global float *db, const int relu, int rows,
+                        const int cols, const int rs)
 {
-    const int c0 = get_global_id(0) * 16;
+    const int c0 = get_global_id(0) * 16, slice = get_global_id(1);
     if (c0 >= cols)
         return;
+    y += slice * rs * cols;
+    dy += slice * rs * cols;
+    db += slice * cols;
+    rows = min(rows - slice * rs, rs);
     if (c0 + 16 <= cols) {
         float16 s = (float16)(0.0f);
         for (int r = 0; r < rows; r++) {

@@ -34,6 +34,17 @@ float epilogue(float v, __global const float *bias, const int j,
     return epi & EPI_RELU ? fmax(v, 0.0f) : v;
 }
 
+/* Split K: work-items with get_global_id(2) == s sum k in [s ks, s ks +
+ * ks) only, into the s-th M x ldc block after C; sum_slices adds the
+ * blocks up. With one slice (ks >= K) this is the plain product. Shadows
+ * A, B, C and K with the slice's. */
+#define SLICE(A_STEP)                                                        \
+    const int slice = get_global_id(2);                                      \
+    A += aoff + slice * ks * (A_STEP);                                       \
+    B += boff + slice * ks * ldb;                                            \
+    C += coff + slice * M * ldc;                                             \
+    K = min(K - slice * ks, ks)
+
 #define A_N(i, k) A[(i) * lda + (k)]
 #define A_T(i, k) A[(k) * lda + (i)]
 #define B_N(k, j) B[(k) * ldb + (j)]
@@ -41,13 +52,13 @@ float epilogue(float v, __global const float *bias, const int j,
 #ifndef GEMM_VEC
 #define RTS (TS / WPT)
 
-#define GEMM_KERNEL(NAME, A_AT, B_AT)                                        \
+#define GEMM_KERNEL(NAME, A_AT, B_AT, A_STEP)                                \
 __kernel __attribute__((reqd_work_group_size(TS, RTS, 1)))                   \
-void NAME(const int M, const int N, const int K, const float alpha,          \
+void NAME(const int M, const int N, int K, const float alpha,                \
           __global const float *A, const int lda, const int aoff,            \
           __global const float *B, const int ldb, const int boff,            \
           const float beta, __global float *C, const int ldc, const int coff, \
-          __global const float *bias, const int epi)                         \
+          __global const float *bias, const int epi, const int ks)           \
 {                                                                            \
     const int col = get_local_id(0), row = get_local_id(1);                  \
     const int gcol = get_group_id(0) * TS + col;                             \
@@ -57,8 +68,7 @@ void NAME(const int M, const int N, const int K, const float alpha,          \
     float acc[WPT];                                                          \
     for (int w = 0; w < WPT; w++)                                            \
         acc[w] = 0.0f;                                                       \
-    A += aoff;                                                               \
-    B += boff;                                                               \
+    SLICE(A_STEP);                                                           \
     for (int t = 0; t < K; t += TS) {                                        \
         for (int w = 0; w < WPT; w++) {                                      \
             const int r = row + w * RTS;                                     \
@@ -78,7 +88,7 @@ void NAME(const int M, const int N, const int K, const float alpha,          \
     for (int w = 0; w < WPT; w++) {                                          \
         const int r = grow + row + w * RTS;                                  \
         if (r < M && gcol < N) {                                             \
-            const int idx = coff + r * ldc + gcol;                           \
+            const int idx = r * ldc + gcol;                                  \
             C[idx] = epilogue(beta == 0.0f ? alpha * acc[w]                  \
                               : alpha * acc[w] + beta * C[idx],              \
                               bias, gcol, epi);                              \
@@ -86,8 +96,8 @@ void NAME(const int M, const int N, const int K, const float alpha,          \
     }                                                                        \
 }
 
-GEMM_KERNEL(gemm_nn, A_N, B_N)
-GEMM_KERNEL(gemm_tn, A_T, B_N)
+GEMM_KERNEL(gemm_nn, A_N, B_N, 1)
+GEMM_KERNEL(gemm_tn, A_T, B_N, lda)
 
 #else
 #define COLS (NV * 16)
@@ -95,19 +105,17 @@ GEMM_KERNEL(gemm_tn, A_T, B_N)
 /* Rows past M repeat row M-1 (clamped in r[]), so a partial block of rows
  * keeps the vector path; they are never stored. A partial block of columns
  * takes the scalar path. */
-#define GEMM_VEC_KERNEL(NAME, A_AT)                                          \
-__kernel void NAME(const int M, const int N, const int K, const float alpha, \
+#define GEMM_VEC_KERNEL(NAME, A_AT, A_STEP)                                  \
+__kernel void NAME(const int M, const int N, int K, const float alpha,       \
           __global const float *A, const int lda, const int aoff,            \
           __global const float *B, const int ldb, const int boff,            \
           const float beta, __global float *C, const int ldc, const int coff, \
-          __global const float *bias, const int epi)                         \
+          __global const float *bias, const int epi, const int ks)           \
 {                                                                            \
     const int j0 = get_global_id(0) * COLS, i0 = get_global_id(1) * TM;      \
     if (j0 >= N || i0 >= M)                                                  \
         return;                                                              \
-    A += aoff;                                                               \
-    B += boff;                                                               \
-    C += coff;                                                               \
+    SLICE(A_STEP);                                                           \
     const int rows = min(TM, M - i0);                                        \
     if (j0 + COLS <= N) {                                                    \
         int r[TM];                                                           \
@@ -152,9 +160,25 @@ __kernel void NAME(const int M, const int N, const int K, const float alpha, \
         }                                                                    \
 }
 
-GEMM_VEC_KERNEL(gemm_nn, A_N)
-GEMM_VEC_KERNEL(gemm_tn, A_T)
+GEMM_VEC_KERNEL(gemm_nn, A_N, 1)
+GEMM_VEC_KERNEL(gemm_tn, A_T, lda)
 #endif
+
+/* C (M x N, row stride ldc, from offset coff) <- beta C + the sum of the
+ * `slices` M x N blocks in parts, one work-item per element. */
+__kernel void sum_slices(__global const float *parts, const int slices,
+                         const int M, const int N, const float beta,
+                         __global float *C, const int ldc, const int coff)
+{
+    const int n = get_global_id(0);
+    if (n >= M * N)
+        return;
+    float s = 0.0f;
+    for (int t = 0; t < slices; t++)
+        s += parts[t * M * N + n];
+    const int idx = coff + (n / N) * ldc + n % N;
+    C[idx] = beta == 0.0f ? s : s + beta * C[idx];
+}
 
 /* out (cols x rows) <- in (rows x cols, row stride ld, from offset off). */
 __kernel void transpose(const int rows, const int cols,

@@ -223,7 +223,9 @@ START_TEST(both_gemm_variants_match_cpu)
      * would pick by itself; 67 filters or units take the vector family's
      * full 64-column block and its scalar tail, 19 channels the window
      * kernels' 16-channel vectors and their tail, and batch 300 over 2000
-     * inputs splits dense's A' B into slices of K */
+     * inputs splits dense's A' B into slices of K; 8 filters over
+     * 16 x 18 x 18 = 5,184 output pixels splits conv2d's weight and bias
+     * gradients into partial sums */
     const char *variants[] = {"tiles", "vec"};
     for (int i = 0; i < 2; i++) {
         char conv[64], dense[64];
@@ -234,6 +236,8 @@ START_TEST(both_gemm_variants_match_cpu)
         compare_layer(conv, v, (clnet_shape){9, 11, 5}, 3, 0, -1, 1);
         conv_values(v, 67, 3, 2, 1, 1);
         compare_layer(conv, v, (clnet_shape){7, 9, 19}, 3, 0, -1, 1);
+        conv_values(v, 8, 3, 1, 0, 1);
+        compare_layer(conv, v, (clnet_shape){20, 20, 1}, 16, 0, -1, 1);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
         compare_layer(dense, d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
         clnet_value d2[DENSE_NSETTINGS] = {{{67, 0, 0}, 0}, {{1, 0, 0}, 0}};

@@ -28,7 +28,8 @@ typedef struct {
     clnet_window g; /* input, kernel, strides, output, padding */
     int32_t B, F, act, fused;
     int32_t K, P, chunk, keep_cols;
-    cl_mem col, dcol, wt, w, b, dw, db; /* wt: the kernel transposed */
+    cl_mem col, dcol, w, b, dw, db;
+    ocl_scratch scratch;
 } conv;
 
 static void destroy(void *s) {
@@ -39,8 +40,8 @@ static void destroy(void *s) {
         clReleaseMemObject(c->col);
     if (c->dcol)
         clReleaseMemObject(c->dcol);
-    if (c->wt)
-        clReleaseMemObject(c->wt);
+    if (c->scratch.buf)
+        clReleaseMemObject(c->scratch.buf);
     ocl_release(c->prog, (ocl_kernel *)&c->k, sizeof c->k / sizeof(ocl_kernel));
     free(c);
 }
@@ -76,11 +77,19 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
+    size_t rows = (size_t)c->chunk * c->P, need[3] = {
+        ocl_sgemm_scratch(OCL_GEMM_VEC, 0, 1, (int)rows, c->K, c->F),
+        ocl_sgemm_scratch(OCL_GEMM_VEC, 1, 0, c->K, c->F, (int)rows),
+        ocl_bias_scratch((size_t)c->B * c->P, c->F)};
+    for (int i = 0; i < 3; i++)
+        if (need[i] > c->scratch.floats)
+            c->scratch.floats = need[i];
     if (ocl_program(c->o, conv2d_cl, OCL_GEMM_OPTIONS, &c->prog, names, (ocl_kernel *)&c->k,
                     err) ||
         !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
         !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
-        !(c->wt = ocl_buffer(c->o, (size_t)c->K * c->F * sizeof(float), err))) {
+        !(c->scratch.buf = ocl_buffer(c->o, c->scratch.floats * sizeof(float),
+                                      err))) {
         destroy(c);
         return -1;
     }
@@ -139,8 +148,9 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     conv *c = s;
     cl_mem x = (cl_mem)xv, dy = (cl_mem)dyv, dx = (cl_mem)dxv;
     size_t rows = (size_t)st->batch * c->P;
-    if (ocl_bias_activation_backward(c->o, &c->k.a, (cl_mem)yv, dy, c->db,
-                                     c->act, c->fused, rows, c->F, err))
+    if (ocl_bias_activation_backward(c->o, &c->k.a, &c->k.g, (cl_mem)yv, dy,
+                                     c->db, c->act, c->fused, rows, c->F,
+                                     &c->scratch, err))
         return -1;
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
@@ -149,14 +159,14 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         size_t off = (size_t)start * c->P * c->F;
         if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 1, 0, c->K, c->F, n * c->P,
                       1.0f, c->col, c->K, 0, dy, c->F, off,
-                      start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, NULL, NULL,
-                      err))
+                      start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, &c->scratch,
+                      NULL, err))
             return -1;
         if (!dx)
             continue;
         if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 0, 1, n * c->P, c->K, c->F,
                       1.0f, dy, c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K,
-                      0, c->wt, NULL, err))
+                      0, &c->scratch, NULL, err))
             return -1;
         int dxoff = start * c->g.H * c->g.W * c->g.C;
         int bad = ocl_args(&c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx),

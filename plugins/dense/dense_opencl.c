@@ -19,15 +19,16 @@ typedef struct {
     cl_program prog;
     kernels k;
     int32_t D, U, act, fused;
-    cl_mem wt, w, b, dw, db; /* wt: the kernel transposed */
+    cl_mem w, b, dw, db;
+    ocl_scratch scratch;
 } dense;
 
 static void destroy(void *s) {
     dense *d = s;
     if (!d)
         return;
-    if (d->wt)
-        clReleaseMemObject(d->wt);
+    if (d->scratch.buf)
+        clReleaseMemObject(d->scratch.buf);
     ocl_release(d->prog, (ocl_kernel *)&d->k, sizeof d->k / sizeof(ocl_kernel));
     free(d);
 }
@@ -51,9 +52,17 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     d->D = (int32_t)D;
     d->act = a->settings[DENSE_ACTIVATION].i[0];
     d->fused = a->fuse_softmax_loss;
+    size_t need[3] = {
+        ocl_sgemm_scratch(OCL_GEMM_VEC, 0, 1, a->max_batch, d->D, d->U),
+        ocl_sgemm_scratch(OCL_GEMM_VEC, 1, 0, d->D, d->U, a->max_batch),
+        ocl_bias_scratch((size_t)a->max_batch, d->U)};
+    for (int i = 0; i < 3; i++)
+        if (need[i] > d->scratch.floats)
+            d->scratch.floats = need[i];
     if (ocl_program(d->o, dense_cl, OCL_GEMM_OPTIONS, &d->prog, names,
                     (ocl_kernel *)&d->k, err) ||
-        !(d->wt = ocl_buffer(d->o, (size_t)d->D * d->U * sizeof(float), err))) {
+        !(d->scratch.buf = ocl_buffer(d->o, d->scratch.floats * sizeof(float),
+                                      err))) {
         destroy(d);
         return -1;
     }
@@ -99,16 +108,17 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
 static int backward(void *s, const clnet_step *st, const void *x, const void *y,
                     void *dy, void *dx, char *err) {
     dense *d = s;
-    if (ocl_bias_activation_backward(d->o, &d->k.a, (cl_mem)y, (cl_mem)dy,
-                                     d->db, d->act, d->fused,
-                                     (size_t)st->batch, d->U, err) ||
+    if (ocl_bias_activation_backward(d->o, &d->k.a, &d->k.g, (cl_mem)y,
+                                     (cl_mem)dy, d->db, d->act, d->fused,
+                                     (size_t)st->batch, d->U, &d->scratch,
+                                     err) ||
         ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 1, 0, d->D, d->U, st->batch,
                   1.0f, (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw,
-                  d->U, 0, NULL, NULL, err))
+                  d->U, 0, &d->scratch, NULL, err))
         return -1;
     if (dx && ocl_sgemm(d->o, &d->k.g, OCL_GEMM_VEC, 0, 1, st->batch, d->D,
                         d->U, 1.0f, (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f,
-                        (cl_mem)dx, d->D, 0, d->wt, NULL, err))
+                        (cl_mem)dx, d->D, 0, &d->scratch, NULL, err))
         return -1;
     return 0;
 }

@@ -207,25 +207,29 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err) {
 static int gemm_args(ocl_kernel *k, int M, int N, int K, float alpha, cl_mem A,
                      int lda, int aoff, cl_mem B, int ldb, int boff,
                      float beta, cl_mem C, int ldc, int coff,
-                     const ocl_epilogue *ep, char *err) {
+                     const ocl_epilogue *ep, int ks, char *err) {
     /* without a bias the kernel never reads it, but needs a valid buffer */
     cl_mem bias = ep && ep->bias ? ep->bias : C;
     int epi = (ep && ep->bias ? EPI_BIAS : 0) | (ep && ep->relu ? EPI_RELU : 0);
-    if (ocl_args(k, 16, OCL_ARG(M), OCL_ARG(N), OCL_ARG(K), OCL_ARG(alpha),
+    if (ocl_args(k, 17, OCL_ARG(M), OCL_ARG(N), OCL_ARG(K), OCL_ARG(alpha),
                  OCL_ARG(A), OCL_ARG(lda), OCL_ARG(aoff), OCL_ARG(B),
                  OCL_ARG(ldb), OCL_ARG(boff), OCL_ARG(beta), OCL_ARG(C),
-                 OCL_ARG(ldc), OCL_ARG(coff), OCL_ARG(bias), OCL_ARG(epi))) {
+                 OCL_ARG(ldc), OCL_ARG(coff), OCL_ARG(bias), OCL_ARG(epi),
+                 OCL_ARG(ks))) {
         ocl_errorf(err, "setting the gemm kernel's arguments failed");
         return -1;
     }
     return 0;
 }
 
-static int sgemm_tiles(clnet_ocl *o, ocl_kernel *k, int M, int N, char *err) {
-    size_t local[2] = {GEMM_TS, GEMM_TS / GEMM_WPT};
-    size_t global[2] = {(size_t)(N + GEMM_TS - 1) / GEMM_TS * GEMM_TS,
+/* Launches a product over `slices` slices of K (see SLICE in gemm.cl). */
+static int sgemm_tiles(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
+                       char *err) {
+    size_t local[3] = {GEMM_TS, GEMM_TS / GEMM_WPT, 1};
+    size_t global[3] = {(size_t)(N + GEMM_TS - 1) / GEMM_TS * GEMM_TS,
                         (size_t)(M + GEMM_TS - 1) / GEMM_TS *
-                            (GEMM_TS / GEMM_WPT)};
+                            (GEMM_TS / GEMM_WPT),
+                        (size_t)slices};
     if (local[0] * local[1] > k->wg) {
         ocl_errorf(err,
                    "%s allows %zu work-items per group; the gemm "
@@ -233,60 +237,116 @@ static int sgemm_tiles(clnet_ocl *o, ocl_kernel *k, int M, int N, char *err) {
                    o->device_name, k->wg, local[0] * local[1]);
         return -1;
     }
-    return ocl_launch(o, k, 2, global, local, err);
+    return ocl_launch(o, k, 3, global, local, err);
 }
 
 /* Work-groups of two work-items: many small groups let a CPU runtime
  * balance them over its cores; PoCL's own choice of group size ran the
  * seed model's training step 9% slower. */
-static int sgemm_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, char *err) {
+static int sgemm_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
+                     char *err) {
     size_t cols = 16 * GEMM_NV;
-    size_t local[2] = {2, 1};
-    size_t global[2] = {((size_t)N + cols - 1) / cols,
-                        ((size_t)M + GEMM_TM - 1) / GEMM_TM};
+    size_t local[3] = {2, 1, 1};
+    size_t global[3] = {((size_t)N + cols - 1) / cols,
+                        ((size_t)M + GEMM_TM - 1) / GEMM_TM, (size_t)slices};
     global[0] = (global[0] + 1) / 2 * 2;
     if (k->wg < 2)
         local[0] = 1;
-    return ocl_launch(o, k, 2, global, local, err);
+    return ocl_launch(o, k, 3, global, local, err);
+}
+
+/* Products whose C has fewer than SPLIT_UNITS work-items' (vec) or
+ * work-groups' (tiles) worth of outputs and a K of at least SPLIT_MIN_K
+ * run as up to SPLIT_MAX slices of K at once: the first convolution's
+ * weight gradient (9 x 64 outputs over 86,528 rows) has only 3 vector
+ * tiles. */
+#define SPLIT_UNITS 32
+#define SPLIT_MIN_K 4096
+#define SPLIT_MAX 64
+
+static int split_slices(int vec, int ta, int M, int N, int K) {
+    size_t units = vec ? (size_t)((M + GEMM_TM - 1) / GEMM_TM) *
+                             (size_t)((N + 16 * GEMM_NV - 1) / (16 * GEMM_NV))
+                       : (size_t)((M + GEMM_TS - 1) / GEMM_TS) *
+                             (size_t)((N + GEMM_TS - 1) / GEMM_TS);
+    if (!ta || units >= SPLIT_UNITS || K < SPLIT_MIN_K)
+        return 1;
+    return K / 1024 < SPLIT_MAX ? K / 1024 : SPLIT_MAX;
+}
+
+size_t ocl_sgemm_scratch(int vec, int ta, int tb, int M, int N, int K) {
+    if (tb)
+        return (size_t)N * (size_t)K;
+    int s = split_slices(vec, ta, M, N, K);
+    return s > 1 ? (size_t)s * (size_t)M * (size_t)N : 0;
+}
+
+static int sum_slices(clnet_ocl *o, ocl_gemm *g, cl_mem parts, int slices,
+                      int M, int N, float beta, cl_mem C, int ldc, int coff,
+                      char *err) {
+    if (ocl_args(&g->sum_slices, 8, OCL_ARG(parts), OCL_ARG(slices),
+                 OCL_ARG(M), OCL_ARG(N), OCL_ARG(beta), OCL_ARG(C),
+                 OCL_ARG(ldc), OCL_ARG(coff))) {
+        ocl_errorf(err, "setting the sum_slices kernel's arguments failed");
+        return -1;
+    }
+    return ocl_run1d(o, &g->sum_slices, (size_t)M * (size_t)N, err);
 }
 
 int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
-              size_t coff, cl_mem scratch, const ocl_epilogue *ep, char *err) {
+              size_t coff, const ocl_scratch *scratch, const ocl_epilogue *ep,
+              char *err) {
     if (tb) {
         int bo = (int)boff;
-        if (!scratch) {
-            ocl_errorf(err, "gemm with B transposed needs a scratch buffer");
+        if (!scratch || scratch->floats < (size_t)N * (size_t)K) {
+            ocl_errorf(err, "gemm with B transposed needs %zu floats of "
+                            "scratch", (size_t)N * (size_t)K);
             return -1;
         }
         if (ocl_args(&g->transpose, 6, OCL_ARG(N), OCL_ARG(K), OCL_ARG(B),
-                     OCL_ARG(ldb), OCL_ARG(bo), OCL_ARG(scratch))) {
+                     OCL_ARG(ldb), OCL_ARG(bo), OCL_ARG(scratch->buf))) {
             ocl_errorf(err, "setting the transpose kernel's arguments failed");
             return -1;
         }
         if (ocl_run1d(o, &g->transpose, (size_t)N * (size_t)K, err))
             return -1;
-        B = scratch;
+        B = scratch->buf;
         ldb = N;
         boff = 0;
     }
     ocl_kernel *k = ta ? &g->tn : &g->nn;
-    /* A' B on the vector family: K in cache-sized slices, accumulated */
-    int slice = K;
-    if (vec && ta) {
-        slice = (int)(GEMM_SLICE_BYTES / (4u * (unsigned)(M + N)));
-        slice = slice < 64 ? 64 : slice;
+    int slices = split_slices(vec, ta, M, N, K);
+    if (slices > 1 && !ep && scratch &&
+        scratch->floats >= (size_t)slices * (size_t)M * (size_t)N) {
+        int ks = (K + slices - 1) / slices;
+        slices = (K + ks - 1) / ks;
+        return gemm_args(k, M, N, K, alpha, A, lda, (int)aoff, B, ldb,
+                         (int)boff, 0.0f, scratch->buf, N, 0, NULL, ks,
+                         err) ||
+                       (vec ? sgemm_vec(o, k, M, N, slices, err)
+                            : sgemm_tiles(o, k, M, N, slices, err)) ||
+                       sum_slices(o, g, scratch->buf, slices, M, N, beta, C,
+                                  ldc, (int)coff, err)
+                   ? -1
+                   : 0;
     }
-    for (int k0 = 0; k0 < K || k0 == 0; k0 += slice) {
-        int kk = K - k0 < slice ? K - k0 : slice;
+    /* A' B on the vector family: K in cache-sized slices, accumulated */
+    int step = K;
+    if (vec && ta) {
+        step = (int)(GEMM_SLICE_BYTES / (4u * (unsigned)(M + N)));
+        step = step < 64 ? 64 : step;
+    }
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += step) {
+        int kk = K - k0 < step ? K - k0 : step;
         size_t ao = aoff + (size_t)k0 * (ta ? (size_t)lda : 1);
         size_t bo = boff + (size_t)k0 * (size_t)ldb;
         if (gemm_args(k, M, N, kk, alpha, A, lda, (int)ao, B, ldb, (int)bo,
                       k0 ? 1.0f : beta, C, ldc, (int)coff,
-                      k0 + kk >= K ? ep : NULL, err) ||
-            (vec ? sgemm_vec(o, k, M, N, err)
-                 : sgemm_tiles(o, k, M, N, err)))
+                      k0 + kk >= K ? ep : NULL, kk, err) ||
+            (vec ? sgemm_vec(o, k, M, N, 1, err)
+                 : sgemm_tiles(o, k, M, N, 1, err)))
             return -1;
     }
     return 0;
@@ -339,22 +399,47 @@ int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
     return 0;
 }
 
-int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y,
-                                 cl_mem dy, cl_mem db, int act, int fused,
-                                 size_t rows, int cols, char *err) {
+/* Bias gradients over few column vectors and many rows are split over
+ * rows like the GEMM's K (the first convolution: 4 vectors, 86,528 rows). */
+static int bias_slices(size_t rows, int cols) {
+    if ((cols + 15) / 16 >= SPLIT_UNITS || rows < SPLIT_MIN_K)
+        return 1;
+    return rows / 1024 < SPLIT_MAX ? (int)(rows / 1024) : SPLIT_MAX;
+}
+
+size_t ocl_bias_scratch(size_t rows, int cols) {
+    int s = bias_slices(rows, cols);
+    return s > 1 ? (size_t)s * (size_t)cols : 0;
+}
+
+int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, ocl_gemm *g,
+                                 cl_mem y, cl_mem dy, cl_mem db, int act,
+                                 int fused, size_t rows, int cols,
+                                 const ocl_scratch *scratch, char *err) {
     int r = (int)rows, relu = act == ACT_RELU;
     if (!relu && ocl_activation_backward(o, a, y, dy, act, fused, rows, cols,
                                          err))
         return -1;
-    if (ocl_args(&a->bias_grad, 6, OCL_ARG(y), OCL_ARG(dy), OCL_ARG(db),
-                 OCL_ARG(relu), OCL_ARG(r), OCL_ARG(cols))) {
+    int slices = bias_slices(rows, cols);
+    if (!scratch || scratch->floats < (size_t)slices * (size_t)cols)
+        slices = 1;
+    int rs = r > 0 ? (r + slices - 1) / slices : 1;
+    slices = r > 0 ? (r + rs - 1) / rs : 1;
+    cl_mem out = slices > 1 ? scratch->buf : db;
+    if (ocl_args(&a->bias_grad, 7, OCL_ARG(y), OCL_ARG(dy), OCL_ARG(out),
+                 OCL_ARG(relu), OCL_ARG(r), OCL_ARG(cols), OCL_ARG(rs))) {
         ocl_errorf(err, "setting a kernel's arguments failed");
         return -1;
     }
     /* a handful of long work-items, one per group, so a CPU device can
      * spread them over its cores */
-    size_t global = ((size_t)cols + 15) / 16, local = 1;
-    return ocl_launch(o, &a->bias_grad, 1, &global, &local, err);
+    size_t global[2] = {((size_t)cols + 15) / 16, (size_t)slices};
+    size_t local[2] = {1, 1};
+    if (ocl_launch(o, &a->bias_grad, 2, global, local, err))
+        return -1;
+    return slices > 1 ? sum_slices(o, g, scratch->buf, slices, 1, cols, 0.0f,
+                                   db, cols, 0, err)
+                      : 0;
 }
 
 int ocl_copy(clnet_ocl *o, ocl_act *a, cl_mem x, cl_mem y, size_t n,

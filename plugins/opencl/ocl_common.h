@@ -42,9 +42,17 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
 /* The GEMM kernels of cl/gemm.cl, built into a plugin's program in one of
  * its two families. */
 typedef struct {
-    ocl_kernel nn, tn, transpose;
+    ocl_kernel nn, tn, transpose, sum_slices;
 } ocl_gemm;
-#define OCL_GEMM_KERNELS "gemm_nn", "gemm_tn", "transpose"
+#define OCL_GEMM_KERNELS "gemm_nn", "gemm_tn", "transpose", "sum_slices"
+
+/* Device memory a layer lends the helpers below for intermediate results
+ * (transposed weights, partial sums); sized with ocl_sgemm_scratch and
+ * ocl_bias_scratch. */
+typedef struct {
+    cl_mem buf;
+    size_t floats;
+} ocl_scratch;
 
 /* The family a plugin is built with (OCL_GEMM_VARIANT_VEC or not): the
  * local-memory tiles, or the float16 register tiles that measured ten
@@ -72,12 +80,17 @@ typedef struct {
 
 /* C[M,N] = alpha op(A) op(B) + beta C, then the epilogue (NULL: none),
  * row-major, with element offsets; ta: A is stored K x M; tb: B is stored
- * N x K, and is first transposed into `scratch`, which must hold N x K
- * floats (NULL when !tb). vec: the program holds the GEMM_VEC family. */
+ * N x K, and is first transposed into the scratch. A' B with a small C
+ * and a long K is split over K into partial products summed afterwards,
+ * when the scratch is large enough, so every core gets work. vec: the
+ * program holds the GEMM_VEC family. */
 int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
-              size_t coff, cl_mem scratch, const ocl_epilogue *ep, char *err);
+              size_t coff, const ocl_scratch *scratch, const ocl_epilogue *ep,
+              char *err);
+/* Floats of scratch that ocl_sgemm wants for this product (0: none). */
+size_t ocl_sgemm_scratch(int vec, int ta, int tb, int M, int N, int K);
 
 /* The kernels of cl/activation.cl, built into a plugin's program. */
 typedef struct {
@@ -99,9 +112,12 @@ int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
 /* A layer's backward pass up to its product: the gradient through the
  * activation, in place in dy (as ocl_activation_backward), and db, the
  * sum of dy's rows; with relu in one pass over dy. */
-int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y,
-                                 cl_mem dy, cl_mem db, int act, int fused,
-                                 size_t rows, int cols, char *err);
+int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, ocl_gemm *g,
+                                 cl_mem y, cl_mem dy, cl_mem db, int act,
+                                 int fused, size_t rows, int cols,
+                                 const ocl_scratch *scratch, char *err);
+/* Floats of scratch that ocl_bias_activation_backward wants (0: none). */
+size_t ocl_bias_scratch(size_t rows, int cols);
 int ocl_copy(clnet_ocl *o, ocl_act *a, cl_mem x, cl_mem y, size_t n,
              char *err);
 
