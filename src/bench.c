@@ -72,10 +72,11 @@ static void describe_layers(clnet_net *net, clnet_bench_result *res,
         t->forward_ms = net->t_forward[i] / steps * 1e3;
         t->backward_ms = net->t_backward[i] / steps * 1e3;
         /* products: backward computes the weight gradient and, unless the
-         * layer follows the input, the input gradient, each as costly as
-         * the forward product */
+         * layer's input is the input layer's, the input gradient, each as
+         * costly as the forward product */
         double fwd = L->plan.flops_forward * b;
-        double bwd = L->plan.nparams ? fwd * (i > 1 ? 2 : 1) : 0;
+        double bwd =
+            L->plan.nparams ? fwd * (clnet_net_needs_dx(net, i) ? 2 : 1) : 0;
         if (L->plan.nparams && t->forward_ms > 0)
             t->forward_gflops = fwd / (t->forward_ms * 1e-3) / 1e9;
         if (bwd > 0 && t->backward_ms > 0)

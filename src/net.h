@@ -90,6 +90,11 @@ void clnet_net_synthetic_batch(clnet_net *net);
 const float *clnet_net_predictions(clnet_net *net, int32_t batch,
                                    clnet_error *err);
 
+/* Whether layer i's backward pass must produce its input gradient: not
+ * when its input is the input layer's output, directly or through layers
+ * that only alias their input (flatten). */
+int clnet_net_needs_dx(const clnet_net *net, int i);
+
 /* Runs the forward pass over `batch` samples already in batch_pixels. */
 int clnet_net_forward(clnet_net *net, int32_t batch, int training,
                       clnet_error *err);

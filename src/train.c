@@ -140,6 +140,14 @@ int clnet_net_read_output(clnet_net *net, int i, int32_t batch, float *host,
     return CLNET_OK;
 }
 
+int clnet_net_needs_dx(const clnet_net *net, int i)
+{
+    for (int j = i - 1; j > 0; j--)
+        if (!net->layers[j].plan.alias_input)
+            return 1;
+    return 0;
+}
+
 static const void *labels_for_loss(const clnet_net *net)
 {
     return net->labels_dev ? net->labels_dev : (const void *)net->batch_labels;
@@ -169,7 +177,9 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
             continue;
         clnet_net_layer *P = &net->layers[i - 1];
         const void *x = L->in_stage ? L->in_stage : P->act;
-        void *dx = i - 1 == 0 ? NULL : L->dx_stage ? L->dx_stage : P->dact;
+        void *dx = !clnet_net_needs_dx(net, i) ? NULL
+                   : L->dx_stage                ? L->dx_stage
+                                                : P->dact;
         t0 = timer_start(net, L->bk);
         if (L->plugin->layer.backward(L->state, &st, x, L->act, L->dact, dx,
                                       perr))
