@@ -164,22 +164,6 @@ GEMM_VEC_KERNEL(gemm_nn, A_N, 1)
 GEMM_VEC_KERNEL(gemm_tn, A_T, lda)
 #endif
 
-/* C (M x N, row stride ldc, from offset coff) <- beta C + the sum of the
- * `slices` M x N blocks in parts, one work-item per element. */
-__kernel void sum_slices(__global const float *parts, const int slices,
-                         const int M, const int N, const float beta,
-                         __global float *C, const int ldc, const int coff)
-{
-    const int n = get_global_id(0);
-    if (n >= M * N)
-        return;
-    float s = 0.0f;
-    for (int t = 0; t < slices; t++)
-        s += parts[t * M * N + n];
-    const int idx = coff + (n / N) * ldc + n % N;
-    C[idx] = beta == 0.0f ? s : s + beta * C[idx];
-}
-
 /* out (cols x rows) <- in (rows x cols, row stride ld, from offset off). */
 __kernel void transpose(const int rows, const int cols,
                         __global const float *in, const int ld, const int off,

@@ -82,20 +82,6 @@ static void compare_layer(const char *kind, const clnet_value *v,
                           clnet_shape in, int32_t batch, int fuse,
                           float lo, float hi)
 {
-    /* "kind/impl" picks the OpenCL implementation */
-    char base[64];
-    const char *impl = strchr(kind, '/');
-    snprintf(base, sizeof base, "%.*s",
-             (int)(impl ? (size_t)(impl - kind) : strlen(kind)), kind);
-    const clnet_plugin *pc = test_plugin(base);
-    const clnet_plugin *po = NULL;
-    for (int i = 0; i < clnet_registry_count(test_registry()); i++) {
-        const clnet_plugin *q = clnet_registry_get(test_registry(), i, NULL);
-        if (!strcmp(q->kind, base) && !strcmp(q->backend, "opencl") &&
-            (!impl || !strcmp(q->impl, impl + 1)) && !po)
-            po = q;
-    }
-    ck_assert_msg(po != NULL, "no opencl %s", kind);
     clnet_create_args a = {0};
     a.settings = v;
     a.in = in;
@@ -103,6 +89,27 @@ static void compare_layer(const char *kind, const clnet_value *v,
     a.threads = 2;
     a.fuse_softmax_loss = fuse;
     a.layer_index = 2;
+    /* "kind/impl" picks the OpenCL implementation; a bare kind the one
+     * the device would pick, the best score */
+    char base[64];
+    const char *impl = strchr(kind, '/');
+    snprintf(base, sizeof base, "%.*s",
+             (int)(impl ? (size_t)(impl - kind) : strlen(kind)), kind);
+    const clnet_plugin *pc = test_plugin(base);
+    const clnet_plugin *po = NULL;
+    int32_t best = -1;
+    a.device = ctx;
+    for (int i = 0; i < clnet_registry_count(test_registry()); i++) {
+        const clnet_plugin *q = clnet_registry_get(test_registry(), i, NULL);
+        if (strcmp(q->kind, base) || strcmp(q->backend, "opencl") ||
+            (impl && strcmp(q->impl, impl + 1)))
+            continue;
+        int32_t sc = q->layer.score ? q->layer.score(&a) : 0;
+        if (sc > best)
+            po = q, best = sc;
+    }
+    a.device = NULL;
+    ck_assert_msg(po != NULL, "no opencl %s", kind);
     clnet_layer_plan plc = {0}, plo = {0};
     void *sc, *so;
     char err[CLNET_ERRLEN];
@@ -213,6 +220,24 @@ START_TEST(conv2d_matches_cpu)
     compare_layer("conv2d", v, (clnet_shape){28, 28, 1}, 1, 0, 0, 1);
     conv_values(v, 128, 3, 1, 0, 1);
     compare_layer("conv2d", v, (clnet_shape){13, 13, 64}, 2, 0, 0, 1);
+}
+END_TEST
+
+START_TEST(direct_conv2d_matches_cpu)
+{
+    REQUIRE_OPENCL();
+    /* receptive fields up to 27 values; 5 and 67 filters take the scalar
+     * tail and a full 16-filter vector; batch 16 of 28x28 splits the
+     * gradients over slices of pixels; same padding with stride 2 */
+    clnet_value v[CONV_NSETTINGS];
+    conv_values(v, 5, 3, 1, 0, 1);
+    compare_layer("conv2d/direct", v, (clnet_shape){9, 11, 3}, 3, 0, -1, 1);
+    conv_values(v, 67, 3, 2, 1, 0);
+    compare_layer("conv2d/direct", v, (clnet_shape){9, 8, 2}, 2, 0, -1, 1);
+    conv_values(v, 64, 3, 1, 0, 1);
+    compare_layer("conv2d/direct", v, (clnet_shape){28, 28, 1}, 16, 0, 0, 1);
+    conv_values(v, 16, 1, 1, 0, 2);
+    compare_layer("conv2d/direct", v, (clnet_shape){3, 5, 6}, 2, 0, -1, 1);
 }
 END_TEST
 
@@ -461,6 +486,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, conv2d_matches_cpu);
     tcase_add_test(tc, both_gemm_variants_match_cpu);
+    tcase_add_test(tc, direct_conv2d_matches_cpu);
     tcase_add_test(tc, pooling_dense_and_activations_match_cpu);
     tcase_add_test(tc, loss_and_optimizers_match_cpu);
     tcase_add_test(tc, mixed_network_follows_cpu);

@@ -15,7 +15,6 @@
 #include "../common/cpu_common.h"
 #include "conv2d_settings.h"
 
-#define DIRECT_MAX_K 32
 #define PX 4  /* output pixels per block */
 #define FB 16 /* filters per block: one AVX-512 vector */
 
@@ -27,13 +26,8 @@ typedef struct {
     float *partial; /* nthreads x (K * F + F) */
 } conv;
 
-static int32_t receptive(const clnet_create_args *a) {
-    return a->settings[CONV_KERNEL].i[0] * a->settings[CONV_KERNEL].i[1] *
-           a->in.c;
-}
-
 static int32_t score(const clnet_create_args *a) {
-    return receptive(a) <= DIRECT_MAX_K ? 10 : 0;
+    return conv2d_receptive(a) <= CONV_DIRECT_MAX_K ? 10 : 0;
 }
 
 static void destroy(void *s) {
@@ -46,11 +40,11 @@ static void destroy(void *s) {
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
                   void **state, char *err) {
     const clnet_value *v = a->settings;
-    if (receptive(a) > DIRECT_MAX_K)
+    if (conv2d_receptive(a) > CONV_DIRECT_MAX_K)
         return cpu_errorf(err,
                           "the direct convolution takes receptive "
                           "fields of at most %d values",
-                          DIRECT_MAX_K),
+                          CONV_DIRECT_MAX_K),
                -1;
     conv *c = calloc(1, sizeof *c);
     if (!c)
@@ -89,7 +83,7 @@ static int bind(void *s, void *const *params, void *const *grads) {
 /* The receptive fields of output pixels ox0 .. ox0+n-1 of row oy, as
  * xv[p][k] (k runs ky, kx, channel; zeros for padding and for p >= n). */
 static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
-                   int32_t n, float xv[PX][DIRECT_MAX_K]) {
+                   int32_t n, float xv[PX][CONV_DIRECT_MAX_K]) {
     const clnet_window *g = &c->g;
     for (int32_t p = 0; p < PX; p++) {
         int32_t ox = ox0 + p, k = 0;
@@ -107,7 +101,7 @@ static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
 }
 
 /* y for pixels ox0 .. ox0+n-1 of row oy (yp: the first one's outputs). */
-static void forward_block(const conv *c, float xv[PX][DIRECT_MAX_K],
+static void forward_block(const conv *c, float xv[PX][CONV_DIRECT_MAX_K],
                           int32_t n, float *yp) {
     const int32_t F = c->F, K = c->K, relu = c->act == ACT_RELU;
     int32_t f0 = 0;
@@ -150,7 +144,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     for (long r = 0; r < rows; r++) {
         int32_t b = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
         const float *xi = x + (size_t)b * c->g.H * c->g.W * c->g.C;
-        float field[PX][DIRECT_MAX_K];
+        float field[PX][CONV_DIRECT_MAX_K];
         for (int32_t ox = 0; ox < c->g.OW; ox += PX) {
             int32_t n = c->g.OW - ox < PX ? c->g.OW - ox : PX;
             gather(c, xi, oy, ox, n, field);
@@ -167,7 +161,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 /* Adds pixels ox0 .. ox0+n-1's share of the weight and bias gradients into
  * pw and pb; g: their output gradients, masked by relu (y > 0) first when
  * relu, in place when `store` (the input gradient reads them later). */
-static void backward_block(const conv *c, float xv[PX][DIRECT_MAX_K],
+static void backward_block(const conv *c, float xv[PX][CONV_DIRECT_MAX_K],
                            int32_t n, const float *y, float *g, int relu,
                            int store, float *pw, float *pb) {
     const int32_t F = c->F, K = c->K;
@@ -236,7 +230,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         float *pw = c->partial + (size_t)t * ((size_t)K * F + F);
         float *pb = pw + (size_t)K * F;
         long lo = rows * t / T, hi = rows * (t + 1) / T;
-        float field[PX][DIRECT_MAX_K];
+        float field[PX][CONV_DIRECT_MAX_K];
         for (long r = lo; r < hi; r++) {
             int32_t b = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
             const float *xi = x + (size_t)b * c->g.H * c->g.W * c->g.C;

@@ -26,4 +26,15 @@ static inline int conv2d_window(const clnet_create_args *a, clnet_window *g,
                            v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
                            v[CONV_PADDING].i[0] == 1, "kernel", g, err);
 }
+
+/* The direct implementations (every backend) take receptive fields of at
+ * most this many values (kh * kw * channels): first layers on grey or RGB
+ * images, where im2col rows are too short for a GEMM to run well. */
+#define CONV_DIRECT_MAX_K 32
+
+static inline int32_t conv2d_receptive(const clnet_create_args *a)
+{
+    return a->settings[CONV_KERNEL].i[0] * a->settings[CONV_KERNEL].i[1] *
+           a->in.c;
+}
 #endif

@@ -281,16 +281,16 @@ size_t ocl_sgemm_scratch(int vec, int ta, int tb, int M, int N, int K) {
     return s > 1 ? (size_t)s * (size_t)M * (size_t)N : 0;
 }
 
-static int sum_slices(clnet_ocl *o, ocl_gemm *g, cl_mem parts, int slices,
-                      int M, int N, float beta, cl_mem C, int ldc, int coff,
-                      char *err) {
-    if (ocl_args(&g->sum_slices, 8, OCL_ARG(parts), OCL_ARG(slices),
+int ocl_sum_slices(clnet_ocl *o, ocl_kernel *k, cl_mem parts, int poff,
+                   int slices, int M, int N, float beta, cl_mem C, int ldc,
+                   int coff, char *err) {
+    if (ocl_args(k, 9, OCL_ARG(parts), OCL_ARG(poff), OCL_ARG(slices),
                  OCL_ARG(M), OCL_ARG(N), OCL_ARG(beta), OCL_ARG(C),
                  OCL_ARG(ldc), OCL_ARG(coff))) {
         ocl_errorf(err, "setting the sum_slices kernel's arguments failed");
         return -1;
     }
-    return ocl_run1d(o, &g->sum_slices, (size_t)M * (size_t)N, err);
+    return ocl_run1d(o, k, (size_t)M * (size_t)N, err);
 }
 
 int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
@@ -327,8 +327,8 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
                          err) ||
                        (vec ? sgemm_vec(o, k, M, N, slices, err)
                             : sgemm_tiles(o, k, M, N, slices, err)) ||
-                       sum_slices(o, g, scratch->buf, slices, M, N, beta, C,
-                                  ldc, (int)coff, err)
+                       ocl_sum_slices(o, &g->sum_slices, scratch->buf, 0,
+                                      slices, M, N, beta, C, ldc, (int)coff, err)
                    ? -1
                    : 0;
     }
@@ -401,14 +401,14 @@ int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
 
 /* Bias gradients over few column vectors and many rows are split over
  * rows like the GEMM's K (the first convolution: 4 vectors, 86,528 rows). */
-static int bias_slices(size_t rows, int cols) {
+int ocl_row_slices(size_t rows, int cols) {
     if ((cols + 15) / 16 >= SPLIT_UNITS || rows < SPLIT_MIN_K)
         return 1;
     return rows / 1024 < SPLIT_MAX ? (int)(rows / 1024) : SPLIT_MAX;
 }
 
 size_t ocl_bias_scratch(size_t rows, int cols) {
-    int s = bias_slices(rows, cols);
+    int s = ocl_row_slices(rows, cols);
     return s > 1 ? (size_t)s * (size_t)cols : 0;
 }
 
@@ -420,7 +420,7 @@ int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, ocl_gemm *g,
     if (!relu && ocl_activation_backward(o, a, y, dy, act, fused, rows, cols,
                                          err))
         return -1;
-    int slices = bias_slices(rows, cols);
+    int slices = ocl_row_slices(rows, cols);
     if (!scratch || scratch->floats < (size_t)slices * (size_t)cols)
         slices = 1;
     int rs = r > 0 ? (r + slices - 1) / slices : 1;
@@ -437,8 +437,8 @@ int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, ocl_gemm *g,
     size_t local[2] = {1, 1};
     if (ocl_launch(o, &a->bias_grad, 2, global, local, err))
         return -1;
-    return slices > 1 ? sum_slices(o, g, scratch->buf, slices, 1, cols, 0.0f,
-                                   db, cols, 0, err)
+    return slices > 1 ? ocl_sum_slices(o, &g->sum_slices, scratch->buf, 0,
+                                       slices, 1, cols, 0.0f, db, cols, 0, err)
                       : 0;
 }
 

@@ -89,6 +89,16 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
               size_t coff, const ocl_scratch *scratch, const ocl_epilogue *ep,
               char *err);
+/* C (M x N, row stride ldc, from offset coff) <- beta C + the sum of
+ * `slices` M x N blocks in parts from offset poff; k: cl/reduce.cl's
+ * sum_slices. */
+int ocl_sum_slices(clnet_ocl *o, ocl_kernel *k, cl_mem parts, int poff,
+                   int slices, int M, int N, float beta, cl_mem C, int ldc,
+                   int coff, char *err);
+/* Slices to split `rows` rows of `cols` values into when summing over
+ * rows, so every core gets work (1: no split). */
+int ocl_row_slices(size_t rows, int cols);
+
 /* Floats of scratch that ocl_sgemm wants for this product (0: none). */
 size_t ocl_sgemm_scratch(int vec, int ta, int tb, int M, int N, int K);
 

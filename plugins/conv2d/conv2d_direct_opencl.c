@@ -1,0 +1,190 @@
+/* conv2d on OpenCL computed directly (cl/conv2d_direct.cl), for receptive
+ * fields of at most CONV_DIRECT_MAX_K values, as in a first layer: no
+ * im2col matrix, bias and relu in the same pass; the weight and bias
+ * gradients summed over slices of pixels in parallel, then added up. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../common/activation.h"
+#include "../opencl/ocl_common.h"
+#include "conv2d_direct_cl.h"
+#include "conv2d_settings.h"
+
+typedef struct {
+    ocl_kernel fwd, bwd, input_grad, sum_slices;
+    ocl_act a;
+} kernels;
+static const char *const names[] = {"direct_forward", "direct_backward",
+                                    "direct_input_grad", "sum_slices",
+                                    OCL_ACT_KERNELS, NULL};
+
+typedef struct {
+    clnet_ocl *o;
+    cl_program prog;
+    kernels k;
+    clnet_window g; /* input, kernel, strides, output, padding */
+    int32_t B, F, K, act, fused;
+    cl_mem parts, w, b, dw, db; /* parts: slices x (K + 1) x F floats */
+} conv;
+
+static void destroy(void *s) {
+    conv *c = s;
+    if (!c)
+        return;
+    if (c->parts)
+        clReleaseMemObject(c->parts);
+    ocl_release(c->prog, (ocl_kernel *)&c->k, sizeof c->k / sizeof(ocl_kernel));
+    free(c);
+}
+
+static int32_t score(const clnet_create_args *a) {
+    if (conv2d_receptive(a) > CONV_DIRECT_MAX_K)
+        return 0;
+    /* CPU devices: above the im2col variants; GPUs: below the tiles,
+     * whose backward pass spreads wider than these long work-items */
+    return ((const clnet_ocl *)a->device)->is_gpu ? 5 : 20;
+}
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err) {
+    if (conv2d_receptive(a) > CONV_DIRECT_MAX_K)
+        return ocl_errorf(err,
+                          "the direct convolution takes receptive fields of "
+                          "at most %d values",
+                          CONV_DIRECT_MAX_K),
+               -1;
+    conv *c = calloc(1, sizeof *c);
+    if (!c)
+        return ocl_errorf(err, "out of memory"), -1;
+    c->o = a->device;
+    c->B = a->max_batch;
+    c->F = a->settings[CONV_FILTERS].i[0];
+    c->act = a->settings[CONV_ACTIVATION].i[0];
+    c->fused = a->fuse_softmax_loss;
+    if (conv2d_window(a, &c->g, err)) {
+        destroy(c);
+        return -1;
+    }
+    c->K = c->g.KH * c->g.KW * c->g.C;
+    size_t P = (size_t)c->B * c->g.OH * c->g.OW;
+    if ((size_t)c->B * c->g.H * c->g.W * c->g.C > OCL_MAX_INT_ELEMENTS ||
+        P * (size_t)c->F > OCL_MAX_INT_ELEMENTS) {
+        ocl_errorf(err, "this layer's tensors are too large for 32-bit "
+                        "indices; use a smaller batch");
+        destroy(c);
+        return -1;
+    }
+    size_t slices = (size_t)ocl_row_slices(P, c->F);
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DDKH=%d -DDKW=%d -DDC=%d", (int)c->g.KH,
+             (int)c->g.KW, (int)c->g.C);
+    if (ocl_program(c->o, conv2d_direct_cl, opts, &c->prog, names,
+                    (ocl_kernel *)&c->k, err) ||
+        !(c->parts = ocl_buffer(c->o,
+                                slices * (size_t)(c->K + 1) * c->F *
+                                    sizeof(float),
+                                err))) {
+        destroy(c);
+        return -1;
+    }
+    *state = c;
+    conv2d_plan(&c->g, c->F, plan);
+    return 0;
+}
+
+static int bind(void *s, void *const *params, void *const *grads) {
+    conv *c = s;
+    c->w = params[0];
+    c->b = params[1];
+    c->dw = grads[0];
+    c->db = grads[1];
+    return 0;
+}
+
+/* The geometry arguments every kernel takes last, from index `first`
+ * (the window's size and channels are build options). */
+static int window_args(conv *c, ocl_kernel *k, int first) {
+    const clnet_window *g = &c->g;
+    const int32_t v[8] = {g->H, g->W, g->SH, g->SW, g->PT, g->PL, g->OH,
+                          g->OW};
+    for (int i = 0; i < 8; i++)
+        if (clSetKernelArg(k->k, (cl_uint)(first + i), sizeof v[i], &v[i]) !=
+            CL_SUCCESS)
+            return -1;
+    return 0;
+}
+
+static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
+                   char *err) {
+    conv *c = s;
+    cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
+    int P = st->batch * c->g.OH * c->g.OW, relu = c->act == ACT_RELU;
+    if (ocl_args(&c->k.fwd, 7, OCL_ARG(x), OCL_ARG(c->w), OCL_ARG(c->b),
+                 OCL_ARG(y), OCL_ARG(P), OCL_ARG(c->F), OCL_ARG(relu)) ||
+        window_args(c, &c->k.fwd, 7))
+        return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
+    /* cl/conv2d_direct.cl's FPX pixels per work-item */
+    size_t global = ((size_t)P + 3) / 4;
+    if (ocl_launch(c->o, &c->k.fwd, 1, &global, NULL, err))
+        return -1;
+    if (c->act != ACT_SOFTMAX)
+        return 0;
+    return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->act, (size_t)P, c->F,
+                               err);
+}
+
+static int backward(void *s, const clnet_step *st, const void *xv,
+                    const void *yv, void *dyv, void *dxv, char *err) {
+    conv *c = s;
+    cl_mem x = (cl_mem)xv, y = (cl_mem)yv, dy = dyv, dx = dxv;
+    int P = st->batch * c->g.OH * c->g.OW, relu = c->act == ACT_RELU;
+    int store = dx != NULL;
+    if (!relu && ocl_activation_backward(c->o, &c->k.a, y, dy, c->act,
+                                         c->fused, (size_t)P, c->F, err))
+        return -1;
+    int slices = ocl_row_slices((size_t)P, c->F);
+    int ps = (P + slices - 1) / slices;
+    slices = (P + ps - 1) / ps;
+    if (ocl_args(&c->k.bwd, 9, OCL_ARG(x), OCL_ARG(y), OCL_ARG(dy),
+                 OCL_ARG(c->parts), OCL_ARG(P), OCL_ARG(c->F), OCL_ARG(relu),
+                 OCL_ARG(store), OCL_ARG(ps)) ||
+        window_args(c, &c->k.bwd, 9))
+        return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
+    /* long work-items, one per group, so a CPU device spreads them */
+    /* cl/conv2d_direct.cl's BF filters per work-item */
+    size_t global[2] = {((size_t)c->F + 31) / 32, (size_t)slices};
+    size_t local[2] = {1, 1};
+    int KF = c->K * c->F, n = st->batch;
+    if (ocl_launch(c->o, &c->k.bwd, 2, global, local, err) ||
+        ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, 0, slices, c->K, c->F,
+                       0.0f, c->dw, c->F, 0, err) ||
+        ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, slices * KF, slices,
+                       1, c->F, 0.0f, c->db, c->F, 0, err))
+        return -1;
+    if (!dx)
+        return 0;
+    if (ocl_args(&c->k.input_grad, 5, OCL_ARG(dy), OCL_ARG(c->w), OCL_ARG(dx),
+                 OCL_ARG(n), OCL_ARG(c->F)) ||
+        window_args(c, &c->k.input_grad, 5))
+        return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
+    return ocl_run1d(c->o, &c->k.input_grad,
+                     (size_t)n * c->g.H * c->g.W * c->g.C, err);
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_LAYER,
+    .kind = "conv2d",
+    .backend = "opencl",
+    .impl = "direct",
+    .summary = "2-D convolution computed directly, for small receptive "
+               "fields (first layers)",
+    .nsettings = CONV_NSETTINGS,
+    .settings = conv2d_settings,
+    .create = create,
+    .destroy = destroy,
+    .layer = {forward, backward, bind, score},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }
