@@ -62,3 +62,91 @@ __kernel void col2im(__global const float *dcol, __global float *dx,
         out[c] = s;
     }
 }
+
+#ifdef GEMM_VEC
+/* The weight gradient without the column matrix, for the vector GEMM
+ * family (needs gemm.cl's TM, NV, COLS): dw[k][f] (+)= the sum over output
+ * pixels p in [p0, p1) of the input value under tap k of p's window times
+ * dy[p][f]. A work-item owns TM rows of k by NV x 16 filters, like
+ * gemm_tn, but reads its A values straight from x, which is a tenth the
+ * size of the column matrix and stays in cache: 1.4x gemm_tn's speed on
+ * PoCL here. beta 0 overwrites dw, 1 adds to it. */
+__kernel void conv_weight_grad(__global const float *x,
+                               __global const float *dy, __global float *dw,
+                               const int p0, const int p1, const float beta,
+                               const int F, const int H, const int W,
+                               const int C, const int KH, const int KW,
+                               const int SH, const int SW, const int PT,
+                               const int PL, const int OH, const int OW)
+{
+    const int j0 = get_global_id(0) * COLS, i0 = get_global_id(1) * TM;
+    const int K = KH * KW * C;
+    if (j0 >= F || i0 >= K)
+        return;
+    const int rows = min(TM, K - i0);
+    /* rows past K repeat row K-1 and are never stored */
+    int ky[TM], kx[TM], off[TM];
+    _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {
+        const int r = min(i0 + ii, K - 1), tap = r / C;
+        ky[ii] = tap / KW;
+        kx[ii] = tap % KW;
+        off[ii] = (ky[ii] * W + kx[ii]) * C + r % C;
+    }
+    /* every window inside the input: no bounds to check */
+    const int inside = PT == 0 && PL == 0 && (OH - 1) * SH + KH <= H &&
+                       (OW - 1) * SW + KW <= W;
+    int ox = p0 % OW, oy = (p0 / OW) % OH, b = p0 / (OW * OH);
+    if (j0 + COLS <= F) {
+        float16 acc[TM][NV];
+        _Pragma("unroll") for (int ii = 0; ii < TM; ii++)
+            _Pragma("unroll") for (int v = 0; v < NV; v++)
+                acc[ii][v] = (float16)(0.0f);
+        for (int p = p0; p < p1; p++) {
+            const int y0 = oy * SH - PT, x0 = ox * SW - PL;
+            __global const float *base = x + ((b * H + y0) * W + x0) * C;
+            float16 d[NV];
+            _Pragma("unroll") for (int v = 0; v < NV; v++)
+                d[v] = vload16(v, dy + p * F + j0);
+            _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {
+                const int ok = inside ||
+                               ((uint)(y0 + ky[ii]) < (uint)H &&
+                                (uint)(x0 + kx[ii]) < (uint)W);
+                const float16 a = (float16)(ok ? base[off[ii]] : 0.0f);
+                _Pragma("unroll") for (int v = 0; v < NV; v++)
+                    acc[ii][v] = fma(a, d[v], acc[ii][v]);
+            }
+            if (++ox == OW) {
+                ox = 0;
+                if (++oy == OH)
+                    oy = 0, b++;
+            }
+        }
+        for (int ii = 0; ii < rows; ii++)
+            _Pragma("unroll") for (int v = 0; v < NV; v++) {
+                __global float *c = dw + (i0 + ii) * F + j0;
+                vstore16(beta == 0.0f ? acc[ii][v]
+                                      : acc[ii][v] + beta * vload16(v, c),
+                         v, c);
+            }
+        return;
+    }
+    for (int ii = 0; ii < rows; ii++)
+        for (int j = j0; j < F; j++) {
+            float s = 0.0f;
+            int qx = ox, qy = oy, qb = b;
+            for (int p = p0; p < p1; p++) {
+                const int iy = qy * SH - PT + ky[ii], ix = qx * SW - PL + kx[ii];
+                if ((uint)iy < (uint)H && (uint)ix < (uint)W)
+                    s += x[((qb * H + qy * SH - PT) * W + qx * SW - PL) * C +
+                           off[ii]] * dy[p * F + j];
+                if (++qx == OW) {
+                    qx = 0;
+                    if (++qy == OH)
+                        qy = 0, qb++;
+                }
+            }
+            const int idx = (i0 + ii) * F + j;
+            dw[idx] = beta == 0.0f ? s : s + beta * dw[idx];
+        }
+}
+#endif

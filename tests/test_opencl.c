@@ -263,6 +263,10 @@ START_TEST(both_gemm_variants_match_cpu)
         compare_layer(conv, v, (clnet_shape){7, 9, 19}, 3, 0, -1, 1);
         conv_values(v, 8, 3, 1, 0, 1);
         compare_layer(conv, v, (clnet_shape){20, 20, 1}, 16, 0, -1, 1);
+        /* 1,452 output pixels: the vector family's weight gradient in two
+         * slices */
+        conv_values(v, 64, 3, 1, 0, 1);
+        compare_layer(conv, v, (clnet_shape){13, 13, 16}, 12, 0, -1, 1);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
         compare_layer(dense, d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
         clnet_value d2[DENSE_NSETTINGS] = {{{67, 0, 0}, 0}, {{1, 0, 0}, 0}};

@@ -8,13 +8,11 @@
 
 #include "../common/activation.h"
 
-/* cl/gemm.cl's tiles: TS x TS outputs per work-group, WPT per work-item;
- * its vector family: TM rows by NV float16 vectors per work-item (4 x 4
- * measured fastest of 4-14 x 1-4 on PoCL here). */
+/* cl/gemm.cl's tiles: TS x TS outputs per work-group, WPT per work-item */
 #define GEMM_TS 16
 #define GEMM_WPT 4
-#define GEMM_TM 4
-#define GEMM_NV 4
+#define GEMM_TM OCL_GEMM_TM
+#define GEMM_NV OCL_GEMM_NV
 /* The vector family's A' B runs over K in slices of about this many bytes
  * of A and B rows, so each slice stays in a core's cache while the
  * work-items sweep it: 3x faster than one sweep over K=15,488 on PoCL. */

@@ -54,6 +54,11 @@ typedef struct {
     size_t floats;
 } ocl_scratch;
 
+/* cl/gemm.cl's vector family: TM rows by NV float16 vectors per
+ * work-item (4 x 4 measured fastest of 4-14 x 1-4 on PoCL here). */
+#define OCL_GEMM_TM 4
+#define OCL_GEMM_NV 4
+
 /* The family a plugin is built with (OCL_GEMM_VARIANT_VEC or not): the
  * local-memory tiles, or the float16 register tiles that measured ten
  * times faster on PoCL (BENCHMARKS.md). Each scores higher on the kind of
