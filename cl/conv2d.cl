@@ -149,4 +149,84 @@ __kernel void conv_weight_grad(__global const float *x,
             dw[idx] = beta == 0.0f ? s : s + beta * dw[idx];
         }
 }
+
+/* The forward product without the column matrix, for the vector GEMM
+ * family: y[p][f] = epilogue(sum over taps and channels of the input value
+ * under the tap of pixel p's window times w[k][f]), for output pixels p
+ * in [0, P). A work-item owns TM pixels by NV x 16 filters, like gemm_nn
+ * with A read straight from x. bias and epi as gemm.cl's epilogue. */
+__kernel void conv_forward(__global const float *x, __global const float *w,
+                           __global float *y, const int P, const int F,
+                           __global const float *bias, const int epi,
+                           const int H, const int W, const int C,
+                           const int KH, const int KW, const int SH,
+                           const int SW, const int PT, const int PL,
+                           const int OH, const int OW)
+{
+    const int j0 = get_global_id(0) * COLS, i0 = get_global_id(1) * TM;
+    if (j0 >= F || i0 >= P)
+        return;
+    const int rows = min(TM, P - i0);
+    /* rows past P repeat pixel P-1 and are never stored */
+    int y0[TM], x0[TM];
+    __global const float *xb[TM];
+    _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {
+        const int p = min(i0 + ii, P - 1);
+        const int ox = p % OW, oy = (p / OW) % OH, b = p / (OW * OH);
+        y0[ii] = oy * SH - PT;
+        x0[ii] = ox * SW - PL;
+        xb[ii] = x + b * H * W * C;
+    }
+    if (j0 + COLS <= F) {
+        float16 acc[TM][NV];
+        _Pragma("unroll") for (int ii = 0; ii < TM; ii++)
+            _Pragma("unroll") for (int v = 0; v < NV; v++)
+                acc[ii][v] = (float16)(0.0f);
+        for (int ky = 0; ky < KH; ky++)
+            for (int kx = 0; kx < KW; kx++) {
+                __global const float *src[TM];
+                int ok[TM];
+                _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {
+                    const int iy = y0[ii] + ky, ix = x0[ii] + kx;
+                    ok[ii] = (uint)iy < (uint)H && (uint)ix < (uint)W;
+                    src[ii] = xb[ii] + (ok[ii] ? (iy * W + ix) * C : 0);
+                }
+                __global const float *wk = w + (ky * KW + kx) * C * F + j0;
+                for (int c = 0; c < C; c++) {
+                    float16 b[NV];
+                    _Pragma("unroll") for (int v = 0; v < NV; v++)
+                        b[v] = vload16(v, wk + c * F);
+                    _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {
+                        const float16 a = (float16)(ok[ii] ? src[ii][c] : 0.0f);
+                        _Pragma("unroll") for (int v = 0; v < NV; v++)
+                            acc[ii][v] = fma(a, b[v], acc[ii][v]);
+                    }
+                }
+            }
+        for (int ii = 0; ii < rows; ii++)
+            _Pragma("unroll") for (int v = 0; v < NV; v++) {
+                float16 out = acc[ii][v];
+                if (epi & EPI_BIAS)
+                    out += vload16(v, bias + j0);
+                if (epi & EPI_RELU)
+                    out = fmax(out, (float16)(0.0f));
+                vstore16(out, v, y + (i0 + ii) * F + j0);
+            }
+        return;
+    }
+    for (int ii = 0; ii < rows; ii++)
+        for (int j = j0; j < F; j++) {
+            float s = 0.0f;
+            for (int ky = 0; ky < KH; ky++)
+                for (int kx = 0; kx < KW; kx++) {
+                    const int iy = y0[ii] + ky, ix = x0[ii] + kx;
+                    if ((uint)iy >= (uint)H || (uint)ix >= (uint)W)
+                        continue;
+                    for (int c = 0; c < C; c++)
+                        s += xb[ii][(iy * W + ix) * C + c] *
+                             w[((ky * KW + kx) * C + c) * F + j];
+                }
+            y[(i0 + ii) * F + j] = epilogue(s, bias, j, epi);
+        }
+}
 #endif

@@ -251,11 +251,11 @@ START_TEST(both_gemm_variants_match_cpu)
      * inputs splits dense's A' B into slices of K; 8 filters over
      * 16 x 18 x 18 = 5,184 output pixels splits conv2d's weight and bias
      * gradients into partial sums */
-    const char *variants[] = {"tiles", "vec"};
+    const char *convs[] = {"conv2d/im2col-gemm-tiles",
+                           "conv2d/implicit-gemm-vec"};
+    const char *denses[] = {"dense/gemm-tiles", "dense/gemm-vec"};
     for (int i = 0; i < 2; i++) {
-        char conv[64], dense[64];
-        snprintf(conv, sizeof conv, "conv2d/im2col-gemm-%s", variants[i]);
-        snprintf(dense, sizeof dense, "dense/gemm-%s", variants[i]);
+        const char *conv = convs[i], *dense = denses[i];
         clnet_value v[CONV_NSETTINGS];
         conv_values(v, 7, 3, 1, 0, 1);
         compare_layer(conv, v, (clnet_shape){9, 11, 5}, 3, 0, -1, 1);

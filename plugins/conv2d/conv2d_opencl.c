@@ -1,8 +1,11 @@
-/* conv2d on OpenCL: im2col + the project's GEMM (either family of
- * cl/gemm.cl, one plugin each), NHWC, bias and relu in the product's
- * epilogue, softmax after it; the column matrix of the whole batch is
- * kept from forward to backward when it fits a budget, else rebuilt per
- * chunk of images. */
+/* conv2d on OpenCL with the project's GEMM, NHWC, one plugin per family
+ * of cl/gemm.cl. The tiles family (GPUs) goes through im2col; the column
+ * matrix of the whole batch is kept from forward to backward when it fits
+ * a budget, else rebuilt per chunk of images. The vector family (CPU
+ * devices) reads x straight from its forward product and weight gradient
+ * (an implicit GEMM: no column matrix). Both form the input gradient as
+ * dy w' and col2im, and apply bias and relu in the product's epilogue,
+ * softmax after it. */
 #include <stdlib.h>
 
 #include "../common/activation.h"
@@ -13,18 +16,27 @@
 #define KEEP_COLS_BYTES (256u << 20)
 #define CHUNK_BYTES (32u << 20)
 
+#if OCL_GEMM_VEC
+#define CONV_IMPL "implicit-gemm-vec"
+#else
+#define CONV_IMPL "im2col-gemm-tiles"
+#endif
+
 typedef struct {
     ocl_gemm g;
     ocl_act a;
-    ocl_kernel im2col, col2im;
+    ocl_kernel col2im;
 #if OCL_GEMM_VEC
-    ocl_kernel weight_grad;
+    ocl_kernel weight_grad, forward;
+#else
+    ocl_kernel im2col;
 #endif
 } kernels;
-static const char *const names[] = {OCL_GEMM_KERNELS, OCL_ACT_KERNELS, "im2col",
-                                    "col2im",
+static const char *const names[] = {OCL_GEMM_KERNELS, OCL_ACT_KERNELS, "col2im",
 #if OCL_GEMM_VEC
-                                    "conv_weight_grad",
+                                    "conv_weight_grad", "conv_forward",
+#else
+                                    "im2col",
 #endif
                                     NULL};
 
@@ -83,6 +95,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     if (c->keep_cols)
         c->chunk = c->B;
     if ((size_t)c->B * c->g.H * c->g.W * c->g.C > OCL_MAX_INT_ELEMENTS ||
+        (size_t)c->B * c->P * c->F > OCL_MAX_INT_ELEMENTS ||
         (size_t)c->chunk * per_image / 4 > OCL_MAX_INT_ELEMENTS) {
         ocl_errorf(err, "this layer's tensors are too large for 32-bit "
                         "indices; use a smaller batch");
@@ -98,7 +111,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
             c->scratch.floats = need[i];
     if (ocl_program(c->o, conv2d_cl, OCL_GEMM_OPTIONS, &c->prog, names, (ocl_kernel *)&c->k,
                     err) ||
-        !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
+        (!OCL_GEMM_VEC &&
+         !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) ||
         !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
         !(c->scratch.buf = ocl_buffer(c->o, c->scratch.floats * sizeof(float),
                                       err))) {
@@ -123,6 +137,7 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return 0;
 }
 
+#if !OCL_GEMM_VEC
 /* col <- im2col of n images starting at image `start` of x. */
 static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
     int xoff = start * c->g.H * c->g.W * c->g.C;
@@ -135,11 +150,40 @@ static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
         return ocl_errorf(err, "im2col: bad arguments"), -1;
     return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->P, err);
 }
+#endif
+
+#if OCL_GEMM_VEC
+/* y from x directly (cl/conv2d.cl's conv_forward), bias and relu in its
+ * epilogue. */
+static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels,
+                          char *err) {
+    ocl_kernel *k = &c->k.forward;
+    int epi = 1 | (c->act == ACT_RELU ? 2 : 0); /* gemm.cl's EPI_ bits */
+    if (ocl_args(k, 18, OCL_ARG(x), OCL_ARG(c->w), OCL_ARG(y), OCL_ARG(pixels),
+                 OCL_ARG(c->F), OCL_ARG(c->b), OCL_ARG(epi), OCL_ARG(c->g.H),
+                 OCL_ARG(c->g.W), OCL_ARG(c->g.C), OCL_ARG(c->g.KH),
+                 OCL_ARG(c->g.KW), OCL_ARG(c->g.SH), OCL_ARG(c->g.SW),
+                 OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH),
+                 OCL_ARG(c->g.OW)))
+        return ocl_errorf(err, "conv_forward: bad arguments"), -1;
+    size_t cols = 16 * OCL_GEMM_NV, local[2] = {2, 1};
+    size_t global[2] = {((size_t)c->F + cols - 1) / cols,
+                        ((size_t)pixels + OCL_GEMM_TM - 1) / OCL_GEMM_TM};
+    global[0] = (global[0] + 1) / 2 * 2;
+    if (k->wg < 2)
+        local[0] = 1;
+    return ocl_launch(c->o, k, 2, global, local, err);
+}
+#endif
 
 static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                    char *err) {
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
+#if OCL_GEMM_VEC
+    if (forward_direct(c, x, y, st->batch * c->P, err))
+        return -1;
+#else
     ocl_epilogue ep = {c->b, c->act == ACT_RELU};
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
@@ -149,6 +193,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                       (size_t)start * c->P * c->F, NULL, &ep, err))
             return -1;
     }
+#endif
     if (c->act != ACT_SOFTMAX)
         return 0;
     return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->act,
@@ -236,8 +281,8 @@ static const clnet_plugin plugin = {
     .role = CLNET_ROLE_LAYER,
     .kind = "conv2d",
     .backend = "opencl",
-    .impl = "im2col-gemm-" OCL_GEMM_SUFFIX,
-    .summary = "2-D convolution, im2col + GEMM kernels (" OCL_GEMM_SUFFIX ")",
+    .impl = CONV_IMPL,
+    .summary = "2-D convolution, GEMM kernels (" OCL_GEMM_SUFFIX ")",
     .nsettings = CONV_NSETTINGS,
     .settings = conv2d_settings,
     .create = create,
