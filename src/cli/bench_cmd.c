@@ -29,7 +29,14 @@ static void print_table(const clnet_bench_result *r)
                                     ? r->device.driver_version
                                     : "-",
            r->batch, r->steps);
-    printf("%-14s %-8s %-16s %11s %11s %10s %10s\n", "layer", "backend",
+    /* columns as wide as the longest name in them */
+    int wn = 14, wi = 16;
+    for (int i = 0; i < r->nlayers; i++) {
+        int n = (int)strlen(r->layers[i].name), m = (int)strlen(r->layers[i].impl);
+        wn = n > wn ? n : wn;
+        wi = m > wi ? m : wi;
+    }
+    printf("%-*s %-8s %-*s %11s %11s %10s %10s\n", wn, "layer", "backend", wi,
            "implementation", "forward ms", "backward ms", "fwd GFLOP/s",
            "bwd GFLOP/s");
     for (int i = 0; i < r->nlayers; i++) {
@@ -39,11 +46,12 @@ static void print_table(const clnet_bench_result *r)
             snprintf(fg, sizeof fg, "%.1f", t->forward_gflops);
         if (t->backward_gflops > 0)
             snprintf(bg, sizeof bg, "%.1f", t->backward_gflops);
-        printf("%-14s %-8s %-16s %11.3f %11.3f %10s %10s\n", t->name,
-               t->backend, t->impl, t->forward_ms, t->backward_ms, fg, bg);
+        printf("%-*s %-8s %-*s %11.3f %11.3f %10s %10s\n", wn, t->name,
+               t->backend, wi, t->impl, t->forward_ms, t->backward_ms, fg, bg);
     }
-    printf("%-14s %-8s %-16s %11.3f\n", "loss", "", "", r->loss_ms);
-    printf("%-14s %-8s %-16s %11.3f\n", "optimizer", "", "", r->update_ms);
+    printf("%-*s %-8s %-*s %11.3f\n", wn, "loss", "", wi, "", r->loss_ms);
+    printf("%-*s %-8s %-*s %11.3f\n", wn, "optimizer", "", wi, "",
+           r->update_ms);
     printf("training:  %.0f images/s (%.2f ms per step; %.1f%% of it outside "
            "kernels: transfers, launches, host work)\n",
            r->train_images_per_second, r->step_ms, 100 * r->outside_kernels);
