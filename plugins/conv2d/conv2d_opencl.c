@@ -166,13 +166,7 @@ static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels,
                  OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH),
                  OCL_ARG(c->g.OW)))
         return ocl_errorf(err, "conv_forward: bad arguments"), -1;
-    size_t cols = 16 * OCL_GEMM_NV, local[2] = {2, 1};
-    size_t global[2] = {((size_t)c->F + cols - 1) / cols,
-                        ((size_t)pixels + OCL_GEMM_TM - 1) / OCL_GEMM_TM};
-    global[0] = (global[0] + 1) / 2 * 2;
-    if (k->wg < 2)
-        local[0] = 1;
-    return ocl_launch(c->o, k, 2, global, local, err);
+    return ocl_launch_vec(c->o, k, pixels, c->F, 1, err);
 }
 #endif
 
@@ -205,13 +199,6 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
  * of WGRAD_PIXELS output pixels added up. */
 static int weight_grad(conv *c, cl_mem x, cl_mem dy, int pixels, char *err) {
     ocl_kernel *k = &c->k.weight_grad;
-    size_t local[2] = {2, 1};
-    size_t cols = 16 * OCL_GEMM_NV;
-    size_t global[2] = {((size_t)c->F + cols - 1) / cols,
-                        ((size_t)c->K + OCL_GEMM_TM - 1) / OCL_GEMM_TM};
-    global[0] = (global[0] + 1) / 2 * 2;
-    if (k->wg < 2)
-        local[0] = 1;
     for (int p0 = 0; p0 < pixels; p0 += WGRAD_PIXELS) {
         int p1 = pixels - p0 < WGRAD_PIXELS ? pixels : p0 + WGRAD_PIXELS;
         float beta = p0 ? 1.0f : 0.0f;
@@ -222,7 +209,7 @@ static int weight_grad(conv *c, cl_mem x, cl_mem dy, int pixels, char *err) {
                      OCL_ARG(c->g.SW), OCL_ARG(c->g.PT), OCL_ARG(c->g.PL),
                      OCL_ARG(c->g.OH), OCL_ARG(c->g.OW)))
             return ocl_errorf(err, "conv_weight_grad: bad arguments"), -1;
-        if (ocl_launch(c->o, k, 2, global, local, err))
+        if (ocl_launch_vec(c->o, k, c->K, c->F, 1, err))
             return -1;
     }
     return 0;

@@ -241,8 +241,8 @@ static int sgemm_tiles(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
 /* Work-groups of two work-items: many small groups let a CPU runtime
  * balance them over its cores; PoCL's own choice of group size ran the
  * seed model's training step 9% slower. */
-static int sgemm_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
-                     char *err) {
+int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
+                   char *err) {
     size_t cols = 16 * GEMM_NV;
     size_t local[3] = {2, 1, 1};
     size_t global[3] = {((size_t)N + cols - 1) / cols,
@@ -323,7 +323,7 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
         return gemm_args(k, M, N, K, alpha, A, lda, (int)aoff, B, ldb,
                          (int)boff, 0.0f, scratch->buf, N, 0, NULL, ks,
                          err) ||
-                       (vec ? sgemm_vec(o, k, M, N, slices, err)
+                       (vec ? ocl_launch_vec(o, k, M, N, slices, err)
                             : sgemm_tiles(o, k, M, N, slices, err)) ||
                        ocl_sum_slices(o, &g->sum_slices, scratch->buf, 0,
                                       slices, M, N, beta, C, ldc, (int)coff, err)
@@ -343,7 +343,7 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
         if (gemm_args(k, M, N, kk, alpha, A, lda, (int)ao, B, ldb, (int)bo,
                       k0 ? 1.0f : beta, C, ldc, (int)coff,
                       k0 + kk >= K ? ep : NULL, kk, err) ||
-            (vec ? sgemm_vec(o, k, M, N, 1, err)
+            (vec ? ocl_launch_vec(o, k, M, N, 1, err)
                  : sgemm_tiles(o, k, M, N, 1, err)))
             return -1;
     }

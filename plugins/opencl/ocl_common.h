@@ -104,6 +104,11 @@ int ocl_sum_slices(clnet_ocl *o, ocl_kernel *k, cl_mem parts, int poff,
  * rows, so every core gets work (1: no split). */
 int ocl_row_slices(size_t rows, int cols);
 
+/* Launches a kernel written like cl/gemm.cl's vector family (a work-item
+ * per OCL_GEMM_TM rows by 16 OCL_GEMM_NV columns of an M x N result,
+ * get_global_id(2) the slice of K) over `slices` slices. */
+int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
+                   char *err);
 /* Floats of scratch that ocl_sgemm wants for this product (0: none). */
 size_t ocl_sgemm_scratch(int vec, int ta, int tb, int M, int N, int K);
 
