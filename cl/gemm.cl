@@ -8,7 +8,8 @@
  * Without GEMM_VEC: local-memory tiles for GPUs. A work-group computes a
  * TS x TS tile of C with TS x (TS/WPT) work-items, each accumulating WPT
  * outputs of one column in registers; tiles of A and B pass through local
- * memory.
+ * memory, each work-item fetching WPT neighbouring values of each with one
+ * vector load.
  *
  * With GEMM_VEC: register tiles in explicit float16 vectors for CPU
  * devices (PoCL, Intel's CPU runtime). Such runtimes run a work-group's
@@ -52,7 +53,52 @@ float epilogue(float v, __global const float *bias, const int j,
 #ifndef GEMM_VEC
 #define RTS (TS / WPT)
 
-#define GEMM_KERNEL(NAME, A_AT, B_AT, A_STEP)                                \
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define floatW CAT(float, WPT)
+#define vloadW CAT(vload, WPT)
+#define vstoreW CAT(vstore, WPT)
+
+/* Tile loads: each work-item fetches WPT neighbouring values of the A tile
+ * and of the B tile with one vector load (scalar loads with bounds checks
+ * at the matrices' edges). e: the first of its values in the tile, row-
+ * major over TS x TS. Bs[k][j] and As[i][k] as the product reads them. */
+#define LOAD_B(e)                                                            \
+    {                                                                        \
+        const int tr = (e) / TS, tc = (e) % TS;                              \
+        const int k = t + tr, j = get_group_id(0) * TS + tc;                 \
+        if (k < K && j + WPT <= N)                                           \
+            vstoreW(vloadW(0, B + k * ldb + j), 0, &Bs[tr][tc]);             \
+        else                                                                 \
+            for (int q = 0; q < WPT; q++)                                    \
+                Bs[tr][tc + q] = k < K && j + q < N ? B_N(k, j + q) : 0.0f;  \
+    }
+/* A stored M x K: a tile row is contiguous along k */
+#define LOAD_A_N(e)                                                          \
+    {                                                                        \
+        const int tr = (e) / TS, tc = (e) % TS;                              \
+        const int i = grow + tr, k = t + tc;                                 \
+        if (i < M && k + WPT <= K)                                           \
+            vstoreW(vloadW(0, A + i * lda + k), 0, &As[tr][tc]);             \
+        else                                                                 \
+            for (int q = 0; q < WPT; q++)                                    \
+                As[tr][tc + q] = i < M && k + q < K ? A_N(i, k + q) : 0.0f;  \
+    }
+/* A stored K x M: a tile row of the storage is contiguous along i */
+#define LOAD_A_T(e)                                                          \
+    {                                                                        \
+        const int tr = (e) / TS, tc = (e) % TS;                              \
+        const int k = t + tr, i = grow + tc;                                 \
+        if (k < K && i + WPT <= M) {                                         \
+            const floatW v = vloadW(0, A + k * lda + i);                     \
+            for (int q = 0; q < WPT; q++)                                    \
+                As[tc + q][tr] = ((const float *)&v)[q];                     \
+        } else                                                               \
+            for (int q = 0; q < WPT; q++)                                    \
+                As[tc + q][tr] = k < K && i + q < M ? A_T(i + q, k) : 0.0f;  \
+    }
+
+#define GEMM_KERNEL(NAME, LOAD_A, A_STEP)                                    \
 __kernel __attribute__((reqd_work_group_size(TS, RTS, 1)))                   \
 void NAME(const int M, const int N, int K, const float alpha,                \
           __global const float *A, const int lda, const int aoff,            \
@@ -70,13 +116,8 @@ void NAME(const int M, const int N, int K, const float alpha,                \
         acc[w] = 0.0f;                                                       \
     SLICE(A_STEP);                                                           \
     for (int t = 0; t < K; t += TS) {                                        \
-        for (int w = 0; w < WPT; w++) {                                      \
-            const int r = row + w * RTS;                                     \
-            const int ai = grow + r, ak = t + col;                           \
-            As[r][col] = (ai < M && ak < K) ? A_AT(ai, ak) : 0.0f;           \
-            const int bk = t + r;                                            \
-            Bs[r][col] = (bk < K && gcol < N) ? B_AT(bk, gcol) : 0.0f;       \
-        }                                                                    \
+        LOAD_A((row * TS + col) * WPT);                                      \
+        LOAD_B((row * TS + col) * WPT);                                      \
         barrier(CLK_LOCAL_MEM_FENCE);                                        \
         for (int k = 0; k < TS; k++) {                                       \
             const float b = Bs[k][col];                                      \
@@ -96,8 +137,8 @@ void NAME(const int M, const int N, int K, const float alpha,                \
     }                                                                        \
 }
 
-GEMM_KERNEL(gemm_nn, A_N, B_N, 1)
-GEMM_KERNEL(gemm_tn, A_T, B_N, lda)
+GEMM_KERNEL(gemm_nn, LOAD_A_N, 1)
+GEMM_KERNEL(gemm_tn, LOAD_A_T, lda)
 
 #else
 #define COLS (NV * 16)
