@@ -244,17 +244,20 @@ END_TEST
 START_TEST(both_gemm_variants_match_cpu)
 {
     REQUIRE_OPENCL();
-    /* each build variant of the GEMM-based plugins, whichever the device
-     * would pick by itself; 67 filters or units take the vector family's
+    /* each build variant (family and parameter set) of the GEMM-based
+     * plugins, whichever the device would pick by itself; 67 filters or units take the vector family's
      * full 64-column block and its scalar tail, 19 channels the window
      * kernels' 16-channel vectors and their tail, and batch 300 over 2000
      * inputs splits dense's A' B into slices of K; 8 filters over
      * 16 x 18 x 18 = 5,184 output pixels splits conv2d's weight and bias
      * gradients into partial sums */
     const char *convs[] = {"conv2d/im2col-gemm-tiles",
-                           "conv2d/implicit-gemm-vec"};
-    const char *denses[] = {"dense/gemm-tiles", "dense/gemm-vec"};
-    for (int i = 0; i < 2; i++) {
+                           "conv2d/implicit-gemm-vec",
+                           "conv2d/im2col-gemm-tiles32",
+                           "conv2d/implicit-gemm-vec8x2"};
+    const char *denses[] = {"dense/gemm-tiles", "dense/gemm-vec",
+                            "dense/gemm-tiles32", "dense/gemm-vec8x2"};
+    for (int i = 0; i < 4; i++) {
         const char *conv = convs[i], *dense = denses[i];
         clnet_value v[CONV_NSETTINGS];
         conv_values(v, 7, 3, 1, 0, 1);

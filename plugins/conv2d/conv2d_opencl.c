@@ -17,10 +17,11 @@
 #define CHUNK_BYTES (32u << 20)
 
 #if OCL_GEMM_VEC
-#define CONV_IMPL "implicit-gemm-vec"
+#define CONV_IMPL "implicit-gemm-" OCL_GEMM_SUFFIX
 #else
-#define CONV_IMPL "im2col-gemm-tiles"
+#define CONV_IMPL "im2col-gemm-" OCL_GEMM_SUFFIX
 #endif
+static const ocl_gemm_shape shape = OCL_GEMM_SHAPE;
 
 typedef struct {
     ocl_gemm g;
@@ -103,13 +104,15 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     size_t rows = (size_t)c->chunk * c->P, need[3] = {
-        ocl_sgemm_scratch(OCL_GEMM_VEC, 0, 1, (int)rows, c->K, c->F),
-        ocl_sgemm_scratch(OCL_GEMM_VEC, 1, 0, c->K, c->F, (int)rows),
+        ocl_sgemm_scratch(&shape, 0, 1, (int)rows, c->K, c->F),
+        ocl_sgemm_scratch(&shape, 1, 0, c->K, c->F, (int)rows),
         ocl_bias_scratch((size_t)c->B * c->P, c->F)};
     for (int i = 0; i < 3; i++)
         if (need[i] > c->scratch.floats)
             c->scratch.floats = need[i];
-    if (ocl_program(c->o, conv2d_cl, OCL_GEMM_OPTIONS, &c->prog, names, (ocl_kernel *)&c->k,
+    char opts[96];
+    ocl_gemm_options(&shape, opts, sizeof opts);
+    if (ocl_program(c->o, conv2d_cl, opts, &c->prog, names, (ocl_kernel *)&c->k,
                     err) ||
         (!OCL_GEMM_VEC &&
          !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) ||
@@ -166,7 +169,7 @@ static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels,
                  OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH),
                  OCL_ARG(c->g.OW)))
         return ocl_errorf(err, "conv_forward: bad arguments"), -1;
-    return ocl_launch_vec(c->o, k, pixels, c->F, 1, err);
+    return ocl_launch_vec(c->o, k, &shape, pixels, c->F, 1, err);
 }
 #endif
 
@@ -182,7 +185,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
         if (im2col(c, x, start, n, err) ||
-            ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 0, 0, n * c->P, c->F, c->K,
+            ocl_sgemm(c->o, &c->k.g, &shape, 0, 0, n * c->P, c->F, c->K,
                       1.0f, c->col, c->K, 0, c->w, c->F, 0, 0.0f, y, c->F,
                       (size_t)start * c->P * c->F, NULL, &ep, err))
             return -1;
@@ -209,7 +212,7 @@ static int weight_grad(conv *c, cl_mem x, cl_mem dy, int pixels, char *err) {
                      OCL_ARG(c->g.SW), OCL_ARG(c->g.PT), OCL_ARG(c->g.PL),
                      OCL_ARG(c->g.OH), OCL_ARG(c->g.OW)))
             return ocl_errorf(err, "conv_weight_grad: bad arguments"), -1;
-        if (ocl_launch_vec(c->o, k, c->K, c->F, 1, err))
+        if (ocl_launch_vec(c->o, k, &shape, c->K, c->F, 1, err))
             return -1;
     }
     return 0;
@@ -235,7 +238,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
 #if !OCL_GEMM_VEC
         if (!c->keep_cols && im2col(c, x, start, n, err))
             return -1;
-        if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 1, 0, c->K, c->F, n * c->P,
+        if (ocl_sgemm(c->o, &c->k.g, &shape, 1, 0, c->K, c->F, n * c->P,
                       1.0f, c->col, c->K, 0, dy, c->F, off,
                       start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, &c->scratch,
                       NULL, err))
@@ -243,7 +246,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
 #endif
         if (!dx)
             continue;
-        if (ocl_sgemm(c->o, &c->k.g, OCL_GEMM_VEC, 0, 1, n * c->P, c->K, c->F,
+        if (ocl_sgemm(c->o, &c->k.g, &shape, 0, 1, n * c->P, c->K, c->F,
                       1.0f, dy, c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K,
                       0, &c->scratch, NULL, err))
             return -1;

@@ -8,11 +8,6 @@
 
 #include "../common/activation.h"
 
-/* cl/gemm.cl's tiles: TS x TS outputs per work-group, WPT per work-item */
-#define GEMM_TS 16
-#define GEMM_WPT 4
-#define GEMM_TM OCL_GEMM_TM
-#define GEMM_NV OCL_GEMM_NV
 /* The vector family's A' B runs over K in slices of about this many bytes
  * of A and B rows, so each slice stays in a core's cache while the
  * work-items sweep it: 3x faster than one sweep over K=15,488 on PoCL. */
@@ -113,8 +108,7 @@ int ocl_program(clnet_ocl *o, const char *source, const char *options,
                 char *err) {
     *prog = NULL;
     char opts[512];
-    snprintf(opts, sizeof opts, "-DTS=%d -DWPT=%d -DTM=%d -DNV=%d %s", GEMM_TS,
-             GEMM_WPT, GEMM_TM, GEMM_NV, options ? options : "");
+    snprintf(opts, sizeof opts, "%s", options ? options : "");
     if (o->build(o, source, opts, prog, err))
         return -1;
     for (int i = 0; names[i]; i++) {
@@ -220,14 +214,20 @@ static int gemm_args(ocl_kernel *k, int M, int N, int K, float alpha, cl_mem A,
     return 0;
 }
 
+void ocl_gemm_options(const ocl_gemm_shape *gs, char *buf, size_t n) {
+    if (gs->vec)
+        snprintf(buf, n, "-DGEMM_VEC -DTM=%d -DNV=%d", gs->tm, gs->nv);
+    else
+        snprintf(buf, n, "-DTS=%d -DWPT=%d", gs->ts, gs->wpt);
+}
+
 /* Launches a product over `slices` slices of K (see SLICE in gemm.cl). */
-static int sgemm_tiles(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
-                       char *err) {
-    size_t local[3] = {GEMM_TS, GEMM_TS / GEMM_WPT, 1};
-    size_t global[3] = {(size_t)(N + GEMM_TS - 1) / GEMM_TS * GEMM_TS,
-                        (size_t)(M + GEMM_TS - 1) / GEMM_TS *
-                            (GEMM_TS / GEMM_WPT),
-                        (size_t)slices};
+static int sgemm_tiles(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
+                       int M, int N, int slices, char *err) {
+    size_t ts = (size_t)gs->ts, rts = (size_t)(gs->ts / gs->wpt);
+    size_t local[3] = {ts, rts, 1};
+    size_t global[3] = {((size_t)N + ts - 1) / ts * ts,
+                        ((size_t)M + ts - 1) / ts * rts, (size_t)slices};
     if (local[0] * local[1] > k->wg) {
         ocl_errorf(err,
                    "%s allows %zu work-items per group; the gemm "
@@ -241,12 +241,12 @@ static int sgemm_tiles(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
 /* Work-groups of two work-items: many small groups let a CPU runtime
  * balance them over its cores; PoCL's own choice of group size ran the
  * seed model's training step 9% slower. */
-int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
-                   char *err) {
-    size_t cols = 16 * GEMM_NV;
+int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
+                   int M, int N, int slices, char *err) {
+    size_t cols = 16 * (size_t)gs->nv, tm = (size_t)gs->tm;
     size_t local[3] = {2, 1, 1};
     size_t global[3] = {((size_t)N + cols - 1) / cols,
-                        ((size_t)M + GEMM_TM - 1) / GEMM_TM, (size_t)slices};
+                        ((size_t)M + tm - 1) / tm, (size_t)slices};
     global[0] = (global[0] + 1) / 2 * 2;
     if (k->wg < 2)
         local[0] = 1;
@@ -262,20 +262,21 @@ int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
 #define SPLIT_MIN_K 4096
 #define SPLIT_MAX 64
 
-static int split_slices(int vec, int ta, int M, int N, int K) {
-    size_t units = vec ? (size_t)((M + GEMM_TM - 1) / GEMM_TM) *
-                             (size_t)((N + 16 * GEMM_NV - 1) / (16 * GEMM_NV))
-                       : (size_t)((M + GEMM_TS - 1) / GEMM_TS) *
-                             (size_t)((N + GEMM_TS - 1) / GEMM_TS);
+static int split_slices(const ocl_gemm_shape *gs, int ta, int M, int N,
+                        int K) {
+    int rows = gs->vec ? gs->tm : gs->ts, cols = gs->vec ? 16 * gs->nv : gs->ts;
+    size_t units =
+        (size_t)((M + rows - 1) / rows) * (size_t)((N + cols - 1) / cols);
     if (!ta || units >= SPLIT_UNITS || K < SPLIT_MIN_K)
         return 1;
     return K / 1024 < SPLIT_MAX ? K / 1024 : SPLIT_MAX;
 }
 
-size_t ocl_sgemm_scratch(int vec, int ta, int tb, int M, int N, int K) {
+size_t ocl_sgemm_scratch(const ocl_gemm_shape *gs, int ta, int tb, int M,
+                         int N, int K) {
     if (tb)
         return (size_t)N * (size_t)K;
-    int s = split_slices(vec, ta, M, N, K);
+    int s = split_slices(gs, ta, M, N, K);
     return s > 1 ? (size_t)s * (size_t)M * (size_t)N : 0;
 }
 
@@ -291,7 +292,8 @@ int ocl_sum_slices(clnet_ocl *o, ocl_kernel *k, cl_mem parts, int poff,
     return ocl_run1d(o, k, (size_t)M * (size_t)N, err);
 }
 
-int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, const ocl_gemm_shape *gs, int ta,
+              int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
               size_t coff, const ocl_scratch *scratch, const ocl_epilogue *ep,
@@ -315,7 +317,8 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
         boff = 0;
     }
     ocl_kernel *k = ta ? &g->tn : &g->nn;
-    int slices = split_slices(vec, ta, M, N, K);
+    int vec = gs->vec;
+    int slices = split_slices(gs, ta, M, N, K);
     if (slices > 1 && !ep && scratch &&
         scratch->floats >= (size_t)slices * (size_t)M * (size_t)N) {
         int ks = (K + slices - 1) / slices;
@@ -323,8 +326,8 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
         return gemm_args(k, M, N, K, alpha, A, lda, (int)aoff, B, ldb,
                          (int)boff, 0.0f, scratch->buf, N, 0, NULL, ks,
                          err) ||
-                       (vec ? ocl_launch_vec(o, k, M, N, slices, err)
-                            : sgemm_tiles(o, k, M, N, slices, err)) ||
+                       (vec ? ocl_launch_vec(o, k, gs, M, N, slices, err)
+                            : sgemm_tiles(o, k, gs, M, N, slices, err)) ||
                        ocl_sum_slices(o, &g->sum_slices, scratch->buf, 0,
                                       slices, M, N, beta, C, ldc, (int)coff, err)
                    ? -1
@@ -343,8 +346,8 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
         if (gemm_args(k, M, N, kk, alpha, A, lda, (int)ao, B, ldb, (int)bo,
                       k0 ? 1.0f : beta, C, ldc, (int)coff,
                       k0 + kk >= K ? ep : NULL, kk, err) ||
-            (vec ? ocl_launch_vec(o, k, M, N, 1, err)
-                 : sgemm_tiles(o, k, M, N, 1, err)))
+            (vec ? ocl_launch_vec(o, k, gs, M, N, 1, err)
+                 : sgemm_tiles(o, k, gs, M, N, 1, err)))
             return -1;
     }
     return 0;

@@ -54,26 +54,56 @@ typedef struct {
     size_t floats;
 } ocl_scratch;
 
-/* cl/gemm.cl's vector family: TM rows by NV float16 vectors per
- * work-item (4 x 4 measured fastest of 4-14 x 1-4 on PoCL here). */
-#define OCL_GEMM_TM 4
-#define OCL_GEMM_NV 4
+/* A family of cl/gemm.cl and its tile sizes: what a GEMM-based plugin
+ * variant is built with. */
+typedef struct {
+    int vec;     /* 1: float16 register tiles (CPU devices); 0: local-memory
+                    tiles (GPUs) */
+    int ts, wpt; /* tiles: TS x TS outputs per work-group, WPT per
+                    work-item */
+    int tm, nv;  /* vector: TM rows by NV float16 vectors per work-item */
+} ocl_gemm_shape;
 
-/* The family a plugin is built with (OCL_GEMM_VARIANT_VEC or not): the
- * local-memory tiles, or the float16 register tiles that measured ten
- * times faster on PoCL (BENCHMARKS.md). Each scores higher on the kind of
- * device it suits; `clnet tune` measures both. Pass OCL_GEMM_OPTIONS to
- * ocl_program and OCL_GEMM_VEC to ocl_sgemm. */
+/* The build options that select gs in cl/gemm.cl (and the kernels built
+ * with it), into buf. */
+void ocl_gemm_options(const ocl_gemm_shape *gs, char *buf, size_t n);
+
+/* A plugin variant's shape, from its build flags: OCL_GEMM_VARIANT_VEC
+ * picks the vector family; OCL_GEMM_TM/NV or OCL_GEMM_TS/WPT override the
+ * default tiles (4 x 4 vectors: fastest of 4-14 x 1-4 on PoCL here; 16 x
+ * 16 tiles with 4 per work-item), OCL_GEMM_SUFFIX names the variant and
+ * OCL_GEMM_RANK (0 for the defaults) lowers its score below theirs. Each
+ * family scores higher on the kind of device it suits; `clnet tune`
+ * measures every variant. */
+#ifndef OCL_GEMM_RANK
+#define OCL_GEMM_RANK 0
+#endif
 #if defined(OCL_GEMM_VARIANT_VEC)
-#define OCL_GEMM_VEC 1
-#define OCL_GEMM_OPTIONS "-DGEMM_VEC"
+#ifndef OCL_GEMM_TM
+#define OCL_GEMM_TM 4
+#endif
+#ifndef OCL_GEMM_NV
+#define OCL_GEMM_NV 4
+#endif
+#ifndef OCL_GEMM_SUFFIX
 #define OCL_GEMM_SUFFIX "vec"
-#define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 1 : 10)
+#endif
+#define OCL_GEMM_VEC 1
+#define OCL_GEMM_SHAPE {1, 0, 0, OCL_GEMM_TM, OCL_GEMM_NV}
+#define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 1 : 10 - OCL_GEMM_RANK)
 #else
-#define OCL_GEMM_VEC 0
-#define OCL_GEMM_OPTIONS ""
+#ifndef OCL_GEMM_TS
+#define OCL_GEMM_TS 16
+#endif
+#ifndef OCL_GEMM_WPT
+#define OCL_GEMM_WPT 4
+#endif
+#ifndef OCL_GEMM_SUFFIX
 #define OCL_GEMM_SUFFIX "tiles"
-#define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 10 : 1)
+#endif
+#define OCL_GEMM_VEC 0
+#define OCL_GEMM_SHAPE {0, OCL_GEMM_TS, OCL_GEMM_WPT, 0, 0}
+#define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 10 - OCL_GEMM_RANK : 1)
 #endif
 
 /* What a product adds to each element as it stores it: bias[column]
@@ -87,9 +117,10 @@ typedef struct {
  * row-major, with element offsets; ta: A is stored K x M; tb: B is stored
  * N x K, and is first transposed into the scratch. A' B with a small C
  * and a long K is split over K into partial products summed afterwards,
- * when the scratch is large enough, so every core gets work. vec: the
- * program holds the GEMM_VEC family. */
-int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, int vec, int ta, int tb, int M,
+ * when the scratch is large enough, so every core gets work. gs: the
+ * shape the program was built with. */
+int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, const ocl_gemm_shape *gs, int ta,
+              int tb, int M,
               int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
               cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
               size_t coff, const ocl_scratch *scratch, const ocl_epilogue *ep,
@@ -105,12 +136,13 @@ int ocl_sum_slices(clnet_ocl *o, ocl_kernel *k, cl_mem parts, int poff,
 int ocl_row_slices(size_t rows, int cols);
 
 /* Launches a kernel written like cl/gemm.cl's vector family (a work-item
- * per OCL_GEMM_TM rows by 16 OCL_GEMM_NV columns of an M x N result,
+ * per gs->tm rows by 16 gs->nv columns of an M x N result,
  * get_global_id(2) the slice of K) over `slices` slices. */
-int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, int M, int N, int slices,
-                   char *err);
+int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
+                   int M, int N, int slices, char *err);
 /* Floats of scratch that ocl_sgemm wants for this product (0: none). */
-size_t ocl_sgemm_scratch(int vec, int ta, int tb, int M, int N, int K);
+size_t ocl_sgemm_scratch(const ocl_gemm_shape *gs, int ta, int tb, int M,
+                         int N, int K);
 
 /* The kernels of cl/activation.cl, built into a plugin's program. */
 typedef struct {

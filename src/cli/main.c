@@ -36,13 +36,21 @@ static int cmd_plugins(void)
     clnet_registry *r = clnet_registry_open(&e);
     if (!r)
         return fail(&e);
-    printf("%-34s %-8s %-16s %-4s %s\n", "KIND", "BACKEND", "IMPLEMENTATION",
-           "ABI", "PATH");
+    /* the kind and implementation columns as wide as their longest entry */
+    int wk = 4, wi = 14;
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
+        int k = (int)strlen(p->kind), m = (int)strlen(p->impl);
+        wk = k > wk ? k : wk;
+        wi = m > wi ? m : wi;
+    }
+    printf("%-*s %-8s %-*s %-4s %s\n", wk, "KIND", "BACKEND", wi,
+           "IMPLEMENTATION", "ABI", "PATH");
     for (int i = 0; i < clnet_registry_count(r); i++) {
         const char *path;
         const clnet_plugin *p = clnet_registry_get(r, i, &path);
-        printf("%-34s %-8s %-16s %-4u %s\n", p->kind, p->backend, p->impl,
-               p->abi_version, path);
+        printf("%-*s %-8s %-*s %-4u %s\n", wk, p->kind, p->backend, wi,
+               p->impl, p->abi_version, path);
     }
     for (int i = 0; i < clnet_registry_refused_count(r); i++)
         printf("refused: %s\n", clnet_registry_refused(r, i));
