@@ -18,9 +18,8 @@
 #define CHUNK_BYTES (512u << 10) /* im2col bytes per chunk and thread */
 
 typedef struct {
-    clnet_window g; /* input, kernel, strides, output, padding */
-    int32_t B, F, act, fused;
-    int32_t K, P, chunk, direct, nthreads;
+    conv2d_layer l;
+    int32_t chunk, direct, nthreads;
     float *col, *dcol; /* nthreads x chunk im2col matrices */
     float *dw_part;    /* nthreads x K x F */
     float *w, *b, *dw, *db;
@@ -38,29 +37,22 @@ static void destroy(void *s) {
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
                   void **state, char *err) {
-    const clnet_value *v = a->settings;
     conv *c = calloc(1, sizeof *c);
     if (!c)
         return cpu_errorf(err, "out of memory"), -1;
     *state = c;
-    c->B = a->max_batch;
-    c->F = v[CONV_FILTERS].i[0];
-    c->act = v[CONV_ACTIVATION].i[0];
-    c->fused = a->fuse_softmax_loss;
-    if (conv2d_window(a, &c->g, err)) {
+    if (conv2d_read(a, &c->l, err)) {
         destroy(c);
         return -1;
     }
-    c->K = c->g.KH * c->g.KW * c->g.C;
-    c->P = c->g.OH * c->g.OW;
-    c->direct = c->g.KH == 1 && c->g.KW == 1 && c->g.SH == 1 && c->g.SW == 1;
-    size_t per_image = (size_t)c->P * (size_t)c->K * sizeof(float);
+    c->direct = c->l.g.KH == 1 && c->l.g.KW == 1 && c->l.g.SH == 1 && c->l.g.SW == 1;
+    size_t per_image = (size_t)c->l.P * (size_t)c->l.K * sizeof(float);
     c->chunk = (int32_t)(CHUNK_BYTES / per_image);
-    c->chunk = c->chunk < 1 ? 1 : c->chunk > c->B ? c->B : c->chunk;
+    c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
     cpu_set_threads(a->threads);
     c->nthreads = omp_get_max_threads();
     size_t T = (size_t)c->nthreads;
-    c->dw_part = cpu_alloc(T * (size_t)c->K * c->F * sizeof(float));
+    c->dw_part = cpu_alloc(T * (size_t)c->l.K * c->l.F * sizeof(float));
     if (!c->direct) {
         c->col = cpu_alloc(T * (size_t)c->chunk * per_image);
         c->dcol = cpu_alloc(T * (size_t)c->chunk * per_image);
@@ -70,7 +62,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
-    conv2d_plan(&c->g, c->F, plan);
+    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -85,23 +77,23 @@ static int bind(void *s, void *const *params, void *const *grads) {
 
 /* Rows of col are output positions of n images, columns (kh, kw, c). */
 static void im2col(const conv *c, const float *x, int32_t n, float *col) {
-    long rows = (long)n * c->g.OH;
-    size_t cb = (size_t)c->g.C * sizeof(float);
+    long rows = (long)n * c->l.g.OH;
+    size_t cb = (size_t)c->l.g.C * sizeof(float);
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
-        int32_t img = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
-        const float *xi = x + (size_t)img * c->g.H * c->g.W * c->g.C;
-        for (int32_t ox = 0; ox < c->g.OW; ox++) {
-            float *dst = col + ((size_t)r * c->g.OW + ox) * c->K;
-            for (int32_t ky = 0; ky < c->g.KH; ky++) {
-                int32_t iy = oy * c->g.SH - c->g.PT + ky;
-                for (int32_t kx = 0; kx < c->g.KW; kx++) {
-                    int32_t ix = ox * c->g.SW - c->g.PL + kx;
-                    float *d = dst + ((size_t)ky * c->g.KW + kx) * c->g.C;
-                    if (iy < 0 || iy >= c->g.H || ix < 0 || ix >= c->g.W)
+        int32_t img = (int32_t)(r / c->l.g.OH), oy = (int32_t)(r % c->l.g.OH);
+        const float *xi = x + (size_t)img * c->l.g.H * c->l.g.W * c->l.g.C;
+        for (int32_t ox = 0; ox < c->l.g.OW; ox++) {
+            float *dst = col + ((size_t)r * c->l.g.OW + ox) * c->l.K;
+            for (int32_t ky = 0; ky < c->l.g.KH; ky++) {
+                int32_t iy = oy * c->l.g.SH - c->l.g.PT + ky;
+                for (int32_t kx = 0; kx < c->l.g.KW; kx++) {
+                    int32_t ix = ox * c->l.g.SW - c->l.g.PL + kx;
+                    float *d = dst + ((size_t)ky * c->l.g.KW + kx) * c->l.g.C;
+                    if (iy < 0 || iy >= c->l.g.H || ix < 0 || ix >= c->l.g.W)
                         memset(d, 0, cb);
                     else
-                        memcpy(d, xi + ((size_t)iy * c->g.W + ix) * c->g.C, cb);
+                        memcpy(d, xi + ((size_t)iy * c->l.g.W + ix) * c->l.g.C, cb);
                 }
             }
         }
@@ -112,25 +104,25 @@ static void im2col(const conv *c, const float *x, int32_t n, float *col) {
 static void col2im(const conv *c, const float *dcol, int32_t n, float *dx) {
 #pragma omp parallel for schedule(static)
     for (long img = 0; img < n; img++) {
-        float *di = dx + (size_t)img * c->g.H * c->g.W * c->g.C;
-        memset(di, 0, sizeof(float) * (size_t)c->g.H * c->g.W * c->g.C);
-        for (int32_t oy = 0; oy < c->g.OH; oy++)
-            for (int32_t ox = 0; ox < c->g.OW; ox++) {
+        float *di = dx + (size_t)img * c->l.g.H * c->l.g.W * c->l.g.C;
+        memset(di, 0, sizeof(float) * (size_t)c->l.g.H * c->l.g.W * c->l.g.C);
+        for (int32_t oy = 0; oy < c->l.g.OH; oy++)
+            for (int32_t ox = 0; ox < c->l.g.OW; ox++) {
                 const float *src =
-                    dcol + (((size_t)img * c->g.OH + oy) * c->g.OW + ox) * c->K;
-                for (int32_t ky = 0; ky < c->g.KH; ky++) {
-                    int32_t iy = oy * c->g.SH - c->g.PT + ky;
-                    if (iy < 0 || iy >= c->g.H)
+                    dcol + (((size_t)img * c->l.g.OH + oy) * c->l.g.OW + ox) * c->l.K;
+                for (int32_t ky = 0; ky < c->l.g.KH; ky++) {
+                    int32_t iy = oy * c->l.g.SH - c->l.g.PT + ky;
+                    if (iy < 0 || iy >= c->l.g.H)
                         continue;
-                    for (int32_t kx = 0; kx < c->g.KW; kx++) {
-                        int32_t ix = ox * c->g.SW - c->g.PL + kx;
-                        if (ix < 0 || ix >= c->g.W)
+                    for (int32_t kx = 0; kx < c->l.g.KW; kx++) {
+                        int32_t ix = ox * c->l.g.SW - c->l.g.PL + kx;
+                        if (ix < 0 || ix >= c->l.g.W)
                             continue;
                         const float *s =
-                            src + ((size_t)ky * c->g.KW + kx) * c->g.C;
-                        float *d = di + ((size_t)iy * c->g.W + ix) * c->g.C;
+                            src + ((size_t)ky * c->l.g.KW + kx) * c->l.g.C;
+                        float *d = di + ((size_t)iy * c->l.g.W + ix) * c->l.g.C;
 #pragma omp simd
-                        for (int32_t ch = 0; ch < c->g.C; ch++)
+                        for (int32_t ch = 0; ch < c->l.g.C; ch++)
                             d[ch] += s[ch];
                     }
                 }
@@ -149,10 +141,10 @@ static void share(int32_t n, int t, int T, int32_t *lo, int32_t *hi) {
  * parallel region, so im2col's own loop runs on this thread alone. */
 static const float *cols_for(conv *c, const float *x, int t, int32_t start,
                              int32_t n) {
-    const float *xs = x + (size_t)start * c->g.H * c->g.W * c->g.C;
+    const float *xs = x + (size_t)start * c->l.g.H * c->l.g.W * c->l.g.C;
     if (c->direct)
         return xs;
-    float *col = c->col + (size_t)t * c->chunk * c->P * c->K;
+    float *col = c->col + (size_t)t * c->chunk * c->l.P * c->l.K;
     im2col(c, xs, n, col);
     return col;
 }
@@ -171,12 +163,12 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
         for (int32_t start = lo; start < hi; start += c->chunk) {
             int32_t n = hi - start < c->chunk ? hi - start : c->chunk;
             const float *col = cols_for(c, x, t, start, n);
-            float *yc = y + (size_t)start * c->P * c->F;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * c->P,
-                        c->F, c->K, 1.0f, col, c->K, c->w, c->F, 0.0f, yc,
-                        c->F);
-            cpu_bias_activation(yc, (size_t)n * c->P, (size_t)c->F, c->b,
-                                c->act);
+            float *yc = y + (size_t)start * c->l.P * c->l.F;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * c->l.P,
+                        c->l.F, c->l.K, 1.0f, col, c->l.K, c->w, c->l.F, 0.0f, yc,
+                        c->l.F);
+            cpu_bias_activation(yc, (size_t)n * c->l.P, (size_t)c->l.F, c->b,
+                                c->l.act);
         }
     }
     return 0;
@@ -188,10 +180,10 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     conv *c = s;
     const float *x = xv;
     float *dy = dyv, *dx = dxv;
-    size_t rows = (size_t)st->batch * c->P;
-    cpu_activation_backward(yv, dy, rows, (size_t)c->F, c->act, c->fused);
-    cpu_bias_grad(dy, rows, (size_t)c->F, c->db);
-    size_t kf = (size_t)c->K * c->F;
+    size_t rows = (size_t)st->batch * c->l.P;
+    cpu_activation_backward(yv, dy, rows, (size_t)c->l.F, c->l.act, c->l.fused);
+    cpu_bias_grad(dy, rows, (size_t)c->l.F, c->db);
+    size_t kf = (size_t)c->l.K * c->l.F;
     int T = c->nthreads;
 #pragma omp parallel num_threads(T)
     {
@@ -204,17 +196,17 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         for (int32_t start = lo; start < hi; start += c->chunk) {
             int32_t n = hi - start < c->chunk ? hi - start : c->chunk;
             const float *col = cols_for(c, x, t, start, n);
-            const float *dyc = dy + (size_t)start * c->P * c->F;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c->K, c->F,
-                        n * c->P, 1.0f, col, c->K, dyc, c->F,
-                        start == lo ? 0.0f : 1.0f, dwp, c->F);
+            const float *dyc = dy + (size_t)start * c->l.P * c->l.F;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c->l.K, c->l.F,
+                        n * c->l.P, 1.0f, col, c->l.K, dyc, c->l.F,
+                        start == lo ? 0.0f : 1.0f, dwp, c->l.F);
             if (!dx)
                 continue;
-            float *dxc = dx + (size_t)start * c->g.H * c->g.W * c->g.C;
+            float *dxc = dx + (size_t)start * c->l.g.H * c->l.g.W * c->l.g.C;
             float *dcol =
-                c->direct ? dxc : c->dcol + (size_t)t * c->chunk * c->P * c->K;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->P, c->K,
-                        c->F, 1.0f, dyc, c->F, c->w, c->F, 0.0f, dcol, c->K);
+                c->direct ? dxc : c->dcol + (size_t)t * c->chunk * c->l.P * c->l.K;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->l.P, c->l.K,
+                        c->l.F, 1.0f, dyc, c->l.F, c->w, c->l.F, 0.0f, dcol, c->l.K);
             if (!c->direct)
                 col2im(c, dcol, n, dxc);
         }

@@ -19,8 +19,7 @@
 #define FB 16 /* filters per block: one AVX-512 vector */
 
 typedef struct {
-    clnet_window g; /* input, kernel, strides, output, padding */
-    int32_t B, F, act, fused, K;
+    conv2d_layer l;
     int32_t nthreads;
     float *w, *b, *dw, *db;
     float *partial; /* nthreads x (K * F + F) */
@@ -39,7 +38,6 @@ static void destroy(void *s) {
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
                   void **state, char *err) {
-    const clnet_value *v = a->settings;
     if (conv2d_receptive(a) > CONV_DIRECT_MAX_K)
         return cpu_errorf(err,
                           "the direct convolution takes receptive "
@@ -49,25 +47,20 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     conv *c = calloc(1, sizeof *c);
     if (!c)
         return cpu_errorf(err, "out of memory"), -1;
-    c->B = a->max_batch;
-    c->F = v[CONV_FILTERS].i[0];
-    c->act = v[CONV_ACTIVATION].i[0];
-    c->fused = a->fuse_softmax_loss;
-    if (conv2d_window(a, &c->g, err)) {
+    if (conv2d_read(a, &c->l, err)) {
         destroy(c);
         return -1;
     }
-    c->K = c->g.KH * c->g.KW * c->g.C;
     cpu_set_threads(a->threads);
     c->nthreads = omp_get_max_threads();
     c->partial = cpu_alloc(sizeof(float) * (size_t)c->nthreads *
-                           ((size_t)c->K * c->F + c->F));
+                           ((size_t)c->l.K * c->l.F + c->l.F));
     if (!c->partial) {
         destroy(c);
         return cpu_errorf(err, "out of memory"), -1;
     }
     *state = c;
-    conv2d_plan(&c->g, c->F, plan);
+    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -84,7 +77,7 @@ static int bind(void *s, void *const *params, void *const *grads) {
  * xv[p][k] (k runs ky, kx, channel; zeros for padding and for p >= n). */
 static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
                    int32_t n, float xv[PX][CONV_DIRECT_MAX_K]) {
-    const clnet_window *g = &c->g;
+    const clnet_window *g = &c->l.g;
     for (int32_t p = 0; p < PX; p++) {
         int32_t ox = ox0 + p, k = 0;
         for (int32_t ky = 0; ky < g->KH; ky++) {
@@ -103,7 +96,7 @@ static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
 /* y for pixels ox0 .. ox0+n-1 of row oy (yp: the first one's outputs). */
 static void forward_block(const conv *c, float xv[PX][CONV_DIRECT_MAX_K],
                           int32_t n, float *yp) {
-    const int32_t F = c->F, K = c->K, relu = c->act == ACT_RELU;
+    const int32_t F = c->l.F, K = c->l.K, relu = c->l.act == ACT_RELU;
     int32_t f0 = 0;
     for (; f0 + FB <= F; f0 += FB) {
         float acc[PX][FB];
@@ -139,21 +132,21 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     conv *c = s;
     const float *x = xv;
     float *y = yv;
-    long rows = (long)st->batch * c->g.OH;
+    long rows = (long)st->batch * c->l.g.OH;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
-        int32_t b = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
-        const float *xi = x + (size_t)b * c->g.H * c->g.W * c->g.C;
+        int32_t b = (int32_t)(r / c->l.g.OH), oy = (int32_t)(r % c->l.g.OH);
+        const float *xi = x + (size_t)b * c->l.g.H * c->l.g.W * c->l.g.C;
         float field[PX][CONV_DIRECT_MAX_K];
-        for (int32_t ox = 0; ox < c->g.OW; ox += PX) {
-            int32_t n = c->g.OW - ox < PX ? c->g.OW - ox : PX;
+        for (int32_t ox = 0; ox < c->l.g.OW; ox += PX) {
+            int32_t n = c->l.g.OW - ox < PX ? c->l.g.OW - ox : PX;
             gather(c, xi, oy, ox, n, field);
             forward_block(c, field, n,
-                          y + ((size_t)r * c->g.OW + ox) * c->F);
+                          y + ((size_t)r * c->l.g.OW + ox) * c->l.F);
         }
     }
-    if (c->act == ACT_SOFTMAX)
-        cpu_bias_activation(y, (size_t)rows * c->g.OW, (size_t)c->F, NULL,
+    if (c->l.act == ACT_SOFTMAX)
+        cpu_bias_activation(y, (size_t)rows * c->l.g.OW, (size_t)c->l.F, NULL,
                             ACT_SOFTMAX);
     return 0;
 }
@@ -164,7 +157,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 static void backward_block(const conv *c, float xv[PX][CONV_DIRECT_MAX_K],
                            int32_t n, const float *y, float *g, int relu,
                            int store, float *pw, float *pb) {
-    const int32_t F = c->F, K = c->K;
+    const int32_t F = c->l.F, K = c->l.K;
     int32_t f0 = 0;
     for (; f0 + FB <= F; f0 += FB) {
         float d[PX][FB];
@@ -215,13 +208,13 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     conv *c = s;
     const float *x = xv;
     float *dy = dyv, *dx = dxv;
-    const int32_t F = c->F, K = c->K;
-    long rows = (long)st->batch * c->g.OH;
-    if (c->act != ACT_RELU)
-        cpu_activation_backward(yv, dy, (size_t)rows * c->g.OW, (size_t)F,
-                                c->act, c->fused);
+    const int32_t F = c->l.F, K = c->l.K;
+    long rows = (long)st->batch * c->l.g.OH;
+    if (c->l.act != ACT_RELU)
+        cpu_activation_backward(yv, dy, (size_t)rows * c->l.g.OW, (size_t)F,
+                                c->l.act, c->l.fused);
     const float *y = yv;
-    int relu = c->act == ACT_RELU;
+    int relu = c->l.act == ACT_RELU;
     memset(c->partial, 0,
            sizeof(float) * (size_t)c->nthreads * ((size_t)K * F + F));
 #pragma omp parallel num_threads(c->nthreads)
@@ -232,11 +225,11 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         long lo = rows * t / T, hi = rows * (t + 1) / T;
         float field[PX][CONV_DIRECT_MAX_K];
         for (long r = lo; r < hi; r++) {
-            int32_t b = (int32_t)(r / c->g.OH), oy = (int32_t)(r % c->g.OH);
-            const float *xi = x + (size_t)b * c->g.H * c->g.W * c->g.C;
-            for (int32_t ox = 0; ox < c->g.OW; ox += PX) {
-                int32_t n = c->g.OW - ox < PX ? c->g.OW - ox : PX;
-                size_t o = ((size_t)r * c->g.OW + ox) * F;
+            int32_t b = (int32_t)(r / c->l.g.OH), oy = (int32_t)(r % c->l.g.OH);
+            const float *xi = x + (size_t)b * c->l.g.H * c->l.g.W * c->l.g.C;
+            for (int32_t ox = 0; ox < c->l.g.OW; ox += PX) {
+                int32_t n = c->l.g.OW - ox < PX ? c->l.g.OW - ox : PX;
+                size_t o = ((size_t)r * c->l.g.OW + ox) * F;
                 gather(c, xi, oy, ox, n, field);
                 backward_block(c, field, n, y + o, dy + o, relu, dx != NULL,
                                pw, pb);
@@ -249,29 +242,29 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     if (!dx)
         return 0;
     /* input gradient: each input pixel gathers from the outputs it fed */
-    long in_rows = (long)st->batch * c->g.H;
+    long in_rows = (long)st->batch * c->l.g.H;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < in_rows; r++) {
-        int32_t b = (int32_t)(r / c->g.H), iy = (int32_t)(r % c->g.H);
-        for (int32_t ix = 0; ix < c->g.W; ix++) {
-            float *d = dx + ((size_t)r * c->g.W + ix) * c->g.C;
-            for (int32_t ch = 0; ch < c->g.C; ch++)
+        int32_t b = (int32_t)(r / c->l.g.H), iy = (int32_t)(r % c->l.g.H);
+        for (int32_t ix = 0; ix < c->l.g.W; ix++) {
+            float *d = dx + ((size_t)r * c->l.g.W + ix) * c->l.g.C;
+            for (int32_t ch = 0; ch < c->l.g.C; ch++)
                 d[ch] = 0.0f;
-            for (int32_t ky = 0; ky < c->g.KH; ky++) {
-                int32_t ty = iy + c->g.PT - ky;
-                if (ty < 0 || ty % c->g.SH || ty / c->g.SH >= c->g.OH)
+            for (int32_t ky = 0; ky < c->l.g.KH; ky++) {
+                int32_t ty = iy + c->l.g.PT - ky;
+                if (ty < 0 || ty % c->l.g.SH || ty / c->l.g.SH >= c->l.g.OH)
                     continue;
-                for (int32_t kx = 0; kx < c->g.KW; kx++) {
-                    int32_t tx = ix + c->g.PL - kx;
-                    if (tx < 0 || tx % c->g.SW || tx / c->g.SW >= c->g.OW)
+                for (int32_t kx = 0; kx < c->l.g.KW; kx++) {
+                    int32_t tx = ix + c->l.g.PL - kx;
+                    if (tx < 0 || tx % c->l.g.SW || tx / c->l.g.SW >= c->l.g.OW)
                         continue;
                     const float *g =
-                        dy + (((size_t)b * c->g.OH + ty / c->g.SH) * c->g.OW +
-                              tx / c->g.SW) *
+                        dy + (((size_t)b * c->l.g.OH + ty / c->l.g.SH) * c->l.g.OW +
+                              tx / c->l.g.SW) *
                                  F;
                     const float *wp =
-                        c->w + ((size_t)ky * c->g.KW + kx) * c->g.C * F;
-                    for (int32_t ch = 0; ch < c->g.C; ch++) {
+                        c->w + ((size_t)ky * c->l.g.KW + kx) * c->l.g.C * F;
+                    for (int32_t ch = 0; ch < c->l.g.C; ch++) {
                         float sum = 0;
 #pragma omp simd reduction(+ : sum)
                         for (int32_t f = 0; f < F; f++)

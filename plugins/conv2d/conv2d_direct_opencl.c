@@ -22,8 +22,7 @@ typedef struct {
     clnet_ocl *o;
     cl_program prog;
     kernels k;
-    clnet_window g; /* input, kernel, strides, output, padding */
-    int32_t B, F, K, act, fused;
+    conv2d_layer l;
     cl_mem parts, w, b, dw, db; /* parts: slices x (K + 1) x F floats */
 } conv;
 
@@ -57,38 +56,33 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     if (!c)
         return ocl_errorf(err, "out of memory"), -1;
     c->o = a->device;
-    c->B = a->max_batch;
-    c->F = a->settings[CONV_FILTERS].i[0];
-    c->act = a->settings[CONV_ACTIVATION].i[0];
-    c->fused = a->fuse_softmax_loss;
-    if (conv2d_window(a, &c->g, err)) {
+    if (conv2d_read(a, &c->l, err)) {
         destroy(c);
         return -1;
     }
-    c->K = c->g.KH * c->g.KW * c->g.C;
-    size_t P = (size_t)c->B * c->g.OH * c->g.OW;
-    if ((size_t)c->B * c->g.H * c->g.W * c->g.C > OCL_MAX_INT_ELEMENTS ||
-        P * (size_t)c->F > OCL_MAX_INT_ELEMENTS) {
+    size_t P = (size_t)c->l.B * c->l.g.OH * c->l.g.OW;
+    if ((size_t)c->l.B * c->l.g.H * c->l.g.W * c->l.g.C > OCL_MAX_INT_ELEMENTS ||
+        P * (size_t)c->l.F > OCL_MAX_INT_ELEMENTS) {
         ocl_errorf(err, "this layer's tensors are too large for 32-bit "
                         "indices; use a smaller batch");
         destroy(c);
         return -1;
     }
-    size_t slices = (size_t)ocl_row_slices(P, c->F);
+    size_t slices = (size_t)ocl_row_slices(P, c->l.F);
     char opts[64];
-    snprintf(opts, sizeof opts, "-DDKH=%d -DDKW=%d -DDC=%d", (int)c->g.KH,
-             (int)c->g.KW, (int)c->g.C);
+    snprintf(opts, sizeof opts, "-DDKH=%d -DDKW=%d -DDC=%d", (int)c->l.g.KH,
+             (int)c->l.g.KW, (int)c->l.g.C);
     if (ocl_program(c->o, conv2d_direct_cl, opts, &c->prog, names,
                     (ocl_kernel *)&c->k, err) ||
         !(c->parts = ocl_buffer(c->o,
-                                slices * (size_t)(c->K + 1) * c->F *
+                                slices * (size_t)(c->l.K + 1) * c->l.F *
                                     sizeof(float),
                                 err))) {
         destroy(c);
         return -1;
     }
     *state = c;
-    conv2d_plan(&c->g, c->F, plan);
+    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -104,7 +98,7 @@ static int bind(void *s, void *const *params, void *const *grads) {
 /* The geometry arguments every kernel takes last, from index `first`
  * (the window's size and channels are build options). */
 static int window_args(conv *c, ocl_kernel *k, int first) {
-    const clnet_window *g = &c->g;
+    const clnet_window *g = &c->l.g;
     const int32_t v[8] = {g->H, g->W, g->SH, g->SW, g->PT, g->PL, g->OH,
                           g->OW};
     for (int i = 0; i < 8; i++)
@@ -118,18 +112,18 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                    char *err) {
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
-    int P = st->batch * c->g.OH * c->g.OW, relu = c->act == ACT_RELU;
+    int P = st->batch * c->l.g.OH * c->l.g.OW, relu = c->l.act == ACT_RELU;
     if (ocl_args(&c->k.fwd, 7, OCL_ARG(x), OCL_ARG(c->w), OCL_ARG(c->b),
-                 OCL_ARG(y), OCL_ARG(P), OCL_ARG(c->F), OCL_ARG(relu)) ||
+                 OCL_ARG(y), OCL_ARG(P), OCL_ARG(c->l.F), OCL_ARG(relu)) ||
         window_args(c, &c->k.fwd, 7))
         return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
     /* cl/conv2d_direct.cl's FPX pixels per work-item */
     size_t global = ((size_t)P + 3) / 4;
     if (ocl_launch(c->o, &c->k.fwd, 1, &global, NULL, err))
         return -1;
-    if (c->act != ACT_SOFTMAX)
+    if (c->l.act != ACT_SOFTMAX)
         return 0;
-    return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->act, (size_t)P, c->F,
+    return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->l.act, (size_t)P, c->l.F,
                                err);
 }
 
@@ -137,38 +131,38 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                     const void *yv, void *dyv, void *dxv, char *err) {
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv, dy = dyv, dx = dxv;
-    int P = st->batch * c->g.OH * c->g.OW, relu = c->act == ACT_RELU;
+    int P = st->batch * c->l.g.OH * c->l.g.OW, relu = c->l.act == ACT_RELU;
     int store = dx != NULL;
-    if (!relu && ocl_activation_backward(c->o, &c->k.a, y, dy, c->act,
-                                         c->fused, (size_t)P, c->F, err))
+    if (!relu && ocl_activation_backward(c->o, &c->k.a, y, dy, c->l.act,
+                                         c->l.fused, (size_t)P, c->l.F, err))
         return -1;
-    int slices = ocl_row_slices((size_t)P, c->F);
+    int slices = ocl_row_slices((size_t)P, c->l.F);
     int ps = (P + slices - 1) / slices;
     slices = (P + ps - 1) / ps;
     if (ocl_args(&c->k.bwd, 9, OCL_ARG(x), OCL_ARG(y), OCL_ARG(dy),
-                 OCL_ARG(c->parts), OCL_ARG(P), OCL_ARG(c->F), OCL_ARG(relu),
+                 OCL_ARG(c->parts), OCL_ARG(P), OCL_ARG(c->l.F), OCL_ARG(relu),
                  OCL_ARG(store), OCL_ARG(ps)) ||
         window_args(c, &c->k.bwd, 9))
         return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
     /* long work-items, one per group, so a CPU device spreads them */
     /* cl/conv2d_direct.cl's BF filters per work-item */
-    size_t global[2] = {((size_t)c->F + 31) / 32, (size_t)slices};
+    size_t global[2] = {((size_t)c->l.F + 31) / 32, (size_t)slices};
     size_t local[2] = {1, 1};
-    int KF = c->K * c->F, n = st->batch;
+    int KF = c->l.K * c->l.F, n = st->batch;
     if (ocl_launch(c->o, &c->k.bwd, 2, global, local, err) ||
-        ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, 0, slices, c->K, c->F,
-                       0.0f, c->dw, c->F, 0, err) ||
+        ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, 0, slices, c->l.K, c->l.F,
+                       0.0f, c->dw, c->l.F, 0, err) ||
         ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, slices * KF, slices,
-                       1, c->F, 0.0f, c->db, c->F, 0, err))
+                       1, c->l.F, 0.0f, c->db, c->l.F, 0, err))
         return -1;
     if (!dx)
         return 0;
     if (ocl_args(&c->k.input_grad, 5, OCL_ARG(dy), OCL_ARG(c->w), OCL_ARG(dx),
-                 OCL_ARG(n), OCL_ARG(c->F)) ||
+                 OCL_ARG(n), OCL_ARG(c->l.F)) ||
         window_args(c, &c->k.input_grad, 5))
         return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
     return ocl_run1d(c->o, &c->k.input_grad,
-                     (size_t)n * c->g.H * c->g.W * c->g.C, err);
+                     (size_t)n * c->l.g.H * c->l.g.W * c->l.g.C, err);
 }
 
 static const clnet_plugin plugin = {

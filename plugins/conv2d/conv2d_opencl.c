@@ -50,9 +50,8 @@ typedef struct {
     clnet_ocl *o;
     cl_program prog;
     kernels k;
-    clnet_window g; /* input, kernel, strides, output, padding */
-    int32_t B, F, act, fused;
-    int32_t K, P, chunk, keep_cols;
+    conv2d_layer l;
+    int32_t chunk, keep_cols;
     cl_mem col, dcol, w, b, dw, db;
     ocl_scratch scratch;
 } conv;
@@ -73,40 +72,33 @@ static void destroy(void *s) {
 
 static int create(const clnet_create_args *a, clnet_layer_plan *plan,
                   void **state, char *err) {
-    const clnet_value *v = a->settings;
     conv *c = calloc(1, sizeof *c);
     if (!c)
         return ocl_errorf(err, "out of memory"), -1;
     c->o = a->device;
-    c->B = a->max_batch;
-    c->F = v[CONV_FILTERS].i[0];
-    c->act = v[CONV_ACTIVATION].i[0];
-    c->fused = a->fuse_softmax_loss;
-    if (conv2d_window(a, &c->g, err)) {
+    if (conv2d_read(a, &c->l, err)) {
         destroy(c);
         return -1;
     }
-    c->K = c->g.KH * c->g.KW * c->g.C;
-    c->P = c->g.OH * c->g.OW;
-    size_t per_image = (size_t)c->P * (size_t)c->K * sizeof(float);
-    c->keep_cols = (size_t)c->B * per_image <= KEEP_COLS_BYTES &&
-                   (size_t)c->B * per_image <= c->o->max_alloc;
+    size_t per_image = (size_t)c->l.P * (size_t)c->l.K * sizeof(float);
+    c->keep_cols = (size_t)c->l.B * per_image <= KEEP_COLS_BYTES &&
+                   (size_t)c->l.B * per_image <= c->o->max_alloc;
     c->chunk = (int32_t)(CHUNK_BYTES / per_image);
-    c->chunk = c->chunk < 1 ? 1 : c->chunk > c->B ? c->B : c->chunk;
+    c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
     if (c->keep_cols)
-        c->chunk = c->B;
-    if ((size_t)c->B * c->g.H * c->g.W * c->g.C > OCL_MAX_INT_ELEMENTS ||
-        (size_t)c->B * c->P * c->F > OCL_MAX_INT_ELEMENTS ||
+        c->chunk = c->l.B;
+    if ((size_t)c->l.B * c->l.g.H * c->l.g.W * c->l.g.C > OCL_MAX_INT_ELEMENTS ||
+        (size_t)c->l.B * c->l.P * c->l.F > OCL_MAX_INT_ELEMENTS ||
         (size_t)c->chunk * per_image / 4 > OCL_MAX_INT_ELEMENTS) {
         ocl_errorf(err, "this layer's tensors are too large for 32-bit "
                         "indices; use a smaller batch");
         destroy(c);
         return -1;
     }
-    size_t rows = (size_t)c->chunk * c->P, need[3] = {
-        ocl_sgemm_scratch(&shape, 0, 1, (int)rows, c->K, c->F),
-        ocl_sgemm_scratch(&shape, 1, 0, c->K, c->F, (int)rows),
-        ocl_bias_scratch((size_t)c->B * c->P, c->F)};
+    size_t rows = (size_t)c->chunk * c->l.P, need[3] = {
+        ocl_sgemm_scratch(&shape, 0, 1, (int)rows, c->l.K, c->l.F),
+        ocl_sgemm_scratch(&shape, 1, 0, c->l.K, c->l.F, (int)rows),
+        ocl_bias_scratch((size_t)c->l.B * c->l.P, c->l.F)};
     for (int i = 0; i < 3; i++)
         if (need[i] > c->scratch.floats)
             c->scratch.floats = need[i];
@@ -123,7 +115,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = c;
-    conv2d_plan(&c->g, c->F, plan);
+    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -143,15 +135,15 @@ static int bind(void *s, void *const *params, void *const *grads) {
 #if !OCL_GEMM_VEC
 /* col <- im2col of n images starting at image `start` of x. */
 static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
-    int xoff = start * c->g.H * c->g.W * c->g.C;
+    int xoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
     int args_bad = ocl_args(
         &c->k.im2col, 15, OCL_ARG(x), OCL_ARG(xoff), OCL_ARG(c->col),
-        OCL_ARG(n), OCL_ARG(c->g.H), OCL_ARG(c->g.W), OCL_ARG(c->g.C),
-        OCL_ARG(c->g.KH), OCL_ARG(c->g.KW), OCL_ARG(c->g.SH), OCL_ARG(c->g.SW),
-        OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH), OCL_ARG(c->g.OW));
+        OCL_ARG(n), OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C),
+        OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH), OCL_ARG(c->l.g.SW),
+        OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL), OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW));
     if (args_bad)
         return ocl_errorf(err, "im2col: bad arguments"), -1;
-    return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->P, err);
+    return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->l.P, err);
 }
 #endif
 
@@ -161,15 +153,15 @@ static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
 static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels,
                           char *err) {
     ocl_kernel *k = &c->k.forward;
-    int epi = 1 | (c->act == ACT_RELU ? 2 : 0); /* gemm.cl's EPI_ bits */
+    int epi = 1 | (c->l.act == ACT_RELU ? 2 : 0); /* gemm.cl's EPI_ bits */
     if (ocl_args(k, 18, OCL_ARG(x), OCL_ARG(c->w), OCL_ARG(y), OCL_ARG(pixels),
-                 OCL_ARG(c->F), OCL_ARG(c->b), OCL_ARG(epi), OCL_ARG(c->g.H),
-                 OCL_ARG(c->g.W), OCL_ARG(c->g.C), OCL_ARG(c->g.KH),
-                 OCL_ARG(c->g.KW), OCL_ARG(c->g.SH), OCL_ARG(c->g.SW),
-                 OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH),
-                 OCL_ARG(c->g.OW)))
+                 OCL_ARG(c->l.F), OCL_ARG(c->b), OCL_ARG(epi), OCL_ARG(c->l.g.H),
+                 OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C), OCL_ARG(c->l.g.KH),
+                 OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH), OCL_ARG(c->l.g.SW),
+                 OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL), OCL_ARG(c->l.g.OH),
+                 OCL_ARG(c->l.g.OW)))
         return ocl_errorf(err, "conv_forward: bad arguments"), -1;
-    return ocl_launch_vec(c->o, k, &shape, pixels, c->F, 1, err);
+    return ocl_launch_vec(c->o, k, &shape, pixels, c->l.F, 1, err);
 }
 #endif
 
@@ -178,23 +170,23 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
 #if OCL_GEMM_VEC
-    if (forward_direct(c, x, y, st->batch * c->P, err))
+    if (forward_direct(c, x, y, st->batch * c->l.P, err))
         return -1;
 #else
-    ocl_epilogue ep = {c->b, c->act == ACT_RELU};
+    ocl_epilogue ep = {c->b, c->l.act == ACT_RELU};
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
         if (im2col(c, x, start, n, err) ||
-            ocl_sgemm(c->o, &c->k.g, &shape, 0, 0, n * c->P, c->F, c->K,
-                      1.0f, c->col, c->K, 0, c->w, c->F, 0, 0.0f, y, c->F,
-                      (size_t)start * c->P * c->F, NULL, &ep, err))
+            ocl_sgemm(c->o, &c->k.g, &shape, 0, 0, n * c->l.P, c->l.F, c->l.K,
+                      1.0f, c->col, c->l.K, 0, c->w, c->l.F, 0, 0.0f, y, c->l.F,
+                      (size_t)start * c->l.P * c->l.F, NULL, &ep, err))
             return -1;
     }
 #endif
-    if (c->act != ACT_SOFTMAX)
+    if (c->l.act != ACT_SOFTMAX)
         return 0;
-    return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->act,
-                               (size_t)st->batch * c->P, c->F, err);
+    return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->l.act,
+                               (size_t)st->batch * c->l.P, c->l.F, err);
 }
 
 #if OCL_GEMM_VEC
@@ -206,13 +198,13 @@ static int weight_grad(conv *c, cl_mem x, cl_mem dy, int pixels, char *err) {
         int p1 = pixels - p0 < WGRAD_PIXELS ? pixels : p0 + WGRAD_PIXELS;
         float beta = p0 ? 1.0f : 0.0f;
         if (ocl_args(k, 18, OCL_ARG(x), OCL_ARG(dy), OCL_ARG(c->dw),
-                     OCL_ARG(p0), OCL_ARG(p1), OCL_ARG(beta), OCL_ARG(c->F),
-                     OCL_ARG(c->g.H), OCL_ARG(c->g.W), OCL_ARG(c->g.C),
-                     OCL_ARG(c->g.KH), OCL_ARG(c->g.KW), OCL_ARG(c->g.SH),
-                     OCL_ARG(c->g.SW), OCL_ARG(c->g.PT), OCL_ARG(c->g.PL),
-                     OCL_ARG(c->g.OH), OCL_ARG(c->g.OW)))
+                     OCL_ARG(p0), OCL_ARG(p1), OCL_ARG(beta), OCL_ARG(c->l.F),
+                     OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C),
+                     OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH),
+                     OCL_ARG(c->l.g.SW), OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL),
+                     OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW)))
             return ocl_errorf(err, "conv_weight_grad: bad arguments"), -1;
-        if (ocl_launch_vec(c->o, k, &shape, c->K, c->F, 1, err))
+        if (ocl_launch_vec(c->o, k, &shape, c->l.K, c->l.F, 1, err))
             return -1;
     }
     return 0;
@@ -223,9 +215,9 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                     const void *yv, void *dyv, void *dxv, char *err) {
     conv *c = s;
     cl_mem x = (cl_mem)xv, dy = (cl_mem)dyv, dx = (cl_mem)dxv;
-    size_t rows = (size_t)st->batch * c->P;
+    size_t rows = (size_t)st->batch * c->l.P;
     if (ocl_bias_activation_backward(c->o, &c->k.a, &c->k.g, (cl_mem)yv, dy,
-                                     c->db, c->act, c->fused, rows, c->F,
+                                     c->db, c->l.act, c->l.fused, rows, c->l.F,
                                      &c->scratch, err))
         return -1;
 #if OCL_GEMM_VEC
@@ -234,32 +226,32 @@ static int backward(void *s, const clnet_step *st, const void *xv,
 #endif
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
-        size_t off = (size_t)start * c->P * c->F;
+        size_t off = (size_t)start * c->l.P * c->l.F;
 #if !OCL_GEMM_VEC
         if (!c->keep_cols && im2col(c, x, start, n, err))
             return -1;
-        if (ocl_sgemm(c->o, &c->k.g, &shape, 1, 0, c->K, c->F, n * c->P,
-                      1.0f, c->col, c->K, 0, dy, c->F, off,
-                      start == 0 ? 0.0f : 1.0f, c->dw, c->F, 0, &c->scratch,
+        if (ocl_sgemm(c->o, &c->k.g, &shape, 1, 0, c->l.K, c->l.F, n * c->l.P,
+                      1.0f, c->col, c->l.K, 0, dy, c->l.F, off,
+                      start == 0 ? 0.0f : 1.0f, c->dw, c->l.F, 0, &c->scratch,
                       NULL, err))
             return -1;
 #endif
         if (!dx)
             continue;
-        if (ocl_sgemm(c->o, &c->k.g, &shape, 0, 1, n * c->P, c->K, c->F,
-                      1.0f, dy, c->F, off, c->w, c->F, 0, 0.0f, c->dcol, c->K,
+        if (ocl_sgemm(c->o, &c->k.g, &shape, 0, 1, n * c->l.P, c->l.K, c->l.F,
+                      1.0f, dy, c->l.F, off, c->w, c->l.F, 0, 0.0f, c->dcol, c->l.K,
                       0, &c->scratch, NULL, err))
             return -1;
-        int dxoff = start * c->g.H * c->g.W * c->g.C;
+        int dxoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
         int bad = ocl_args(&c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx),
-                           OCL_ARG(dxoff), OCL_ARG(n), OCL_ARG(c->g.H),
-                           OCL_ARG(c->g.W), OCL_ARG(c->g.C), OCL_ARG(c->g.KH),
-                           OCL_ARG(c->g.KW), OCL_ARG(c->g.SH), OCL_ARG(c->g.SW),
-                           OCL_ARG(c->g.PT), OCL_ARG(c->g.PL), OCL_ARG(c->g.OH),
-                           OCL_ARG(c->g.OW));
+                           OCL_ARG(dxoff), OCL_ARG(n), OCL_ARG(c->l.g.H),
+                           OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C), OCL_ARG(c->l.g.KH),
+                           OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH), OCL_ARG(c->l.g.SW),
+                           OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL), OCL_ARG(c->l.g.OH),
+                           OCL_ARG(c->l.g.OW));
         if (bad)
             return ocl_errorf(err, "col2im: bad arguments"), -1;
-        if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->g.H * c->g.W, err))
+        if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->l.g.H * c->l.g.W, err))
             return -1;
     }
     return 0;

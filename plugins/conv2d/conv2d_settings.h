@@ -27,6 +27,29 @@ static inline int conv2d_window(const clnet_create_args *a, clnet_window *g,
                            v[CONV_PADDING].i[0] == 1, "kernel", g, err);
 }
 
+/* What every conv2d implementation reads from its create arguments. */
+typedef struct {
+    clnet_window g;   /* input, kernel, strides, output, padding */
+    int32_t B, F;     /* largest batch, filters */
+    int32_t K, P;     /* receptive field (kh * kw * channels), output pixels */
+    int32_t act;      /* activation (activation.h) */
+    int32_t fused;    /* softmax fused with the loss (plugin.h) */
+} conv2d_layer;
+
+static inline int conv2d_read(const clnet_create_args *a, conv2d_layer *l,
+                              char *err)
+{
+    l->B = a->max_batch;
+    l->F = a->settings[CONV_FILTERS].i[0];
+    l->act = a->settings[CONV_ACTIVATION].i[0];
+    l->fused = a->fuse_softmax_loss;
+    if (conv2d_window(a, &l->g, err))
+        return -1;
+    l->K = l->g.KH * l->g.KW * l->g.C;
+    l->P = l->g.OH * l->g.OW;
+    return 0;
+}
+
 /* The direct implementations (every backend) take receptive fields of at
  * most this many values (kh * kw * channels): first layers on grey or RGB
  * images, where im2col rows are too short for a GEMM to run well. */
