@@ -45,7 +45,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
-    c->direct = c->l.g.KH == 1 && c->l.g.KW == 1 && c->l.g.SH == 1 && c->l.g.SW == 1;
+    c->direct =
+        c->l.g.KH == 1 && c->l.g.KW == 1 && c->l.g.SH == 1 && c->l.g.SW == 1;
     size_t per_image = (size_t)c->l.P * (size_t)c->l.K * sizeof(float);
     c->chunk = (int32_t)(CHUNK_BYTES / per_image);
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
@@ -93,7 +94,8 @@ static void im2col(const conv *c, const float *x, int32_t n, float *col) {
                     if (iy < 0 || iy >= c->l.g.H || ix < 0 || ix >= c->l.g.W)
                         memset(d, 0, cb);
                     else
-                        memcpy(d, xi + ((size_t)iy * c->l.g.W + ix) * c->l.g.C, cb);
+                        memcpy(d, xi + ((size_t)iy * c->l.g.W + ix) * c->l.g.C,
+                               cb);
                 }
             }
         }
@@ -109,7 +111,8 @@ static void col2im(const conv *c, const float *dcol, int32_t n, float *dx) {
         for (int32_t oy = 0; oy < c->l.g.OH; oy++)
             for (int32_t ox = 0; ox < c->l.g.OW; ox++) {
                 const float *src =
-                    dcol + (((size_t)img * c->l.g.OH + oy) * c->l.g.OW + ox) * c->l.K;
+                    dcol +
+                    (((size_t)img * c->l.g.OH + oy) * c->l.g.OW + ox) * c->l.K;
                 for (int32_t ky = 0; ky < c->l.g.KH; ky++) {
                     int32_t iy = oy * c->l.g.SH - c->l.g.PT + ky;
                     if (iy < 0 || iy >= c->l.g.H)
@@ -165,8 +168,8 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
             const float *col = cols_for(c, x, t, start, n);
             float *yc = y + (size_t)start * c->l.P * c->l.F;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * c->l.P,
-                        c->l.F, c->l.K, 1.0f, col, c->l.K, c->w, c->l.F, 0.0f, yc,
-                        c->l.F);
+                        c->l.F, c->l.K, 1.0f, col, c->l.K, c->w, c->l.F, 0.0f,
+                        yc, c->l.F);
             cpu_bias_activation(yc, (size_t)n * c->l.P, (size_t)c->l.F, c->b,
                                 c->l.act);
         }
@@ -204,9 +207,11 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                 continue;
             float *dxc = dx + (size_t)start * c->l.g.H * c->l.g.W * c->l.g.C;
             float *dcol =
-                c->direct ? dxc : c->dcol + (size_t)t * c->chunk * c->l.P * c->l.K;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->l.P, c->l.K,
-                        c->l.F, 1.0f, dyc, c->l.F, c->w, c->l.F, 0.0f, dcol, c->l.K);
+                c->direct ? dxc
+                          : c->dcol + (size_t)t * c->chunk * c->l.P * c->l.K;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * c->l.P,
+                        c->l.K, c->l.F, 1.0f, dyc, c->l.F, c->w, c->l.F, 0.0f,
+                        dcol, c->l.K);
             if (!c->direct)
                 col2im(c, dcol, n, dxc);
         }

@@ -231,8 +231,8 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                 int32_t n = c->l.g.OW - ox < PX ? c->l.g.OW - ox : PX;
                 size_t o = ((size_t)r * c->l.g.OW + ox) * F;
                 gather(c, xi, oy, ox, n, field);
-                backward_block(c, field, n, y + o, dy + o, relu, dx != NULL,
-                               pw, pb);
+                backward_block(c, field, n, y + o, dy + o, relu, dx != NULL, pw,
+                               pb);
             }
         }
     }
@@ -259,9 +259,10 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                     if (tx < 0 || tx % c->l.g.SW || tx / c->l.g.SW >= c->l.g.OW)
                         continue;
                     const float *g =
-                        dy + (((size_t)b * c->l.g.OH + ty / c->l.g.SH) * c->l.g.OW +
-                              tx / c->l.g.SW) *
-                                 F;
+                        dy +
+                        (((size_t)b * c->l.g.OH + ty / c->l.g.SH) * c->l.g.OW +
+                         tx / c->l.g.SW) *
+                            F;
                     const float *wp =
                         c->w + ((size_t)ky * c->l.g.KW + kx) * c->l.g.C * F;
                     for (int32_t ch = 0; ch < c->l.g.C; ch++) {

@@ -14,9 +14,9 @@ typedef struct {
     ocl_kernel fwd, bwd, input_grad, sum_slices;
     ocl_act a;
 } kernels;
-static const char *const names[] = {"direct_forward", "direct_backward",
+static const char *const names[] = {"direct_forward",    "direct_backward",
                                     "direct_input_grad", "sum_slices",
-                                    OCL_ACT_KERNELS, NULL};
+                                    OCL_ACT_KERNELS,     NULL};
 
 typedef struct {
     clnet_ocl *o;
@@ -61,7 +61,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     size_t P = (size_t)c->l.B * c->l.g.OH * c->l.g.OW;
-    if ((size_t)c->l.B * c->l.g.H * c->l.g.W * c->l.g.C > OCL_MAX_INT_ELEMENTS ||
+    if ((size_t)c->l.B * c->l.g.H * c->l.g.W * c->l.g.C >
+            OCL_MAX_INT_ELEMENTS ||
         P * (size_t)c->l.F > OCL_MAX_INT_ELEMENTS) {
         ocl_errorf(err, "this layer's tensors are too large for 32-bit "
                         "indices; use a smaller batch");
@@ -74,10 +75,9 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
              (int)c->l.g.KW, (int)c->l.g.C);
     if (ocl_program(c->o, conv2d_direct_cl, opts, &c->prog, names,
                     (ocl_kernel *)&c->k, err) ||
-        !(c->parts = ocl_buffer(c->o,
-                                slices * (size_t)(c->l.K + 1) * c->l.F *
-                                    sizeof(float),
-                                err))) {
+        !(c->parts = ocl_buffer(
+              c->o, slices * (size_t)(c->l.K + 1) * c->l.F * sizeof(float),
+              err))) {
         destroy(c);
         return -1;
     }
@@ -99,8 +99,7 @@ static int bind(void *s, void *const *params, void *const *grads) {
  * (the window's size and channels are build options). */
 static int window_args(conv *c, ocl_kernel *k, int first) {
     const clnet_window *g = &c->l.g;
-    const int32_t v[8] = {g->H, g->W, g->SH, g->SW, g->PT, g->PL, g->OH,
-                          g->OW};
+    const int32_t v[8] = {g->H, g->W, g->SH, g->SW, g->PT, g->PL, g->OH, g->OW};
     for (int i = 0; i < 8; i++)
         if (clSetKernelArg(k->k, (cl_uint)(first + i), sizeof v[i], &v[i]) !=
             CL_SUCCESS)
@@ -123,8 +122,8 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
         return -1;
     if (c->l.act != ACT_SOFTMAX)
         return 0;
-    return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->l.act, (size_t)P, c->l.F,
-                               err);
+    return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->l.act, (size_t)P,
+                               c->l.F, err);
 }
 
 static int backward(void *s, const clnet_step *st, const void *xv,
@@ -150,10 +149,10 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     size_t local[2] = {1, 1};
     int KF = c->l.K * c->l.F, n = st->batch;
     if (ocl_launch(c->o, &c->k.bwd, 2, global, local, err) ||
-        ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, 0, slices, c->l.K, c->l.F,
-                       0.0f, c->dw, c->l.F, 0, err) ||
-        ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, slices * KF, slices,
-                       1, c->l.F, 0.0f, c->db, c->l.F, 0, err))
+        ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, 0, slices, c->l.K,
+                       c->l.F, 0.0f, c->dw, c->l.F, 0, err) ||
+        ocl_sum_slices(c->o, &c->k.sum_slices, c->parts, slices * KF, slices, 1,
+                       c->l.F, 0.0f, c->db, c->l.F, 0, err))
         return -1;
     if (!dx)
         return 0;

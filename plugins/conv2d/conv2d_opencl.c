@@ -33,9 +33,12 @@ typedef struct {
     ocl_kernel im2col;
 #endif
 } kernels;
-static const char *const names[] = {OCL_GEMM_KERNELS, OCL_ACT_KERNELS, "col2im",
+static const char *const names[] = {OCL_GEMM_KERNELS,
+                                    OCL_ACT_KERNELS,
+                                    "col2im",
 #if OCL_GEMM_VEC
-                                    "conv_weight_grad", "conv_forward",
+                                    "conv_weight_grad",
+                                    "conv_forward",
 #else
                                     "im2col",
 #endif
@@ -87,7 +90,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
     if (c->keep_cols)
         c->chunk = c->l.B;
-    if ((size_t)c->l.B * c->l.g.H * c->l.g.W * c->l.g.C > OCL_MAX_INT_ELEMENTS ||
+    if ((size_t)c->l.B * c->l.g.H * c->l.g.W * c->l.g.C >
+            OCL_MAX_INT_ELEMENTS ||
         (size_t)c->l.B * c->l.P * c->l.F > OCL_MAX_INT_ELEMENTS ||
         (size_t)c->chunk * per_image / 4 > OCL_MAX_INT_ELEMENTS) {
         ocl_errorf(err, "this layer's tensors are too large for 32-bit "
@@ -95,10 +99,11 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
-    size_t rows = (size_t)c->chunk * c->l.P, need[3] = {
-        ocl_sgemm_scratch(&shape, 0, 1, (int)rows, c->l.K, c->l.F),
-        ocl_sgemm_scratch(&shape, 1, 0, c->l.K, c->l.F, (int)rows),
-        ocl_bias_scratch((size_t)c->l.B * c->l.P, c->l.F)};
+    size_t rows = (size_t)c->chunk * c->l.P,
+           need[3] = {
+               ocl_sgemm_scratch(&shape, 0, 1, (int)rows, c->l.K, c->l.F),
+               ocl_sgemm_scratch(&shape, 1, 0, c->l.K, c->l.F, (int)rows),
+               ocl_bias_scratch((size_t)c->l.B * c->l.P, c->l.F)};
     for (int i = 0; i < 3; i++)
         if (need[i] > c->scratch.floats)
             c->scratch.floats = need[i];
@@ -109,8 +114,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         (!OCL_GEMM_VEC &&
          !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) ||
         !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||
-        !(c->scratch.buf = ocl_buffer(c->o, c->scratch.floats * sizeof(float),
-                                      err))) {
+        !(c->scratch.buf =
+              ocl_buffer(c->o, c->scratch.floats * sizeof(float), err))) {
         destroy(c);
         return -1;
     }
@@ -136,11 +141,12 @@ static int bind(void *s, void *const *params, void *const *grads) {
 /* col <- im2col of n images starting at image `start` of x. */
 static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
     int xoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
-    int args_bad = ocl_args(
-        &c->k.im2col, 15, OCL_ARG(x), OCL_ARG(xoff), OCL_ARG(c->col),
-        OCL_ARG(n), OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C),
-        OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH), OCL_ARG(c->l.g.SW),
-        OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL), OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW));
+    int args_bad =
+        ocl_args(&c->k.im2col, 15, OCL_ARG(x), OCL_ARG(xoff), OCL_ARG(c->col),
+                 OCL_ARG(n), OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W),
+                 OCL_ARG(c->l.g.C), OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW),
+                 OCL_ARG(c->l.g.SH), OCL_ARG(c->l.g.SW), OCL_ARG(c->l.g.PT),
+                 OCL_ARG(c->l.g.PL), OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW));
     if (args_bad)
         return ocl_errorf(err, "im2col: bad arguments"), -1;
     return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->l.P, err);
@@ -150,16 +156,15 @@ static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
 #if OCL_GEMM_VEC
 /* y from x directly (cl/conv2d.cl's conv_forward), bias and relu in its
  * epilogue. */
-static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels,
-                          char *err) {
+static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels, char *err) {
     ocl_kernel *k = &c->k.forward;
     int epi = 1 | (c->l.act == ACT_RELU ? 2 : 0); /* gemm.cl's EPI_ bits */
     if (ocl_args(k, 18, OCL_ARG(x), OCL_ARG(c->w), OCL_ARG(y), OCL_ARG(pixels),
-                 OCL_ARG(c->l.F), OCL_ARG(c->b), OCL_ARG(epi), OCL_ARG(c->l.g.H),
-                 OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C), OCL_ARG(c->l.g.KH),
-                 OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH), OCL_ARG(c->l.g.SW),
-                 OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL), OCL_ARG(c->l.g.OH),
-                 OCL_ARG(c->l.g.OW)))
+                 OCL_ARG(c->l.F), OCL_ARG(c->b), OCL_ARG(epi),
+                 OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C),
+                 OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH),
+                 OCL_ARG(c->l.g.SW), OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL),
+                 OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW)))
         return ocl_errorf(err, "conv_forward: bad arguments"), -1;
     return ocl_launch_vec(c->o, k, &shape, pixels, c->l.F, 1, err);
 }
@@ -239,16 +244,16 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         if (!dx)
             continue;
         if (ocl_sgemm(c->o, &c->k.g, &shape, 0, 1, n * c->l.P, c->l.K, c->l.F,
-                      1.0f, dy, c->l.F, off, c->w, c->l.F, 0, 0.0f, c->dcol, c->l.K,
-                      0, &c->scratch, NULL, err))
+                      1.0f, dy, c->l.F, off, c->w, c->l.F, 0, 0.0f, c->dcol,
+                      c->l.K, 0, &c->scratch, NULL, err))
             return -1;
         int dxoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
-        int bad = ocl_args(&c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx),
-                           OCL_ARG(dxoff), OCL_ARG(n), OCL_ARG(c->l.g.H),
-                           OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C), OCL_ARG(c->l.g.KH),
-                           OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH), OCL_ARG(c->l.g.SW),
-                           OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL), OCL_ARG(c->l.g.OH),
-                           OCL_ARG(c->l.g.OW));
+        int bad = ocl_args(
+            &c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx), OCL_ARG(dxoff),
+            OCL_ARG(n), OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C),
+            OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH),
+            OCL_ARG(c->l.g.SW), OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL),
+            OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW));
         if (bad)
             return ocl_errorf(err, "col2im: bad arguments"), -1;
         if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->l.g.H * c->l.g.W, err))

@@ -53,19 +53,18 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     d->D = (int32_t)D;
     d->act = a->settings[DENSE_ACTIVATION].i[0];
     d->fused = a->fuse_softmax_loss;
-    size_t need[3] = {
-        ocl_sgemm_scratch(&shape, 0, 1, a->max_batch, d->D, d->U),
-        ocl_sgemm_scratch(&shape, 1, 0, d->D, d->U, a->max_batch),
-        ocl_bias_scratch((size_t)a->max_batch, d->U)};
+    size_t need[3] = {ocl_sgemm_scratch(&shape, 0, 1, a->max_batch, d->D, d->U),
+                      ocl_sgemm_scratch(&shape, 1, 0, d->D, d->U, a->max_batch),
+                      ocl_bias_scratch((size_t)a->max_batch, d->U)};
     for (int i = 0; i < 3; i++)
         if (need[i] > d->scratch.floats)
             d->scratch.floats = need[i];
     char opts[96];
     ocl_gemm_options(&shape, opts, sizeof opts);
-    if (ocl_program(d->o, dense_cl, opts, &d->prog, names,
-                    (ocl_kernel *)&d->k, err) ||
-        !(d->scratch.buf = ocl_buffer(d->o, d->scratch.floats * sizeof(float),
-                                      err))) {
+    if (ocl_program(d->o, dense_cl, opts, &d->prog, names, (ocl_kernel *)&d->k,
+                    err) ||
+        !(d->scratch.buf =
+              ocl_buffer(d->o, d->scratch.floats * sizeof(float), err))) {
         destroy(d);
         return -1;
     }
@@ -98,9 +97,9 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
                    char *err) {
     dense *d = s;
     ocl_epilogue ep = {d->b, d->act == ACT_RELU};
-    if (ocl_sgemm(d->o, &d->k.g, &shape, 0, 0, st->batch, d->U, d->D,
-                  1.0f, (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y,
-                  d->U, 0, NULL, &ep, err))
+    if (ocl_sgemm(d->o, &d->k.g, &shape, 0, 0, st->batch, d->U, d->D, 1.0f,
+                  (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y, d->U, 0,
+                  NULL, &ep, err))
         return -1;
     if (d->act != ACT_SOFTMAX)
         return 0;
@@ -111,16 +110,15 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
 static int backward(void *s, const clnet_step *st, const void *x, const void *y,
                     void *dy, void *dx, char *err) {
     dense *d = s;
-    if (ocl_bias_activation_backward(d->o, &d->k.a, &d->k.g, (cl_mem)y,
-                                     (cl_mem)dy, d->db, d->act, d->fused,
-                                     (size_t)st->batch, d->U, &d->scratch,
-                                     err) ||
-        ocl_sgemm(d->o, &d->k.g, &shape, 1, 0, d->D, d->U, st->batch,
-                  1.0f, (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw,
-                  d->U, 0, &d->scratch, NULL, err))
+    if (ocl_bias_activation_backward(
+            d->o, &d->k.a, &d->k.g, (cl_mem)y, (cl_mem)dy, d->db, d->act,
+            d->fused, (size_t)st->batch, d->U, &d->scratch, err) ||
+        ocl_sgemm(d->o, &d->k.g, &shape, 1, 0, d->D, d->U, st->batch, 1.0f,
+                  (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw, d->U, 0,
+                  &d->scratch, NULL, err))
         return -1;
-    if (dx && ocl_sgemm(d->o, &d->k.g, &shape, 0, 1, st->batch, d->D,
-                        d->U, 1.0f, (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f,
+    if (dx && ocl_sgemm(d->o, &d->k.g, &shape, 0, 1, st->batch, d->D, d->U,
+                        1.0f, (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f,
                         (cl_mem)dx, d->D, 0, &d->scratch, NULL, err))
         return -1;
     return 0;

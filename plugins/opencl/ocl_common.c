@@ -197,9 +197,9 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err) {
 #define EPI_RELU 2
 
 static int gemm_args(ocl_kernel *k, int M, int N, int K, float alpha, cl_mem A,
-                     int lda, int aoff, cl_mem B, int ldb, int boff,
-                     float beta, cl_mem C, int ldc, int coff,
-                     const ocl_epilogue *ep, int ks, char *err) {
+                     int lda, int aoff, cl_mem B, int ldb, int boff, float beta,
+                     cl_mem C, int ldc, int coff, const ocl_epilogue *ep,
+                     int ks, char *err) {
     /* without a bias the kernel never reads it, but needs a valid buffer */
     cl_mem bias = ep && ep->bias ? ep->bias : C;
     int epi = (ep && ep->bias ? EPI_BIAS : 0) | (ep && ep->relu ? EPI_RELU : 0);
@@ -241,8 +241,8 @@ static int sgemm_tiles(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
 /* Work-groups of two work-items: many small groups let a CPU runtime
  * balance them over its cores; PoCL's own choice of group size ran the
  * seed model's training step 9% slower. */
-int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
-                   int M, int N, int slices, char *err) {
+int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs, int M,
+                   int N, int slices, char *err) {
     size_t cols = 16 * (size_t)gs->nv, tm = (size_t)gs->tm;
     size_t local[3] = {2, 1, 1};
     size_t global[3] = {((size_t)N + cols - 1) / cols,
@@ -262,8 +262,7 @@ int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
 #define SPLIT_MIN_K 4096
 #define SPLIT_MAX 64
 
-static int split_slices(const ocl_gemm_shape *gs, int ta, int M, int N,
-                        int K) {
+static int split_slices(const ocl_gemm_shape *gs, int ta, int M, int N, int K) {
     int rows = gs->vec ? gs->tm : gs->ts, cols = gs->vec ? 16 * gs->nv : gs->ts;
     size_t units =
         (size_t)((M + rows - 1) / rows) * (size_t)((N + cols - 1) / cols);
@@ -272,8 +271,8 @@ static int split_slices(const ocl_gemm_shape *gs, int ta, int M, int N,
     return K / 1024 < SPLIT_MAX ? K / 1024 : SPLIT_MAX;
 }
 
-size_t ocl_sgemm_scratch(const ocl_gemm_shape *gs, int ta, int tb, int M,
-                         int N, int K) {
+size_t ocl_sgemm_scratch(const ocl_gemm_shape *gs, int ta, int tb, int M, int N,
+                         int K) {
     if (tb)
         return (size_t)N * (size_t)K;
     int s = split_slices(gs, ta, M, N, K);
@@ -293,16 +292,17 @@ int ocl_sum_slices(clnet_ocl *o, ocl_kernel *k, cl_mem parts, int poff,
 }
 
 int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, const ocl_gemm_shape *gs, int ta,
-              int tb, int M,
-              int N, int K, float alpha, cl_mem A, int lda, size_t aoff,
-              cl_mem B, int ldb, size_t boff, float beta, cl_mem C, int ldc,
-              size_t coff, const ocl_scratch *scratch, const ocl_epilogue *ep,
-              char *err) {
+              int tb, int M, int N, int K, float alpha, cl_mem A, int lda,
+              size_t aoff, cl_mem B, int ldb, size_t boff, float beta, cl_mem C,
+              int ldc, size_t coff, const ocl_scratch *scratch,
+              const ocl_epilogue *ep, char *err) {
     if (tb) {
         int bo = (int)boff;
         if (!scratch || scratch->floats < (size_t)N * (size_t)K) {
-            ocl_errorf(err, "gemm with B transposed needs %zu floats of "
-                            "scratch", (size_t)N * (size_t)K);
+            ocl_errorf(err,
+                       "gemm with B transposed needs %zu floats of "
+                       "scratch",
+                       (size_t)N * (size_t)K);
             return -1;
         }
         if (ocl_args(&g->transpose, 6, OCL_ARG(N), OCL_ARG(K), OCL_ARG(B),
@@ -324,12 +324,12 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, const ocl_gemm_shape *gs, int ta,
         int ks = (K + slices - 1) / slices;
         slices = (K + ks - 1) / ks;
         return gemm_args(k, M, N, K, alpha, A, lda, (int)aoff, B, ldb,
-                         (int)boff, 0.0f, scratch->buf, N, 0, NULL, ks,
-                         err) ||
+                         (int)boff, 0.0f, scratch->buf, N, 0, NULL, ks, err) ||
                        (vec ? ocl_launch_vec(o, k, gs, M, N, slices, err)
                             : sgemm_tiles(o, k, gs, M, N, slices, err)) ||
                        ocl_sum_slices(o, &g->sum_slices, scratch->buf, 0,
-                                      slices, M, N, beta, C, ldc, (int)coff, err)
+                                      slices, M, N, beta, C, ldc, (int)coff,
+                                      err)
                    ? -1
                    : 0;
     }
@@ -418,8 +418,8 @@ int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, ocl_gemm *g,
                                  int fused, size_t rows, int cols,
                                  const ocl_scratch *scratch, char *err) {
     int r = (int)rows, relu = act == ACT_RELU;
-    if (!relu && ocl_activation_backward(o, a, y, dy, act, fused, rows, cols,
-                                         err))
+    if (!relu &&
+        ocl_activation_backward(o, a, y, dy, act, fused, rows, cols, err))
         return -1;
     int slices = ocl_row_slices(rows, cols);
     if (!scratch || scratch->floats < (size_t)slices * (size_t)cols)

@@ -32,7 +32,8 @@ static void print_table(const clnet_bench_result *r)
     /* columns as wide as the longest name in them */
     int wn = 14, wi = 16;
     for (int i = 0; i < r->nlayers; i++) {
-        int n = (int)strlen(r->layers[i].name), m = (int)strlen(r->layers[i].impl);
+        int n = (int)strlen(r->layers[i].name);
+        int m = (int)strlen(r->layers[i].impl);
         wn = n > wn ? n : wn;
         wi = m > wi ? m : wi;
     }
