@@ -99,18 +99,11 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
-    size_t rows = (size_t)c->chunk * c->l.P,
-           need[3] = {
-               ocl_sgemm_scratch(&shape, 0, 1, (int)rows, c->l.K, c->l.F),
-               ocl_sgemm_scratch(&shape, 1, 0, c->l.K, c->l.F, (int)rows),
-               ocl_bias_scratch((size_t)c->l.B * c->l.P, c->l.F)};
-    for (int i = 0; i < 3; i++)
-        if (need[i] > c->scratch.floats)
-            c->scratch.floats = need[i];
-    char opts[96];
-    ocl_gemm_options(&shape, opts, sizeof opts);
-    if (ocl_program(c->o, conv2d_cl, opts, &c->prog, names, (ocl_kernel *)&c->k,
-                    err) ||
+    c->scratch.floats =
+        ocl_layer_scratch(&shape, (size_t)c->chunk * c->l.P,
+                          (size_t)c->l.B * c->l.P, c->l.K, c->l.F);
+    if (ocl_gemm_program(c->o, &shape, conv2d_cl, &c->prog, names,
+                         (ocl_kernel *)&c->k, err) ||
         (!OCL_GEMM_VEC &&
          !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) ||
         !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err)) ||

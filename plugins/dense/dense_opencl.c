@@ -53,16 +53,10 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     d->D = (int32_t)D;
     d->act = a->settings[DENSE_ACTIVATION].i[0];
     d->fused = a->fuse_softmax_loss;
-    size_t need[3] = {ocl_sgemm_scratch(&shape, 0, 1, a->max_batch, d->D, d->U),
-                      ocl_sgemm_scratch(&shape, 1, 0, d->D, d->U, a->max_batch),
-                      ocl_bias_scratch((size_t)a->max_batch, d->U)};
-    for (int i = 0; i < 3; i++)
-        if (need[i] > d->scratch.floats)
-            d->scratch.floats = need[i];
-    char opts[96];
-    ocl_gemm_options(&shape, opts, sizeof opts);
-    if (ocl_program(d->o, dense_cl, opts, &d->prog, names, (ocl_kernel *)&d->k,
-                    err) ||
+    d->scratch.floats = ocl_layer_scratch(&shape, (size_t)a->max_batch,
+                                          (size_t)a->max_batch, d->D, d->U);
+    if (ocl_gemm_program(d->o, &shape, dense_cl, &d->prog, names,
+                         (ocl_kernel *)&d->k, err) ||
         !(d->scratch.buf =
               ocl_buffer(d->o, d->scratch.floats * sizeof(float), err))) {
         destroy(d);

@@ -214,7 +214,7 @@ static int gemm_args(ocl_kernel *k, int M, int N, int K, float alpha, cl_mem A,
     return 0;
 }
 
-void ocl_gemm_options(const ocl_gemm_shape *gs, char *buf, size_t n) {
+static void gemm_options(const ocl_gemm_shape *gs, char *buf, size_t n) {
     if (gs->vec)
         snprintf(buf, n, "-DGEMM_VEC -DTM=%d -DNV=%d", gs->tm, gs->nv);
     else
@@ -271,8 +271,8 @@ static int split_slices(const ocl_gemm_shape *gs, int ta, int M, int N, int K) {
     return K / 1024 < SPLIT_MAX ? K / 1024 : SPLIT_MAX;
 }
 
-size_t ocl_sgemm_scratch(const ocl_gemm_shape *gs, int ta, int tb, int M, int N,
-                         int K) {
+static size_t sgemm_scratch(const ocl_gemm_shape *gs, int ta, int tb, int M,
+                            int N, int K) {
     if (tb)
         return (size_t)N * (size_t)K;
     int s = split_slices(gs, ta, M, N, K);
@@ -408,9 +408,28 @@ int ocl_row_slices(size_t rows, int cols) {
     return rows / 1024 < SPLIT_MAX ? (int)(rows / 1024) : SPLIT_MAX;
 }
 
-size_t ocl_bias_scratch(size_t rows, int cols) {
+static size_t bias_scratch(size_t rows, int cols) {
     int s = ocl_row_slices(rows, cols);
     return s > 1 ? (size_t)s * (size_t)cols : 0;
+}
+
+size_t ocl_layer_scratch(const ocl_gemm_shape *gs, size_t rows,
+                         size_t bias_rows, int in, int out) {
+    size_t need[3] = {sgemm_scratch(gs, 0, 1, (int)rows, in, out),
+                      sgemm_scratch(gs, 1, 0, in, out, (int)rows),
+                      bias_scratch(bias_rows, out)};
+    size_t most = 0;
+    for (int i = 0; i < 3; i++)
+        most = need[i] > most ? need[i] : most;
+    return most;
+}
+
+int ocl_gemm_program(clnet_ocl *o, const ocl_gemm_shape *gs, const char *source,
+                     cl_program *prog, const char *const *names,
+                     ocl_kernel *out, char *err) {
+    char opts[96];
+    gemm_options(gs, opts, sizeof opts);
+    return ocl_program(o, source, opts, prog, names, out, err);
 }
 
 int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, ocl_gemm *g,

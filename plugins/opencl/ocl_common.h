@@ -64,10 +64,6 @@ typedef struct {
     int tm, nv;  /* vector: TM rows by NV float16 vectors per work-item */
 } ocl_gemm_shape;
 
-/* The build options that select gs in cl/gemm.cl (and the kernels built
- * with it), into buf. */
-void ocl_gemm_options(const ocl_gemm_shape *gs, char *buf, size_t n);
-
 /* A plugin variant's shape, from its build flags: OCL_GEMM_VARIANT_VEC
  * picks the vector family; OCL_GEMM_TM/NV or OCL_GEMM_TS/WPT override the
  * default tiles (4 x 4 vectors: fastest of 4-14 x 1-4 on PoCL here; 16 x
@@ -140,9 +136,6 @@ int ocl_row_slices(size_t rows, int cols);
  * get_global_id(2) the slice of K) over `slices` slices. */
 int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
                    int M, int N, int slices, char *err);
-/* Floats of scratch that ocl_sgemm wants for this product (0: none). */
-size_t ocl_sgemm_scratch(const ocl_gemm_shape *gs, int ta, int tb, int M,
-                         int N, int K);
 
 /* The kernels of cl/activation.cl, built into a plugin's program. */
 typedef struct {
@@ -168,8 +161,16 @@ int ocl_bias_activation_backward(clnet_ocl *o, ocl_act *a, ocl_gemm *g,
                                  cl_mem y, cl_mem dy, cl_mem db, int act,
                                  int fused, size_t rows, int cols,
                                  const ocl_scratch *scratch, char *err);
-/* Floats of scratch that ocl_bias_activation_backward wants (0: none). */
-size_t ocl_bias_scratch(size_t rows, int cols);
+/* Floats of scratch for a layer with an in x out weight matrix w whose
+ * products run over `rows` rows (x w, x' dy, dy w') and whose bias
+ * gradient sums `bias_rows` rows: the most any of them wants. */
+size_t ocl_layer_scratch(const ocl_gemm_shape *gs, size_t rows,
+                         size_t bias_rows, int in, int out);
+/* ocl_program with the build options that select gs in cl/gemm.cl (and
+ * the kernels built with it). */
+int ocl_gemm_program(clnet_ocl *o, const ocl_gemm_shape *gs,
+                     const char *source, cl_program *prog,
+                     const char *const *names, ocl_kernel *out, char *err);
 int ocl_copy(clnet_ocl *o, ocl_act *a, cl_mem x, cl_mem y, size_t n,
              char *err);
 
