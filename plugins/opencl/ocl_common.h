@@ -39,16 +39,15 @@ int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
 /* One work-item per index in [0, n), in work-groups the kernel allows. */
 int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
 
-/* The GEMM kernels of cl/gemm.cl, built into a plugin's program in one of
- * its two families. */
+/* The GEMM kernels of cl/gemm.cl (in one of its two families) and
+ * cl/reduce.cl's sum of slices, built into a plugin's program. */
 typedef struct {
     ocl_kernel nn, tn, transpose, sum_slices;
 } ocl_gemm;
 #define OCL_GEMM_KERNELS "gemm_nn", "gemm_tn", "transpose", "sum_slices"
 
 /* Device memory a layer lends the helpers below for intermediate results
- * (transposed weights, partial sums); sized with ocl_sgemm_scratch and
- * ocl_bias_scratch. */
+ * (transposed weights, partial sums); sized with ocl_layer_scratch. */
 typedef struct {
     cl_mem buf;
     size_t floats;
