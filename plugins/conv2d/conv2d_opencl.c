@@ -44,11 +44,6 @@ static const char *const names[] = {OCL_GEMM_KERNELS,
 #endif
                                     NULL};
 
-/* Output pixels per launch of conv_weight_grad: their inputs and output
- * gradients stay in a core's cache while the work-items sweep them (1024
- * measured best of 372-2048 on PoCL). */
-#define WGRAD_PIXELS 1024
-
 typedef struct {
     clnet_ocl *o;
     cl_program prog;
@@ -188,12 +183,13 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 }
 
 #if OCL_GEMM_VEC
-/* dw from x and dy directly (cl/conv2d.cl's conv_weight_grad), in slices
- * of WGRAD_PIXELS output pixels added up. */
+/* dw from x and dy directly (cl/conv2d.cl's conv_weight_grad), in
+ * cache-sized slices of output pixels added up, as ocl_sgemm's A' B. */
 static int weight_grad(conv *c, cl_mem x, cl_mem dy, int pixels, char *err) {
     ocl_kernel *k = &c->k.weight_grad;
-    for (int p0 = 0; p0 < pixels; p0 += WGRAD_PIXELS) {
-        int p1 = pixels - p0 < WGRAD_PIXELS ? pixels : p0 + WGRAD_PIXELS;
+    int step = ocl_cache_slice(c->l.K, c->l.F);
+    for (int p0 = 0; p0 < pixels; p0 += step) {
+        int p1 = pixels - p0 < step ? pixels : p0 + step;
         float beta = p0 ? 1.0f : 0.0f;
         if (ocl_args(k, 18, OCL_ARG(x), OCL_ARG(dy), OCL_ARG(c->dw),
                      OCL_ARG(p0), OCL_ARG(p1), OCL_ARG(beta), OCL_ARG(c->l.F),

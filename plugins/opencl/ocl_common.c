@@ -8,10 +8,6 @@
 
 #include "../common/activation.h"
 
-/* The vector family's A' B runs over K in slices of about this many bytes
- * of A and B rows, so each slice stays in a core's cache while the
- * work-items sweep it: 3x faster than one sweep over K=15,488 on PoCL. */
-#define GEMM_SLICE_BYTES (1u << 20)
 
 void ocl_errorf(char *err, const char *fmt, ...) {
     va_list ap;
@@ -196,6 +192,15 @@ int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err) {
 #define EPI_BIAS 1
 #define EPI_RELU 2
 
+/* About this many bytes of A and B rows per slice: 3x faster than one
+ * sweep over K=15,488 on PoCL for conv2's weight gradient. */
+#define SLICE_BYTES (1u << 20)
+
+int ocl_cache_slice(int M, int N) {
+    int step = (int)(SLICE_BYTES / (4u * (unsigned)(M + N)));
+    return step < 64 ? 64 : step;
+}
+
 static int gemm_args(ocl_kernel *k, int M, int N, int K, float alpha, cl_mem A,
                      int lda, int aoff, cl_mem B, int ldb, int boff, float beta,
                      cl_mem C, int ldc, int coff, const ocl_epilogue *ep,
@@ -334,11 +339,7 @@ int ocl_sgemm(clnet_ocl *o, ocl_gemm *g, const ocl_gemm_shape *gs, int ta,
                    : 0;
     }
     /* A' B on the vector family: K in cache-sized slices, accumulated */
-    int step = K;
-    if (vec && ta) {
-        step = (int)(GEMM_SLICE_BYTES / (4u * (unsigned)(M + N)));
-        step = step < 64 ? 64 : step;
-    }
+    int step = vec && ta ? ocl_cache_slice(M, N) : K;
     for (int k0 = 0; k0 < K || k0 == 0; k0 += step) {
         int kk = K - k0 < step ? K - k0 : step;
         size_t ao = aoff + (size_t)k0 * (ta ? (size_t)lda : 1);

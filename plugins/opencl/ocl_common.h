@@ -130,6 +130,10 @@ int ocl_sum_slices(clnet_ocl *o, ocl_kernel *k, cl_mem parts, int poff,
  * rows, so every core gets work (1: no split). */
 int ocl_row_slices(size_t rows, int cols);
 
+/* Rows of K per slice when a vector-family kernel sums an M x N result
+ * over a long K (A' B): each slice of the A and B rows stays in a core's
+ * cache while the work-items sweep it. */
+int ocl_cache_slice(int M, int N);
 /* Launches a kernel written like cl/gemm.cl's vector family (a work-item
  * per gs->tm rows by 16 gs->nv columns of an M x N result,
  * get_global_id(2) the slice of K) over `slices` slices. */
