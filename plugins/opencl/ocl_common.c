@@ -8,7 +8,6 @@
 
 #include "../common/activation.h"
 
-
 void ocl_errorf(char *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
