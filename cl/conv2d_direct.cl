@@ -2,8 +2,10 @@
  * in a first layer): no im2col matrix, whose rows would be nine values
  * long. NHWC; weights K x F with K running (ky, kx, c). The window (DKH x
  * DKW over DC channels) comes from the build options, so a receptive field
- * is a fixed-size array the compiler keeps in registers; work-items take
- * 16 filters at a time as float16 vectors. */
+ * is a fixed-size array the compiler keeps in registers; the kernels take
+ * the whole geometry as every window kernel does (ocl_window_args), and
+ * their C, KH and KW equal DC, DKH and DKW. Work-items take 16 filters at
+ * a time as float16 vectors. */
 #define DK (DKH * DKW * DC)
 #define FPX 4 /* output pixels per forward work-item */
 
@@ -33,7 +35,8 @@ void field(__global const float *x, const int p, const int P, const int H,
 __kernel void direct_forward(__global const float *x, __global const float *w,
                              __global const float *bias, __global float *y,
                              const int P, const int F, const int relu,
-                             const int H, const int W, const int SH,
+                             const int H, const int W, const int C,
+                             const int KH, const int KW, const int SH,
                              const int SW, const int PT, const int PL,
                              const int OH, const int OW)
 {
@@ -97,7 +100,8 @@ __kernel void direct_backward(__global const float *x, __global const float *y,
                               __global float *dy, __global float *parts,
                               const int P, const int F, const int relu,
                               const int store, const int ps,
-                              const int H, const int W, const int SH,
+                              const int H, const int W, const int C,
+                              const int KH, const int KW, const int SH,
                               const int SW, const int PT, const int PL,
                               const int OH, const int OW)
 {
@@ -174,7 +178,8 @@ __kernel void direct_backward(__global const float *x, __global const float *y,
 __kernel void direct_input_grad(__global const float *dy,
                                 __global const float *w, __global float *dx,
                                 const int n, const int F,
-                                const int H, const int W, const int SH,
+                                const int H, const int W, const int C,
+                                const int KH, const int KW, const int SH,
                                 const int SW, const int PT, const int PL,
                                 const int OH, const int OW)
 {

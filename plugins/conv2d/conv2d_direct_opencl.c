@@ -95,18 +95,6 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return 0;
 }
 
-/* The geometry arguments every kernel takes last, from index `first`
- * (the window's size and channels are build options). */
-static int window_args(conv *c, ocl_kernel *k, int first) {
-    const clnet_window *g = &c->l.g;
-    const int32_t v[8] = {g->H, g->W, g->SH, g->SW, g->PT, g->PL, g->OH, g->OW};
-    for (int i = 0; i < 8; i++)
-        if (clSetKernelArg(k->k, (cl_uint)(first + i), sizeof v[i], &v[i]) !=
-            CL_SUCCESS)
-            return -1;
-    return 0;
-}
-
 static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                    char *err) {
     conv *c = s;
@@ -114,7 +102,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     int P = st->batch * c->l.g.OH * c->l.g.OW, relu = c->l.act == ACT_RELU;
     if (ocl_args(&c->k.fwd, 7, OCL_ARG(x), OCL_ARG(c->w), OCL_ARG(c->b),
                  OCL_ARG(y), OCL_ARG(P), OCL_ARG(c->l.F), OCL_ARG(relu)) ||
-        window_args(c, &c->k.fwd, 7))
+        ocl_window_args(&c->k.fwd, 7, &c->l.g))
         return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
     /* cl/conv2d_direct.cl's FPX pixels per work-item */
     size_t global = ((size_t)P + 3) / 4;
@@ -141,7 +129,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
     if (ocl_args(&c->k.bwd, 9, OCL_ARG(x), OCL_ARG(y), OCL_ARG(dy),
                  OCL_ARG(c->parts), OCL_ARG(P), OCL_ARG(c->l.F), OCL_ARG(relu),
                  OCL_ARG(store), OCL_ARG(ps)) ||
-        window_args(c, &c->k.bwd, 9))
+        ocl_window_args(&c->k.bwd, 9, &c->l.g))
         return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
     /* long work-items, one per group, so a CPU device spreads them */
     /* cl/conv2d_direct.cl's BF filters per work-item */
@@ -158,7 +146,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         return 0;
     if (ocl_args(&c->k.input_grad, 5, OCL_ARG(dy), OCL_ARG(c->w), OCL_ARG(dx),
                  OCL_ARG(n), OCL_ARG(c->l.F)) ||
-        window_args(c, &c->k.input_grad, 5))
+        ocl_window_args(&c->k.input_grad, 5, &c->l.g))
         return ocl_errorf(err, "conv2d direct: bad kernel arguments"), -1;
     return ocl_run1d(c->o, &c->k.input_grad,
                      (size_t)n * c->l.g.H * c->l.g.W * c->l.g.C, err);

@@ -129,12 +129,9 @@ static int bind(void *s, void *const *params, void *const *grads) {
 /* col <- im2col of n images starting at image `start` of x. */
 static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
     int xoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
-    int args_bad =
-        ocl_args(&c->k.im2col, 15, OCL_ARG(x), OCL_ARG(xoff), OCL_ARG(c->col),
-                 OCL_ARG(n), OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W),
-                 OCL_ARG(c->l.g.C), OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW),
-                 OCL_ARG(c->l.g.SH), OCL_ARG(c->l.g.SW), OCL_ARG(c->l.g.PT),
-                 OCL_ARG(c->l.g.PL), OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW));
+    int args_bad = ocl_args(&c->k.im2col, 4, OCL_ARG(x), OCL_ARG(xoff),
+                            OCL_ARG(c->col), OCL_ARG(n)) ||
+                   ocl_window_args(&c->k.im2col, 4, &c->l.g);
     if (args_bad)
         return ocl_errorf(err, "im2col: bad arguments"), -1;
     return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->l.P, err);
@@ -147,12 +144,9 @@ static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
 static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels, char *err) {
     ocl_kernel *k = &c->k.forward;
     int epi = 1 | (c->l.act == ACT_RELU ? 2 : 0); /* gemm.cl's EPI_ bits */
-    if (ocl_args(k, 18, OCL_ARG(x), OCL_ARG(c->w), OCL_ARG(y), OCL_ARG(pixels),
-                 OCL_ARG(c->l.F), OCL_ARG(c->b), OCL_ARG(epi),
-                 OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C),
-                 OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH),
-                 OCL_ARG(c->l.g.SW), OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL),
-                 OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW)))
+    if (ocl_args(k, 7, OCL_ARG(x), OCL_ARG(c->w), OCL_ARG(y), OCL_ARG(pixels),
+                 OCL_ARG(c->l.F), OCL_ARG(c->b), OCL_ARG(epi)) ||
+        ocl_window_args(k, 7, &c->l.g))
         return ocl_errorf(err, "conv_forward: bad arguments"), -1;
     return ocl_launch_vec(c->o, k, &shape, pixels, c->l.F, 1, err);
 }
@@ -191,12 +185,9 @@ static int weight_grad(conv *c, cl_mem x, cl_mem dy, int pixels, char *err) {
     for (int p0 = 0; p0 < pixels; p0 += step) {
         int p1 = pixels - p0 < step ? pixels : p0 + step;
         float beta = p0 ? 1.0f : 0.0f;
-        if (ocl_args(k, 18, OCL_ARG(x), OCL_ARG(dy), OCL_ARG(c->dw),
-                     OCL_ARG(p0), OCL_ARG(p1), OCL_ARG(beta), OCL_ARG(c->l.F),
-                     OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C),
-                     OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH),
-                     OCL_ARG(c->l.g.SW), OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL),
-                     OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW)))
+        if (ocl_args(k, 7, OCL_ARG(x), OCL_ARG(dy), OCL_ARG(c->dw), OCL_ARG(p0),
+                     OCL_ARG(p1), OCL_ARG(beta), OCL_ARG(c->l.F)) ||
+            ocl_window_args(k, 7, &c->l.g))
             return ocl_errorf(err, "conv_weight_grad: bad arguments"), -1;
         if (ocl_launch_vec(c->o, k, &shape, c->l.K, c->l.F, 1, err))
             return -1;
@@ -237,12 +228,9 @@ static int backward(void *s, const clnet_step *st, const void *xv,
                       c->l.K, 0, &c->scratch, NULL, err))
             return -1;
         int dxoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
-        int bad = ocl_args(
-            &c->k.col2im, 15, OCL_ARG(c->dcol), OCL_ARG(dx), OCL_ARG(dxoff),
-            OCL_ARG(n), OCL_ARG(c->l.g.H), OCL_ARG(c->l.g.W), OCL_ARG(c->l.g.C),
-            OCL_ARG(c->l.g.KH), OCL_ARG(c->l.g.KW), OCL_ARG(c->l.g.SH),
-            OCL_ARG(c->l.g.SW), OCL_ARG(c->l.g.PT), OCL_ARG(c->l.g.PL),
-            OCL_ARG(c->l.g.OH), OCL_ARG(c->l.g.OW));
+        int bad = ocl_args(&c->k.col2im, 4, OCL_ARG(c->dcol), OCL_ARG(dx),
+                           OCL_ARG(dxoff), OCL_ARG(n)) ||
+                  ocl_window_args(&c->k.col2im, 4, &c->l.g);
         if (bad)
             return ocl_errorf(err, "col2im: bad arguments"), -1;
         if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->l.g.H * c->l.g.W, err))

@@ -64,11 +64,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
 
 static int launch(pool *p, ocl_kernel *k, cl_mem a, cl_mem b, cl_mem c,
                   int32_t n, size_t items, char *err) {
-    if (ocl_args(k, 15, OCL_ARG(a), OCL_ARG(b), OCL_ARG(c), OCL_ARG(n),
-                 OCL_ARG(p->g.H), OCL_ARG(p->g.W), OCL_ARG(p->g.C),
-                 OCL_ARG(p->g.KH), OCL_ARG(p->g.KW), OCL_ARG(p->g.SH),
-                 OCL_ARG(p->g.SW), OCL_ARG(p->g.PT), OCL_ARG(p->g.PL),
-                 OCL_ARG(p->g.OH), OCL_ARG(p->g.OW)))
+    if (ocl_args(k, 4, OCL_ARG(a), OCL_ARG(b), OCL_ARG(c), OCL_ARG(n)) ||
+        ocl_window_args(k, 4, &p->g))
         return ocl_errorf(err, "maxpool: bad kernel arguments"), -1;
     return ocl_run1d(p->o, k, items, err);
 }

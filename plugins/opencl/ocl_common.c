@@ -175,6 +175,16 @@ int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
     return 0;
 }
 
+int ocl_window_args(ocl_kernel *k, int first, const clnet_window *g) {
+    const int32_t v[11] = {g->H,  g->W,  g->C,  g->KH, g->KW, g->SH,
+                           g->SW, g->PT, g->PL, g->OH, g->OW};
+    for (int i = 0; i < 11; i++)
+        if (clSetKernelArg(k->k, (cl_uint)(first + i), sizeof v[i], &v[i]) !=
+            CL_SUCCESS)
+            return -1;
+    return 0;
+}
+
 int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err) {
     if (n == 0)
         return 0;

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "../common/window.h"
 #include "ocl.h"
 
 const char *ocl_strerror(cl_int rc);
@@ -36,6 +37,10 @@ int ocl_args(ocl_kernel *k, int n, ...);
  * choice), recording its event while the device is being profiled. */
 int ocl_launch(clnet_ocl *o, ocl_kernel *k, cl_uint dims, const size_t *global,
                const size_t *local, char *err);
+/* The window geometry every sliding-window kernel (cl/conv2d.cl,
+ * cl/conv2d_direct.cl, cl/maxpool2d.cl) takes last: H, W, C, KH, KW, SH,
+ * SW, PT, PL, OH, OW as ints, from argument index `first`. */
+int ocl_window_args(ocl_kernel *k, int first, const clnet_window *g);
 /* One work-item per index in [0, n), in work-groups the kernel allows. */
 int ocl_run1d(clnet_ocl *o, ocl_kernel *k, size_t n, char *err);
 
