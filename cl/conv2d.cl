@@ -64,13 +64,29 @@ __kernel void col2im(__global const float *dcol, __global float *dx,
 }
 
 #ifdef GEMM_VEC
+/* one output pixel's terms; OK(ii): tap ii's input lies inside x */
+#define WGRAD_PIXEL(OK)                                                      \
+    {                                                                        \
+        float16 d[NV];                                                       \
+        _Pragma("unroll") for (int v = 0; v < NV; v++)                       \
+            d[v] = vload16(v, dp);                                           \
+        _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {                  \
+            const float16 a = (float16)((OK) ? xp[off[ii]] : 0.0f);          \
+            _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
+                acc[ii][v] = fma(a, d[v], acc[ii][v]);                       \
+        }                                                                    \
+    }
+
 /* The weight gradient without the column matrix, for the vector GEMM
  * family (needs gemm.cl's TM, NV, COLS): dw[k][f] (+)= the sum over output
  * pixels p in [p0, p1) of the input value under tap k of p's window times
  * dy[p][f]. A work-item owns TM rows of k by NV x 16 filters, like
  * gemm_tn, but reads its A values straight from x, which is a tenth the
- * size of the column matrix and stays in cache: 1.4x gemm_tn's speed on
- * PoCL here. beta 0 overwrites dw, 1 adds to it. */
+ * size of the column matrix and stays in cache. Pixels come a run along
+ * an output row at a time, and when no window reaches the padding the
+ * loop has no bounds tests (conv2's weight gradient on PoCL: 13.7 -> 10.4
+ * ms). The stores are unrolled: a store loop with a run-time bound made
+ * LLVM keep the accumulators in memory. beta 0 overwrites dw, 1 adds. */
 __kernel void conv_weight_grad(__global const float *x,
                                __global const float *dy, __global float *dw,
                                const int p0, const int p1, const float beta,
@@ -101,32 +117,36 @@ __kernel void conv_weight_grad(__global const float *x,
         _Pragma("unroll") for (int ii = 0; ii < TM; ii++)
             _Pragma("unroll") for (int v = 0; v < NV; v++)
                 acc[ii][v] = (float16)(0.0f);
-        for (int p = p0; p < p1; p++) {
+        /* a run of pixels along one output row at a time: the input and
+         * dy pointers then step by a constant */
+        for (int p = p0; p < p1;) {
+            const int run = min(OW - ox, p1 - p);
             const int y0 = oy * SH - PT, x0 = ox * SW - PL;
-            __global const float *base = x + ((b * H + y0) * W + x0) * C;
-            float16 d[NV];
-            _Pragma("unroll") for (int v = 0; v < NV; v++)
-                d[v] = vload16(v, dy + p * F + j0);
-            _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {
-                const int ok = inside ||
-                               ((uint)(y0 + ky[ii]) < (uint)H &&
-                                (uint)(x0 + kx[ii]) < (uint)W);
-                const float16 a = (float16)(ok ? base[off[ii]] : 0.0f);
-                _Pragma("unroll") for (int v = 0; v < NV; v++)
-                    acc[ii][v] = fma(a, d[v], acc[ii][v]);
+            int yok[TM];
+            _Pragma("unroll") for (int ii = 0; ii < TM; ii++)
+                yok[ii] = (uint)(y0 + ky[ii]) < (uint)H;
+            __global const float *xp = x + ((b * H + y0) * W + x0) * C;
+            __global const float *dp = dy + p * F + j0;
+            if (inside) {
+                for (int q = 0; q < run; q++, xp += SW * C, dp += F)
+                    WGRAD_PIXEL(1)
+            } else {
+                for (int q = 0; q < run; q++, xp += SW * C, dp += F)
+                    WGRAD_PIXEL(yok[ii] &&
+                                (uint)(x0 + q * SW + kx[ii]) < (uint)W)
             }
-            if (++ox == OW) {
-                ox = 0;
-                if (++oy == OH)
-                    oy = 0, b++;
-            }
+            p += run;
+            ox = 0;
+            if (++oy == OH)
+                oy = 0, b++;
         }
-        for (int ii = 0; ii < rows; ii++)
+        _Pragma("unroll") for (int ii = 0; ii < TM; ii++)
             _Pragma("unroll") for (int v = 0; v < NV; v++) {
                 __global float *c = dw + (i0 + ii) * F + j0;
-                vstore16(beta == 0.0f ? acc[ii][v]
-                                      : acc[ii][v] + beta * vload16(v, c),
-                         v, c);
+                if (ii < rows)
+                    vstore16(beta == 0.0f ? acc[ii][v]
+                                          : acc[ii][v] + beta * vload16(v, c),
+                             v, c);
             }
         return;
     }
