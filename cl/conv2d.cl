@@ -170,6 +170,21 @@ __kernel void conv_weight_grad(__global const float *x,
         }
 }
 
+/* wt (KH x KW x F x C) <- w (KH x KW x C x F) turned half a turn and
+ * with its channel and filter axes swapped: the kernel of the transposed
+ * convolution that gives a stride-1 convolution's input gradient. */
+__kernel void flip_weights(__global const float *w, __global float *wt,
+                           const int KH, const int KW, const int C,
+                           const int F)
+{
+    const int n = get_global_id(0);
+    if (n >= KH * KW * C * F)
+        return;
+    const int f = n % F, c = (n / F) % C, tap = n / (F * C);
+    const int flipped = KH * KW - 1 - tap;
+    wt[(flipped * F + f) * C + c] = w[n];
+}
+
 /* The forward product without the column matrix, for the vector GEMM
  * family: y[p][f] = epilogue(sum over taps and channels of the input value
  * under the tap of pixel p's window times w[k][f]), for output pixels p
@@ -211,6 +226,11 @@ __kernel void conv_forward(__global const float *x, __global const float *w,
                     ok[ii] = (uint)iy < (uint)H && (uint)ix < (uint)W;
                     src[ii] = xb[ii] + (ok[ii] ? (iy * W + ix) * C : 0);
                 }
+                int any = 0;
+                _Pragma("unroll") for (int ii = 0; ii < TM; ii++)
+                    any |= ok[ii];
+                if (!any)
+                    continue;
                 __global const float *wk = w + (ky * KW + kx) * C * F + j0;
                 for (int c = 0; c < C; c++) {
                     float16 b[NV];

@@ -270,6 +270,13 @@ START_TEST(both_gemm_variants_match_cpu)
          * slices */
         conv_values(v, 64, 3, 1, 0, 1);
         compare_layer(conv, v, (clnet_shape){13, 13, 16}, 12, 0, -1, 1);
+        /* 64 channels at stride 1: the vector family's input gradient
+         * as a transposed convolution, with even and odd windows' same
+         * padding */
+        conv_values(v, 9, 3, 1, 1, 1);
+        compare_layer(conv, v, (clnet_shape){6, 7, 64}, 2, 0, -1, 1);
+        conv_values(v, 5, 2, 1, 1, 0);
+        compare_layer(conv, v, (clnet_shape){5, 4, 128}, 3, 0, -1, 1);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
         compare_layer(dense, d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
         clnet_value d2[DENSE_NSETTINGS] = {{{67, 0, 0}, 0}, {{1, 0, 0}, 0}};
