@@ -16,7 +16,7 @@
  * work-items one after another on one core and vectorize across them only
  * when the kernel has no loops of its own, so a GEMM has to carry its own
  * vectors: each work-item owns TM rows by NV x 16 columns of C and no
- * local memory or barrier is needed. 230-250 GFLOP/s on PoCL here against
+ * local memory or barrier is needed. 230-320 GFLOP/s on PoCL here against
  * 20 for scalar code (BENCHMARKS.md).
  *
  * TS, WPT, TM and NV come from the build options. bias and epi describe
@@ -143,8 +143,26 @@ GEMM_KERNEL(gemm_tn, LOAD_A_T, lda)
 #else
 #define COLS (NV * 16)
 
+/* Term k of a work-item's tile; A_VALUE: A's value in the tile's row ii
+ * and column k. */
+#define VEC_TERMS(A_VALUE)                                                   \
+    {                                                                        \
+        float16 b[NV];                                                       \
+        _Pragma("unroll") for (int v = 0; v < NV; v++)                       \
+            b[v] = vload16(v, B + k * ldb + j0);                             \
+        _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {                  \
+            const float16 a = (float16)(A_VALUE);                            \
+            _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
+                acc[ii][v] = fma(a, b[v], acc[ii][v]);                       \
+        }                                                                    \
+    }
+
 /* Rows past M repeat row M-1 (clamped in r[]), so a partial block of rows
- * keeps the vector path; they are never stored. A partial block of columns
+ * keeps the vector path; they are never stored. A whole block of rows has
+ * a loop of its own that addresses A by i0 + ii: from the clamped r[],
+ * LLVM built the row addresses in a vector register and extracted them
+ * one by one each term, and the products ran at 240 (A B) and 150 (A' B)
+ * GFLOP/s on PoCL here instead of 310 and 205. A partial block of columns
  * takes the scalar path. */
 #define GEMM_VEC_KERNEL(NAME, A_AT, A_STEP)                                  \
 __kernel void NAME(const int M, const int N, int K, const float alpha,       \
@@ -166,16 +184,12 @@ __kernel void NAME(const int M, const int N, int K, const float alpha,       \
             _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
                 acc[ii][v] = (float16)(0.0f);                                \
         }                                                                    \
-        for (int k = 0; k < K; k++) {                                        \
-            float16 b[NV];                                                   \
-            _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
-                b[v] = vload16(v, B + k * ldb + j0);                         \
-            _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {              \
-                const float16 a = (float16)(A_AT(r[ii], k));                 \
-                _Pragma("unroll") for (int v = 0; v < NV; v++)               \
-                    acc[ii][v] = fma(a, b[v], acc[ii][v]);                   \
-            }                                                                \
-        }                                                                    \
+        if (rows == TM)                                                      \
+            for (int k = 0; k < K; k++)                                      \
+                VEC_TERMS(A_AT(i0 + ii, k))                                  \
+        else                                                                 \
+            for (int k = 0; k < K; k++)                                      \
+                VEC_TERMS(A_AT(r[ii], k))                                    \
         for (int ii = 0; ii < rows; ii++)                                    \
             _Pragma("unroll") for (int v = 0; v < NV; v++) {                 \
                 __global float *c = C + (i0 + ii) * ldc + j0;                \
