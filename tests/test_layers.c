@@ -28,7 +28,7 @@ static void conv_values(clnet_value *v, int filters, int kh, int kw, int s,
     v[CONV_ACTIVATION].i[0] = act;
 }
 
-static const char *const conv_impls[] = {"conv2d/im2col-gemm",
+static const char *const conv_impls[] = {"conv2d/gemm",
                                          "conv2d/direct"};
 
 START_TEST(conv2d_forward_by_hand)
@@ -97,29 +97,28 @@ static void gradcheck_conv(const char *impl, int C, int H, int W, int F,
 
 START_TEST(conv2d_gradients_valid)
 {
-    gradcheck_conv("conv2d/im2col-gemm", 3, 5, 6, 4, 3, 1, 0, 2);
+    gradcheck_conv("conv2d/gemm", 3, 5, 6, 4, 3, 1, 0, 2);
     gradcheck_conv("conv2d/direct", 3, 5, 6, 4, 3, 1, 0, 2);
 }
 END_TEST
 
 START_TEST(conv2d_gradients_same_strided)
 {
-    gradcheck_conv("conv2d/im2col-gemm", 2, 7, 6, 3, 3, 2, 1, 2);
+    gradcheck_conv("conv2d/gemm", 2, 7, 6, 3, 3, 2, 1, 2);
     gradcheck_conv("conv2d/direct", 2, 7, 6, 3, 3, 2, 1, 2);
 }
 END_TEST
 
-START_TEST(conv2d_implementations_agree)
+/* conv2d/gemm against conv2d/direct on one layer: outputs and all three
+ * gradients */
+static void gemm_agrees_with_direct(const clnet_value *v, clnet_shape in,
+                                    int32_t batch)
 {
-    /* the seed model's first layer, batch 3: direct against im2col-gemm */
-    clnet_value v[CONV_NSETTINGS];
-    conv_values(v, 64, 3, 3, 1, 0, 1);
     test_layer a, b;
-    test_layer_create(&a, "conv2d/im2col-gemm", v, (clnet_shape){28, 28, 1}, 3,
-                      0, 8);
-    test_layer_create(&b, "conv2d/direct", v, (clnet_shape){28, 28, 1}, 3, 0,
-                      8);
-    size_t nin = 3 * 784, nout = 3 * 26 * 26 * 64;
+    test_layer_create(&a, "conv2d/gemm", v, in, batch, 0, 8);
+    test_layer_create(&b, "conv2d/direct", v, in, batch, 0, 8);
+    size_t nin = (size_t)batch * in.h * in.w * in.c;
+    size_t nout = (size_t)batch * a.plan.out.h * a.plan.out.w * a.plan.out.c;
     float *x = malloc(nin * 4), *ya = malloc(nout * 4), *yb = malloc(nout * 4);
     float *ga = malloc(nout * 4), *gb = malloc(nout * 4);
     float *dxa = malloc(nin * 4), *dxb = malloc(nin * 4);
@@ -127,7 +126,7 @@ START_TEST(conv2d_implementations_agree)
     test_fill(x, nin, 0, 1, &seed);
     test_fill(ga, nout, -1, 1, &seed);
     memcpy(gb, ga, nout * 4);
-    clnet_step st = train_step(3);
+    clnet_step st = train_step(batch);
     char err[CLNET_ERRLEN];
     ck_assert_int_eq(a.p->layer.forward(a.state, &st, x, ya, err), 0);
     ck_assert_int_eq(b.p->layer.forward(b.state, &st, x, yb, err), 0);
@@ -145,11 +144,27 @@ START_TEST(conv2d_implementations_agree)
     test_layer_destroy(&a);
     test_layer_destroy(&b);
 }
+
+START_TEST(conv2d_implementations_agree)
+{
+    clnet_value v[CONV_NSETTINGS];
+    /* the seed model's first layer, batch 3 */
+    conv_values(v, 64, 3, 3, 1, 0, 1);
+    gemm_agrees_with_direct(v, (clnet_shape){28, 28, 1}, 3);
+    /* 80 filters: gemm's implicit forward in a 64-filter tile and a
+     * 16-filter one; same padding with stride 2; 90 output pixels, so the
+     * last tile of four is partial; no activation */
+    conv_values(v, 80, 3, 3, 2, 1, 0);
+    gemm_agrees_with_direct(v, (clnet_shape){9, 11, 3}, 3);
+    /* softmax after the implicit forward */
+    conv_values(v, 16, 2, 2, 1, 1, 2);
+    gemm_agrees_with_direct(v, (clnet_shape){5, 4, 2}, 2);
+}
 END_TEST
 
 START_TEST(conv2d_gradients_pointwise)
 {
-    gradcheck_conv("conv2d/im2col-gemm", 5, 3, 4, 3, 1, 1, 0, 3);
+    gradcheck_conv("conv2d/gemm", 5, 3, 4, 3, 1, 1, 0, 3);
     gradcheck_conv("conv2d/direct", 5, 3, 4, 3, 1, 1, 0, 3);
 }
 END_TEST

@@ -1,4 +1,7 @@
-/* conv2d on the native CPU: im2col + SGEMM (OpenBLAS), NHWC, with bias and
+/* conv2d on the native CPU as GEMMs, NHWC. The forward pass of a layer
+ * whose filters come in 16s is an implicit GEMM with bias and relu in its
+ * store (implicit_conv_cpu.c); other layers' forward passes and every
+ * backward pass go through im2col + SGEMM (OpenBLAS), with bias and
  * activation fused after the product; a 1x1, stride-1 convolution skips
  * im2col. Each thread takes its own share of the batch and works through
  * it in chunks whose im2col matrix stays in cache, calling a single-
@@ -14,12 +17,14 @@
 
 #include "../common/cpu_common.h"
 #include "conv2d_settings.h"
+#include "implicit_conv_cpu.h"
 
 #define CHUNK_BYTES (512u << 10) /* im2col bytes per chunk and thread */
 
 typedef struct {
     conv2d_layer l;
     int32_t chunk, direct, nthreads;
+    int32_t implicit; /* forward by implicit_conv_forward */
     float *col, *dcol; /* nthreads x chunk im2col matrices */
     float *dw_part;    /* nthreads x K x F */
     float *w, *b, *dw, *db;
@@ -47,6 +52,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     }
     c->direct =
         c->l.g.KH == 1 && c->l.g.KW == 1 && c->l.g.SH == 1 && c->l.g.SW == 1;
+    c->implicit = implicit_conv_fits(c->l.F);
     size_t per_image = (size_t)c->l.P * (size_t)c->l.K * sizeof(float);
     c->chunk = (int32_t)(CHUNK_BYTES / per_image);
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
@@ -158,6 +164,15 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     conv *c = s;
     const float *x = xv;
     float *y = yv;
+    if (c->implicit) {
+        long pixels = (long)st->batch * c->l.P;
+        implicit_conv_forward(&c->l.g, c->l.F, x, c->w, c->b,
+                              c->l.act == ACT_RELU, y, pixels);
+        if (c->l.act == ACT_SOFTMAX)
+            cpu_bias_activation(y, (size_t)pixels, (size_t)c->l.F, NULL,
+                                ACT_SOFTMAX);
+        return 0;
+    }
 #pragma omp parallel num_threads(c->nthreads)
     {
         int t = omp_get_thread_num();
@@ -226,9 +241,9 @@ static const clnet_plugin plugin = {
     .role = CLNET_ROLE_LAYER,
     .kind = "conv2d",
     .backend = "cpu",
-    .impl = "im2col-gemm",
-    .summary = "2-D convolution, im2col + OpenBLAS SGEMM, fused bias and "
-               "activation",
+    .impl = "gemm",
+    .summary = "2-D convolution, implicit GEMM forward (filters in 16s), "
+               "else im2col + OpenBLAS SGEMM",
     .nsettings = CONV_NSETTINGS,
     .settings = conv2d_settings,
     .create = create,
