@@ -109,6 +109,17 @@ START_TEST(conv2d_gradients_same_strided)
 }
 END_TEST
 
+START_TEST(conv2d_gradients_implicit)
+{
+    /* channels and filters in 16s: gemm's implicit forward and its input
+     * gradient as a convolution of dy with the flipped weights, with same
+     * padding (odd and even windows) and valid */
+    gradcheck_conv("conv2d/gemm", 16, 5, 6, 16, 3, 1, 1, 2);
+    gradcheck_conv("conv2d/gemm", 16, 4, 5, 32, 2, 1, 1, 1);
+    gradcheck_conv("conv2d/gemm", 32, 5, 4, 16, 3, 1, 0, 2);
+}
+END_TEST
+
 /* conv2d/gemm against conv2d/direct on one layer: outputs and all three
  * gradients */
 static void gemm_agrees_with_direct(const clnet_value *v, clnet_shape in,
@@ -461,6 +472,7 @@ int main(void)
     tcase_add_loop_test(tc, conv2d_same_padding_by_hand, 0, 2);
     tcase_add_test(tc, conv2d_gradients_valid);
     tcase_add_test(tc, conv2d_gradients_same_strided);
+    tcase_add_test(tc, conv2d_gradients_implicit);
     tcase_add_test(tc, conv2d_gradients_pointwise);
     tcase_add_test(tc, conv2d_implementations_agree);
     tcase_add_test(tc, maxpool2d_forward_by_hand);

@@ -1,7 +1,8 @@
 /* conv2d on the native CPU as GEMMs, NHWC. The forward pass of a layer
  * whose filters come in 16s is an implicit GEMM with bias and relu in its
- * store (implicit_conv_cpu.c); other layers' forward passes and every
- * backward pass go through im2col + SGEMM (OpenBLAS), with bias and
+ * store (implicit_conv_cpu.c), and so is the input gradient at stride 1
+ * with channels in 16s (a convolution of dy with the flipped weights).
+ * The other products go through im2col + SGEMM (OpenBLAS), with bias and
  * activation fused after the product; a 1x1, stride-1 convolution skips
  * im2col. Each thread takes its own share of the batch and works through
  * it in chunks whose im2col matrix stays in cache, calling a single-
@@ -24,7 +25,9 @@
 typedef struct {
     conv2d_layer l;
     int32_t chunk, direct, nthreads;
-    int32_t implicit; /* forward by implicit_conv_forward */
+    int32_t implicit;   /* forward by implicit_conv_forward */
+    int32_t transposed; /* dx by implicit_conv_input_grad */
+    float *wflip;       /* its flipped weights, K x F */
     float *col, *dcol; /* nthreads x chunk im2col matrices */
     float *dw_part;    /* nthreads x K x F */
     float *w, *b, *dw, *db;
@@ -37,6 +40,7 @@ static void destroy(void *s) {
     free(c->col);
     free(c->dcol);
     free(c->dw_part);
+    free(c->wflip);
     free(c);
 }
 
@@ -53,6 +57,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->direct =
         c->l.g.KH == 1 && c->l.g.KW == 1 && c->l.g.SH == 1 && c->l.g.SW == 1;
     c->implicit = implicit_conv_fits(c->l.F);
+    c->transposed = !c->direct && implicit_conv_input_grad_fits(&c->l.g);
     size_t per_image = (size_t)c->l.P * (size_t)c->l.K * sizeof(float);
     c->chunk = (int32_t)(CHUNK_BYTES / per_image);
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
@@ -60,11 +65,15 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->nthreads = omp_get_max_threads();
     size_t T = (size_t)c->nthreads;
     c->dw_part = cpu_alloc(T * (size_t)c->l.K * c->l.F * sizeof(float));
-    if (!c->direct) {
+    if (!c->direct)
         c->col = cpu_alloc(T * (size_t)c->chunk * per_image);
+    if (!c->direct && !c->transposed)
         c->dcol = cpu_alloc(T * (size_t)c->chunk * per_image);
-    }
-    if (!c->dw_part || (!c->direct && (!c->col || !c->dcol))) {
+    if (c->transposed)
+        c->wflip = cpu_alloc((size_t)c->l.K * c->l.F * sizeof(float));
+    if (!c->dw_part || (!c->direct && !c->col) ||
+        (!c->direct && !c->transposed && !c->dcol) ||
+        (c->transposed && !c->wflip)) {
         cpu_errorf(err, "out of memory for the im2col buffers");
         destroy(c);
         return -1;
@@ -218,7 +227,7 @@ static int backward(void *s, const clnet_step *st, const void *xv,
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c->l.K, c->l.F,
                         n * c->l.P, 1.0f, col, c->l.K, dyc, c->l.F,
                         start == lo ? 0.0f : 1.0f, dwp, c->l.F);
-            if (!dx)
+            if (!dx || c->transposed)
                 continue;
             float *dxc = dx + (size_t)start * c->l.g.H * c->l.g.W * c->l.g.C;
             float *dcol =
@@ -232,6 +241,9 @@ static int backward(void *s, const clnet_step *st, const void *xv,
         }
     }
     cpu_sum_partials(c->dw_part, T, kf, kf, c->dw);
+    if (dx && c->transposed)
+        implicit_conv_input_grad(&c->l.g, c->l.F, dy, c->w, c->wflip, dx,
+                                 st->batch);
     return 0;
 }
 

@@ -83,7 +83,9 @@ tile(const clnet_window *g, int32_t F, const float *w, const float *bias,
         }
     for (int ii = 0; ii < rows; ii++)
         for (int v = 0; v < nv; v++) {
-            v16 o = acc[ii][v] + *(const v16 *)(bias + f0 + 16 * v);
+            v16 o = acc[ii][v];
+            if (bias)
+                o += *(const v16 *)(bias + f0 + 16 * v);
             if (relu)
                 o = (v16)((i16v)o & (o > (v16){0}));
             *(v16 *)(y + (size_t)(i0 + ii) * F + f0 + 16 * v) = o;
@@ -106,4 +108,25 @@ void implicit_conv_forward(const clnet_window *g, int32_t F, const float *x,
         for (; f0 < F; f0 += 16)
             tile(g, F, w, bias, relu, y, i0, rows, &t, f0, 1);
     }
+}
+
+int implicit_conv_input_grad_fits(const clnet_window *g) {
+    return g->SH == 1 && g->SW == 1 && implicit_conv_fits(g->C);
+}
+
+void implicit_conv_input_grad(const clnet_window *g, int32_t F,
+                              const float *dy, const float *w, float *wflip,
+                              float *dx, long images) {
+    int32_t taps = g->KH * g->KW, C = g->C;
+#pragma omp parallel for schedule(static)
+    for (int32_t tap = 0; tap < taps; tap++)
+        for (int32_t c = 0; c < C; c++)
+            for (int32_t f = 0; f < F; f++)
+                wflip[((size_t)(taps - 1 - tap) * F + f) * C + c] =
+                    w[((size_t)tap * C + c) * F + f];
+    clnet_window t = {.H = g->OH, .W = g->OW, .C = F, .KH = g->KH,
+                      .KW = g->KW, .SH = 1, .SW = 1, .OH = g->H, .OW = g->W,
+                      .PT = g->KH - 1 - g->PT, .PL = g->KW - 1 - g->PL};
+    implicit_conv_forward(&t, C, dy, wflip, NULL, 0, dx,
+                          images * g->H * g->W);
 }
