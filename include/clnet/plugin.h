@@ -205,7 +205,7 @@ typedef struct clnet_plugin {
     clnet_role role;
     const char *kind;       /* "conv2d", "adam", "sparse_categorical_crossentropy" */
     const char *backend;    /* "cpu" */
-    const char *impl;       /* "im2col-gemm" */
+    const char *impl;       /* "gemm", "direct" */
     const char *summary;    /* one line for `clnet plugins` */
     int32_t nsettings;
     const clnet_setting_spec *settings;
