@@ -64,29 +64,17 @@ __kernel void col2im(__global const float *dcol, __global float *dx,
 }
 
 #ifdef GEMM_VEC
-/* one output pixel's terms; OK(ii): tap ii's input lies inside x */
-#define WGRAD_PIXEL(OK)                                                      \
-    {                                                                        \
-        float16 d[NV];                                                       \
-        _Pragma("unroll") for (int v = 0; v < NV; v++)                       \
-            d[v] = vload16(v, dp);                                           \
-        _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {                  \
-            const float16 a = (float16)((OK) ? xp[off[ii]] : 0.0f);          \
-            _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
-                acc[ii][v] = fma(a, d[v], acc[ii][v]);                       \
-        }                                                                    \
-    }
-
 /* The weight gradient without the column matrix, for the vector GEMM
- * family (needs gemm.cl's TM, NV, COLS): dw[k][f] (+)= the sum over output
- * pixels p in [p0, p1) of the input value under tap k of p's window times
- * dy[p][f]. A work-item owns TM rows of k by NV x 16 filters, like
- * gemm_tn, but reads its A values straight from x, which is a tenth the
- * size of the column matrix and stays in cache. Pixels come a run along
- * an output row at a time, and when no window reaches the padding the
- * loop has no bounds tests (conv2's weight gradient on PoCL: 13.7 -> 10.4
- * ms). The stores are unrolled: a store loop with a run-time bound made
- * LLVM keep the accumulators in memory. beta 0 overwrites dw, 1 adds. */
+ * family (needs gemm.cl's TM, NV, COLS and TILE_TERMS): dw[k][f] (+)= the
+ * sum over output pixels p in [p0, p1) of the input value under tap k of
+ * p's window times dy[p][f]. A work-item owns TM rows of k by NV x 16
+ * filters, like gemm_tn, but reads its A values straight from x, which is
+ * a tenth the size of the column matrix and stays in cache. Pixels come a
+ * run along an output row at a time, and when no window reaches the
+ * padding the loop has no bounds tests (conv2's weight gradient on PoCL:
+ * 13.7 -> 10.4 ms). The stores are unrolled: a store loop with a run-time
+ * bound made LLVM keep the accumulators in memory. beta 0 overwrites dw,
+ * 1 adds to it. */
 __kernel void conv_weight_grad(__global const float *x,
                                __global const float *dy, __global float *dw,
                                const int p0, const int p1, const float beta,
@@ -129,11 +117,13 @@ __kernel void conv_weight_grad(__global const float *x,
             __global const float *dp = dy + p * F + j0;
             if (inside) {
                 for (int q = 0; q < run; q++, xp += SW * C, dp += F)
-                    WGRAD_PIXEL(1)
+                    TILE_TERMS(dp, xp[off[ii]])
             } else {
                 for (int q = 0; q < run; q++, xp += SW * C, dp += F)
-                    WGRAD_PIXEL(yok[ii] &&
-                                (uint)(x0 + q * SW + kx[ii]) < (uint)W)
+                    TILE_TERMS(dp, yok[ii] &&
+                                       (uint)(x0 + q * SW + kx[ii]) < (uint)W
+                                   ? xp[off[ii]]
+                                   : 0.0f)
             }
             p += run;
             ox = 0;
@@ -184,20 +174,6 @@ __kernel void flip_weights(__global const float *w, __global float *wt,
     const int flipped = KH * KW - 1 - tap;
     wt[(flipped * F + f) * C + c] = w[n];
 }
-
-/* Channel c of a tap for conv_forward's tile; X_VALUE: the input value
- * under the tap for the tile's pixel ii. */
-#define FORWARD_TERMS(X_VALUE)                                               \
-    {                                                                        \
-        float16 b[NV];                                                       \
-        _Pragma("unroll") for (int v = 0; v < NV; v++)                       \
-            b[v] = vload16(v, wk + c * F);                                   \
-        _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {                  \
-            const float16 a = (float16)(X_VALUE);                            \
-            _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
-                acc[ii][v] = fma(a, b[v], acc[ii][v]);                       \
-        }                                                                    \
-    }
 
 /* The forward product without the column matrix, for the vector GEMM
  * family: y[p][f] = epilogue(sum over taps and channels of the input value
@@ -251,10 +227,10 @@ __kernel void conv_forward(__global const float *x, __global const float *w,
                 __global const float *wk = w + (ky * KW + kx) * C * F + j0;
                 if (all)
                     for (int c = 0; c < C; c++)
-                        FORWARD_TERMS(src[ii][c])
+                        TILE_TERMS(wk + c * F, src[ii][c])
                 else if (any)
                     for (int c = 0; c < C; c++)
-                        FORWARD_TERMS(ok[ii] ? src[ii][c] : 0.0f)
+                        TILE_TERMS(wk + c * F, ok[ii] ? src[ii][c] : 0.0f)
             }
         for (int ii = 0; ii < rows; ii++)
             _Pragma("unroll") for (int v = 0; v < NV; v++) {

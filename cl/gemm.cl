@@ -143,17 +143,18 @@ GEMM_KERNEL(gemm_tn, LOAD_A_T, lda)
 #else
 #define COLS (NV * 16)
 
-/* Term k of a work-item's tile; A_VALUE: A's value in the tile's row ii
- * and column k. */
-#define VEC_TERMS(A_VALUE)                                                   \
+/* One term of a work-item's TM x NV*16 register tile acc: acc[ii] +=
+ * A_VALUE (a float, may use ii) times the NV vectors at B_ROW. Shared
+ * with the implicit-GEMM convolution kernels (conv2d.cl). */
+#define TILE_TERMS(B_ROW, A_VALUE)                                           \
     {                                                                        \
-        float16 b[NV];                                                       \
+        float16 row_[NV];                                                    \
         _Pragma("unroll") for (int v = 0; v < NV; v++)                       \
-            b[v] = vload16(v, B + k * ldb + j0);                             \
+            row_[v] = vload16(v, B_ROW);                                     \
         _Pragma("unroll") for (int ii = 0; ii < TM; ii++) {                  \
-            const float16 a = (float16)(A_VALUE);                            \
+            const float16 a_ = (float16)(A_VALUE);                           \
             _Pragma("unroll") for (int v = 0; v < NV; v++)                   \
-                acc[ii][v] = fma(a, b[v], acc[ii][v]);                       \
+                acc[ii][v] = fma(a_, row_[v], acc[ii][v]);                   \
         }                                                                    \
     }
 
@@ -186,10 +187,10 @@ __kernel void NAME(const int M, const int N, int K, const float alpha,       \
         }                                                                    \
         if (rows == TM)                                                      \
             for (int k = 0; k < K; k++)                                      \
-                VEC_TERMS(A_AT(i0 + ii, k))                                  \
+                TILE_TERMS(B + k * ldb + j0, A_AT(i0 + ii, k))               \
         else                                                                 \
             for (int k = 0; k < K; k++)                                      \
-                VEC_TERMS(A_AT(r[ii], k))                                    \
+                TILE_TERMS(B + k * ldb + j0, A_AT(r[ii], k))                 \
         for (int ii = 0; ii < rows; ii++)                                    \
             _Pragma("unroll") for (int v = 0; v < NV; v++) {                 \
                 __global float *c = C + (i0 + ii) * ldc + j0;                \
