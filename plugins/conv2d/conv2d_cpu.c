@@ -254,8 +254,8 @@ static const clnet_plugin plugin = {
     .kind = "conv2d",
     .backend = "cpu",
     .impl = "gemm",
-    .summary = "2-D convolution, implicit GEMM forward (filters in 16s), "
-               "else im2col + OpenBLAS SGEMM",
+    .summary = "2-D convolution, implicit GEMM where filters or channels "
+               "come in 16s, else im2col + OpenBLAS SGEMM",
     .nsettings = CONV_NSETTINGS,
     .settings = conv2d_settings,
     .create = create,
