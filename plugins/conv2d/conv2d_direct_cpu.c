@@ -78,8 +78,20 @@ static int bind(void *s, void *const *params, void *const *grads) {
 static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
                    int32_t n, float xv[PX][CONV_DIRECT_MAX_K]) {
     const clnet_window *g = &c->l.g;
+    int32_t iy0 = oy * g->SH - g->PT;
+    int rows_in = iy0 >= 0 && iy0 + g->KH <= g->H;
     for (int32_t p = 0; p < PX; p++) {
-        int32_t ox = ox0 + p, k = 0;
+        int32_t ox = ox0 + p, k = 0, ix0 = ox * g->SW - g->PL;
+        if (p < n && rows_in && ix0 >= 0 && ix0 + g->KW <= g->W) {
+            /* the whole window inside x: rows of KW * C values */
+            int32_t run = g->KW * g->C;
+            for (int32_t ky = 0; ky < g->KH; ky++) {
+                const float *xp = xi + ((size_t)(iy0 + ky) * g->W + ix0) * g->C;
+                for (int32_t i = 0; i < run; i++)
+                    xv[p][k++] = xp[i];
+            }
+            continue;
+        }
         for (int32_t ky = 0; ky < g->KH; ky++) {
             int32_t iy = oy * g->SH - g->PT + ky;
             for (int32_t kx = 0; kx < g->KW; kx++) {
