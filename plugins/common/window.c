@@ -31,6 +31,14 @@ int window_geometry(clnet_shape in, int32_t kh, int32_t kw, int32_t sh,
     return 0;
 }
 
+clnet_window window_transposed(const clnet_window *g, int32_t F)
+{
+    return (clnet_window){.H = g->OH, .W = g->OW, .C = F, .KH = g->KH,
+                          .KW = g->KW, .SH = 1, .SW = 1, .OH = g->H,
+                          .OW = g->W, .PT = g->KH - 1 - g->PT,
+                          .PL = g->KW - 1 - g->PL};
+}
+
 void conv2d_plan(const clnet_window *g, int32_t filters,
                  clnet_layer_plan *plan)
 {

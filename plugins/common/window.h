@@ -23,6 +23,12 @@ int window_geometry(clnet_shape in, int32_t kh, int32_t kw, int32_t sh,
                     int32_t sw, int same, const char *what, clnet_window *g,
                     char *err);
 
+/* The window of the convolution that gives a stride-1 convolution's
+ * input gradient (g: that convolution, F filters): it runs over g's output
+ * (F channels) with g's kernel turned half a turn, padded so that its
+ * output positions are g's input pixels. */
+clnet_window window_transposed(const clnet_window *g, int32_t F);
+
 /* A convolution's plan: output shape, kernel and bias (Glorot-uniform,
  * zeros), and its forward cost, for `filters` filters. */
 void conv2d_plan(const clnet_window *g, int32_t filters,

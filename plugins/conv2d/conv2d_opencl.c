@@ -212,9 +212,7 @@ static int weight_grad(conv *c, cl_mem x, cl_mem dy, int pixels, char *err) {
  * PoCL: 12.4 -> 9.7 ms). */
 static int transposed_grad(conv *c, cl_mem dy, cl_mem dx, int n, char *err) {
     const clnet_window *g = &c->l.g;
-    clnet_window t = {.H = g->OH, .W = g->OW, .C = c->l.F, .KH = g->KH,
-                      .KW = g->KW, .SH = 1, .SW = 1, .OH = g->H, .OW = g->W,
-                      .PT = g->KH - 1 - g->PT, .PL = g->KW - 1 - g->PL};
+    clnet_window t = window_transposed(g, c->l.F);
     int no_epilogue = 0, pixels = n * g->H * g->W;
     ocl_kernel *f = &c->k.flip, *k = &c->k.forward;
     if (ocl_args(f, 6, OCL_ARG(c->w), OCL_ARG(c->scratch.buf),

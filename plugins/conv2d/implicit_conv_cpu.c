@@ -1,11 +1,13 @@
-/* The native CPU's implicit-GEMM convolution (forward product): each tile
- * of TM output pixels by 64 (or 16) filters accumulates in explicit
- * 16-float vectors that the compiler keeps in registers, reading its
- * input values straight from x, so there is no im2col matrix to write and
- * read back (the seed model's conv2 forward in `clnet bench`: 6.8-7.1 ms
- * against 9.3-9.5 by im2col + OpenBLAS, BENCHMARKS.md). A tap that
- * every pixel of the tile reaches inside x takes a loop without bounds
- * tests. Needs the build's -ffp-contract=fast for fused multiply-adds. */
+/* The native CPU's implicit-GEMM convolution, for the forward product and
+ * (as a convolution of dy with the flipped kernel) the stride-1 input
+ * gradient: each tile of TM output pixels by 64 (or 16) filters
+ * accumulates in explicit 16-float vectors that the compiler keeps in
+ * registers, reading its input values straight from x, so there is no
+ * im2col matrix to write and read back (the seed model's conv2 forward in
+ * `clnet bench`: 6.8-7.1 ms against 9.3-9.5 by im2col + OpenBLAS,
+ * BENCHMARKS.md). A tap that every pixel of the tile reaches inside x
+ * takes a loop without bounds tests. Needs the build's -ffp-contract=fast
+ * for fused multiply-adds. */
 #include <stddef.h>
 
 #include "implicit_conv_cpu.h"
@@ -13,7 +15,8 @@
 #define TM 4    /* output pixels per tile */
 #define NVMAX 4 /* 16-filter vectors per tile */
 
-/* aligned(4): rows of w and y start at any multiple of 16 floats */
+/* aligned(4): a vector may be read from or written to any float's address
+ * (a layer's rows start wherever its buffer and offsets put them) */
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef int32_t i16v __attribute__((vector_size(64), aligned(4)));
 
@@ -124,9 +127,7 @@ void implicit_conv_input_grad(const clnet_window *g, int32_t F,
             for (int32_t f = 0; f < F; f++)
                 wflip[((size_t)(taps - 1 - tap) * F + f) * C + c] =
                     w[((size_t)tap * C + c) * F + f];
-    clnet_window t = {.H = g->OH, .W = g->OW, .C = F, .KH = g->KH,
-                      .KW = g->KW, .SH = 1, .SW = 1, .OH = g->H, .OW = g->W,
-                      .PT = g->KH - 1 - g->PT, .PL = g->KW - 1 - g->PL};
+    clnet_window t = window_transposed(g, F);
     implicit_conv_forward(&t, C, dy, wflip, NULL, 0, dx,
                           images * g->H * g->W);
 }
