@@ -81,7 +81,7 @@ static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
     int32_t iy0 = oy * g->SH - g->PT;
     int rows_in = iy0 >= 0 && iy0 + g->KH <= g->H;
     for (int32_t p = 0; p < PX; p++) {
-        int32_t ox = ox0 + p, k = 0, ix0 = ox * g->SW - g->PL;
+        int32_t k = 0, ix0 = (ox0 + p) * g->SW - g->PL;
         if (p < n && rows_in && ix0 >= 0 && ix0 + g->KW <= g->W) {
             /* the whole window inside x: rows of KW * C values */
             int32_t run = g->KW * g->C;
@@ -93,9 +93,9 @@ static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
             continue;
         }
         for (int32_t ky = 0; ky < g->KH; ky++) {
-            int32_t iy = oy * g->SH - g->PT + ky;
+            int32_t iy = iy0 + ky;
             for (int32_t kx = 0; kx < g->KW; kx++) {
-                int32_t ix = ox * g->SW - g->PL + kx;
+                int32_t ix = ix0 + kx;
                 int in = p < n && iy >= 0 && iy < g->H && ix >= 0 && ix < g->W;
                 const float *xp = xi + ((size_t)iy * g->W + ix) * g->C;
                 for (int32_t ch = 0; ch < g->C; ch++)
