@@ -205,21 +205,38 @@ static void conv_values(clnet_value *v, int f, int k, int s, int same, int act)
     v[CONV_ACTIVATION].i[0] = act;
 }
 
+/* One conv2d layer to compare: filters, square kernel, stride, same
+ * padding, activation; input shape, batch, and the inputs' lower bound
+ * (they run to 1). */
+typedef struct {
+    int f, k, s, same, act;
+    clnet_shape in;
+    int32_t batch;
+    float lo;
+} conv_case;
+
+static void compare_convs(const char *kind, const conv_case *cases, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const conv_case *c = &cases[i];
+        clnet_value v[CONV_NSETTINGS];
+        conv_values(v, c->f, c->k, c->s, c->same, c->act);
+        compare_layer(kind, v, c->in, c->batch, 0, c->lo, 1);
+    }
+}
+
 START_TEST(conv2d_matches_cpu)
 {
     REQUIRE_OPENCL();
-    clnet_value v[CONV_NSETTINGS];
-    conv_values(v, 5, 3, 1, 0, 1);
-    compare_layer("conv2d", v, (clnet_shape){7, 9, 3}, 3, 0, -1, 1);
-    conv_values(v, 3, 3, 2, 1, 0);
-    compare_layer("conv2d", v, (clnet_shape){9, 8, 2}, 1, 0, -1, 1);
-    conv_values(v, 4, 1, 1, 0, 2);
-    compare_layer("conv2d", v, (clnet_shape){3, 5, 6}, 2, 0, -1, 1);
-    /* the seed model's shapes, batch 1 */
-    conv_values(v, 64, 3, 1, 0, 1);
-    compare_layer("conv2d", v, (clnet_shape){28, 28, 1}, 1, 0, 0, 1);
-    conv_values(v, 128, 3, 1, 0, 1);
-    compare_layer("conv2d", v, (clnet_shape){13, 13, 64}, 2, 0, 0, 1);
+    static const conv_case cases[] = {
+        {5, 3, 1, 0, 1, {7, 9, 3}, 3, -1},
+        {3, 3, 2, 1, 0, {9, 8, 2}, 1, -1},
+        {4, 1, 1, 0, 2, {3, 5, 6}, 2, -1},
+        /* the seed model's shapes, batch 1 */
+        {64, 3, 1, 0, 1, {28, 28, 1}, 1, 0},
+        {128, 3, 1, 0, 1, {13, 13, 64}, 2, 0},
+    };
+    compare_convs("conv2d", cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
@@ -229,15 +246,13 @@ START_TEST(direct_conv2d_matches_cpu)
     /* receptive fields up to 27 values; 5 and 67 filters take the scalar
      * tail and a full 16-filter vector; batch 16 of 28x28 splits the
      * gradients over slices of pixels; same padding with stride 2 */
-    clnet_value v[CONV_NSETTINGS];
-    conv_values(v, 5, 3, 1, 0, 1);
-    compare_layer("conv2d/direct", v, (clnet_shape){9, 11, 3}, 3, 0, -1, 1);
-    conv_values(v, 67, 3, 2, 1, 0);
-    compare_layer("conv2d/direct", v, (clnet_shape){9, 8, 2}, 2, 0, -1, 1);
-    conv_values(v, 64, 3, 1, 0, 1);
-    compare_layer("conv2d/direct", v, (clnet_shape){28, 28, 1}, 16, 0, 0, 1);
-    conv_values(v, 16, 1, 1, 0, 2);
-    compare_layer("conv2d/direct", v, (clnet_shape){3, 5, 6}, 2, 0, -1, 1);
+    static const conv_case cases[] = {
+        {5, 3, 1, 0, 1, {9, 11, 3}, 3, -1},
+        {67, 3, 2, 1, 0, {9, 8, 2}, 2, -1},
+        {64, 3, 1, 0, 1, {28, 28, 1}, 16, 0},
+        {16, 1, 1, 0, 2, {3, 5, 6}, 2, -1},
+    };
+    compare_convs("conv2d/direct", cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
@@ -245,38 +260,34 @@ START_TEST(both_gemm_variants_match_cpu)
 {
     REQUIRE_OPENCL();
     /* each build variant (family and parameter set) of the GEMM-based
-     * plugins, whichever the device would pick by itself; 67 filters or units take the vector family's
-     * full 64-column block and its scalar tail, 19 channels the window
-     * kernels' 16-channel vectors and their tail, and batch 300 over 2000
-     * inputs splits dense's A' B into slices of K; 8 filters over
-     * 16 x 18 x 18 = 5,184 output pixels splits conv2d's weight and bias
-     * gradients into partial sums */
+     * plugins, whichever the device would pick by itself; 67 filters or
+     * units take the vector family's full 64-column block and its scalar
+     * tail, 19 channels the window kernels' 16-channel vectors and their
+     * tail, and batch 300 over 2000 inputs splits dense's A' B into slices
+     * of K; 8 filters over 16 x 18 x 18 = 5,184 output pixels splits
+     * conv2d's weight and bias gradients into partial sums */
     const char *convs[] = {"conv2d/im2col-gemm-tiles",
                            "conv2d/implicit-gemm-vec",
                            "conv2d/im2col-gemm-tiles32",
                            "conv2d/implicit-gemm-vec8x2"};
     const char *denses[] = {"dense/gemm-tiles", "dense/gemm-vec",
                             "dense/gemm-tiles32", "dense/gemm-vec8x2"};
-    for (int i = 0; i < 4; i++) {
-        const char *conv = convs[i], *dense = denses[i];
-        clnet_value v[CONV_NSETTINGS];
-        conv_values(v, 7, 3, 1, 0, 1);
-        compare_layer(conv, v, (clnet_shape){9, 11, 5}, 3, 0, -1, 1);
-        conv_values(v, 67, 3, 2, 1, 1);
-        compare_layer(conv, v, (clnet_shape){7, 9, 19}, 3, 0, -1, 1);
-        conv_values(v, 8, 3, 1, 0, 1);
-        compare_layer(conv, v, (clnet_shape){20, 20, 1}, 16, 0, -1, 1);
+    static const conv_case cases[] = {
+        {7, 3, 1, 0, 1, {9, 11, 5}, 3, -1},
+        {67, 3, 2, 1, 1, {7, 9, 19}, 3, -1},
+        {8, 3, 1, 0, 1, {20, 20, 1}, 16, -1},
         /* 1,452 output pixels: the vector family's weight gradient in two
          * slices */
-        conv_values(v, 64, 3, 1, 0, 1);
-        compare_layer(conv, v, (clnet_shape){13, 13, 16}, 12, 0, -1, 1);
-        /* 64 channels at stride 1: the vector family's input gradient
-         * as a transposed convolution, with even and odd windows' same
+        {64, 3, 1, 0, 1, {13, 13, 16}, 12, -1},
+        /* 64 channels at stride 1: the vector family's input gradient as
+         * a transposed convolution, with even and odd windows' same
          * padding */
-        conv_values(v, 9, 3, 1, 1, 1);
-        compare_layer(conv, v, (clnet_shape){6, 7, 64}, 2, 0, -1, 1);
-        conv_values(v, 5, 2, 1, 1, 0);
-        compare_layer(conv, v, (clnet_shape){5, 4, 128}, 3, 0, -1, 1);
+        {9, 3, 1, 1, 1, {6, 7, 64}, 2, -1},
+        {5, 2, 1, 1, 0, {5, 4, 128}, 3, -1},
+    };
+    for (int i = 0; i < 4; i++) {
+        const char *dense = denses[i];
+        compare_convs(convs[i], cases, sizeof cases / sizeof cases[0]);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
         compare_layer(dense, d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
         clnet_value d2[DENSE_NSETTINGS] = {{{67, 0, 0}, 0}, {{1, 0, 0}, 0}};
