@@ -63,27 +63,23 @@ float epilogue(float v, __global const float *bias, const int j,
  * and of the B tile with one vector load (scalar loads with bounds checks
  * at the matrices' edges). e: the first of its values in the tile, row-
  * major over TS x TS. Bs[k][j] and As[i][k] as the product reads them. */
-#define LOAD_B(e)                                                            \
+/* A tile of row-major X (ROWS x NCOLS, row stride LD) whose top-left
+ * value is (ROW0, COL0), into S[tr][tc]. */
+#define LOAD_TILE(S, X, LD, ROW0, COL0, ROWS, NCOLS, e)                      \
     {                                                                        \
         const int tr = (e) / TS, tc = (e) % TS;                              \
-        const int k = t + tr, j = get_group_id(0) * TS + tc;                 \
-        if (k < K && j + WPT <= N)                                           \
-            vstoreW(vloadW(0, B + k * ldb + j), 0, &Bs[tr][tc]);             \
+        const int r = (ROW0) + tr, c = (COL0) + tc;                          \
+        if (r < (ROWS) && c + WPT <= (NCOLS))                                \
+            vstoreW(vloadW(0, X + r * (LD) + c), 0, &S[tr][tc]);             \
         else                                                                 \
             for (int q = 0; q < WPT; q++)                                    \
-                Bs[tr][tc + q] = k < K && j + q < N ? B_N(k, j + q) : 0.0f;  \
+                S[tr][tc + q] =                                              \
+                    r < (ROWS) && c + q < (NCOLS) ? X[r * (LD) + c + q]      \
+                                                  : 0.0f;                    \
     }
+#define LOAD_B(e) LOAD_TILE(Bs, B, ldb, t, get_group_id(0) * TS, K, N, e)
 /* A stored M x K: a tile row is contiguous along k */
-#define LOAD_A_N(e)                                                          \
-    {                                                                        \
-        const int tr = (e) / TS, tc = (e) % TS;                              \
-        const int i = grow + tr, k = t + tc;                                 \
-        if (i < M && k + WPT <= K)                                           \
-            vstoreW(vloadW(0, A + i * lda + k), 0, &As[tr][tc]);             \
-        else                                                                 \
-            for (int q = 0; q < WPT; q++)                                    \
-                As[tr][tc + q] = i < M && k + q < K ? A_N(i, k + q) : 0.0f;  \
-    }
+#define LOAD_A_N(e) LOAD_TILE(As, A, lda, grow, t, M, K, e)
 /* A stored K x M: a tile row of the storage is contiguous along i */
 #define LOAD_A_T(e)                                                          \
     {                                                                        \
