@@ -120,14 +120,15 @@ START_TEST(conv2d_gradients_implicit)
 }
 END_TEST
 
-/* conv2d/gemm against conv2d/direct on one layer: outputs and all three
- * gradients */
-static void gemm_agrees_with_direct(const clnet_value *v, clnet_shape in,
-                                    int32_t batch)
+/* Two conv2d implementations (impl_a, impl_b) on one layer: outputs and
+ * all three gradients */
+static void implementations_agree(const char *impl_a, const char *impl_b,
+                                  const clnet_value *v, clnet_shape in,
+                                  int32_t batch)
 {
     test_layer a, b;
-    test_layer_create(&a, "conv2d/gemm", v, in, batch, 0, 8);
-    test_layer_create(&b, "conv2d/direct", v, in, batch, 0, 8);
+    test_layer_create(&a, impl_a, v, in, batch, 0, 8);
+    test_layer_create(&b, impl_b, v, in, batch, 0, 8);
     size_t nin = (size_t)batch * in.h * in.w * in.c;
     size_t nout = (size_t)batch * a.plan.out.h * a.plan.out.w * a.plan.out.c;
     float *x = malloc(nin * 4), *ya = malloc(nout * 4), *yb = malloc(nout * 4);
@@ -161,15 +162,83 @@ START_TEST(conv2d_implementations_agree)
     clnet_value v[CONV_NSETTINGS];
     /* the seed model's first layer, batch 3 */
     conv_values(v, 64, 3, 3, 1, 0, 1);
-    gemm_agrees_with_direct(v, (clnet_shape){28, 28, 1}, 3);
+    implementations_agree("conv2d/gemm", "conv2d/direct", v, (clnet_shape){28, 28, 1}, 3);
     /* 80 filters: gemm's implicit forward in a 64-filter tile and a
      * 16-filter one; same padding with stride 2; 90 output pixels, so the
      * last tile of four is partial; no activation */
     conv_values(v, 80, 3, 3, 2, 1, 0);
-    gemm_agrees_with_direct(v, (clnet_shape){9, 11, 3}, 3);
+    implementations_agree("conv2d/gemm", "conv2d/direct", v, (clnet_shape){9, 11, 3}, 3);
     /* softmax after the implicit forward */
     conv_values(v, 16, 2, 2, 1, 1, 2);
-    gemm_agrees_with_direct(v, (clnet_shape){5, 4, 2}, 2);
+    implementations_agree("conv2d/gemm", "conv2d/direct", v, (clnet_shape){5, 4, 2}, 2);
+}
+END_TEST
+
+START_TEST(conv2d_winograd_agrees_with_gemm)
+{
+    clnet_value v[CONV_NSETTINGS];
+    /* the seed model's conv2 on 3 images: 11x11 outputs, so the last row
+     * and column of 2x2 tiles are half outside; 108 tiles, so a thread's
+     * last block is partial and not a whole number of register tiles */
+    conv_values(v, 128, 3, 3, 1, 0, 1);
+    implementations_agree("conv2d/winograd", "conv2d/gemm", v,
+                          (clnet_shape){13, 13, 64}, 3);
+    /* 80 filters (a 64-wide register tile and a 16-wide one), 16
+     * channels, same padding on an odd by even input, no activation */
+    conv_values(v, 80, 3, 3, 1, 1, 0);
+    implementations_agree("conv2d/winograd", "conv2d/gemm", v,
+                          (clnet_shape){7, 6, 16}, 2);
+    /* softmax after the Winograd forward */
+    conv_values(v, 16, 3, 3, 1, 1, 2);
+    implementations_agree("conv2d/winograd", "conv2d/gemm", v,
+                          (clnet_shape){4, 5, 32}, 2);
+}
+END_TEST
+
+START_TEST(conv2d_gradients_winograd)
+{
+    gradcheck_conv("conv2d/winograd", 16, 5, 6, 16, 3, 1, 0, 2);
+    gradcheck_conv("conv2d/winograd", 16, 5, 4, 32, 3, 1, 1, 1);
+}
+END_TEST
+
+/* Whether conv2d/winograd takes a layer (score and create agree); on a
+ * refusal, err holds create's message. */
+static int winograd_takes(const clnet_value *v, clnet_shape in, char *err)
+{
+    const clnet_plugin *p = test_plugin_impl("conv2d", "winograd");
+    clnet_create_args a = {0};
+    a.settings = v;
+    a.in = in;
+    a.max_batch = 2;
+    a.threads = 2;
+    clnet_layer_plan plan;
+    void *state = NULL;
+    int made = p->create(&a, &plan, &state, err) == 0;
+    ck_assert_int_eq(made, p->layer.score(&a) > 0);
+    if (made)
+        p->destroy(state);
+    return made;
+}
+
+START_TEST(conv2d_winograd_refuses_other_shapes)
+{
+    clnet_value v[CONV_NSETTINGS];
+    char err[CLNET_ERRLEN] = "";
+    conv_values(v, 16, 3, 3, 1, 0, 0);
+    ck_assert(winograd_takes(v, (clnet_shape){9, 9, 16}, err));
+    conv_values(v, 16, 3, 3, 2, 0, 0);
+    ck_assert(!winograd_takes(v, (clnet_shape){9, 9, 16}, err));
+    ck_assert_ptr_nonnull(strstr(err, "strides 2x2"));
+    conv_values(v, 16, 3, 3, 1, 0, 0);
+    ck_assert(!winograd_takes(v, (clnet_shape){9, 9, 3}, err));
+    ck_assert_ptr_nonnull(strstr(err, "3 channels"));
+    conv_values(v, 24, 3, 3, 1, 0, 0);
+    ck_assert(!winograd_takes(v, (clnet_shape){9, 9, 16}, err));
+    ck_assert_ptr_nonnull(strstr(err, "24 filters"));
+    conv_values(v, 16, 5, 5, 1, 0, 0);
+    ck_assert(!winograd_takes(v, (clnet_shape){9, 9, 16}, err));
+    ck_assert_ptr_nonnull(strstr(err, "5x5 kernel"));
 }
 END_TEST
 
@@ -475,6 +544,9 @@ int main(void)
     tcase_add_test(tc, conv2d_gradients_implicit);
     tcase_add_test(tc, conv2d_gradients_pointwise);
     tcase_add_test(tc, conv2d_implementations_agree);
+    tcase_add_test(tc, conv2d_winograd_agrees_with_gemm);
+    tcase_add_test(tc, conv2d_gradients_winograd);
+    tcase_add_test(tc, conv2d_winograd_refuses_other_shapes);
     tcase_add_test(tc, maxpool2d_forward_by_hand);
     tcase_add_test(tc, maxpool2d_gradients);
     tcase_add_test(tc, dense_forward_by_hand);

@@ -117,9 +117,8 @@ int implicit_conv_input_grad_fits(const clnet_window *g) {
     return g->SH == 1 && g->SW == 1 && implicit_conv_fits(g->C);
 }
 
-void implicit_conv_input_grad(const clnet_window *g, int32_t F,
-                              const float *dy, const float *w, float *wflip,
-                              float *dx, long images) {
+void conv_flipped_weights(const clnet_window *g, int32_t F, const float *w,
+                          float *wflip) {
     int32_t taps = g->KH * g->KW, C = g->C;
 #pragma omp parallel for schedule(static)
     for (int32_t tap = 0; tap < taps; tap++)
@@ -127,6 +126,13 @@ void implicit_conv_input_grad(const clnet_window *g, int32_t F,
             for (int32_t f = 0; f < F; f++)
                 wflip[((size_t)(taps - 1 - tap) * F + f) * C + c] =
                     w[((size_t)tap * C + c) * F + f];
+}
+
+void implicit_conv_input_grad(const clnet_window *g, int32_t F,
+                              const float *dy, const float *w, float *wflip,
+                              float *dx, long images) {
+    int32_t C = g->C;
+    conv_flipped_weights(g, F, w, wflip);
     clnet_window t = window_transposed(g, F);
     implicit_conv_forward(&t, C, dy, wflip, NULL, 0, dx,
                           images * g->H * g->W);

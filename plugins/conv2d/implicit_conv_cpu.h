@@ -20,10 +20,16 @@ void implicit_conv_forward(const clnet_window *g, int32_t F, const float *x,
  * would need dy spread out with zeros) and channels in 16s. */
 int implicit_conv_input_grad_fits(const clnet_window *g);
 
+/* wflip (K x C, K running ky, kx, f) <- the kernel w (K x F) of window g
+ * turned half a turn, its filter and channel axes swapped: the kernel of
+ * the convolution of dy that gives a stride-1 convolution's dx. */
+void conv_flipped_weights(const clnet_window *g, int32_t F, const float *w,
+                          float *wflip);
+
 /* dx of `images` images <- the input gradient of the convolution (window
  * g, F filters, weights w) for output gradient dy: a stride-1 convolution
  * of dy with w turned half a turn, its filter and channel axes swapped
- * (written into wflip, K x F floats), by implicit_conv_forward. */
+ * (written into wflip by conv_flipped_weights), by implicit_conv_forward. */
 void implicit_conv_input_grad(const clnet_window *g, int32_t F,
                               const float *dy, const float *w, float *wflip,
                               float *dx, long images);

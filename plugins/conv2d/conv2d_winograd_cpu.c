@@ -1,0 +1,151 @@
+/* conv2d on the native CPU by Winograd's F(2x2, 3x3) (winograd_cpu.c),
+ * for 3x3 stride-1 layers whose channels and filters come in 16s (the
+ * seed model's conv2): the forward pass, the input gradient (a 3x3
+ * convolution of dy with the flipped kernel) and the weight gradient each
+ * take 16 multiplications per 2x2 tile where a GEMM takes 36. Its sums
+ * are rounded differently from the GEMM's, within 1e-5 relative on this
+ * project's layers (tests/test_layers.c). */
+#include <omp.h>
+#include <stdlib.h>
+
+#include "../common/cpu_common.h"
+#include "conv2d_settings.h"
+#include "implicit_conv_cpu.h"
+#include "winograd_cpu.h"
+
+typedef struct {
+    conv2d_layer l;
+    clnet_window gt; /* the input gradient's convolution over dy */
+    int nthreads;
+    float *u;        /* transformed kernel: 16 x C x F */
+    float *wflip;    /* the flipped kernel, K x C */
+    float *scratch;  /* nthreads x winograd_scratch_floats */
+    float *partial;  /* nthreads x 16 x C x F */
+    float *w, *b, *dw, *db;
+} conv;
+
+static int fits(const clnet_create_args *a, conv2d_layer *l) {
+    char err[CLNET_ERRLEN];
+    return conv2d_read(a, l, err) == 0 && winograd_fits(&l->g, l->F);
+}
+
+/* Above the GEMM implementation (no score: 1), which it beats on every
+ * layer it takes (BENCHMARKS.md). */
+static int32_t score(const clnet_create_args *a) {
+    conv2d_layer l;
+    return fits(a, &l) ? 5 : 0;
+}
+
+static void destroy(void *s) {
+    conv *c = s;
+    if (!c)
+        return;
+    free(c->u);
+    free(c->wflip);
+    free(c->scratch);
+    free(c->partial);
+    free(c);
+}
+
+static int create(const clnet_create_args *a, clnet_layer_plan *plan,
+                  void **state, char *err) {
+    conv *c = calloc(1, sizeof *c);
+    if (!c)
+        return cpu_errorf(err, "out of memory"), -1;
+    if (conv2d_read(a, &c->l, err)) {
+        destroy(c);
+        return -1;
+    }
+    if (!winograd_fits(&c->l.g, c->l.F)) {
+        cpu_errorf(err,
+                          "the Winograd convolution takes 3x3 kernels at "
+                          "stride 1 with channels and filters in multiples "
+                          "of 16 (this layer: %dx%d kernel, strides %dx%d, "
+                          "%d channels, %d filters); use conv2d's gemm "
+                          "implementation",
+                          a->settings[CONV_KERNEL].i[0],
+                          a->settings[CONV_KERNEL].i[1],
+                          a->settings[CONV_STRIDES].i[0],
+                   a->settings[CONV_STRIDES].i[1], a->in.c, c->l.F);
+        destroy(c);
+        return -1;
+    }
+    c->gt = window_transposed(&c->l.g, c->l.F);
+    cpu_set_threads(a->threads);
+    c->nthreads = omp_get_max_threads();
+    size_t T = (size_t)c->nthreads;
+    size_t wf = winograd_weight_floats(&c->l.g, c->l.F);
+    c->u = cpu_alloc(wf * sizeof(float));
+    c->wflip = cpu_alloc((size_t)c->l.K * c->l.F * sizeof(float));
+    c->scratch =
+        cpu_alloc(T * winograd_scratch_floats(&c->l.g, c->l.F) * sizeof(float));
+    c->partial = cpu_alloc(T * wf * sizeof(float));
+    if (!c->u || !c->wflip || !c->scratch || !c->partial) {
+        destroy(c);
+        return cpu_errorf(err, "out of memory for the Winograd buffers"), -1;
+    }
+    *state = c;
+    conv2d_plan(&c->l.g, c->l.F, plan);
+    return 0;
+}
+
+static int bind(void *s, void *const *params, void *const *grads) {
+    conv *c = s;
+    c->w = params[0];
+    c->b = params[1];
+    c->dw = grads[0];
+    c->db = grads[1];
+    return 0;
+}
+
+static int forward(void *s, const clnet_step *st, const void *x, void *yv,
+                   char *err) {
+    (void)err;
+    conv *c = s;
+    float *y = yv;
+    winograd_weights(&c->l.g, c->l.F, c->w, c->u);
+    winograd_forward(&c->l.g, c->l.F, x, c->u, c->b, c->l.act == ACT_RELU, y,
+                     st->batch, c->nthreads, c->scratch);
+    if (c->l.act == ACT_SOFTMAX)
+        cpu_bias_activation(y, (size_t)st->batch * c->l.P, (size_t)c->l.F,
+                            NULL, ACT_SOFTMAX);
+    return 0;
+}
+
+static int backward(void *s, const clnet_step *st, const void *x,
+                    const void *y, void *dyv, void *dx, char *err) {
+    (void)err;
+    conv *c = s;
+    float *dy = dyv;
+    size_t rows = (size_t)st->batch * c->l.P;
+    cpu_activation_backward(y, dy, rows, (size_t)c->l.F, c->l.act, c->l.fused);
+    cpu_bias_grad(dy, rows, (size_t)c->l.F, c->db);
+    winograd_weight_grad(&c->l.g, c->l.F, x, dy, c->dw, st->batch,
+                         c->nthreads, c->scratch, c->partial);
+    if (dx) {
+        /* u is free until the next forward transforms w again */
+        conv_flipped_weights(&c->l.g, c->l.F, c->w, c->wflip);
+        winograd_weights(&c->gt, c->l.g.C, c->wflip, c->u);
+        winograd_forward(&c->gt, c->l.g.C, dy, c->u, NULL, 0, dx, st->batch,
+                         c->nthreads, c->scratch);
+    }
+    return 0;
+}
+
+static const clnet_plugin plugin = {
+    .abi_version = CLNET_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(clnet_plugin),
+    .role = CLNET_ROLE_LAYER,
+    .kind = "conv2d",
+    .backend = "cpu",
+    .impl = "winograd",
+    .summary = "2-D convolution by Winograd's F(2x2, 3x3), for 3x3 stride-1 "
+               "layers with channels and filters in 16s",
+    .nsettings = CONV_NSETTINGS,
+    .settings = conv2d_settings,
+    .create = create,
+    .destroy = destroy,
+    .layer = {forward, backward, bind, score},
+};
+
+CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

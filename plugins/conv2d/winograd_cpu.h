@@ -1,0 +1,39 @@
+/* The native CPU's Winograd convolution F(2x2, 3x3): 3x3 stride-1
+ * convolutions (forward and input gradient) and their weight gradients
+ * with 16 multiplications per 2x2 output tile and channel pair instead
+ * of 36. */
+#ifndef CLNET_WINOGRAD_CPU_H
+#define CLNET_WINOGRAD_CPU_H
+
+#include <stddef.h>
+
+#include "../common/window.h"
+
+/* Whether the Winograd routines take window g with F filters: a 3x3
+ * kernel at stride 1, channels and filters in whole 16-float vectors. */
+int winograd_fits(const clnet_window *g, int32_t F);
+
+/* Floats of the scratch each thread needs for window g, F filters, and
+ * (winograd_weight_floats) of a transformed kernel: 16 x C x F. */
+size_t winograd_scratch_floats(const clnet_window *g, int32_t F);
+size_t winograd_weight_floats(const clnet_window *g, int32_t F);
+
+/* u <- the transformed kernel of w (K x F, K running ky, kx, c). */
+void winograd_weights(const clnet_window *g, int32_t F, const float *w,
+                      float *u);
+
+/* y <- the convolution of x (`images` NHWC images) with the kernel whose
+ * transform is u, plus bias (none when NULL), relu when relu. scratch:
+ * nthreads x winograd_scratch_floats. */
+void winograd_forward(const clnet_window *g, int32_t F, const float *x,
+                      const float *u, const float *bias, int relu, float *y,
+                      long images, int nthreads, float *scratch);
+
+/* dw (K x F) <- the weight gradient for input x and output gradient dy of
+ * `images` images. partial: nthreads x winograd_weight_floats, the
+ * threads' sums, added in thread order. */
+void winograd_weight_grad(const clnet_window *g, int32_t F, const float *x,
+                          const float *dy, float *dw, long images,
+                          int nthreads, float *scratch, float *partial);
+
+#endif
