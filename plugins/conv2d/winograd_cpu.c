@@ -1,14 +1,18 @@
-/* The native CPU's Winograd convolution F(2x2, 3x3) (Lavin and Gray,
- * "Fast Algorithms for Convolutional Neural Networks", 2015). Each 2x2
- * tile of output pixels reads a 4x4 input patch d; with the kernel g of
+/* The native CPU's Winograd convolution F(4x4, 3x3) (Lavin and Gray,
+ * "Fast Algorithms for Convolutional Neural Networks", 2015). Each 4x4
+ * tile of output pixels reads a 6x6 input patch d; with the kernel g of
  * one channel/filter pair turned into u = G g G', the tile is
- * A' [u . (B' d B)] A: 16 multiplications where the direct sum takes 36.
- * Summed over channels, the 16 elementwise products become 16 GEMMs of
- * (tiles x C) by (C x F), which run here as register tiles of 4 rows by
- * 64 columns, like implicit_conv_cpu.c.
+ * A' [u . (B' d B)] A: 36 multiplications where the direct sum takes
+ * 144. Summed over channels, the 36 elementwise products become 36 GEMMs
+ * of (tiles x C) by (C x F), which run here as register tiles of 4 rows
+ * by 64 columns, like implicit_conv_cpu.c. (F(2x2, 3x3), 16 products per
+ * 2x2 tile, was measured too: conv2's step took 1.5-2 ms longer,
+ * BENCHMARKS.md.) B' has entries up to 5 and A' up to 8, so results
+ * differ from a direct sum by more rounding than F(2x2, 3x3)'s, still
+ * within the 1e-4 the tests allow.
  *
  * The weight gradient is the same bilinear form read the other way:
- * dw = G' [sum over tiles of (A dy A') . (B' d B)] G, 16 GEMMs of
+ * dw = G' [sum over tiles of (A dy A') . (B' d B)] G, 36 GEMMs of
  * (C x tiles) by (tiles x F) and one transform at the end.
  *
  * Tiles go through in blocks of TB, so that the transformed patches and
@@ -20,6 +24,9 @@
 
 #include "winograd_cpu.h"
 
+#define WM 4     /* output tile: WM x WM pixels */
+#define WN (WM + 2)  /* input patch: WN x WN */
+#define NP (WN * WN) /* elementwise products per tile */
 #define TB 32    /* tiles per block, a multiple of RM */
 #define RM 4     /* rows of a register tile */
 #define NVMAX 4  /* 16-float vectors across a register tile */
@@ -37,12 +44,18 @@ static int32_t widest(const clnet_window *g, int32_t F) {
     return g->C > F ? g->C : F;
 }
 
+/* Floats from one position's block of TB rows of n values to the next.
+ * The 64 bytes over TB x n keep the NP values of one tile (read or
+ * written together by a transform) out of a single cache set: at a
+ * multiple of 4 KB they would all compete for one set of L1's 12 ways. */
+static long pstride(int32_t n) { return (long)TB * n + 16; }
+
 size_t winograd_scratch_floats(const clnet_window *g, int32_t F) {
-    return 2 * (size_t)16 * TB * (size_t)widest(g, F);
+    return 2 * (size_t)NP * (size_t)pstride(widest(g, F));
 }
 
 size_t winograd_weight_floats(const clnet_window *g, int32_t F) {
-    return (size_t)16 * g->C * F;
+    return (size_t)NP * g->C * F;
 }
 
 /* Where tile t of a window's output lies: image n, output origin (oy,
@@ -53,98 +66,99 @@ typedef struct {
 } tile_at;
 
 static tile_at locate(const clnet_window *g, long t) {
-    long tw = (g->OW + 1) / 2, th = (g->OH + 1) / 2;
+    long tw = (g->OW + WM - 1) / WM, th = (g->OH + WM - 1) / WM;
     tile_at a;
     a.n = t / (th * tw);
-    a.oy = (int32_t)(t / tw % th) * 2;
-    a.ox = (int32_t)(t % tw) * 2;
+    a.oy = (int32_t)(t / tw % th) * WM;
+    a.ox = (int32_t)(t % tw) * WM;
     a.iy = a.oy - g->PT;
     a.ix = a.ox - g->PL;
     return a;
 }
 
-/* The 4x4 patch of channels c0 .. c0+15 under tile a, zeros outside x. */
-static inline void gather(const clnet_window *g, const float *x,
-                          const tile_at *a, int32_t c0, v16 d[16]) {
+/* The WN x WN patch of channels c0 .. c0+15 under tile a, zeros outside
+ * x. */
+static inline __attribute__((always_inline)) void
+gather(const clnet_window *g, const float *x, const tile_at *a, int32_t c0,
+       v16 d[NP]) {
     const float *xi = x + (size_t)a->n * g->H * g->W * g->C + c0;
-    if (a->iy >= 0 && a->iy + 4 <= g->H && a->ix >= 0 && a->ix + 4 <= g->W) {
-        for (int r = 0; r < 4; r++)
-            for (int s = 0; s < 4; s++)
-                d[4 * r + s] = *(const v16 *)(
+    if (a->iy >= 0 && a->iy + WN <= g->H && a->ix >= 0 && a->ix + WN <= g->W) {
+        for (int r = 0; r < WN; r++)
+            for (int s = 0; s < WN; s++)
+                d[WN * r + s] = *(const v16 *)(
                     xi + ((size_t)(a->iy + r) * g->W + a->ix + s) * g->C);
         return;
     }
-    for (int r = 0; r < 4; r++)
-        for (int s = 0; s < 4; s++) {
+    for (int r = 0; r < WN; r++)
+        for (int s = 0; s < WN; s++) {
             int32_t iy = a->iy + r, ix = a->ix + s;
-            d[4 * r + s] =
+            d[WN * r + s] =
                 (uint32_t)iy < (uint32_t)g->H && (uint32_t)ix < (uint32_t)g->W
                     ? *(const v16 *)(xi + ((size_t)iy * g->W + ix) * g->C)
                     : (v16){0};
         }
 }
 
-/* e <- B' d B. */
-static inline void input_transform(const v16 d[16], v16 e[16]) {
-    v16 t[16];
-    for (int j = 0; j < 4; j++) {
-        t[j] = d[j] - d[8 + j];
-        t[4 + j] = d[4 + j] + d[8 + j];
-        t[8 + j] = d[8 + j] - d[4 + j];
-        t[12 + j] = d[4 + j] - d[12 + j];
-    }
-    for (int i = 0; i < 4; i++) {
-        e[4 * i] = t[4 * i] - t[4 * i + 2];
-        e[4 * i + 1] = t[4 * i + 1] + t[4 * i + 2];
-        e[4 * i + 2] = t[4 * i + 2] - t[4 * i + 1];
-        e[4 * i + 3] = t[4 * i + 1] - t[4 * i + 3];
-    }
+/* The five matrices as maps of one line of values (stride is, into
+ * stride os): B' (input patches), G (kernels), A' (products to
+ * outputs), A (output gradients into products) and G' (products to
+ * weight gradients). Each 2-D transform applies one of them down the
+ * columns and then along the rows. */
+static inline void bt_line(const v16 *d, long is, v16 *o, long os) {
+    v16 d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is],
+        d4 = d[4 * is], d5 = d[5 * is];
+    o[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    o[os] = d3 + d4 - 4.0f * (d1 + d2);
+    o[2 * os] = d4 - d3 + 4.0f * (d1 - d2);
+    o[3 * os] = d4 - d2 + 2.0f * (d3 - d1);
+    o[4 * os] = d4 - d2 + 2.0f * (d1 - d3);
+    o[5 * os] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+static inline void g_line(const v16 *k, long is, v16 *o, long os) {
+    v16 k0 = k[0], k1 = k[is], k2 = k[2 * is];
+    o[0] = 0.25f * k0;
+    o[os] = (-1.0f / 6) * (k0 + k1 + k2);
+    o[2 * os] = (-1.0f / 6) * (k0 - k1 + k2);
+    o[3 * os] = (1.0f / 24) * k0 + (1.0f / 12) * k1 + (1.0f / 6) * k2;
+    o[4 * os] = (1.0f / 24) * k0 - (1.0f / 12) * k1 + (1.0f / 6) * k2;
+    o[5 * os] = k2;
+}
+static inline void at_line(const v16 *m, long is, v16 *o, long os) {
+    v16 m0 = m[0], m1 = m[is], m2 = m[2 * is], m3 = m[3 * is],
+        m4 = m[4 * is], m5 = m[5 * is];
+    v16 s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    o[0] = m0 + s12 + s34;
+    o[os] = d12 + 2.0f * d34;
+    o[2 * os] = s12 + 4.0f * s34;
+    o[3 * os] = d12 + 8.0f * d34 + m5;
+}
+static inline void a_line(const v16 *q, long is, v16 *o, long os) {
+    v16 q0 = q[0], q1 = q[is], q2 = q[2 * is], q3 = q[3 * is];
+    o[0] = q0;
+    o[os] = q0 + q1 + q2 + q3;
+    o[2 * os] = q0 - q1 + q2 - q3;
+    o[3 * os] = q0 + 2.0f * q1 + 4.0f * q2 + 8.0f * q3;
+    o[4 * os] = q0 - 2.0f * q1 + 4.0f * q2 - 8.0f * q3;
+    o[5 * os] = q3;
+}
+static inline void gt_line(const v16 *m, long is, v16 *o, long os) {
+    v16 m0 = m[0], m1 = m[is], m2 = m[2 * is], m3 = m[3 * is],
+        m4 = m[4 * is], m5 = m[5 * is];
+    o[0] = 0.25f * m0 - (1.0f / 6) * (m1 + m2) + (1.0f / 24) * (m3 + m4);
+    o[os] = (1.0f / 6) * (m2 - m1) + (1.0f / 12) * (m3 - m4);
+    o[2 * os] = (1.0f / 6) * (m3 + m4 - m1 - m2) + m5;
 }
 
-/* o (2x2) <- A' m A. */
-static inline void output_transform(const v16 m[16], v16 o[4]) {
-    v16 s[8];
-    for (int j = 0; j < 4; j++) {
-        s[j] = m[j] + m[4 + j] + m[8 + j];
-        s[4 + j] = m[4 + j] - m[8 + j] - m[12 + j];
-    }
-    for (int i = 0; i < 2; i++) {
-        o[2 * i] = s[4 * i] + s[4 * i + 1] + s[4 * i + 2];
-        o[2 * i + 1] = s[4 * i + 1] - s[4 * i + 2] - s[4 * i + 3];
-    }
-}
-
-/* e (4x4) <- A q A' for a 2x2 tile q of output gradients. */
-static inline void gradient_transform(const v16 q[4], v16 e[16]) {
-    v16 t[8];
-    for (int j = 0; j < 2; j++) {
-        t[j] = q[j];
-        t[2 + j] = q[j] + q[2 + j];
-        t[4 + j] = q[j] - q[2 + j];
-        t[6 + j] = -q[2 + j];
-    }
-    for (int i = 0; i < 4; i++) {
-        e[4 * i] = t[2 * i];
-        e[4 * i + 1] = t[2 * i] + t[2 * i + 1];
-        e[4 * i + 2] = t[2 * i] - t[2 * i + 1];
-        e[4 * i + 3] = -t[2 * i + 1];
-    }
-}
-
-/* rows (4x3 from 3x3, or 3x4 from 4x4) of G k and G' k: the weight
- * transform and the weight gradient's way back. */
-static inline void g_rows(const v16 k[3], v16 r[4]) {
-    r[0] = k[0];
-    r[1] = 0.5f * (k[0] + k[1] + k[2]);
-    r[2] = 0.5f * (k[0] - k[1] + k[2]);
-    r[3] = k[2];
-}
-
-static inline void gt_rows(const v16 m[4], v16 r[3]) {
-    r[0] = m[0] + 0.5f * (m[1] + m[2]);
-    r[1] = 0.5f * (m[1] - m[2]);
-    r[2] = 0.5f * (m[1] + m[2]) + m[3];
-}
+/* out (ro x ro) <- L in L' for a ri x ri array in, L being `line` (ro
+ * outputs from ri inputs). */
+#define TRANSFORM_2D(line, in, ri, out, ro)                                 \
+    do {                                                                   \
+        v16 cols_[(ro) * (ri)];                                            \
+        for (int j_ = 0; j_ < (ri); j_++)                                  \
+            line((in) + j_, (ri), cols_ + j_, (ri));                       \
+        for (int i_ = 0; i_ < (ro); i_++)                                  \
+            line(cols_ + i_ * (ri), 1, (out) + i_ * (ro), 1);              \
+    } while (0)
 
 void winograd_weights(const clnet_window *g, int32_t F, const float *w,
                       float *u) {
@@ -152,23 +166,12 @@ void winograd_weights(const clnet_window *g, int32_t F, const float *w,
 #pragma omp parallel for schedule(static)
     for (int32_t c = 0; c < C; c++)
         for (int32_t f0 = 0; f0 < F; f0 += 16) {
-            v16 k[9], r[12], col[3], out[4];
+            v16 k[9], out[NP];
             for (int tap = 0; tap < 9; tap++)
                 k[tap] = *(const v16 *)(w + ((size_t)tap * C + c) * F + f0);
-            for (int j = 0; j < 3; j++) { /* G k, column j */
-                v16 kc[3] = {k[j], k[3 + j], k[6 + j]}, rc[4];
-                g_rows(kc, rc);
-                for (int i = 0; i < 4; i++)
-                    r[3 * i + j] = rc[i];
-            }
-            for (int i = 0; i < 4; i++) { /* (G k) G', row i */
-                for (int j = 0; j < 3; j++)
-                    col[j] = r[3 * i + j];
-                g_rows(col, out);
-                for (int j = 0; j < 4; j++)
-                    *(v16 *)(u + ((size_t)(4 * i + j) * C + c) * F + f0) =
-                        out[j];
-            }
+            TRANSFORM_2D(g_line, k, 3, out, WN);
+            for (int p = 0; p < NP; p++)
+                *(v16 *)(u + ((size_t)p * C + c) * F + f0) = out[p];
         }
 }
 
@@ -221,43 +224,45 @@ static void share(long n, int t, int T, long *lo, long *hi) {
 }
 
 static long tiles_of(const clnet_window *g, long images) {
-    return images * ((g->OH + 1) / 2) * ((g->OW + 1) / 2);
+    return images * ((g->OH + WM - 1) / WM) * ((g->OW + WM - 1) / WM);
 }
 
 /* Output tiles [t0, t0 + nt) of the forward convolution. v and m: TB
- * transformed patches and products for each of the 16 positions. */
+ * transformed patches and products for each of the NP positions. */
 static void forward_block(const clnet_window *g, int32_t F, const float *x,
                           const float *u, const float *bias, int relu,
                           float *y, long t0, int nt, float *v, float *m) {
     const int32_t C = g->C;
-    const long vs = (long)TB * C, ms = (long)TB * F;
+    const long vs = pstride(C), ms = pstride(F);
     const int nr = (nt + RM - 1) / RM * RM;
     for (int i = 0; i < nt; i++) {
         tile_at a = locate(g, t0 + i);
         for (int32_t c0 = 0; c0 < C; c0 += 16) {
-            v16 d[16], e[16];
+            v16 d[NP], e[NP];
             gather(g, x, &a, c0, d);
-            input_transform(d, e);
-            for (int k = 0; k < 16; k++)
+            TRANSFORM_2D(bt_line, d, WN, e, WN);
+            for (int k = 0; k < NP; k++)
                 *(v16 *)(v + k * vs + (long)i * C + c0) = e[k];
         }
     }
-    for (int i = nt; i < nr; i++) /* rows a register tile reads past nt */
-        for (int k = 0; k < 16; k++)
+    /* rows a register tile reads past nt: zeros rather than whatever the
+     * buffer held, which might be slow denormals */
+    for (int i = nt; i < nr; i++)
+        for (int k = 0; k < NP; k++)
             memset(v + k * vs + (long)i * C, 0, sizeof(float) * C);
-    for (int k = 0; k < 16; k++)
+    for (int k = 0; k < NP; k++)
         product(v + k * vs, C, 1, nr, u + (size_t)k * C * F, F, C,
                 m + k * ms, F, 0, F);
     for (int i = 0; i < nt; i++) {
         tile_at a = locate(g, t0 + i);
         float *yi = y + (size_t)a.n * g->OH * g->OW * F;
         for (int32_t f0 = 0; f0 < F; f0 += 16) {
-            v16 p[16], o[4];
-            for (int k = 0; k < 16; k++)
+            v16 p[NP], o[WM * WM];
+            for (int k = 0; k < NP; k++)
                 p[k] = *(const v16 *)(m + k * ms + (long)i * F + f0);
-            output_transform(p, o);
-            for (int q = 0; q < 4; q++) {
-                int32_t oy = a.oy + q / 2, ox = a.ox + q % 2;
+            TRANSFORM_2D(at_line, p, WN, o, WM);
+            for (int q = 0; q < WM * WM; q++) {
+                int32_t oy = a.oy + q / WM, ox = a.ox + q % WM;
                 if (oy >= g->OH || ox >= g->OW)
                     continue;
                 v16 r = o[q];
@@ -289,37 +294,37 @@ void winograd_forward(const clnet_window *g, int32_t F, const float *x,
 }
 
 /* Adds tiles [t0, t0 + nt)'s share of the transformed weight gradient
- * into part (16 x C x F). */
+ * into part (NP x C x F). */
 static void weight_grad_block(const clnet_window *g, int32_t F,
                               const float *x, const float *dy, long t0,
                               int nt, float *v, float *e, float *part) {
     const int32_t C = g->C;
-    const long vs = (long)TB * C, es = (long)TB * F;
+    const long vs = pstride(C), es = pstride(F);
     for (int i = 0; i < nt; i++) {
         tile_at a = locate(g, t0 + i);
         for (int32_t c0 = 0; c0 < C; c0 += 16) {
-            v16 d[16], t[16];
+            v16 d[NP], t[NP];
             gather(g, x, &a, c0, d);
-            input_transform(d, t);
-            for (int k = 0; k < 16; k++)
+            TRANSFORM_2D(bt_line, d, WN, t, WN);
+            for (int k = 0; k < NP; k++)
                 *(v16 *)(v + k * vs + (long)i * C + c0) = t[k];
         }
         const float *dyi = dy + (size_t)a.n * g->OH * g->OW * F;
         for (int32_t f0 = 0; f0 < F; f0 += 16) {
-            v16 q[4], t[16];
-            for (int j = 0; j < 4; j++) {
-                int32_t oy = a.oy + j / 2, ox = a.ox + j % 2;
+            v16 q[WM * WM], t[NP];
+            for (int j = 0; j < WM * WM; j++) {
+                int32_t oy = a.oy + j / WM, ox = a.ox + j % WM;
                 q[j] = oy < g->OH && ox < g->OW
                            ? *(const v16 *)(dyi +
                                             ((size_t)oy * g->OW + ox) * F + f0)
                            : (v16){0};
             }
-            gradient_transform(q, t);
-            for (int k = 0; k < 16; k++)
+            TRANSFORM_2D(a_line, q, WM, t, WN);
+            for (int k = 0; k < NP; k++)
                 *(v16 *)(e + k * es + (long)i * F + f0) = t[k];
         }
     }
-    for (int k = 0; k < 16; k++)
+    for (int k = 0; k < NP; k++)
         product(v + k * vs, 1, C, C, e + k * es, F, nt,
                 part + (size_t)k * C * F, F, 1, F);
 }
@@ -350,26 +355,15 @@ void winograd_weight_grad(const clnet_window *g, int32_t F, const float *x,
 #pragma omp parallel for schedule(static) num_threads(nthreads)
     for (int32_t c = 0; c < C; c++)
         for (int32_t f0 = 0; f0 < F; f0 += 16) {
-            v16 m[16], r[12], col[4], out[3];
-            for (int k = 0; k < 16; k++) {
+            v16 m[NP], out[9];
+            for (int k = 0; k < NP; k++) {
                 size_t at = ((size_t)k * C + c) * F + f0;
                 m[k] = *(const v16 *)(partial + at);
                 for (int t = 1; t < used; t++)
                     m[k] += *(const v16 *)(partial + (size_t)t * wf + at);
             }
-            for (int j = 0; j < 4; j++) { /* G' m, column j */
-                v16 mc[4] = {m[j], m[4 + j], m[8 + j], m[12 + j]}, rc[3];
-                gt_rows(mc, rc);
-                for (int i = 0; i < 3; i++)
-                    r[4 * i + j] = rc[i];
-            }
-            for (int i = 0; i < 3; i++) { /* (G' m) G, row i */
-                for (int j = 0; j < 4; j++)
-                    col[j] = r[4 * i + j];
-                gt_rows(col, out);
-                for (int j = 0; j < 3; j++)
-                    *(v16 *)(dw + ((size_t)(3 * i + j) * C + c) * F + f0) =
-                        out[j];
-            }
+            TRANSFORM_2D(gt_line, m, WN, out, 3);
+            for (int tap = 0; tap < 9; tap++)
+                *(v16 *)(dw + ((size_t)tap * C + c) * F + f0) = out[tap];
         }
 }

@@ -1,7 +1,7 @@
-/* The native CPU's Winograd convolution F(2x2, 3x3): 3x3 stride-1
+/* The native CPU's Winograd convolution F(4x4, 3x3): 3x3 stride-1
  * convolutions (forward and input gradient) and their weight gradients
- * with 16 multiplications per 2x2 output tile and channel pair instead
- * of 36. */
+ * with 36 multiplications per 4x4 output tile and channel pair instead
+ * of 144. */
 #ifndef CLNET_WINOGRAD_CPU_H
 #define CLNET_WINOGRAD_CPU_H
 
@@ -14,7 +14,7 @@
 int winograd_fits(const clnet_window *g, int32_t F);
 
 /* Floats of the scratch each thread needs for window g, F filters, and
- * (winograd_weight_floats) of a transformed kernel: 16 x C x F. */
+ * (winograd_weight_floats) of a transformed kernel: 36 x C x F. */
 size_t winograd_scratch_floats(const clnet_window *g, int32_t F);
 size_t winograd_weight_floats(const clnet_window *g, int32_t F);
 
