@@ -192,6 +192,9 @@ void test_gradcheck(test_layer *l, const float *x0, float h, double tol)
 
     objective(l, x, r, y);
     memcpy(dy, r, nout * sizeof *dy);
+    /* backward must write every value of dx, not count on a clean buffer */
+    for (size_t i = 0; i < nin; i++)
+        dx[i] = NAN;
     clnet_step st = {l->batch, 1, 42, 7};
     char err[CLNET_ERRLEN];
     ck_assert_int_eq(l->p->layer.backward(l->state, &st, x, y, dy, dx, err), 0);

@@ -287,26 +287,38 @@ START_TEST(maxpool2d_forward_by_hand)
 }
 END_TEST
 
-/* Distinct values spaced well apart, so no perturbation changes a max. */
+/* Distinct values spaced well apart, so no perturbation changes a max,
+ * in an order that puts maxima anywhere in a window (37 is prime to the
+ * sizes used here). */
 static void spaced_values(float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        x[i] = (float)((i * 7919) % n) * 0.1f - 1.0f;
+        x[i] = (float)((i * 37) % n) * 0.1f - 1.0f;
 }
 
 START_TEST(maxpool2d_gradients)
 {
-    int cases[2][4] = {{2, 0, 0, 0}, {3, 2, 1, 0}}; /* pool, stride, same */
-    for (int c = 0; c < 2; c++) {
+    /* pool, stride, same, channels, on 5x7 inputs: windows that tile the
+     * input with a row and a column left over, or padded;
+     * overlapping windows; 20 channels, a 16-channel vector and four
+     * more */
+    int cases[5][4] = {{2, 0, 0, 3}, {2, 0, 1, 3}, {4, 0, 1, 3}, {3, 2, 1, 3},
+                       {2, 0, 1, 20}};
+    for (int c = 0; c < 5; c++) {
         clnet_value v[POOL_NSETTINGS] = {0};
         v[POOL_POOL].i[0] = v[POOL_POOL].i[1] = cases[c][0];
         v[POOL_STRIDES].i[0] = v[POOL_STRIDES].i[1] = cases[c][1];
         v[POOL_PADDING].i[0] = cases[c][2];
         test_layer l;
-        test_layer_create(&l, "maxpool2d", v, (clnet_shape){5, 6, 3}, 2, 0, 1);
-        float x[2 * 5 * 6 * 3];
-        spaced_values(x, 2 * 5 * 6 * 3);
-        test_gradcheck(&l, x, 1e-2f, 1e-4);
+        int wide = cases[c][3] > 3, batch = wide ? 1 : 2;
+        test_layer_create(&l, "maxpool2d", v, (clnet_shape){5, 7, cases[c][3]},
+                          batch, 0, 1);
+        float x[5 * 7 * 20];
+        spaced_values(x, (size_t)batch * 5 * 7 * cases[c][3]);
+        /* 700 values spaced 0.1 apart reach 69, where x + h rounds h by
+         * 4e-4 of itself: a looser bound there, still far below the
+         * error of a wrong gradient (about 1) */
+        test_gradcheck(&l, x, 1e-2f, wide ? 1e-3 : 1e-4);
         test_layer_destroy(&l);
     }
 }
