@@ -10,15 +10,11 @@
  * for fused multiply-adds. */
 #include <stddef.h>
 
+#include "../common/vec16.h"
 #include "implicit_conv_cpu.h"
 
 #define TM 4    /* output pixels per tile */
 #define NVMAX 4 /* 16-filter vectors per tile */
-
-/* aligned(4): a vector may be read from or written to any float's address
- * (a layer's rows start wherever its buffer and offsets put them) */
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int32_t i16v __attribute__((vector_size(64), aligned(4)));
 
 int implicit_conv_fits(int32_t F) { return F > 0 && F % 16 == 0; }
 
@@ -90,7 +86,7 @@ tile(const clnet_window *g, int32_t F, const float *w, const float *bias,
             if (bias)
                 o += *(const v16 *)(bias + f0 + 16 * v);
             if (relu)
-                o = (v16)((i16v)o & (o > (v16){0}));
+                o = v16_relu(o);
             *(v16 *)(y + (size_t)(i0 + ii) * F + f0 + 16 * v) = o;
         }
 }

@@ -22,6 +22,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "../common/vec16.h"
 #include "winograd_cpu.h"
 
 #define WM 4     /* output tile: WM x WM pixels */
@@ -30,10 +31,6 @@
 #define TB 32    /* tiles per block, a multiple of RM */
 #define RM 4     /* rows of a register tile */
 #define NVMAX 4  /* 16-float vectors across a register tile */
-
-/* aligned(4): rows start wherever a layer's buffer and offsets put them */
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int32_t i16v __attribute__((vector_size(64), aligned(4)));
 
 int winograd_fits(const clnet_window *g, int32_t F) {
     return g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 &&
@@ -269,7 +266,7 @@ static void forward_block(const clnet_window *g, int32_t F, const float *x,
                 if (bias)
                     r += *(const v16 *)(bias + f0);
                 if (relu)
-                    r = (v16)((i16v)r & (r > (v16){0}));
+                    r = v16_relu(r);
                 *(v16 *)(yi + ((size_t)oy * g->OW + ox) * F + f0) = r;
             }
         }

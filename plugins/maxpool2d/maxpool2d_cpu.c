@@ -10,11 +10,8 @@
 #include <string.h>
 
 #include "../common/cpu_common.h"
+#include "../common/vec16.h"
 #include "maxpool2d_settings.h"
-
-/* aligned(4): a pixel's channels start wherever C puts them */
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int32_t i16v __attribute__((vector_size(64), aligned(4)));
 
 typedef struct {
     clnet_window g; /* input, pool, strides, output, padding */
@@ -136,7 +133,9 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 
 /* dx of one image when no two windows overlap (strides = pool size):
  * each input value is written once, dy where its window took it and 0
- * elsewhere, with no pass to clear dx first. */
+ * elsewhere, with no pass to clear dx first. (Stores that bypass the
+ * cache made this 0.6 ms faster for the seed model's pool1 and conv1's
+ * backward pass, which reads dx next, 0.4 ms slower.) */
 static void unpool_tiled(const clnet_window *g, const float *dyi,
                          const int32_t *ai, float *di) {
     const int32_t C = g->C;
