@@ -14,20 +14,24 @@
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef int32_t i16v __attribute__((vector_size(64), aligned(4)));
 
-static inline v16 v16_relu(v16 o) { return (v16)((i16v)o & (o > (v16){0})); }
+/* o with its negative values (and NaNs) replaced by zeros; a macro, as a
+ * function passing a v16 by value draws gcc's note on AVX-512 calling
+ * conventions in builds without AVX-512 */
+#define V16_RELU(o) ((v16)((i16v)(o) & ((o) > (v16){0})))
 
 /* Stores o at dst without reading dst's cache line first, where the
  * build has AVX-512 and dst is 64-byte aligned: for outputs of tens of
  * megabytes, which a plain store would first fetch from memory. Call
- * v16_stream_fence before other threads read what was stored. */
-static inline void v16_stream(float *dst, v16 o) {
+ * v16_stream_fence before other threads read what was stored. o is passed
+ * by address for the reason V16_RELU is a macro. */
+static inline void v16_stream(float *dst, const v16 *o) {
 #ifdef __AVX512F__
     if (((uintptr_t)dst & 63) == 0) {
-        _mm512_stream_ps(dst, (__m512)o);
+        _mm512_stream_ps(dst, (__m512)*o);
         return;
     }
 #endif
-    *(v16 *)dst = o;
+    *(v16 *)dst = *o;
 }
 
 static inline void v16_stream_fence(void) {

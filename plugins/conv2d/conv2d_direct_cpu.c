@@ -134,8 +134,8 @@ forward_tile(const conv *c, float xv[PX][CONV_DIRECT_MAX_K], int32_t n,
         for (int v = 0; v < nv; v++) {
             v16 o = acc[p][v];
             if (c->l.act == ACT_RELU)
-                o = v16_relu(o);
-            v16_stream(yp + (size_t)p * F + f0 + 16 * v, o);
+                o = V16_RELU(o);
+            v16_stream(yp + (size_t)p * F + f0 + 16 * v, &o);
         }
 }
 

@@ -86,7 +86,7 @@ tile(const clnet_window *g, int32_t F, const float *w, const float *bias,
             if (bias)
                 o += *(const v16 *)(bias + f0 + 16 * v);
             if (relu)
-                o = v16_relu(o);
+                o = V16_RELU(o);
             *(v16 *)(y + (size_t)(i0 + ii) * F + f0 + 16 * v) = o;
         }
 }

@@ -266,7 +266,7 @@ static void forward_block(const clnet_window *g, int32_t F, const float *x,
                 if (bias)
                     r += *(const v16 *)(bias + f0);
                 if (relu)
-                    r = v16_relu(r);
+                    r = V16_RELU(r);
                 *(v16 *)(yi + ((size_t)oy * g->OW + ox) * F + f0) = r;
             }
         }
