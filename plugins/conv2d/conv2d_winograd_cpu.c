@@ -58,14 +58,12 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     }
     if (!winograd_fits(&c->l.g, c->l.F)) {
         cpu_errorf(err,
-                          "the Winograd convolution takes 3x3 kernels at "
-                          "stride 1 with channels and filters in multiples "
-                          "of 16 (this layer: %dx%d kernel, strides %dx%d, "
-                          "%d channels, %d filters); use conv2d's gemm "
-                          "implementation",
-                          a->settings[CONV_KERNEL].i[0],
-                          a->settings[CONV_KERNEL].i[1],
-                          a->settings[CONV_STRIDES].i[0],
+                   "the Winograd convolution takes 3x3 kernels at stride 1 "
+                   "with channels and filters in multiples of 16 (this "
+                   "layer: kernel %dx%d, strides %dx%d, channels %d, filters "
+                   "%d); use conv2d's gemm implementation",
+                   a->settings[CONV_KERNEL].i[0], a->settings[CONV_KERNEL].i[1],
+                   a->settings[CONV_STRIDES].i[0],
                    a->settings[CONV_STRIDES].i[1], a->in.c, c->l.F);
         destroy(c);
         return -1;
