@@ -232,22 +232,27 @@ static int winograd_takes(const clnet_value *v, clnet_shape in, char *err)
 
 START_TEST(conv2d_winograd_refuses_other_shapes)
 {
-    clnet_value v[CONV_NSETTINGS];
-    char err[CLNET_ERRLEN] = "";
-    conv_values(v, 16, 3, 3, 1, 0, 0);
-    ck_assert(winograd_takes(v, (clnet_shape){9, 9, 16}, err));
-    conv_values(v, 16, 3, 3, 2, 0, 0);
-    ck_assert(!winograd_takes(v, (clnet_shape){9, 9, 16}, err));
-    ck_assert_ptr_nonnull(strstr(err, "strides 2x2"));
-    conv_values(v, 16, 3, 3, 1, 0, 0);
-    ck_assert(!winograd_takes(v, (clnet_shape){9, 9, 3}, err));
-    ck_assert_ptr_nonnull(strstr(err, "channels 3"));
-    conv_values(v, 24, 3, 3, 1, 0, 0);
-    ck_assert(!winograd_takes(v, (clnet_shape){9, 9, 16}, err));
-    ck_assert_ptr_nonnull(strstr(err, "filters 24"));
-    conv_values(v, 16, 5, 5, 1, 0, 0);
-    ck_assert(!winograd_takes(v, (clnet_shape){9, 9, 16}, err));
-    ck_assert_ptr_nonnull(strstr(err, "kernel 5x5"));
+    /* filters, kernel, stride, channels; what the refusal names (NULL:
+     * taken) */
+    static const struct {
+        int filters, kernel, stride, channels;
+        const char *says;
+    } cases[] = {{16, 3, 1, 16, NULL},
+                 {16, 3, 2, 16, "strides 2x2"},
+                 {16, 3, 1, 3, "channels 3"},
+                 {24, 3, 1, 16, "filters 24"},
+                 {16, 5, 1, 16, "kernel 5x5"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        clnet_value v[CONV_NSETTINGS];
+        char err[CLNET_ERRLEN] = "";
+        conv_values(v, cases[i].filters, cases[i].kernel, cases[i].kernel,
+                    cases[i].stride, 0, 0);
+        int taken = winograd_takes(v, (clnet_shape){9, 9, cases[i].channels},
+                                   err);
+        ck_assert_int_eq(taken, cases[i].says == NULL);
+        if (cases[i].says)
+            ck_assert_msg(strstr(err, cases[i].says), "%s", err);
+    }
 }
 END_TEST
 

@@ -224,6 +224,20 @@ static long tiles_of(const clnet_window *g, long images) {
     return images * ((g->OH + WM - 1) / WM) * ((g->OW + WM - 1) / WM);
 }
 
+/* B' d B for tile a's input patch d, all C channels, into row (the
+ * tile's row of position 0's block) and the same row of the NP - 1 blocks
+ * after it, vs floats apart. */
+static inline void transform_patch(const clnet_window *g, const float *x,
+                                   const tile_at *a, float *row, long vs) {
+    for (int32_t c0 = 0; c0 < g->C; c0 += 16) {
+        v16 d[NP], e[NP];
+        gather(g, x, a, c0, d);
+        TRANSFORM_2D(bt_line, d, WN, e, WN);
+        for (int k = 0; k < NP; k++)
+            *(v16 *)(row + k * vs + c0) = e[k];
+    }
+}
+
 /* Output tiles [t0, t0 + nt) of the forward convolution. v and m: TB
  * transformed patches and products for each of the NP positions. */
 static void forward_block(const clnet_window *g, int32_t F, const float *x,
@@ -234,13 +248,7 @@ static void forward_block(const clnet_window *g, int32_t F, const float *x,
     const int nr = (nt + RM - 1) / RM * RM;
     for (int i = 0; i < nt; i++) {
         tile_at a = locate(g, t0 + i);
-        for (int32_t c0 = 0; c0 < C; c0 += 16) {
-            v16 d[NP], e[NP];
-            gather(g, x, &a, c0, d);
-            TRANSFORM_2D(bt_line, d, WN, e, WN);
-            for (int k = 0; k < NP; k++)
-                *(v16 *)(v + k * vs + (long)i * C + c0) = e[k];
-        }
+        transform_patch(g, x, &a, v + (long)i * C, vs);
     }
     /* rows a register tile reads past nt: zeros rather than whatever the
      * buffer held, which might be slow denormals */
@@ -299,13 +307,7 @@ static void weight_grad_block(const clnet_window *g, int32_t F,
     const long vs = pstride(C), es = pstride(F);
     for (int i = 0; i < nt; i++) {
         tile_at a = locate(g, t0 + i);
-        for (int32_t c0 = 0; c0 < C; c0 += 16) {
-            v16 d[NP], t[NP];
-            gather(g, x, &a, c0, d);
-            TRANSFORM_2D(bt_line, d, WN, t, WN);
-            for (int k = 0; k < NP; k++)
-                *(v16 *)(v + k * vs + (long)i * C + c0) = t[k];
-        }
+        transform_patch(g, x, &a, v + (long)i * C, vs);
         const float *dyi = dy + (size_t)a.n * g->OH * g->OW * F;
         for (int32_t f0 = 0; f0 < F; f0 += 16) {
             v16 q[WM * WM], t[NP];
