@@ -20,7 +20,7 @@ typedef struct {
     float *u;        /* transformed kernel: 36 x C x F */
     float *wflip;    /* the flipped kernel, K x C */
     float *scratch;  /* nthreads x winograd_scratch_floats */
-    float *partial;  /* nthreads x 36 x C x F */
+    float *partial;  /* nthreads x (36 x C x F + F) */
     float *w, *b, *dw, *db;
 } conv;
 
@@ -77,7 +77,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->wflip = cpu_alloc((size_t)c->l.K * c->l.F * sizeof(float));
     c->scratch =
         cpu_alloc(T * winograd_scratch_floats(&c->l.g, c->l.F) * sizeof(float));
-    c->partial = cpu_alloc(T * wf * sizeof(float));
+    c->partial = cpu_alloc(T * winograd_partial_floats(&c->l.g, c->l.F) *
+                           sizeof(float));
     if (!c->u || !c->wflip || !c->scratch || !c->partial) {
         destroy(c);
         return cpu_errorf(err, "out of memory for the Winograd buffers"), -1;
@@ -115,11 +116,14 @@ static int backward(void *s, const clnet_step *st, const void *x,
     (void)err;
     conv *c = s;
     float *dy = dyv;
-    size_t rows = (size_t)st->batch * c->l.P;
-    cpu_activation_backward(y, dy, rows, (size_t)c->l.F, c->l.act, c->l.fused);
-    cpu_bias_grad(dy, rows, (size_t)c->l.F, c->db);
-    winograd_weight_grad(&c->l.g, c->l.F, x, dy, c->dw, st->batch,
-                         c->nthreads, c->scratch, c->partial);
+    /* relu's mask is applied as the weight gradient reads dy */
+    int relu = c->l.act == ACT_RELU;
+    if (!relu)
+        cpu_activation_backward(y, dy, (size_t)st->batch * c->l.P,
+                                (size_t)c->l.F, c->l.act, c->l.fused);
+    winograd_weight_grad(&c->l.g, c->l.F, x, dy, relu ? y : NULL, dx != NULL,
+                         c->dw, c->db, st->batch, c->nthreads, c->scratch,
+                         c->partial);
     if (dx) {
         /* u is free until the next forward transforms w again */
         conv_flipped_weights(&c->l.g, c->l.F, c->w, c->wflip);

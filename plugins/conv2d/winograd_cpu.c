@@ -299,25 +299,38 @@ void winograd_forward(const clnet_window *g, int32_t F, const float *x,
 }
 
 /* Adds tiles [t0, t0 + nt)'s share of the transformed weight gradient
- * into part (NP x C x F). */
+ * into part (NP x C x F) and of the bias gradient into bias_part (F),
+ * masking dy by relu_y first as winograd_weight_grad says. The tiles
+ * cover each output pixel once, so each dy value is read, masked and
+ * kept once. */
 static void weight_grad_block(const clnet_window *g, int32_t F,
-                              const float *x, const float *dy, long t0,
-                              int nt, float *v, float *e, float *part) {
+                              const float *x, float *dy, const float *relu_y,
+                              int keep_dy, long t0, int nt, float *v,
+                              float *e, float *part, float *bias_part) {
     const int32_t C = g->C;
     const long vs = pstride(C), es = pstride(F);
     for (int i = 0; i < nt; i++) {
         tile_at a = locate(g, t0 + i);
         transform_patch(g, x, &a, v + (long)i * C, vs);
-        const float *dyi = dy + (size_t)a.n * g->OH * g->OW * F;
+        size_t image = (size_t)a.n * g->OH * g->OW * F;
         for (int32_t f0 = 0; f0 < F; f0 += 16) {
-            v16 q[WM * WM], t[NP];
+            v16 q[WM * WM], t[NP], sum = *(v16 *)(bias_part + f0);
             for (int j = 0; j < WM * WM; j++) {
                 int32_t oy = a.oy + j / WM, ox = a.ox + j % WM;
-                q[j] = oy < g->OH && ox < g->OW
-                           ? *(const v16 *)(dyi +
-                                            ((size_t)oy * g->OW + ox) * F + f0)
-                           : (v16){0};
+                q[j] = (v16){0};
+                if (oy >= g->OH || ox >= g->OW)
+                    continue;
+                size_t at = image + ((size_t)oy * g->OW + ox) * F + f0;
+                q[j] = *(const v16 *)(dy + at);
+                if (relu_y) {
+                    i16v on = *(const v16 *)(relu_y + at) > (v16){0};
+                    q[j] = (v16)((i16v)q[j] & on);
+                    if (keep_dy)
+                        *(v16 *)(dy + at) = q[j];
+                }
+                sum += q[j];
             }
+            *(v16 *)(bias_part + f0) = sum;
             TRANSFORM_2D(a_line, q, WM, t, WN);
             for (int k = 0; k < NP; k++)
                 *(v16 *)(e + k * es + (long)i * F + f0) = t[k];
@@ -328,12 +341,18 @@ static void weight_grad_block(const clnet_window *g, int32_t F,
                 part + (size_t)k * C * F, F, 1, F);
 }
 
+size_t winograd_partial_floats(const clnet_window *g, int32_t F) {
+    return winograd_weight_floats(g, F) + (size_t)F;
+}
+
 void winograd_weight_grad(const clnet_window *g, int32_t F, const float *x,
-                          const float *dy, float *dw, long images,
-                          int nthreads, float *scratch, float *partial) {
+                          float *dy, const float *relu_y, int keep_dy,
+                          float *dw, float *db, long images, int nthreads,
+                          float *scratch, float *partial) {
     const long tiles = tiles_of(g, images);
     const size_t each = winograd_scratch_floats(g, F);
     const size_t wf = winograd_weight_floats(g, F);
+    const size_t pf = winograd_partial_floats(g, F);
     const int32_t C = g->C;
     int used = 1;
 #pragma omp parallel num_threads(nthreads)
@@ -344,11 +363,18 @@ void winograd_weight_grad(const clnet_window *g, int32_t F, const float *x,
         long lo, hi;
         share(tiles, t, used, &lo, &hi);
         float *v = scratch + (size_t)t * each, *e = v + each / 2;
-        float *part = partial + (size_t)t * wf;
-        memset(part, 0, sizeof(float) * wf);
+        float *part = partial + (size_t)t * pf;
+        memset(part, 0, sizeof(float) * pf);
         for (long t0 = lo; t0 < hi; t0 += TB)
-            weight_grad_block(g, F, x, dy, t0,
-                              hi - t0 < TB ? (int)(hi - t0) : TB, v, e, part);
+            weight_grad_block(g, F, x, dy, relu_y, keep_dy, t0,
+                              hi - t0 < TB ? (int)(hi - t0) : TB, v, e, part,
+                              part + wf);
+    }
+    for (int32_t f = 0; f < F; f++) { /* in thread order */
+        float sum = 0;
+        for (int t = 0; t < used; t++)
+            sum += partial[(size_t)t * pf + wf + f];
+        db[f] = sum;
     }
     /* dw = G' (the threads' sums, in thread order) G */
 #pragma omp parallel for schedule(static) num_threads(nthreads)
@@ -359,7 +385,7 @@ void winograd_weight_grad(const clnet_window *g, int32_t F, const float *x,
                 size_t at = ((size_t)k * C + c) * F + f0;
                 m[k] = *(const v16 *)(partial + at);
                 for (int t = 1; t < used; t++)
-                    m[k] += *(const v16 *)(partial + (size_t)t * wf + at);
+                    m[k] += *(const v16 *)(partial + (size_t)t * pf + at);
             }
             TRANSFORM_2D(gt_line, m, WN, out, 3);
             for (int tap = 0; tap < 9; tap++)

@@ -29,11 +29,17 @@ void winograd_forward(const clnet_window *g, int32_t F, const float *x,
                       const float *u, const float *bias, int relu, float *y,
                       long images, int nthreads, float *scratch);
 
-/* dw (K x F) <- the weight gradient for input x and output gradient dy of
- * `images` images. partial: nthreads x winograd_weight_floats, the
- * threads' sums, added in thread order. */
+/* Floats of each thread's partial sums in winograd_weight_grad. */
+size_t winograd_partial_floats(const clnet_window *g, int32_t F);
+
+/* dw (K x F) and db (F) <- the weight and bias gradients for input x and
+ * output gradient dy of `images` images. With relu_y (the layer's relu
+ * output) dy is first masked to where relu_y > 0, in place when keep_dy;
+ * without, dy is taken as it is. partial: nthreads x
+ * winograd_partial_floats, the threads' sums, added in thread order. */
 void winograd_weight_grad(const clnet_window *g, int32_t F, const float *x,
-                          const float *dy, float *dw, long images,
-                          int nthreads, float *scratch, float *partial);
+                          float *dy, const float *relu_y, int keep_dy,
+                          float *dw, float *db, long images, int nthreads,
+                          float *scratch, float *partial);
 
 #endif
