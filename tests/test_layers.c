@@ -176,6 +176,11 @@ START_TEST(conv2d_implementations_agree)
      * last tile of four is partial; no activation */
     conv_values(v, 80, 3, 3, 2, 1, 0);
     implementations_agree("conv2d/gemm", "conv2d/direct", v, (clnet_shape){9, 11, 3}, 3);
+    /* valid padding at stride 2: direct reads whole blocks of windows in
+     * place, every second pixel */
+    conv_values(v, 80, 3, 3, 2, 0, 0);
+    implementations_agree("conv2d/gemm", "conv2d/direct", v,
+                          (clnet_shape){9, 11, 3}, 2);
     /* softmax after the implicit forward */
     conv_values(v, 16, 2, 2, 1, 1, 2);
     implementations_agree("conv2d/gemm", "conv2d/direct", v, (clnet_shape){5, 4, 2}, 2);

@@ -2,8 +2,9 @@
  * field is small (kh * kw * channels <= 32, as in a first layer on grey or
  * RGB images) an im2col matrix would be mostly copying, and its product
  * too thin for a GEMM to run well. PX neighbouring output pixels are done
- * together: their receptive fields are gathered once into a small array,
- * then up to 64 filters accumulate in 16-float vectors held in registers
+ * together: their receptive fields are read where they lie in x (or, for
+ * blocks that touch the padding, gathered once into a small array), then
+ * up to 64 filters accumulate in 16-float vectors held in registers
  * (a weight vector loaded once serves PX pixels); bias and relu are
  * applied in the same pass, and the outputs bypass the cache on their way
  * to memory (v16_stream): the seed model's conv1 writes 22 MB a step, and
@@ -27,7 +28,20 @@ typedef struct {
     int32_t nthreads;
     float *w, *b, *dw, *db;
     float *partial; /* nthreads x (K * F + F) */
+    int32_t tap_at[CONV_DIRECT_MAX_K]; /* receptive-field value k's offset
+                                          from its window's first in x */
+    int32_t tap_id[CONV_DIRECT_MAX_K]; /* k, for a gathered block */
 } conv;
+
+/* Where a block's receptive-field values lie: value k of pixel p at
+ * base[p * step + at[k]], either in x itself or in a gathered copy. */
+typedef struct {
+    const float *base;
+    long step;
+    const int32_t *at;
+} fields;
+
+#define FIELD(f, p, k) ((f)->base[(p) * (f)->step + (f)->at[k]])
 
 static int32_t score(const clnet_create_args *a) {
     return conv2d_receptive(a) <= CONV_DIRECT_MAX_K ? 10 : 0;
@@ -55,6 +69,12 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
+    for (int32_t ky = 0, k = 0; ky < c->l.g.KH; ky++)
+        for (int32_t kx = 0; kx < c->l.g.KW; kx++)
+            for (int32_t ch = 0; ch < c->l.g.C; ch++, k++) {
+                c->tap_at[k] = (ky * c->l.g.W + kx) * c->l.g.C + ch;
+                c->tap_id[k] = k;
+            }
     cpu_set_threads(a->threads);
     c->nthreads = omp_get_max_threads();
     c->partial = cpu_alloc(sizeof(float) * (size_t)c->nthreads *
@@ -77,13 +97,21 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return 0;
 }
 
-/* The receptive fields of output pixels ox0 .. ox0+n-1 of row oy, as
- * xv[p][k] (k runs ky, kx, channel; zeros for padding and for p >= n). */
-static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
-                   int32_t n, float xv[PX][CONV_DIRECT_MAX_K]) {
+/* The receptive fields of output pixels ox0 .. ox0+n-1 of row oy (k
+ * runs ky, kx, channel): read in place from image xi when all PX windows
+ * lie inside it, else copied into xv with zeros for padding and for p >=
+ * n. (Copying every block's fields took 4% of a `perf` profile of the
+ * seed model's step.) */
+static fields fields_of(const conv *c, const float *xi, int32_t oy,
+                        int32_t ox0, int32_t n,
+                        float xv[PX][CONV_DIRECT_MAX_K]) {
     const clnet_window *g = &c->l.g;
     int32_t iy0 = oy * g->SH - g->PT;
     int rows_in = iy0 >= 0 && iy0 + g->KH <= g->H;
+    int32_t first = ox0 * g->SW - g->PL, last = (ox0 + PX - 1) * g->SW - g->PL;
+    if (n == PX && rows_in && first >= 0 && last + g->KW <= g->W)
+        return (fields){xi + ((size_t)iy0 * g->W + first) * g->C,
+                        (long)g->SW * g->C, c->tap_at};
     for (int32_t p = 0; p < PX; p++) {
         int32_t k = 0, ix0 = (ox0 + p) * g->SW - g->PL;
         if (p < n && rows_in && ix0 >= 0 && ix0 + g->KW <= g->W) {
@@ -107,13 +135,14 @@ static void gather(const conv *c, const float *xi, int32_t oy, int32_t ox0,
             }
         }
     }
+    return (fields){xv[0], CONV_DIRECT_MAX_K, c->tap_id};
 }
 
 /* Outputs of pixels ox0 .. ox0+n-1 of a row (yp: the first one's) for
  * filters f0 .. f0+16 nv-1. Inlined with a constant nv so that acc stays
  * in registers. */
 static inline __attribute__((always_inline)) void
-forward_tile(const conv *c, float xv[PX][CONV_DIRECT_MAX_K], int32_t n,
+forward_tile(const conv *c, const fields *fv, int32_t n,
              float *yp, int32_t f0, int nv) {
     const int32_t F = c->l.F, K = c->l.K;
     v16 acc[PX][NVMAX];
@@ -125,7 +154,7 @@ forward_tile(const conv *c, float xv[PX][CONV_DIRECT_MAX_K], int32_t n,
         for (int v = 0; v < nv; v++)
             wv[v] = *(const v16 *)(c->w + (size_t)k * F + f0 + 16 * v);
         for (int p = 0; p < PX; p++) {
-            const v16 a = xv[p][k] - (v16){0};
+            const v16 a = FIELD(fv, p, k) - (v16){0};
             for (int v = 0; v < nv; v++)
                 acc[p][v] += a * wv[v];
         }
@@ -140,19 +169,19 @@ forward_tile(const conv *c, float xv[PX][CONV_DIRECT_MAX_K], int32_t n,
 }
 
 /* y for pixels ox0 .. ox0+n-1 of row oy (yp: the first one's outputs). */
-static void forward_block(const conv *c, float xv[PX][CONV_DIRECT_MAX_K],
-                          int32_t n, float *yp) {
+static void forward_block(const conv *c, const fields *fv, int32_t n,
+                          float *yp) {
     const int32_t F = c->l.F, K = c->l.K, relu = c->l.act == ACT_RELU;
     int32_t f0 = 0;
     for (; f0 + 16 * NVMAX <= F; f0 += 16 * NVMAX)
-        forward_tile(c, xv, n, yp, f0, NVMAX);
+        forward_tile(c, fv, n, yp, f0, NVMAX);
     for (; f0 + 16 <= F; f0 += 16)
-        forward_tile(c, xv, n, yp, f0, 1);
+        forward_tile(c, fv, n, yp, f0, 1);
     for (; f0 < F; f0++)
         for (int32_t p = 0; p < n; p++) {
             float v = c->b[f0];
             for (int32_t k = 0; k < K; k++)
-                v += xv[p][k] * c->w[(size_t)k * F + f0];
+                v += FIELD(fv, p, k) * c->w[(size_t)k * F + f0];
             yp[(size_t)p * F + f0] = relu && v < 0.0f ? 0.0f : v;
         }
 }
@@ -174,8 +203,8 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
             float field[PX][CONV_DIRECT_MAX_K];
             for (int32_t ox = 0; ox < c->l.g.OW; ox += PX) {
                 int32_t n = c->l.g.OW - ox < PX ? c->l.g.OW - ox : PX;
-                gather(c, xi, oy, ox, n, field);
-                forward_block(c, field, n,
+                fields fv = fields_of(c, xi, oy, ox, n, field);
+                forward_block(c, &fv, n,
                               y + ((size_t)r * c->l.g.OW + ox) * c->l.F);
             }
         }
@@ -194,7 +223,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
  * stay in registers across the taps; pw's rows take one load and store
  * per tap and 16 values. */
 static inline __attribute__((always_inline)) void
-backward_tile(const conv *c, float xv[PX][CONV_DIRECT_MAX_K], int32_t n,
+backward_tile(const conv *c, const fields *fv, int32_t n,
               const float *y, float *g, int relu, int store, float *pw,
               float *pb, int32_t f0, int nv) {
     const int32_t F = c->l.F, K = c->l.K;
@@ -225,21 +254,21 @@ backward_tile(const conv *c, float xv[PX][CONV_DIRECT_MAX_K], int32_t n,
         for (int v = 0; v < nv; v++) {
             v16 sum = *(const v16 *)(wr + 16 * v);
             for (int p = 0; p < PX; p++)
-                sum += xv[p][k] * d[p][v];
+                sum += FIELD(fv, p, k) * d[p][v];
             *(v16 *)(wr + 16 * v) = sum;
         }
     }
 }
 
-static void backward_block(const conv *c, float xv[PX][CONV_DIRECT_MAX_K],
-                           int32_t n, const float *y, float *g, int relu,
-                           int store, float *pw, float *pb) {
+static void backward_block(const conv *c, const fields *fv, int32_t n,
+                           const float *y, float *g, int relu, int store,
+                           float *pw, float *pb) {
     const int32_t F = c->l.F, K = c->l.K;
     int32_t f0 = 0;
     for (; f0 + 16 * NVMAX <= F; f0 += 16 * NVMAX)
-        backward_tile(c, xv, n, y, g, relu, store, pw, pb, f0, NVMAX);
+        backward_tile(c, fv, n, y, g, relu, store, pw, pb, f0, NVMAX);
     for (; f0 + 16 <= F; f0 += 16)
-        backward_tile(c, xv, n, y, g, relu, store, pw, pb, f0, 1);
+        backward_tile(c, fv, n, y, g, relu, store, pw, pb, f0, 1);
     for (; f0 < F; f0++)
         for (int32_t p = 0; p < n; p++) {
             size_t o = (size_t)p * F + f0;
@@ -250,7 +279,7 @@ static void backward_block(const conv *c, float xv[PX][CONV_DIRECT_MAX_K],
                 g[o] = v;
             pb[f0] += v;
             for (int32_t k = 0; k < K; k++)
-                pw[(size_t)k * F + f0] += xv[p][k] * v;
+                pw[(size_t)k * F + f0] += FIELD(fv, p, k) * v;
         }
 }
 
@@ -282,8 +311,8 @@ static int backward(void *s, const clnet_step *st, const void *xv,
             for (int32_t ox = 0; ox < c->l.g.OW; ox += PX) {
                 int32_t n = c->l.g.OW - ox < PX ? c->l.g.OW - ox : PX;
                 size_t o = ((size_t)r * c->l.g.OW + ox) * F;
-                gather(c, xi, oy, ox, n, field);
-                backward_block(c, field, n, y + o, dy + o, relu, dx != NULL, pw,
+                fields fv = fields_of(c, xi, oy, ox, n, field);
+                backward_block(c, &fv, n, y + o, dy + o, relu, dx != NULL, pw,
                                pb);
             }
         }
