@@ -1,6 +1,8 @@
 /* conv2d's settings, shared by every backend's implementation. */
 #ifndef CLNET_CONV2D_SETTINGS_H
 #define CLNET_CONV2D_SETTINGS_H
+#include <stdio.h>
+
 #include "../common/activation.h"
 #include "../common/window.h"
 #include "clnet/plugin.h"
@@ -48,6 +50,31 @@ static inline int conv2d_read(const clnet_create_args *a, conv2d_layer *l,
     l->K = l->g.KH * l->g.KW * l->g.C;
     l->P = l->g.OH * l->g.OW;
     return 0;
+}
+
+/* Whether the Winograd implementations (every backend) take a layer:
+ * F(4x4, 3x3) needs a 3x3 kernel at stride 1, and their kernels work on
+ * channels and filters in whole 16-float vectors. */
+static inline int conv2d_winograd_fits(const conv2d_layer *l)
+{
+    return l->g.KH == 3 && l->g.KW == 3 && l->g.SH == 1 && l->g.SW == 1 &&
+           l->g.C % 16 == 0 && l->F % 16 == 0;
+}
+
+/* The Winograd implementations' refusal of layer l (settings a), naming
+ * each figure, into err (CLNET_ERRLEN bytes); returns -1. */
+static inline int conv2d_winograd_refuse(const clnet_create_args *a,
+                                         const conv2d_layer *l, char *err)
+{
+    snprintf(err, CLNET_ERRLEN,
+             "the Winograd convolution takes 3x3 kernels at stride 1 with "
+             "channels and filters in multiples of 16 (this layer: kernel "
+             "%dx%d, strides %dx%d, channels %d, filters %d); use another "
+             "conv2d implementation",
+             a->settings[CONV_KERNEL].i[0], a->settings[CONV_KERNEL].i[1],
+             a->settings[CONV_STRIDES].i[0], a->settings[CONV_STRIDES].i[1],
+             a->in.c, l->F);
+    return -1;
 }
 
 /* The direct implementations (every backend) take receptive fields of at

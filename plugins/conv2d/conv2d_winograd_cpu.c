@@ -26,7 +26,7 @@ typedef struct {
 
 static int fits(const clnet_create_args *a, conv2d_layer *l) {
     char err[CLNET_ERRLEN];
-    return conv2d_read(a, l, err) == 0 && winograd_fits(&l->g, l->F);
+    return conv2d_read(a, l, err) == 0 && conv2d_winograd_fits(l);
 }
 
 /* Above the GEMM implementation (no score: 1), which it beats on every
@@ -56,15 +56,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         destroy(c);
         return -1;
     }
-    if (!winograd_fits(&c->l.g, c->l.F)) {
-        cpu_errorf(err,
-                   "the Winograd convolution takes 3x3 kernels at stride 1 "
-                   "with channels and filters in multiples of 16 (this "
-                   "layer: kernel %dx%d, strides %dx%d, channels %d, filters "
-                   "%d); use conv2d's gemm implementation",
-                   a->settings[CONV_KERNEL].i[0], a->settings[CONV_KERNEL].i[1],
-                   a->settings[CONV_STRIDES].i[0],
-                   a->settings[CONV_STRIDES].i[1], a->in.c, c->l.F);
+    if (!conv2d_winograd_fits(&c->l)) {
+        conv2d_winograd_refuse(a, &c->l, err);
         destroy(c);
         return -1;
     }

@@ -32,11 +32,6 @@
 #define RM 4     /* rows of a register tile */
 #define NVMAX 4  /* 16-float vectors across a register tile */
 
-int winograd_fits(const clnet_window *g, int32_t F) {
-    return g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 &&
-           g->C > 0 && g->C % 16 == 0 && F > 0 && F % 16 == 0;
-}
-
 static int32_t widest(const clnet_window *g, int32_t F) {
     return g->C > F ? g->C : F;
 }

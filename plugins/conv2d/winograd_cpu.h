@@ -1,17 +1,13 @@
 /* The native CPU's Winograd convolution F(4x4, 3x3): 3x3 stride-1
  * convolutions (forward and input gradient) and their weight gradients
  * with 36 multiplications per 4x4 output tile and channel pair instead
- * of 144. */
+ * of 144, for the layers conv2d_winograd_fits takes. */
 #ifndef CLNET_WINOGRAD_CPU_H
 #define CLNET_WINOGRAD_CPU_H
 
 #include <stddef.h>
 
 #include "../common/window.h"
-
-/* Whether the Winograd routines take window g with F filters: a 3x3
- * kernel at stride 1, channels and filters in whole 16-float vectors. */
-int winograd_fits(const clnet_window *g, int32_t F);
 
 /* Floats of the scratch each thread needs for window g, F filters, and
  * (winograd_weight_floats) of a transformed kernel: 36 x C x F. */
