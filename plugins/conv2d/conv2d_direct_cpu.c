@@ -28,9 +28,9 @@ typedef struct {
     int32_t nthreads;
     float *w, *b, *dw, *db;
     float *partial; /* nthreads x (K * F + F) */
-    int32_t tap_at[CONV_DIRECT_MAX_K]; /* receptive-field value k's offset
-                                          from its window's first in x */
-    int32_t tap_id[CONV_DIRECT_MAX_K]; /* k, for a gathered block */
+    /* receptive-field value k's offset in x from its window's first
+     * value, and k itself (the offset in a gathered copy) */
+    int32_t tap_at[CONV_DIRECT_MAX_K], tap_id[CONV_DIRECT_MAX_K];
 } conv;
 
 /* Where a block's receptive-field values lie: value k of pixel p at
@@ -102,9 +102,8 @@ static int bind(void *s, void *const *params, void *const *grads) {
  * lie inside it, else copied into xv with zeros for padding and for p >=
  * n. (Copying every block's fields took 4% of a `perf` profile of the
  * seed model's step.) */
-static fields fields_of(const conv *c, const float *xi, int32_t oy,
-                        int32_t ox0, int32_t n,
-                        float xv[PX][CONV_DIRECT_MAX_K]) {
+static fields fields_of(const conv *c, const float *xi, int32_t oy, int32_t ox0,
+                        int32_t n, float xv[PX][CONV_DIRECT_MAX_K]) {
     const clnet_window *g = &c->l.g;
     int32_t iy0 = oy * g->SH - g->PT;
     int rows_in = iy0 >= 0 && iy0 + g->KH <= g->H;
@@ -142,8 +141,8 @@ static fields fields_of(const conv *c, const float *xi, int32_t oy,
  * filters f0 .. f0+16 nv-1. Inlined with a constant nv so that acc stays
  * in registers. */
 static inline __attribute__((always_inline)) void
-forward_tile(const conv *c, const fields *fv, int32_t n,
-             float *yp, int32_t f0, int nv) {
+forward_tile(const conv *c, const fields *fv, int32_t n, float *yp, int32_t f0,
+             int nv) {
     const int32_t F = c->l.F, K = c->l.K;
     v16 acc[PX][NVMAX];
     for (int p = 0; p < PX; p++)
@@ -197,8 +196,7 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     {
 #pragma omp for schedule(static)
         for (long r = 0; r < rows; r++) {
-            int32_t b = (int32_t)(r / c->l.g.OH),
-                    oy = (int32_t)(r % c->l.g.OH);
+            int32_t b = (int32_t)(r / c->l.g.OH), oy = (int32_t)(r % c->l.g.OH);
             const float *xi = x + (size_t)b * c->l.g.H * c->l.g.W * c->l.g.C;
             float field[PX][CONV_DIRECT_MAX_K];
             for (int32_t ox = 0; ox < c->l.g.OW; ox += PX) {
@@ -223,9 +221,9 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
  * stay in registers across the taps; pw's rows take one load and store
  * per tap and 16 values. */
 static inline __attribute__((always_inline)) void
-backward_tile(const conv *c, const fields *fv, int32_t n,
-              const float *y, float *g, int relu, int store, float *pw,
-              float *pb, int32_t f0, int nv) {
+backward_tile(const conv *c, const fields *fv, int32_t n, const float *y,
+              float *g, int relu, int store, float *pw, float *pb, int32_t f0,
+              int nv) {
     const int32_t F = c->l.F, K = c->l.K;
     v16 d[PX][NVMAX];
     for (int p = 0; p < PX; p++)

@@ -17,10 +17,10 @@ typedef struct {
     conv2d_layer l;
     clnet_window gt; /* the input gradient's convolution over dy */
     int nthreads;
-    float *u;        /* transformed kernel: 36 x C x F */
-    float *wflip;    /* the flipped kernel, K x C */
-    float *scratch;  /* nthreads x winograd_scratch_floats */
-    float *partial;  /* nthreads x (36 x C x F + F) */
+    float *u;       /* transformed kernel: 36 x C x F */
+    float *wflip;   /* the flipped kernel, K x C */
+    float *scratch; /* nthreads x winograd_scratch_floats */
+    float *partial; /* nthreads x (36 x C x F + F) */
     float *w, *b, *dw, *db;
 } conv;
 
@@ -70,8 +70,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->wflip = cpu_alloc((size_t)c->l.K * c->l.F * sizeof(float));
     c->scratch =
         cpu_alloc(T * winograd_scratch_floats(&c->l.g, c->l.F) * sizeof(float));
-    c->partial = cpu_alloc(T * winograd_partial_floats(&c->l.g, c->l.F) *
-                           sizeof(float));
+    c->partial =
+        cpu_alloc(T * winograd_partial_floats(&c->l.g, c->l.F) * sizeof(float));
     if (!c->u || !c->wflip || !c->scratch || !c->partial) {
         destroy(c);
         return cpu_errorf(err, "out of memory for the Winograd buffers"), -1;
@@ -99,13 +99,13 @@ static int forward(void *s, const clnet_step *st, const void *x, void *yv,
     winograd_forward(&c->l.g, c->l.F, x, c->u, c->b, c->l.act == ACT_RELU, y,
                      st->batch, c->nthreads, c->scratch);
     if (c->l.act == ACT_SOFTMAX)
-        cpu_bias_activation(y, (size_t)st->batch * c->l.P, (size_t)c->l.F,
-                            NULL, ACT_SOFTMAX);
+        cpu_bias_activation(y, (size_t)st->batch * c->l.P, (size_t)c->l.F, NULL,
+                            ACT_SOFTMAX);
     return 0;
 }
 
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dyv, void *dx, char *err) {
+static int backward(void *s, const clnet_step *st, const void *x, const void *y,
+                    void *dyv, void *dx, char *err) {
     (void)err;
     conv *c = s;
     float *dy = dyv;

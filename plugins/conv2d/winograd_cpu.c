@@ -6,7 +6,7 @@
  * 144. Summed over channels, the 36 elementwise products become 36 GEMMs
  * of (tiles x C) by (C x F), which run here as register tiles of 4 rows
  * by 64 columns, like implicit_conv_cpu.c. (F(2x2, 3x3), 16 products per
- * 2x2 tile, was measured too: conv2's step took 1.5-2 ms longer,
+ * 2x2 tile, was measured too: conv2 took 1.1-2.7 ms longer a step,
  * BENCHMARKS.md.) B' has entries up to 5 and A' up to 8, so results
  * differ from a direct sum by more rounding than F(2x2, 3x3)'s: at most
  * 7e-6 of the largest value on the seed model's conv2.
@@ -17,7 +17,7 @@
  *
  * Tiles go through in blocks of TB, so that the transformed patches and
  * products of a block stay in the core's cache instead of making a round
- * trip through memory (for the seed model's conv2 they would be 57 MB).
+ * trip through memory (for the seed model's conv2, up to 57 MB a pass).
  * Each thread takes a contiguous share of the tiles. */
 #include <omp.h>
 #include <string.h>
@@ -25,12 +25,12 @@
 #include "../common/vec16.h"
 #include "winograd_cpu.h"
 
-#define WM 4     /* output tile: WM x WM pixels */
+#define WM 4         /* output tile: WM x WM pixels */
 #define WN (WM + 2)  /* input patch: WN x WN */
 #define NP (WN * WN) /* elementwise products per tile */
-#define TB 32    /* tiles per block, a multiple of RM */
-#define RM 4     /* rows of a register tile */
-#define NVMAX 4  /* 16-float vectors across a register tile */
+#define TB 32        /* tiles per block, a multiple of RM */
+#define RM 4         /* rows of a register tile */
+#define NVMAX 4      /* 16-float vectors across a register tile */
 
 static int32_t widest(const clnet_window *g, int32_t F) {
     return g->C > F ? g->C : F;
@@ -77,8 +77,9 @@ gather(const clnet_window *g, const float *x, const tile_at *a, int32_t c0,
     if (a->iy >= 0 && a->iy + WN <= g->H && a->ix >= 0 && a->ix + WN <= g->W) {
         for (int r = 0; r < WN; r++)
             for (int s = 0; s < WN; s++)
-                d[WN * r + s] = *(const v16 *)(
-                    xi + ((size_t)(a->iy + r) * g->W + a->ix + s) * g->C);
+                d[WN * r + s] = *(
+                    const v16 *)(xi + ((size_t)(a->iy + r) * g->W + a->ix + s) *
+                                          g->C);
         return;
     }
     for (int r = 0; r < WN; r++)
@@ -97,8 +98,8 @@ gather(const clnet_window *g, const float *x, const tile_at *a, int32_t c0,
  * weight gradients). Each 2-D transform applies one of them down the
  * columns and then along the rows. */
 static inline void bt_line(const v16 *d, long is, v16 *o, long os) {
-    v16 d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is],
-        d4 = d[4 * is], d5 = d[5 * is];
+    v16 d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is], d4 = d[4 * is],
+        d5 = d[5 * is];
     o[0] = 4.0f * d0 - 5.0f * d2 + d4;
     o[os] = d3 + d4 - 4.0f * (d1 + d2);
     o[2 * os] = d4 - d3 + 4.0f * (d1 - d2);
@@ -116,8 +117,8 @@ static inline void g_line(const v16 *k, long is, v16 *o, long os) {
     o[5 * os] = k2;
 }
 static inline void at_line(const v16 *m, long is, v16 *o, long os) {
-    v16 m0 = m[0], m1 = m[is], m2 = m[2 * is], m3 = m[3 * is],
-        m4 = m[4 * is], m5 = m[5 * is];
+    v16 m0 = m[0], m1 = m[is], m2 = m[2 * is], m3 = m[3 * is], m4 = m[4 * is],
+        m5 = m[5 * is];
     v16 s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
     o[0] = m0 + s12 + s34;
     o[os] = d12 + 2.0f * d34;
@@ -134,8 +135,8 @@ static inline void a_line(const v16 *q, long is, v16 *o, long os) {
     o[5 * os] = q3;
 }
 static inline void gt_line(const v16 *m, long is, v16 *o, long os) {
-    v16 m0 = m[0], m1 = m[is], m2 = m[2 * is], m3 = m[3 * is],
-        m4 = m[4 * is], m5 = m[5 * is];
+    v16 m0 = m[0], m1 = m[is], m2 = m[2 * is], m3 = m[3 * is], m4 = m[4 * is],
+        m5 = m[5 * is];
     o[0] = 0.25f * m0 - (1.0f / 6) * (m1 + m2) + (1.0f / 24) * (m3 + m4);
     o[os] = (1.0f / 6) * (m2 - m1) + (1.0f / 12) * (m3 - m4);
     o[2 * os] = (1.0f / 6) * (m3 + m4 - m1 - m2) + m5;
@@ -143,13 +144,13 @@ static inline void gt_line(const v16 *m, long is, v16 *o, long os) {
 
 /* out (ro x ro) <- L in L' for a ri x ri array in, L being `line` (ro
  * outputs from ri inputs). */
-#define TRANSFORM_2D(line, in, ri, out, ro)                                 \
-    do {                                                                   \
-        v16 cols_[(ro) * (ri)];                                            \
-        for (int j_ = 0; j_ < (ri); j_++)                                  \
-            line((in) + j_, (ri), cols_ + j_, (ri));                       \
-        for (int i_ = 0; i_ < (ro); i_++)                                  \
-            line(cols_ + i_ * (ri), 1, (out) + i_ * (ro), 1);              \
+#define TRANSFORM_2D(line, in, ri, out, ro)                                    \
+    do {                                                                       \
+        v16 cols_[(ro) * (ri)];                                                \
+        for (int j_ = 0; j_ < (ri); j_++)                                      \
+            line((in) + j_, (ri), cols_ + j_, (ri));                           \
+        for (int i_ = 0; i_ < (ro); i_++)                                      \
+            line(cols_ + i_ * (ri), 1, (out) + i_ * (ro), 1);                  \
     } while (0)
 
 void winograd_weights(const clnet_window *g, int32_t F, const float *w,
@@ -176,8 +177,8 @@ micro(const float *a, long as, long ak, const float *b, long bk, long K,
     v16 acc[RM][NVMAX];
     for (int i = 0; i < RM; i++)
         for (int v = 0; v < nv; v++)
-            acc[i][v] = accumulate ? *(const v16 *)(out + i * os + 16 * v)
-                                   : (v16){0};
+            acc[i][v] =
+                accumulate ? *(const v16 *)(out + i * os + 16 * v) : (v16){0};
     for (long kk = 0; kk < K; kk++) {
         v16 bv[NVMAX];
         for (int v = 0; v < nv; v++)
@@ -196,8 +197,8 @@ micro(const float *a, long as, long ak, const float *b, long bk, long K,
 /* out (rows x cols) (+)= a b, rows a multiple of RM, cols of 16: column
  * blocks outside, so that a block of b stays in L1 while the rows pass. */
 static inline __attribute__((always_inline)) void
-product(const float *a, long as, long ak, int32_t rows, const float *b,
-        long bk, long K, float *out, long os, int accumulate, int32_t cols) {
+product(const float *a, long as, long ak, int32_t rows, const float *b, long bk,
+        long K, float *out, long os, int accumulate, int32_t cols) {
     int32_t f0 = 0;
     for (; f0 + 16 * NVMAX <= cols; f0 += 16 * NVMAX)
         for (int32_t i = 0; i < rows; i += RM)
@@ -236,8 +237,8 @@ static inline void transform_patch(const clnet_window *g, const float *x,
 /* Output tiles [t0, t0 + nt) of the forward convolution. v and m: TB
  * transformed patches and products for each of the NP positions. */
 static void forward_block(const clnet_window *g, int32_t F, const float *x,
-                          const float *u, const float *bias, int relu,
-                          float *y, long t0, int nt, float *v, float *m) {
+                          const float *u, const float *bias, int relu, float *y,
+                          long t0, int nt, float *v, float *m) {
     const int32_t C = g->C;
     const long vs = pstride(C), ms = pstride(F);
     const int nr = (nt + RM - 1) / RM * RM;
@@ -251,8 +252,8 @@ static void forward_block(const clnet_window *g, int32_t F, const float *x,
         for (int k = 0; k < NP; k++)
             memset(v + k * vs + (long)i * C, 0, sizeof(float) * C);
     for (int k = 0; k < NP; k++)
-        product(v + k * vs, C, 1, nr, u + (size_t)k * C * F, F, C,
-                m + k * ms, F, 0, F);
+        product(v + k * vs, C, 1, nr, u + (size_t)k * C * F, F, C, m + k * ms,
+                F, 0, F);
     for (int i = 0; i < nt; i++) {
         tile_at a = locate(g, t0 + i);
         float *yi = y + (size_t)a.n * g->OH * g->OW * F;
@@ -298,10 +299,10 @@ void winograd_forward(const clnet_window *g, int32_t F, const float *x,
  * masking dy by relu_y first as winograd_weight_grad says. The tiles
  * cover each output pixel once, so each dy value is read, masked and
  * kept once. */
-static void weight_grad_block(const clnet_window *g, int32_t F,
-                              const float *x, float *dy, const float *relu_y,
-                              int keep_dy, long t0, int nt, float *v,
-                              float *e, float *part, float *bias_part) {
+static void weight_grad_block(const clnet_window *g, int32_t F, const float *x,
+                              float *dy, const float *relu_y, int keep_dy,
+                              long t0, int nt, float *v, float *e, float *part,
+                              float *bias_part) {
     const int32_t C = g->C;
     const long vs = pstride(C), es = pstride(F);
     for (int i = 0; i < nt; i++) {
