@@ -145,7 +145,8 @@ __kernel void conv_weight_grad(__global const float *x,
             float s = 0.0f;
             int qx = ox, qy = oy, qb = b;
             for (int p = p0; p < p1; p++) {
-                const int iy = qy * SH - PT + ky[ii], ix = qx * SW - PL + kx[ii];
+                const int iy = qy * SH - PT + ky[ii];
+                const int ix = qx * SW - PL + kx[ii];
                 if ((uint)iy < (uint)H && (uint)ix < (uint)W)
                     s += x[((qb * H + qy * SH - PT) * W + qx * SW - PL) * C +
                            off[ii]] * dy[p * F + j];

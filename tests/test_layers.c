@@ -165,47 +165,62 @@ static void implementations_agree(const char *impl_a, const char *impl_b,
     test_layer_destroy(&b);
 }
 
+/* One layer for implementations_agree: filters, square kernel, stride,
+ * same padding, activation; input shape and batch. */
+typedef struct {
+    int filters, kernel, stride, same, act;
+    clnet_shape in;
+    int32_t batch;
+} conv_case;
+
+static void cases_agree(const char *impl_a, const char *impl_b,
+                        const conv_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const conv_case *c = &cases[i];
+        clnet_value v[CONV_NSETTINGS];
+        conv_values(v, c->filters, c->kernel, c->kernel, c->stride, c->same,
+                    c->act);
+        implementations_agree(impl_a, impl_b, v, c->in, c->batch);
+    }
+}
+
 START_TEST(conv2d_implementations_agree)
 {
-    clnet_value v[CONV_NSETTINGS];
-    /* the seed model's first layer, batch 3 */
-    conv_values(v, 64, 3, 3, 1, 0, 1);
-    implementations_agree("conv2d/gemm", "conv2d/direct", v, (clnet_shape){28, 28, 1}, 3);
-    /* 80 filters: gemm's implicit forward in a 64-filter tile and a
-     * 16-filter one; same padding with stride 2; 90 output pixels, so the
-     * last tile of four is partial; no activation */
-    conv_values(v, 80, 3, 3, 2, 1, 0);
-    implementations_agree("conv2d/gemm", "conv2d/direct", v, (clnet_shape){9, 11, 3}, 3);
-    /* valid padding at stride 2: direct reads whole blocks of windows in
-     * place, every second pixel */
-    conv_values(v, 80, 3, 3, 2, 0, 0);
-    implementations_agree("conv2d/gemm", "conv2d/direct", v,
-                          (clnet_shape){9, 11, 3}, 2);
-    /* softmax after the implicit forward */
-    conv_values(v, 16, 2, 2, 1, 1, 2);
-    implementations_agree("conv2d/gemm", "conv2d/direct", v, (clnet_shape){5, 4, 2}, 2);
+    static const conv_case cases[] = {
+        /* the seed model's first layer, batch 3 */
+        {64, 3, 1, 0, 1, {28, 28, 1}, 3},
+        /* 80 filters: gemm's implicit forward in a 64-filter tile and a
+         * 16-filter one; same padding with stride 2; 90 output pixels, so
+         * the last tile of four is partial; no activation */
+        {80, 3, 2, 1, 0, {9, 11, 3}, 3},
+        /* valid padding at stride 2: direct reads whole blocks of windows
+         * in place, every second pixel */
+        {80, 3, 2, 0, 0, {9, 11, 3}, 2},
+        /* softmax after the implicit forward */
+        {16, 2, 1, 1, 2, {5, 4, 2}, 2},
+    };
+    cases_agree("conv2d/gemm", "conv2d/direct", cases,
+                sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
 START_TEST(conv2d_winograd_agrees_with_gemm)
 {
-    clnet_value v[CONV_NSETTINGS];
-    /* the seed model's conv2 on 9 images: 11x11 outputs, so the last row
-     * and column of 4x4 tiles are partly outside; 81 tiles, 40 and 41 a
-     * thread: a whole block of 32, then a partial one that is not a whole
-     * number of register tiles */
-    conv_values(v, 128, 3, 3, 1, 0, 1);
-    implementations_agree("conv2d/winograd", "conv2d/gemm", v,
-                          (clnet_shape){13, 13, 64}, 9);
-    /* 80 filters (a 64-wide register tile and a 16-wide one), 16
-     * channels, same padding on an odd by even input, no activation */
-    conv_values(v, 80, 3, 3, 1, 1, 0);
-    implementations_agree("conv2d/winograd", "conv2d/gemm", v,
-                          (clnet_shape){7, 6, 16}, 2);
-    /* softmax after the Winograd forward */
-    conv_values(v, 16, 3, 3, 1, 1, 2);
-    implementations_agree("conv2d/winograd", "conv2d/gemm", v,
-                          (clnet_shape){4, 5, 32}, 2);
+    static const conv_case cases[] = {
+        /* the seed model's conv2 on 9 images: 11x11 outputs, so the last
+         * row and column of 4x4 tiles are partly outside; 81 tiles, 40
+         * and 41 a thread: a whole block of 32, then a partial one that
+         * is not a whole number of register tiles */
+        {128, 3, 1, 0, 1, {13, 13, 64}, 9},
+        /* 80 filters (a 64-wide register tile and a 16-wide one), 16
+         * channels, same padding on an odd by even input, no activation */
+        {80, 3, 1, 1, 0, {7, 6, 16}, 2},
+        /* softmax after the Winograd forward */
+        {16, 3, 1, 1, 2, {4, 5, 32}, 2},
+    };
+    cases_agree("conv2d/winograd", "conv2d/gemm", cases,
+                sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
