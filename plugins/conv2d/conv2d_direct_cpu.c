@@ -9,9 +9,9 @@
  * applied in the same pass, and the outputs bypass the cache on their way
  * to memory (v16_stream): the seed model's conv1 writes 22 MB a step, and
  * with plain stores, which fetch each line first, its forward pass took
- * 2.3-2.6 ms instead of 1.1-1.2 (BENCHMARKS.md). The weight gradient is summed per thread the same
- * way and the partial sums added in thread order, so results do not
- * depend on timing. */
+ * 2.3-2.6 ms instead of 1.1-1.2 (BENCHMARKS.md). The weight gradient is
+ * summed per thread the same way and the partial sums added in thread
+ * order, so results do not depend on timing. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
