@@ -10,7 +10,6 @@
 
 #include "../common/cpu_common.h"
 #include "conv2d_settings.h"
-#include "implicit_conv_cpu.h"
 #include "winograd_cpu.h"
 
 typedef struct {
@@ -18,7 +17,6 @@ typedef struct {
     clnet_window gt; /* the input gradient's convolution over dy */
     int nthreads;
     float *u;       /* transformed kernel: 36 x C x F */
-    float *wflip;   /* the flipped kernel, K x C */
     float *scratch; /* nthreads x winograd_scratch_floats */
     float *partial; /* nthreads x (36 x C x F + F) */
     float *w, *b, *dw, *db;
@@ -41,7 +39,6 @@ static void destroy(void *s) {
     if (!c)
         return;
     free(c->u);
-    free(c->wflip);
     free(c->scratch);
     free(c->partial);
     free(c);
@@ -67,12 +64,11 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     size_t T = (size_t)c->nthreads;
     size_t wf = winograd_weight_floats(&c->l.g, c->l.F);
     c->u = cpu_alloc(wf * sizeof(float));
-    c->wflip = cpu_alloc((size_t)c->l.K * c->l.F * sizeof(float));
     c->scratch =
         cpu_alloc(T * winograd_scratch_floats(&c->l.g, c->l.F) * sizeof(float));
     c->partial =
         cpu_alloc(T * winograd_partial_floats(&c->l.g, c->l.F) * sizeof(float));
-    if (!c->u || !c->wflip || !c->scratch || !c->partial) {
+    if (!c->u || !c->scratch || !c->partial) {
         destroy(c);
         return cpu_errorf(err, "out of memory for the Winograd buffers"), -1;
     }
@@ -95,7 +91,7 @@ static int forward(void *s, const clnet_step *st, const void *x, void *yv,
     (void)err;
     conv *c = s;
     float *y = yv;
-    winograd_weights(&c->l.g, c->l.F, c->w, c->u);
+    winograd_weights(&c->l.g, c->l.F, c->w, 0, c->u);
     winograd_forward(&c->l.g, c->l.F, x, c->u, c->b, c->l.act == ACT_RELU, y,
                      st->batch, c->nthreads, c->scratch);
     if (c->l.act == ACT_SOFTMAX)
@@ -119,8 +115,7 @@ static int backward(void *s, const clnet_step *st, const void *x, const void *y,
                          c->partial);
     if (dx) {
         /* u is free until the next forward transforms w again */
-        conv_flipped_weights(&c->l.g, c->l.F, c->w, c->wflip);
-        winograd_weights(&c->gt, c->l.g.C, c->wflip, c->u);
+        winograd_weights(&c->gt, c->l.g.C, c->w, 1, c->u);
         winograd_forward(&c->gt, c->l.g.C, dy, c->u, NULL, 0, dx, st->batch,
                          c->nthreads, c->scratch);
     }

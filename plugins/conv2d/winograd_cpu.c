@@ -154,14 +154,21 @@ static inline void gt_line(const v16 *m, long is, v16 *o, long os) {
     } while (0)
 
 void winograd_weights(const clnet_window *g, int32_t F, const float *w,
-                      float *u) {
+                      int flipped, float *u) {
     int32_t C = g->C;
 #pragma omp parallel for schedule(static)
     for (int32_t c = 0; c < C; c++)
         for (int32_t f0 = 0; f0 < F; f0 += 16) {
             v16 k[9], out[NP];
-            for (int tap = 0; tap < 9; tap++)
-                k[tap] = *(const v16 *)(w + ((size_t)tap * C + c) * F + f0);
+            for (int tap = 0; tap < 9; tap++) {
+                if (!flipped) {
+                    k[tap] = *(const v16 *)(w + ((size_t)tap * C + c) * F + f0);
+                    continue;
+                }
+                /* w is 9 x F x C here: the layer's own kernel */
+                for (int q = 0; q < 16; q++)
+                    k[tap][q] = w[((size_t)(8 - tap) * F + f0 + q) * C + c];
+            }
             TRANSFORM_2D(g_line, k, 3, out, WN);
             for (int p = 0; p < NP; p++)
                 *(v16 *)(u + ((size_t)p * C + c) * F + f0) = out[p];

@@ -14,9 +14,13 @@
 size_t winograd_scratch_floats(const clnet_window *g, int32_t F);
 size_t winograd_weight_floats(const clnet_window *g, int32_t F);
 
-/* u <- the transformed kernel of w (K x F, K running ky, kx, c). */
+/* u <- the transformed kernel of window g (C channels, F filters) from
+ * w. Not flipped: w is that kernel, K x F with K running ky, kx, c.
+ * Flipped: g is a layer's window_transposed and w that layer's own
+ * kernel (9 x F x C in g's terms), read turned half a turn with its axes
+ * swapped: the kernel whose convolution of dy gives the layer's dx. */
 void winograd_weights(const clnet_window *g, int32_t F, const float *w,
-                      float *u);
+                      int flipped, float *u);
 
 /* y <- the convolution of x (`images` NHWC images) with the kernel whose
  * transform is u, plus bias (none when NULL), relu when relu. scratch:
