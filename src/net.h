@@ -62,6 +62,7 @@ struct clnet_net {
     int32_t max_batch, threads, classes;
     int32_t default_batch, default_epochs;
     uint64_t seed, step, topo_hash;
+    uint64_t topo_hash_v1; /* without settings: version 1 checkpoints */
     size_t total_params;
     uint8_t *batch_pixels; /* max_batch inputs, as bytes, on the host */
     int32_t *batch_labels;

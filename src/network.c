@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backends.h"
+#include "strset.h"
 #include "tune.h"
 
 #define KERAS_DEFAULT_BATCH 32
@@ -202,9 +203,60 @@ static int check_overrides(const char *overrides, const clnet_net *net,
     return CLNET_OK;
 }
 
-static size_t shape_size(clnet_shape s)
+/* a * b, or -1 when a or b is negative or the product would pass
+ * CLNET_MAX_ELEMENTS (plugin.h); -1 stays -1 along a chain. */
+static int64_t elems_mul(int64_t a, int64_t b)
 {
-    return (size_t)s.h * (size_t)s.w * (size_t)s.c;
+    if (a < 0 || b < 0 || (a != 0 && b > CLNET_MAX_ELEMENTS / a))
+        return -1;
+    return a * b;
+}
+
+/* Elements per sample, or -1 when a dimension is not positive or the
+ * product does not fit. */
+static int64_t shape_elems(clnet_shape s)
+{
+    if (s.h < 1 || s.w < 1 || s.c < 1)
+        return -1;
+    return elems_mul(elems_mul(s.h, s.w), s.c);
+}
+
+/* Refuses a layer whose output over the batch, or one of whose
+ * parameters, has no element or more than CLNET_MAX_ELEMENTS, before
+ * anything is allocated for it. */
+static int check_plan_sizes(const clnet_net *net, const clnet_topology *t,
+                            const clnet_topo_line *l, const clnet_net_layer *L,
+                            clnet_error *err)
+{
+    int64_t per = shape_elems(L->plan.out);
+    if (per < 0 || elems_mul(per, net->max_batch) < 0)
+        return clnet_fail(err, CLNET_E_SHAPE,
+                          "%s:%d:%d: %s gives an output of %dx%dx%d, which "
+                          "is empty, or over a batch of %d more than %lld "
+                          "values; use a smaller input, more striding or a "
+                          "smaller --batch",
+                          t->file, l->line, l->col, l->kind, L->plan.out.h,
+                          L->plan.out.w, L->plan.out.c, net->max_batch,
+                          CLNET_MAX_ELEMENTS);
+    if (L->plan.nparams < 0 || L->plan.nparams > CLNET_MAX_PARAMS)
+        return clnet_fail(err, CLNET_E_INTERNAL,
+                          "plugin %s declares %d parameters", L->plugin->kind,
+                          L->plan.nparams);
+    for (int k = 0; k < L->plan.nparams; k++) {
+        const clnet_param_info *pi = &L->plan.params[k];
+        int64_t n = pi->ndim >= 1 && pi->ndim <= 4 ? 1 : -1;
+        for (int d = 0; d < pi->ndim && n > 0; d++)
+            n = pi->dims[d] > 0 ? elems_mul(n, pi->dims[d]) : -1;
+        if (n < 0)
+            return clnet_fail(err, CLNET_E_SHAPE,
+                              "%s:%d:%d: %s's %s would have no element or "
+                              "more than %lld values; use fewer units, "
+                              "filters or a smaller kernel",
+                              t->file, l->line, l->col, l->kind,
+                              pi->name ? pi->name : "parameter",
+                              CLNET_MAX_ELEMENTS);
+    }
+    return CLNET_OK;
 }
 
 static int valid_name(const char *s)
@@ -273,7 +325,7 @@ static void list_implementations(const clnet_registry *r,
 static int build_layers(clnet_net *net, const clnet_topology *t,
                         const clnet_registry *r, const clnet_build_options *o,
                         const char *default_backend, int32_t device_index,
-                        clnet_error *err)
+                        clnet_strset *names, clnet_error *err)
 {
     const char *extra[] = {"name", "backend", NULL};
     const char *kinds[MAX_KINDS + 1];
@@ -318,13 +370,17 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
             snprintf(L->name, sizeof L->name, "%s_%d", l->kind,
                      ++counts[kind_idx]);
         }
-        for (int j = 0; j < i; j++)
-            if (strcmp(net->layers[j].name, L->name) == 0)
-                return clnet_fail(err, CLNET_E_PARSE,
-                                  "%s:%d:%d: the name '%s' is already used by "
-                                  "the layer on line %d",
-                                  t->file, l->line, l->col, L->name,
-                                  net->layers[j].line);
+        /* a set, not a scan of the layers above: 150,000 lines took
+         * minutes */
+        int j = clnet_strset_put(names, L->name, i);
+        if (j == -2)
+            return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+        if (j >= 0)
+            return clnet_fail(err, CLNET_E_PARSE,
+                              "%s:%d:%d: the name '%s' is already used by "
+                              "the layer on line %d",
+                              t->file, l->line, l->col, L->name,
+                              net->layers[j].line);
 
         char obuf[64];
         const clnet_topo_setting *bk = find_setting(l, "backend");
@@ -415,16 +471,12 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
                               l->line, l->col, l->kind,
                               perr[0] ? perr : "the plugin refused it");
         }
+        if ((rc = check_plan_sizes(net, t, l, L, err)))
+            return rc;
         L->in = prev;
         L->out = L->plan.out;
-        L->in_size = shape_size(prev);
-        L->out_size = shape_size(L->out);
-        if (L->out_size == 0 || L->out_size > (1u << 28))
-            return clnet_fail(err, CLNET_E_SHAPE,
-                              "%s:%d:%d: %s gives an output of %dx%dx%d, "
-                              "which is empty or too large",
-                              t->file, l->line, l->col, l->kind, L->out.h,
-                              L->out.w, L->out.c);
+        L->in_size = i > 0 ? (size_t)shape_elems(prev) : 0;
+        L->out_size = (size_t)shape_elems(L->out);
         if (L->plan.alias_input && L->out_size != L->in_size)
             return clnet_fail(err, CLNET_E_INTERNAL,
                               "plugin %s aliases its input but changes its size",
@@ -559,7 +611,12 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
     return CLNET_OK;
 }
 
-static uint64_t topology_hash(const clnet_net *net)
+/* What the weights mean: each layer's kind, name, output shape,
+ * parameter shapes and, with `settings`, every setting's value (an
+ * activation, a stride, the input's scale), not the implementation or
+ * backend that computes it. Version 1 checkpoints carry the hash without
+ * settings, which could not tell two activations apart. */
+static uint64_t topology_hash(const clnet_net *net, int settings)
 {
     uint64_t h = CLNET_FNV_INIT;
     for (int i = 0; i < net->nlayers; i++) {
@@ -571,6 +628,11 @@ static uint64_t topology_hash(const clnet_net *net)
         for (int k = 0; k < L->plan.nparams; k++)
             h = clnet_fnv1a(h, L->plan.params[k].dims,
                             sizeof L->plan.params[k].dims);
+        for (int k = 0; settings && k < L->plugin->nsettings; k++) {
+            const clnet_value *v = &L->settings[k];
+            h = clnet_fnv1a(h, v->i, sizeof v->i);
+            h = clnet_fnv1a(h, &v->f, sizeof v->f);
+        }
     }
     return h;
 }
@@ -690,8 +752,14 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     net->max_batch = o->max_batch ? o->max_batch : net->default_batch;
     net->fused = net->loss->loss.can_fuse_softmax &&
                  ends_in_softmax(&t->layers[t->nlayers - 1]);
-    if (build_layers(net, t, r, o, backend, device_index, err) ||
-        check_overrides(o->backends, net, r, err))
+    clnet_strset names;
+    if (clnet_strset_init(&names, (size_t)t->nlayers)) {
+        clnet_fail(err, CLNET_E_NOMEM, "out of memory building the network");
+        goto fail;
+    }
+    int built = build_layers(net, t, r, o, backend, device_index, &names, err);
+    clnet_strset_free(&names);
+    if (built || check_overrides(o->backends, net, r, err))
         goto fail;
 
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
@@ -706,7 +774,8 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     if (create_training(net, r, opt_values, loss_values, err) ||
         clnet_net_plan_memory(net, err))
         goto fail;
-    net->topo_hash = topology_hash(net);
+    net->topo_hash = topology_hash(net, 1);
+    net->topo_hash_v1 = topology_hash(net, 0);
     return net;
 fail:
     clnet_net_free(net);

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
+#include "strset.h"
 
 #define MAX_TOPOLOGY_BYTES (1 << 20)
 
@@ -59,9 +61,11 @@ static int is_word_char(char c)
 /* Parses one line (without its newline) into out; returns 0 for a blank
  * or comment line, 1 for a line with a kind, negative on error. */
 static int parse_line(const char *file, int lineno, const char *s, size_t n,
-                      clnet_topo_line *out, clnet_error *err)
+                      clnet_topo_line *out, clnet_strset *keys,
+                      clnet_error *err)
 {
     memset(out, 0, sizeof *out);
+    int cap = 0;
     size_t i = 0;
     int have_kind = 0;
     while (i < n) {
@@ -102,30 +106,37 @@ static int parse_line(const char *file, int lineno, const char *s, size_t n,
             return -1;
         }
         size_t klen = (size_t)(eq - tok);
-        for (int k = 0; k < out->nsettings; k++) {
-            if (strlen(out->settings[k].key) == klen &&
-                memcmp(out->settings[k].key, tok, klen) == 0) {
-                clnet_fail(err, CLNET_E_PARSE,
-                           "%s:%d:%d: '%.*s' is set twice on this line (first "
-                           "at column %d)",
-                           file, lineno, col, (int)klen, tok,
-                           out->settings[k].col);
-                return -1;
-            }
+        if (out->nsettings == cap) {
+            /* doubling: a line of 100,000 settings parses in linear time */
+            cap = cap ? 2 * cap : 8;
+            clnet_topo_setting *grown =
+                realloc(out->settings, sizeof *grown * (size_t)cap);
+            if (!grown)
+                return -2;
+            out->settings = grown;
         }
-        clnet_topo_setting *grown =
-            realloc(out->settings, sizeof *grown * (size_t)(out->nsettings + 1));
-        if (!grown)
-            return -2;
-        out->settings = grown;
-        clnet_topo_setting *st = &out->settings[out->nsettings++];
+        clnet_topo_setting *st = &out->settings[out->nsettings];
         st->key = dup_range(tok, klen);
         st->value = dup_range(eq + 1, len - klen - 1);
         st->line = lineno;
         st->col = col;
         st->value_col = col + (int)klen + 1;
-        if (!st->key || !st->value)
+        if (!st->key || !st->value) {
+            free(st->key);
+            free(st->value);
             return -2;
+        }
+        int first = clnet_strset_put(keys, st->key, out->nsettings);
+        out->nsettings++;
+        if (first == -2)
+            return -2;
+        if (first >= 0) {
+            clnet_fail(err, CLNET_E_PARSE,
+                       "%s:%d:%d: '%s' is set twice on this line (first at "
+                       "column %d)",
+                       file, lineno, col, st->key, out->settings[first].col);
+            return -1;
+        }
     }
     return have_kind;
 }
@@ -145,13 +156,23 @@ clnet_topology *clnet_topology_parse(const char *text, const char *name,
         return NULL;
     }
     const char *p = text;
-    int lineno = 0;
+    /* editors on Windows start UTF-8 files with a byte-order mark */
+    if (strncmp(p, "\xef\xbb\xbf", 3) == 0)
+        p += 3;
+    int lineno = 0, cap = 0;
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         lineno++;
         clnet_topo_line line;
-        int r = parse_line(t->file, lineno, p, n, &line, err);
+        clnet_strset keys;
+        int r = clnet_strset_init(&keys, 8) ? -2 : 0;
+        if (!r) {
+            r = parse_line(t->file, lineno, p, n, &line, &keys, err);
+            clnet_strset_free(&keys);
+        } else {
+            memset(&line, 0, sizeof line);
+        }
         if (r < 0) {
             free_line(&line);
             if (r == -2)
@@ -173,16 +194,19 @@ clnet_topology *clnet_topology_parse(const char *text, const char *name,
             t->train = line;
             t->has_train = 1;
         } else if (r == 1) {
-            clnet_topo_line *grown =
-                realloc(t->layers, sizeof *grown * (size_t)(t->nlayers + 1));
-            if (!grown) {
-                free_line(&line);
-                clnet_topology_free(t);
-                clnet_fail(err, CLNET_E_NOMEM, "out of memory reading %s",
-                           name);
-                return NULL;
+            if (t->nlayers == cap) {
+                cap = cap ? 2 * cap : 16;
+                clnet_topo_line *grown =
+                    realloc(t->layers, sizeof *grown * (size_t)cap);
+                if (!grown) {
+                    free_line(&line);
+                    clnet_topology_free(t);
+                    clnet_fail(err, CLNET_E_NOMEM, "out of memory reading %s",
+                               name);
+                    return NULL;
+                }
+                t->layers = grown;
             }
-            t->layers = grown;
             t->layers[t->nlayers++] = line;
         }
         p = nl ? nl + 1 : p + n;
@@ -210,6 +234,13 @@ clnet_topology *clnet_topology_load(const char *path, clnet_error *err)
                    "cannot open topology file %s: %s", path, strerror(errno));
         return NULL;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        clnet_fail(err, CLNET_E_ARG, "%s is a folder, not a topology file",
+                   path);
+        return NULL;
+    }
     char *buf = malloc(MAX_TOPOLOGY_BYTES + 1);
     if (!buf) {
         fclose(f);
@@ -217,11 +248,11 @@ clnet_topology *clnet_topology_load(const char *path, clnet_error *err)
         return NULL;
     }
     size_t n = fread(buf, 1, MAX_TOPOLOGY_BYTES + 1, f);
-    int bad = ferror(f);
+    int bad = ferror(f), e = errno;
     fclose(f);
     if (bad) {
         free(buf);
-        clnet_fail(err, CLNET_E_IO, "cannot read %s (is it a folder?)", path);
+        clnet_fail(err, CLNET_E_IO, "cannot read %s: %s", path, strerror(e));
         return NULL;
     }
     if (n > MAX_TOPOLOGY_BYTES) {

@@ -34,6 +34,13 @@ extern "C" {
 #define CLNET_MAX_PARAMS 4
 #define CLNET_MAX_SETTINGS 16
 #define CLNET_ERRLEN 512
+/* The most elements any one tensor may hold: a layer's output or input
+ * gradient over max_batch samples, a parameter, a plugin's scratch. OpenCL
+ * kernels index with int. The core refuses a network whose input batch,
+ * outputs or parameters pass it, checking a layer's input before its
+ * create() and its plan after; a plugin computes its own sizes in 64 bits
+ * and refuses any scratch past it before allocating. */
+#define CLNET_MAX_ELEMENTS 2147483647ll
 
 #if defined(__GNUC__)
 #define CLNET_EXPORT __attribute__((visibility("default")))

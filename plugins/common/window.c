@@ -22,12 +22,16 @@ int window_geometry(clnet_shape in, int32_t kh, int32_t kw, int32_t sh,
                                 : "");
         return -1;
     }
-    g->OH = same ? (in.h + sh - 1) / sh : (in.h - kh) / sh + 1;
-    g->OW = same ? (in.w + sw - 1) / sw : (in.w - kw) / sw + 1;
-    int32_t th = (g->OH - 1) * sh + kh - in.h;
-    int32_t tw = (g->OW - 1) * sw + kw - in.w;
-    g->PT = same && th > 0 ? th / 2 : 0;
-    g->PL = same && tw > 0 ? tw / 2 : 0;
+    /* 64 bits: in.h + sh - 1 passes INT32_MAX for the tallest inputs */
+    int64_t oh = same ? ((int64_t)in.h + sh - 1) / sh
+                      : ((int64_t)in.h - kh) / sh + 1;
+    int64_t ow = same ? ((int64_t)in.w + sw - 1) / sw
+                      : ((int64_t)in.w - kw) / sw + 1;
+    g->OH = (int32_t)oh;
+    g->OW = (int32_t)ow;
+    int64_t th = (oh - 1) * sh + kh - in.h, tw = (ow - 1) * sw + kw - in.w;
+    g->PT = same && th > 0 ? (int32_t)(th / 2) : 0;
+    g->PL = same && tw > 0 ? (int32_t)(tw / 2) : 0;
     return 0;
 }
 
@@ -42,6 +46,7 @@ clnet_window window_transposed(const clnet_window *g, int32_t F)
 void conv2d_plan(const clnet_window *g, int32_t filters,
                  clnet_layer_plan *plan)
 {
+    /* conv2d_read has checked that k and k * filters fit */
     int32_t k = g->KH * g->KW * g->C;
     plan->out = (clnet_shape){g->OH, g->OW, filters};
     plan->nparams = 2;

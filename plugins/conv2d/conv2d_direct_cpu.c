@@ -128,7 +128,10 @@ static fields fields_of(const conv *c, const float *xi, int32_t oy, int32_t ox0,
             for (int32_t kx = 0; kx < g->KW; kx++) {
                 int32_t ix = ix0 + kx;
                 int in = p < n && iy >= 0 && iy < g->H && ix >= 0 && ix < g->W;
-                const float *xp = xi + ((size_t)iy * g->W + ix) * g->C;
+                /* the pointer is formed only inside x: a padding offset
+                 * before x is undefined even unread (UBSan) */
+                const float *xp =
+                    in ? xi + ((size_t)iy * g->W + ix) * g->C : NULL;
                 for (int32_t ch = 0; ch < g->C; ch++)
                     xv[p][k++] = in ? xp[ch] : 0.0f;
             }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "../common/activation.h"
+#include "../common/sizes.h"
 #include "../common/window.h"
 #include "clnet/plugin.h"
 
@@ -47,8 +48,27 @@ static inline int conv2d_read(const clnet_create_args *a, conv2d_layer *l,
     l->fused = a->fuse_softmax_loss;
     if (conv2d_window(a, &l->g, err))
         return -1;
-    l->K = l->g.KH * l->g.KW * l->g.C;
-    l->P = l->g.OH * l->g.OW;
+    /* In 64 bits, capped: 1024x1024 kernels over 2048 channels wrapped to
+     * a receptive field the direct plugin took for a small one. */
+    int64_t K = size_mul3(l->g.KH, l->g.KW, l->g.C);
+    int64_t P = size_mul(l->g.OH, l->g.OW);
+    const char *what = K < 0                            ? "receptive field"
+                       : size_mul(K, l->F) < 0          ? "kernel"
+                       : size_mul3(P, l->F, l->B) < 0   ? "output"
+                       : size_mul(P, K) < 0             ? "im2col matrix"
+                                                        : NULL;
+    if (what) {
+        snprintf(err, CLNET_ERRLEN,
+                 "the %s of this layer (kernel %dx%d, channels %d, "
+                 "filters %d, output %dx%d, batch %d) has more than %lld "
+                 "values; use a smaller kernel, fewer channels or filters, "
+                 "or a smaller batch",
+                 what, l->g.KH, l->g.KW, l->g.C, l->F, l->g.OH, l->g.OW, l->B,
+                 CLNET_MAX_ELEMENTS);
+        return -1;
+    }
+    l->K = (int32_t)K;
+    l->P = (int32_t)P;
     return 0;
 }
 
@@ -82,9 +102,10 @@ static inline int conv2d_winograd_refuse(const clnet_create_args *a,
  * images, where im2col rows are too short for a GEMM to run well. */
 #define CONV_DIRECT_MAX_K 32
 
-static inline int32_t conv2d_receptive(const clnet_create_args *a)
+/* kh * kw * channels, in 64 bits: it does not fit 32 for large layers. */
+static inline int64_t conv2d_receptive(const clnet_create_args *a)
 {
-    return a->settings[CONV_KERNEL].i[0] * a->settings[CONV_KERNEL].i[1] *
-           a->in.c;
+    return (int64_t)a->settings[CONV_KERNEL].i[0] *
+           a->settings[CONV_KERNEL].i[1] * a->in.c;
 }
 #endif

@@ -22,7 +22,8 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return cpu_errorf(err, "out of memory"), -1;
     int64_t D = (int64_t)a->in.h * a->in.w * a->in.c;
     d->U = a->settings[DENSE_UNITS].i[0];
-    if (D * d->U > (1ll << 31)) {
+    if (D * d->U > CLNET_MAX_ELEMENTS ||
+        D * a->max_batch > CLNET_MAX_ELEMENTS) {
         cpu_errorf(err, "%lld inputs x %d units is too many weights; add "
                    "pooling before it", (long long)D, (int)d->U);
         free(d);

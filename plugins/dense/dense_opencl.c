@@ -42,7 +42,7 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     d->o = a->device;
     int64_t D = (int64_t)a->in.h * a->in.w * a->in.c;
     d->U = a->settings[DENSE_UNITS].i[0];
-    if (D * d->U > (1ll << 31) || D * a->max_batch > (1ll << 31)) {
+    if (D * d->U > CLNET_MAX_ELEMENTS || D * a->max_batch > CLNET_MAX_ELEMENTS) {
         ocl_errorf(err,
                    "%lld inputs x %d units is too many weights; add "
                    "pooling before it",
