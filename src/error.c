@@ -44,6 +44,8 @@ const char *clnet_status_name(clnet_status s)
     case CLNET_E_NOMEM: return "out of memory";
     case CLNET_E_PLUGIN: return "plugin error";
     case CLNET_E_INTERNAL: return "internal error";
+    case CLNET_E_NONFINITE: return "non-finite loss";
+    case CLNET_E_INTERRUPTED: return "interrupted";
     }
     return "unknown error";
 }

@@ -48,6 +48,17 @@ typedef struct {
                        to the previous layer's backend */
 } clnet_net_layer;
 
+/* How far training has gone, saved in checkpoints so that a run resumes
+ * where it stopped: `epoch` epochs finished and `epoch_step` steps of the
+ * next one, taken with `batch` over `count` training samples; the
+ * unfinished epoch's running figures; the first step's loss, the
+ * reference for telling divergence. */
+typedef struct {
+    int32_t epoch, batch, count;
+    int64_t epoch_step, correct, seen;
+    double loss_sum, seconds, first_loss;
+} clnet_progress;
+
 struct clnet_net {
     char *file;
     int nlayers;
@@ -58,11 +69,13 @@ struct clnet_net {
     void *loss_state;
     int loss_bk;          /* the loss runs on the last layer's backend */
     const char *optimizer_kind;
+    int optimizer_epsilon_zero; /* its `epsilon` setting is 0 (a hint) */
     int fused; /* softmax and cross-entropy fused in the backward pass */
     int32_t max_batch, threads, classes;
     int32_t default_batch, default_epochs;
     uint64_t seed, step, topo_hash;
     uint64_t topo_hash_v1; /* without settings: version 1 checkpoints */
+    clnet_progress progress;
     size_t total_params;
     uint8_t *batch_pixels; /* max_batch inputs, as bytes, on the host */
     int32_t *batch_labels;

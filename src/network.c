@@ -588,6 +588,10 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
     free(lss);
     if (rc)
         return rc;
+    for (int k = 0; k < opt->nsettings; k++)
+        if (!strcmp(opt->settings[k].key, "epsilon") &&
+            opt->settings[k].type == CLNET_SET_FLOAT && opt_values[k].f == 0)
+            net->optimizer_epsilon_zero = 1;
 
     static const clnet_setting_spec batch_spec = {
         "batch", NULL, CLNET_SET_INT, NULL, NULL, 1, 1 << 20};
@@ -838,3 +842,11 @@ int32_t clnet_net_default_epochs(const clnet_net *net)
     return net ? net->default_epochs : 0;
 }
 
+void clnet_net_progress(const clnet_net *net, int32_t *epochs_done,
+                        int64_t *epoch_steps_done)
+{
+    if (epochs_done)
+        *epochs_done = net ? net->progress.epoch : 0;
+    if (epoch_steps_done)
+        *epoch_steps_done = net ? net->progress.epoch_step : 0;
+}

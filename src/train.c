@@ -1,6 +1,7 @@
 /* The training loop, evaluation and prediction: moves batches into the
  * network's preallocated buffers and drives the plugins. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,13 +165,18 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
     clnet_step st = {batch, 1, net->seed, net->step + 1};
     char perr[CLNET_ERRLEN] = "";
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
-    double t0 = timer_start(net, net->loss_bk);
+    double t0 = timer_start(net, net->loss_bk), before = *loss_sum;
     if (net->loss->loss.compute(net->loss_state, &st, last->act,
                                 labels_for_loss(net), net->classes, net->fused,
                                 last->dact, loss_sum, correct, perr))
         return clnet_fail(err, CLNET_E_PLUGIN, "loss %s failed: %s",
                           net->loss->kind, perr);
     timer_stop(net, net->loss_bk, t0, &net->t_loss);
+    /* no backward pass or update from a non-finite loss: the gradients
+     * and parameters stay those of the step before, for the diagnosis */
+    if (!isfinite(*loss_sum - before))
+        return clnet_fail(err, CLNET_E_NONFINITE, "the loss became %g",
+                          *loss_sum - before);
     for (int i = net->nlayers - 1; i >= 1; i--) {
         clnet_net_layer *L = &net->layers[i];
         if (L->plan.alias_input)
@@ -217,11 +223,16 @@ static int check_dataset(const clnet_net *net, const clnet_dataset *ds,
 {
     if (!ds || ds->count <= 0 || !ds->pixels || !ds->labels)
         return clnet_fail(err, CLNET_E_ARG, "the %s set is empty", what);
-    if ((int64_t)ds->rows * ds->cols != clnet_net_input_size(net))
+    /* the same geometry, not only as many values: 784x1x1 must not train
+     * on 28x28 images as if it were their shape */
+    clnet_shape in = net->layers[0].out;
+    if (ds->rows != in.h || ds->cols != in.w || in.c != 1)
         return clnet_fail(err, CLNET_E_DATA,
-                          "the %s images are %dx%d, but the network's input "
-                          "takes %d values per sample",
-                          what, ds->rows, ds->cols, clnet_net_input_size(net));
+                          "the %s images are %dx%dx1, but %s:%d:%d takes "
+                          "input shape=%dx%dx%d; make them agree",
+                          what, ds->rows, ds->cols, net->file,
+                          net->layers[0].line, net->layers[0].col, in.h, in.w,
+                          in.c);
     for (int32_t i = 0; i < ds->count; i++)
         if (ds->labels[i] < 0 || ds->labels[i] >= net->classes)
             return clnet_fail(err, CLNET_E_DATA,
@@ -241,6 +252,76 @@ static void gather(clnet_net *net, const clnet_dataset *ds, const int32_t *idx,
                sz);
         net->batch_labels[b] = ds->labels[s];
     }
+}
+
+/* Which layer's figures went non-finite first, for the message when the
+ * loss does: in the order backward computes them, gradients (the last
+ * step's), then parameters (after its update). */
+static void diagnose(clnet_net *net, char *what, size_t len)
+{
+    snprintf(what, len, "; every gradient and parameter is finite, so an "
+                        "activation overflowed");
+    size_t largest = 0;
+    for (int i = 0; i < net->nlayers; i++)
+        for (int k = 0; k < net->layers[i].plan.nparams; k++)
+            if (net->layers[i].param_count[k] > largest)
+                largest = net->layers[i].param_count[k];
+    float *h = largest ? malloc(largest * sizeof *h) : NULL;
+    if (!h)
+        return;
+    for (int kind = 0; kind < 2; kind++)
+        for (int i = net->nlayers - 1; i >= 0; i--) {
+            clnet_net_layer *L = &net->layers[i];
+            clnet_backend *b = &net->backends[L->bk];
+            for (int k = 0; k < L->plan.nparams; k++) {
+                char perr[CLNET_ERRLEN];
+                if (b->ops->read(b->ctx, kind ? L->params[k] : L->grads[k], h,
+                                 L->param_count[k] * sizeof *h, perr))
+                    continue;
+                size_t e = 0;
+                while (e < L->param_count[k] && isfinite(h[e]))
+                    e++;
+                if (e == L->param_count[k])
+                    continue;
+                if (kind == 0)
+                    snprintf(what, len,
+                             "; the gradient of %s/%s was already %g in the "
+                             "step before",
+                             L->name, L->plan.params[k].name, h[e]);
+                else
+                    snprintf(what, len,
+                             "; the gradients were finite, but the optimizer's "
+                             "update made %s/%s %g",
+                             L->name, L->plan.params[k].name, h[e]);
+                free(h);
+                return;
+            }
+        }
+    free(h);
+}
+
+/* The hint that fits a non-finite loss: an epsilon of 0 lets Adam divide
+ * zero by zero where a gradient stays 0; otherwise the step is too big. */
+static const char *nonfinite_hint(const clnet_net *net)
+{
+    if (net->optimizer_epsilon_zero)
+        return "the optimizer's epsilon is 0, which divides 0 by 0 where a "
+               "gradient is 0: use epsilon=1e-7 (Keras's default)";
+    return "try a smaller learning rate (lr= on the train line)";
+}
+
+/* Sets s->diverged: the loss far above the first step's (1), or
+ * accuracy at chance with the loss no better than at the start (2). */
+static void judge(const clnet_net *net, clnet_epoch_stats *s)
+{
+    double first = net->progress.first_loss;
+    if (!(first > 0))
+        return;
+    if (s->loss > 3 * first)
+        s->diverged = 1;
+    else if (s->accuracy <= 1.25 / net->classes && s->loss >= 0.9 * first)
+        s->diverged = 2;
+    s->first_loss = first;
 }
 
 int clnet_train(clnet_net *net, const clnet_dataset *train,
@@ -266,31 +347,51 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         rc = check_dataset(net, test, "test", err);
     if (rc)
         return rc;
+    clnet_progress *pg = &net->progress;
+    if (pg->batch && (pg->batch != batch || pg->count != train->count))
+        return clnet_fail(err, CLNET_E_ARG,
+                          "the run being resumed took batch %d over %d "
+                          "training samples; this one takes batch %d over %d: "
+                          "resume with the same --batch and data",
+                          pg->batch, pg->count, batch, train->count);
+    pg->batch = batch;
+    pg->count = train->count;
     int32_t *idx = malloc(sizeof *idx * (size_t)train->count);
     if (!idx)
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the shuffle");
     int64_t steps = (train->count + batch - 1) / batch;
-    for (int32_t e = 1; e <= epochs; e++) {
+    for (int32_t e = pg->epoch + 1; e <= epochs; e++) {
         shuffle(idx, train->count, net->seed, e);
-        double t0 = clnet_now(), loss_sum = 0;
-        int64_t correct = 0, seen = 0;
-        for (int64_t s = 0; s < steps; s++) {
+        /* a resumed epoch goes on from its running figures */
+        double t0 = clnet_now() - pg->seconds, loss_sum = pg->loss_sum;
+        int64_t correct = pg->correct, seen = pg->seen;
+        for (int64_t s = pg->epoch_step; s < steps; s++) {
             int32_t start = (int32_t)(s * batch);
             int32_t n = train->count - start < batch ? train->count - start
                                                      : batch;
             gather(net, train, idx, start, n);
             double before = loss_sum;
             rc = clnet_net_train_step(net, n, &loss_sum, &correct, err);
+            if (rc == CLNET_E_NONFINITE) {
+                char what[CLNET_ERRLEN];
+                diagnose(net, what, sizeof what);
+                rc = clnet_fail(err, CLNET_E_NONFINITE,
+                                "the loss became %g at epoch %d step %lld%s; "
+                                "%s",
+                                loss_sum - before, e, (long long)s + 1, what,
+                                nonfinite_hint(net));
+            }
             if (rc)
                 goto done;
             seen += n;
-            if (!isfinite(loss_sum)) {
-                rc = clnet_fail(err, CLNET_E_INTERNAL,
-                                "the loss became %g at epoch %d step %lld; "
-                                "try a smaller learning rate",
-                                loss_sum, e, (long long)s + 1);
-                goto done;
-            }
+            /* before any update the loss is about ln(classes) */
+            if (e == 1 && s == 0)
+                pg->first_loss = loss_sum / (double)seen;
+            pg->epoch_step = s + 1;
+            pg->loss_sum = loss_sum;
+            pg->correct = correct;
+            pg->seen = seen;
+            pg->seconds = clnet_now() - t0;
             if (o->on_step)
                 o->on_step((int64_t)net->step, (loss_sum - before) / n,
                            o->user);
@@ -298,6 +399,12 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
                 o->on_progress(e, s + 1, steps, loss_sum / (double)seen,
                                (double)correct / (double)seen,
                                clnet_now() - t0, o->user);
+            if (s + 1 < steps && o->should_stop && o->should_stop(o->user)) {
+                rc = clnet_fail(err, CLNET_E_INTERRUPTED,
+                                "stopped at epoch %d step %lld of %lld", e,
+                                (long long)s + 1, (long long)steps);
+                goto done;
+            }
         }
         clnet_epoch_stats st = {0};
         st.epoch = e;
@@ -306,6 +413,10 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         st.accuracy = (double)correct / (double)seen;
         st.images_per_second = (double)seen / st.seconds;
         st.val_loss = st.val_accuracy = NAN;
+        judge(net, &st);
+        *pg = (clnet_progress){.epoch = e, .batch = batch,
+                               .count = train->count,
+                               .first_loss = pg->first_loss};
         if (test) {
             clnet_eval_result ev = {0};
             double te = clnet_now();
@@ -321,6 +432,11 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             o->on_epoch(&st, o->user);
         if (o->stop_at > 0 && test && st.val_accuracy >= o->stop_at)
             break;
+        if (e < epochs && o->should_stop && o->should_stop(o->user)) {
+            rc = clnet_fail(err, CLNET_E_INTERRUPTED,
+                            "stopped after epoch %d of %d", e, epochs);
+            goto done;
+        }
     }
 done:
     free(idx);

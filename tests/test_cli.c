@@ -87,7 +87,7 @@ START_TEST(bad_files)
     expect(2, "cannot write the checkpoint", a);
     snprintf(a, sizeof a, "train %s --data . --log-json /nonexistent/l.json",
              net_path());
-    expect(2, "cannot write /nonexistent/l.json", a);
+    expect(2, "cannot write the log /nonexistent/l.json", a);
     test_write("junk.ckpt", "junk", 4);
     snprintf(a, sizeof a, "eval %s --model junk.ckpt --data .", net_path());
     expect(2, "not a clnet checkpoint", a);

@@ -37,7 +37,10 @@ typedef enum {
     CLNET_E_IO,         /* reading or writing failed */
     CLNET_E_NOMEM,      /* out of memory */
     CLNET_E_PLUGIN,     /* no plugin for a layer, or a plugin failed */
-    CLNET_E_INTERNAL
+    CLNET_E_INTERNAL,
+    CLNET_E_NONFINITE,  /* training met a NaN or infinite loss */
+    CLNET_E_INTERRUPTED /* should_stop asked training to stop; the network
+                           holds the state to save and resume from */
 } clnet_status;
 
 typedef struct {
@@ -134,6 +137,12 @@ typedef struct {
     int32_t epoch;
     double loss, accuracy, val_loss, val_accuracy, seconds, images_per_second;
     double eval_seconds; /* the test-set evaluation after the epoch */
+    /* 1: the loss is more than 3 times the run's first step's, taken
+     * before any update (first_loss); 2: accuracy is at chance (at most
+     * 1.25 / classes) and
+     * the loss no better than at the start; 0: neither */
+    int32_t diverged;
+    double first_loss;
 } clnet_epoch_stats;
 
 typedef void (*clnet_epoch_fn)(const clnet_epoch_stats *s, void *user);
@@ -144,6 +153,14 @@ typedef void (*clnet_progress_fn)(int32_t epoch, int64_t step, int64_t steps,
  * determinism checks and loss curves. */
 typedef void (*clnet_step_fn)(int64_t global_step, double loss, void *user);
 
+/* Returns non-zero to stop training after the current step (a signal
+ * handler's flag, a user's cancel). */
+typedef int (*clnet_stop_fn)(void *user);
+
+/* A network that was trained, or loaded with clnet_checkpoint_resume,
+ * remembers how far its training went: clnet_train continues from there
+ * (epochs counts to the run's last epoch, as Keras's fit with
+ * initial_epoch), with the same batch and training set. */
 typedef struct {
     int32_t epochs;     /* 0: the topology's train epochs */
     int32_t batch;      /* 0: the topology's train batch */
@@ -152,6 +169,7 @@ typedef struct {
     clnet_epoch_fn on_epoch;
     clnet_progress_fn on_progress;
     clnet_step_fn on_step;
+    clnet_stop_fn should_stop; /* asked after every step; may be NULL */
     void *user;
 } clnet_train_options;
 
@@ -170,6 +188,11 @@ int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
 /* pixels: n images of clnet_net_input_size bytes; probs: n * classes. */
 int clnet_predict(clnet_net *net, const uint8_t *pixels, int32_t n,
                   float *probs, clnet_error *err);
+
+/* How far the network's training has gone: epochs finished, and steps
+ * of the next one (after clnet_train or clnet_checkpoint_resume). */
+void clnet_net_progress(const clnet_net *net, int32_t *epochs_done,
+                        int64_t *epoch_steps_done);
 
 /* Batch and epochs of the topology's train line (after build). */
 int32_t clnet_net_default_batch(const clnet_net *net);
@@ -218,9 +241,24 @@ int clnet_tune(const clnet_topology *t, const clnet_registry *r,
  * so a failure never leaves a partial file where a good one was. */
 int clnet_checkpoint_save(const clnet_net *net, const char *path,
                           clnet_error *err);
-/* Refuses a file of another version, another topology or with a bad
- * checksum, leaving the network's parameters unchanged. */
+/* The checkpoint holds the weights, the optimizer's state (every slot and
+ * the step count), the seed, and how far training went (epochs and steps
+ * done, the unfinished epoch's running loss and accuracy), in 64-bit
+ * sizes. */
+/* Loads the weights only (for eval, predict and fine-tuning). Refuses a
+ * file of another version, another topology or with a bad checksum or
+ * length, leaving the network unchanged. Reads versions 1 and 2. */
 int clnet_checkpoint_load(clnet_net *net, const char *path, clnet_error *err);
+/* Loads everything, so that clnet_train continues where the run that
+ * saved it stopped: the same steps, losses and weights as one run without
+ * the stop (on the same device and thread count). Needs the same
+ * optimizer; refuses weights-only (version 1) files. */
+int clnet_checkpoint_resume(clnet_net *net, const char *path,
+                            clnet_error *err);
+/* The temporary file of a save in progress, or NULL: a signal handler may
+ * unlink() it before _exit(), so that nothing is left beside the
+ * checkpoint. */
+const char *clnet_checkpoint_temp_file(void);
 
 /* ---- images ---- */
 /* Reads a PGM (P2/P5) or PNG file as grey bytes and scales it to

@@ -3,10 +3,11 @@
  * 2 for bad input, 1 for failures at run time. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clnet/clnet.h"
@@ -173,25 +174,109 @@ static int cmd_summary(const cli_options *o)
     return rc;
 }
 
-/* Fails early, before any training, when the checkpoint cannot be written. */
-static int check_writable(const char *path, clnet_error *e)
+/* Fails early, before any training, when `path` cannot be written: a
+ * folder, a missing or read-only folder, /proc (root passes access()
+ * there). Creates and removes a probe file; never truncates path. */
+static int check_writable(const char *path, const char *what, clnet_error *e)
 {
-    char *copy = strdup(path);
-    if (!copy) {
+    struct stat st;
+    e->status = CLNET_E_ARG;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(e->msg, sizeof e->msg,
+                 "cannot write the %s %s: it is a folder; name a file", what,
+                 path);
+        return -1;
+    }
+    size_t n = strlen(path) + 16;
+    char *probe = malloc(n);
+    if (!probe) {
         snprintf(e->msg, sizeof e->msg, "out of memory");
         e->status = CLNET_E_NOMEM;
         return -1;
     }
-    const char *dir = dirname(copy);
-    int ok = access(dir, W_OK) == 0;
-    if (!ok) {
-        snprintf(e->msg, sizeof e->msg,
-                 "cannot write the checkpoint %s: folder %s is %s", path, dir,
-                 errno == ENOENT ? "missing" : "not writable");
-        e->status = CLNET_E_ARG;
+    snprintf(probe, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(probe);
+    if (fd < 0) {
+        snprintf(e->msg, sizeof e->msg, "cannot write the %s %s: %s", what,
+                 path, strerror(errno));
+        free(probe);
+        return -1;
     }
-    free(copy);
-    return ok ? 0 : -1;
+    close(fd);
+    unlink(probe);
+    free(probe);
+    e->status = CLNET_OK;
+    return 0;
+}
+
+/* SIGINT and SIGTERM: the first asks training to stop after the current
+ * step (it then saves --out); the second stops at once, removing the
+ * temporary file of a save in progress. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    if (stop_signal) {
+        const char *tmp = clnet_checkpoint_temp_file();
+        if (tmp)
+            unlink(tmp);
+        _exit(128 + sig);
+    }
+    stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* What the training callbacks share. */
+typedef struct {
+    cli_progress prog;
+    clnet_net *net;
+    const char *out;
+    int32_t save_every;
+    int diverged;       /* the last epoch's clnet_epoch_stats.diverged */
+    int save_failed;
+    clnet_error save_err;
+} train_run;
+
+static int should_stop(void *user)
+{
+    const train_run *t = user;
+    return stop_signal != 0 || t->save_failed;
+}
+
+static void on_epoch(const clnet_epoch_stats *s, void *user)
+{
+    train_run *t = user;
+    cli_progress_epoch(s, &t->prog);
+    t->diverged = s->diverged;
+    if (s->diverged == 1)
+        fprintf(stderr, "clnet: warning: epoch %d: the loss (%.4g) is far "
+                        "above where the run started (%.4g): it has "
+                        "diverged; try a smaller learning rate\n",
+                s->epoch, s->loss, s->first_loss);
+    else if (s->diverged == 2)
+        fprintf(stderr, "clnet: warning: epoch %d: accuracy %.4f is at "
+                        "chance and the loss (%.4g) no better than at the "
+                        "start (%.4g): the network is not learning; try a "
+                        "smaller learning rate\n",
+                s->epoch, s->accuracy, s->loss, s->first_loss);
+    /* a diverged state is never saved over the last good one */
+    if (t->save_every && s->epoch % t->save_every == 0 && !s->diverged &&
+        !t->save_failed) {
+        if (clnet_checkpoint_save(t->net, t->out, &t->save_err))
+            t->save_failed = 1;
+        else if (!t->prog.quiet)
+            printf("Saved %s (epoch %d)\n", t->out, s->epoch);
+    }
 }
 
 static int cmd_train(const cli_options *o)
@@ -199,18 +284,16 @@ static int cmd_train(const cli_options *o)
     clnet_error e = {0};
     clnet_registry *r = NULL;
     clnet_dataset train = {0}, test = {0};
-    FILE *json = NULL;
-    int rc = 0;
+    train_run run;
+    memset(&run, 0, sizeof run);
+    int rc = 0, logging = 0;
     const char *out = o->out ? o->out : DEFAULT_CHECKPOINT;
     clnet_net *net = open_net(o, o->batch, &r, &e);
-    if (!net || check_writable(out, &e)) {
+    if (!net || check_writable(out, "checkpoint", &e) ||
+        (o->log_json && check_writable(o->log_json, "log", &e)) ||
+        (o->resume && clnet_checkpoint_resume(net, o->resume, &e)) ||
+        (o->init_weights && clnet_checkpoint_load(net, o->init_weights, &e))) {
         rc = fail(&e);
-        goto done;
-    }
-    if (o->log_json && !(json = fopen(o->log_json, "w"))) {
-        fprintf(stderr, "clnet: cannot write %s: %s\n", o->log_json,
-                strerror(errno));
-        rc = EXIT_INPUT;
         goto done;
     }
     const char *dir = data_dir(o);
@@ -221,31 +304,80 @@ static int cmd_train(const cli_options *o)
     }
     int32_t epochs = o->epochs ? o->epochs : clnet_net_default_epochs(net);
     int32_t batch = o->batch ? o->batch : clnet_net_default_batch(net);
+    int32_t done_epochs = 0;
+    int64_t done_steps = 0;
+    clnet_net_progress(net, &done_epochs, &done_steps);
+    if (o->resume && done_epochs >= epochs) {
+        fprintf(stderr, "clnet: %s finished epoch %d of its run; give "
+                        "--epochs with a later last epoch to train on\n",
+                o->resume, done_epochs);
+        rc = EXIT_INPUT;
+        goto done;
+    }
     long threads = o->threads ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
     printf("Training %s on %s: %d training and %d test images, batch %d, "
            "%d epoch%s, %ld threads, seed %llu\n",
            o->net, o->device ? o->device : "cpu", train.count, test.count,
            batch, epochs, epochs == 1 ? "" : "s", threads,
            (unsigned long long)o->seed);
-    cli_progress prog;
-    cli_progress_init(&prog, stdout, epochs, o->quiet, json);
+    if (o->resume)
+        printf("Resuming %s after epoch %d, step %lld\n", o->resume,
+               done_epochs, (long long)done_steps);
+    cli_progress_init(&run.prog, stdout, epochs, o->quiet, o->log_json,
+                      o->resume != NULL);
+    logging = 1;
+    run.net = net;
+    run.out = out;
+    run.save_every = o->save_every;
     clnet_train_options t = {0};
     t.epochs = epochs;
     t.batch = batch;
     t.stop_at = o->stop_at;
-    t.on_epoch = cli_progress_epoch;
+    t.on_epoch = on_epoch;
     t.on_progress = cli_progress_step;
-    t.user = &prog;
-    if (clnet_train(net, &train, &test, &t, &e) ||
-        clnet_checkpoint_save(net, out, &e)) {
+    t.should_stop = should_stop;
+    t.user = &run;
+    catch_signals();
+    int trc = clnet_train(net, &train, &test, &t, &e);
+    if (run.save_failed) {
+        rc = fail(&run.save_err);
+        goto done;
+    }
+    if (trc && trc != CLNET_E_INTERRUPTED) {
         rc = fail(&e);
+        if (trc == CLNET_E_NONFINITE)
+            fprintf(stderr, "clnet: nothing was written over %s\n", out);
+        goto done;
+    }
+    if (run.diverged) {
+        fprintf(stderr, "clnet: the run diverged; nothing was written over "
+                        "%s\n", out);
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    if (clnet_checkpoint_save(net, out, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    if (trc == CLNET_E_INTERRUPTED || stop_signal) {
+        clnet_net_progress(net, &done_epochs, &done_steps);
+        char where[64];
+        if (done_steps)
+            snprintf(where, sizeof where, "in epoch %d after step %lld",
+                     done_epochs + 1, (long long)done_steps);
+        else
+            snprintf(where, sizeof where, "after epoch %d", done_epochs);
+        printf("\nStopped by %s %s: saved %s; continue with clnet train %s "
+               "--resume %s\n",
+               stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", where, out,
+               o->net, out);
+        rc = 128 + (stop_signal ? stop_signal : SIGINT);
         goto done;
     }
     printf("Saved %s\n", out);
 done:
-    if (json && fclose(json) != 0 && rc == 0) {
-        fprintf(stderr, "clnet: cannot write %s: %s\n", o->log_json,
-                strerror(errno));
+    if (logging && cli_progress_close(&run.prog) && rc == 0) {
+        fprintf(stderr, "clnet: cannot write %s\n", o->log_json);
         rc = EXIT_RUNTIME;
     }
     clnet_dataset_free(&train);

@@ -34,6 +34,15 @@ static const option_spec options[] = {
      "else data/mnist)"},
     {"model", C_EVAL | C_PREDICT, 1, "CKPT   checkpoint to load"},
     {"out", C_TRAIN, 1, "FILE     checkpoint to write (default clnet-model.ckpt)"},
+    {"resume", C_TRAIN, 1,
+     "CKPT  continue the run that wrote CKPT (weights, optimizer state, "
+     "epoch and step; --epochs counts to the run's last epoch)"},
+    {"init-weights", C_TRAIN, 1,
+     "CKPT start a new training from CKPT's weights (fresh optimizer; the "
+     "same topology)"},
+    {"save-every", C_TRAIN, 1,
+     "N  also write --out after every N epochs, so a crash loses at most "
+     "N epochs"},
     {"log-json", C_TRAIN, 1,
      "FILE one JSON object per epoch: epoch, loss, accuracy, val_loss, "
      "val_accuracy, seconds, eval_seconds, images_per_second"},
@@ -118,7 +127,9 @@ void cli_usage(FILE *out)
             "OpenCL kernels and tune.tsv; else $XDG_CACHE_HOME/clnet, "
             "else ~/.cache/clnet).\n"
             "Exit status: 0 success, 2 bad input (options, topology, data, "
-            "checkpoint), 1 failure at run time.\n");
+            "checkpoint), 1 failure at run time (a non-finite loss, a "
+            "diverged run), 130 / 143 after SIGINT / SIGTERM (train saves "
+            "--out first; a second SIGINT stops at once).\n");
 }
 
 static int parse_number(const char *opt, const char *v, long long min,
@@ -145,6 +156,12 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "model")) o->model = v;
     else if (!strcmp(name, "out")) o->out = v;
     else if (!strcmp(name, "log-json")) o->log_json = v;
+    else if (!strcmp(name, "resume")) o->resume = v;
+    else if (!strcmp(name, "init-weights")) o->init_weights = v;
+    else if (!strcmp(name, "save-every")) {
+        rc = parse_number(name, v, 1, 1000000, &x);
+        o->save_every = (int32_t)x;
+    }
     else if (!strcmp(name, "device")) o->device = v;
     else if (!strcmp(name, "backend")) o->backend = v;
     else if (!strcmp(name, "invert")) o->invert = 1;
@@ -306,6 +323,11 @@ int cli_parse(int argc, char **argv, cli_options *o, int *done)
     if ((bit & C_BUILD) && !o->net) {
         fprintf(stderr, "clnet %s: give a topology file, e.g. clnet %s "
                         "models/mnist.net\n", cmd, cmd);
+        return EXIT_INPUT;
+    }
+    if (o->resume && o->init_weights) {
+        fprintf(stderr, "clnet train: --resume continues a run and "
+                        "--init-weights starts a new one; give one of them\n");
         return EXIT_INPUT;
     }
     if ((bit & (C_EVAL | C_PREDICT)) && !o->model) {

@@ -13,6 +13,8 @@ typedef struct {
     const char *command;
     const char *net;
     const char *data, *model, *out, *log_json, *device, *backend, *json;
+    const char *resume, *init_weights;
+    int32_t save_every;
     uint64_t seed;
     double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;

@@ -2,7 +2,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "progress.h"
 
+#include <errno.h>
 #include <math.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -11,15 +13,27 @@
 #define REDRAW_SECONDS 0.1
 
 void cli_progress_init(cli_progress *p, FILE *out, int32_t epochs, int quiet,
-                       FILE *json)
+                       const char *json_path, int json_append)
 {
+    p->json_path = json_path;
+    p->json_append = json_append;
+    p->json_failed = 0;
     p->out = out;
     p->tty = isatty(fileno(out));
     p->quiet = quiet;
     p->epochs = epochs;
     p->last_draw = 0;
     p->last_tenth = -1;
-    p->json = json;
+    p->json = NULL;
+}
+
+int cli_progress_close(cli_progress *p)
+{
+    int bad = p->json_failed;
+    if (p->json && fclose(p->json) != 0)
+        bad = 1;
+    p->json = NULL;
+    return bad;
 }
 
 void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
@@ -80,6 +94,12 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
                 s->val_accuracy);
     fprintf(p->out, "\n");
     fflush(p->out);
+    if (p->json_path && !p->json && !p->json_failed &&
+        !(p->json = fopen(p->json_path, p->json_append ? "a" : "w"))) {
+        fprintf(stderr, "clnet: cannot write %s: %s\n", p->json_path,
+                strerror(errno));
+        p->json_failed = 1;
+    }
     if (p->json) {
         fprintf(p->json, "{\"epoch\": %d, ", s->epoch);
         json_number(p->json, "loss", s->loss, 0);

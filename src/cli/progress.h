@@ -14,11 +14,18 @@ typedef struct {
     int32_t epochs;
     double last_draw;
     int64_t last_tenth;
-    FILE *json; /* --log-json, or NULL */
+    /* --log-json, or NULL: opened at the first epoch's line, so a run
+     * that fails before it leaves an old log as it was; appended to when
+     * resuming */
+    const char *json_path;
+    int json_append, json_failed;
+    FILE *json;
 } cli_progress;
 
 void cli_progress_init(cli_progress *p, FILE *out, int32_t epochs, int quiet,
-                       FILE *json);
+                       const char *json_path, int json_append);
+/* Closes the log; returns non-zero when it could not be written. */
+int cli_progress_close(cli_progress *p);
 void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
                        double accuracy, double seconds, void *user);
 void cli_progress_epoch(const clnet_epoch_stats *s, void *user);
