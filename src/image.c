@@ -345,7 +345,7 @@ static int read_image_file(const char *path, unsigned char **data,
     if (!f)
         return clnet_fail(err, errno == ENOENT ? CLNET_E_NOTFOUND
                                                : CLNET_E_ARG,
-                          "%s: cannot open the image: %s", path,
+                          "cannot open image %s: %s", path,
                           strerror(errno));
     struct stat st;
     int bad = fstat(fileno(f), &st) != 0;
@@ -376,7 +376,7 @@ static int read_image_file(const char *path, unsigned char **data,
         size_t got = fread(d + n, 1, cap - n, f);
         n += got;
         if (ferror(f)) {
-            rc = clnet_fail(err, CLNET_E_ARG, "%s: cannot read the image: %s",
+            rc = clnet_fail(err, CLNET_E_ARG, "cannot read image %s: %s",
                             path, errno ? strerror(errno) : "read error");
             break;
         }

@@ -409,7 +409,10 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
         }
         L->plugin = p;
         char perr[CLNET_ERRLEN] = "";
-        if (p->create(&args, &L->plan, &L->state, perr)) {
+        if (net->planning
+                ? clnet_net_probe_create(r, p, &args, &L->plan, &L->state,
+                                         &L->plugin, perr)
+                : p->create(&args, &L->plan, &L->state, perr)) {
             L->state = NULL;
             return clnet_fail(err, CLNET_E_SHAPE, "%s:%d:%d: %s: %s", t->file,
                               l->line, l->col, l->kind,
@@ -690,7 +693,18 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     net->max_batch = o->max_batch ? o->max_batch : net->default_batch;
     net->fused = net->loss->loss.can_fuse_softmax &&
                  ends_in_softmax(&t->layers[t->nlayers - 1]);
-    if (build_layers(net, t, r, o, backend, device_index, err) ||
+    /* a first pass at one sample learns every shape, so the memory plan
+     * is checked before anything sized by the batch exists */
+    net->planning = 1;
+    int planned = build_layers(net, t, r, o, backend, device_index, err) ||
+                  clnet_net_plan_check(net, r, o->max_memory, err);
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layers[i].state)
+            net->layers[i].plugin->destroy(net->layers[i].state);
+    memset(net->layers, 0, (size_t)net->nlayers * sizeof *net->layers);
+    net->planning = 0;
+    if (planned ||
+        build_layers(net, t, r, o, backend, device_index, err) ||
         check_overrides(o->backends, net, r, err))
         goto fail;
 

@@ -13,7 +13,7 @@ typedef struct {
     const char *command;
     const char *net;
     const char *data, *model, *out, *log_json, *device, *backend, *json;
-    uint64_t seed;
+    uint64_t seed, max_memory;
     double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;
     int invert, quiet, autotune;
