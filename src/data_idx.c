@@ -15,6 +15,10 @@
 #define MAX_SAMPLES 100000000
 #define MAX_SIDE 4096
 #define MAX_PIXEL_BYTES (1ull << 32)
+/* a gzip stream's payload is read into a buffer that starts at this and
+ * doubles as data arrives, so a header's claim costs nothing until the
+ * data proves it */
+#define FIRST_CHUNK (1u << 20)
 
 static int read_exact(gzFile f, void *buf, size_t n, size_t *got)
 {
@@ -38,9 +42,10 @@ static uint32_t be32(const unsigned char *p)
            p[3];
 }
 
-/* Opens path and reads an IDX header of `ndim` dimensions. */
+/* Opens path and reads an IDX header of `ndim` dimensions; *size is the
+ * file's length on disk. */
 static gzFile open_idx(const char *path, int ndim, uint32_t *dims,
-                       clnet_error *err)
+                       off_t *size, clnet_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -85,30 +90,70 @@ static gzFile open_idx(const char *path, int ndim, uint32_t *dims,
     }
     for (int i = 0; i < ndim; i++)
         dims[i] = be32(hdr + 4 + 4 * i);
+    *size = st.st_size;
     return f;
 }
 
-/* Reads exactly n bytes of payload and checks nothing follows. */
-static int read_payload(gzFile f, const char *path, void *buf, size_t n,
-                        clnet_error *err)
+static int truncated(const char *path, size_t n, size_t got,
+                     clnet_error *err)
 {
-    size_t got = 0;
-    int zerr;
-    if (read_exact(f, buf, n, &got)) {
-        const char *zmsg = gzerror(f, &zerr);
-        return clnet_fail(err, CLNET_E_DATA, "%s: cannot decompress: %s", path,
-                          zmsg);
-    }
-    if (got != n)
-        return clnet_fail(err, CLNET_E_DATA,
-                          "%s is truncated: the header promises %zu bytes of "
-                          "data, the file holds %zu",
-                          path, n, got);
-    unsigned char extra;
-    if (read_exact(f, &extra, 1, &got) == 0 && got != 0)
+    return clnet_fail(err, CLNET_E_DATA,
+                      "%s is truncated: the header promises %zu bytes of "
+                      "data, the file holds %zu",
+                      path, n, got);
+}
+
+/* Reads exactly n bytes of payload after a header of hdr bytes and checks
+ * nothing follows. A plain file's length is checked before anything is
+ * allocated; a gzip stream's buffer grows only as data arrives. */
+static int read_payload(gzFile f, const char *path, off_t size, size_t hdr,
+                        size_t n, uint8_t **out, clnet_error *err)
+{
+    int plain = gzdirect(f);
+    if (plain && (uint64_t)size < hdr + (uint64_t)n)
+        return truncated(path, n, (size_t)size - hdr, err);
+    if (plain && (uint64_t)size > hdr + (uint64_t)n)
         return clnet_fail(err, CLNET_E_DATA,
                           "%s holds more data than its header describes", path);
-    return CLNET_OK;
+    size_t cap = plain || n < FIRST_CHUNK ? n : FIRST_CHUNK, done = 0;
+    uint8_t *buf = malloc(cap ? cap : 1);
+    int zerr, rc = CLNET_OK;
+    while (!rc) {
+        if (!buf) {
+            rc = clnet_fail(err, CLNET_E_NOMEM,
+                            "out of memory reading %s (%zu bytes)", path, cap);
+            break;
+        }
+        size_t got = 0;
+        if (read_exact(f, buf + done, cap - done, &got)) {
+            const char *zmsg = gzerror(f, &zerr);
+            rc = clnet_fail(err, CLNET_E_DATA, "%s: cannot decompress: %s",
+                            path, zmsg);
+            break;
+        }
+        done += got;
+        if (done < cap) {
+            rc = truncated(path, n, done, err);
+            break;
+        }
+        if (done == n)
+            break;
+        cap = cap > n / 2 ? n : cap * 2;
+        uint8_t *g = realloc(buf, cap);
+        if (!g)
+            free(buf);
+        buf = g;
+    }
+    unsigned char extra;
+    size_t got = 0;
+    if (!rc && read_exact(f, &extra, 1, &got) == 0 && got != 0)
+        rc = clnet_fail(err, CLNET_E_DATA,
+                        "%s holds more data than its header describes", path);
+    if (rc)
+        free(buf);
+    else
+        *out = buf;
+    return rc;
 }
 
 void clnet_dataset_free(clnet_dataset *ds)
@@ -129,7 +174,8 @@ int clnet_dataset_load_idx(clnet_dataset *ds, const char *images_path,
                           "clnet_dataset_load_idx: NULL argument");
     memset(ds, 0, sizeof *ds);
     uint32_t idims[3], ldims[1];
-    gzFile fi = open_idx(images_path, 3, idims, err);
+    off_t isize, lsize;
+    gzFile fi = open_idx(images_path, 3, idims, &isize, err);
     if (!fi)
         return err ? err->status : CLNET_E_DATA;
     if (idims[0] == 0 || idims[0] > MAX_SAMPLES || idims[1] == 0 ||
@@ -142,7 +188,7 @@ int clnet_dataset_load_idx(clnet_dataset *ds, const char *images_path,
                           images_path, idims[0], idims[1], idims[2],
                           MAX_SAMPLES, MAX_SIDE, MAX_SIDE);
     }
-    gzFile fl = open_idx(labels_path, 1, ldims, err);
+    gzFile fl = open_idx(labels_path, 1, ldims, &lsize, err);
     if (!fl) {
         gzclose(fi);
         return err ? err->status : CLNET_E_DATA;
@@ -156,19 +202,16 @@ int clnet_dataset_load_idx(clnet_dataset *ds, const char *images_path,
                           images_path, idims[0], labels_path, ldims[0]);
     }
     size_t npix = (size_t)idims[0] * idims[1] * idims[2];
-    uint8_t *pixels = malloc(npix);
-    uint8_t *raw = malloc(ldims[0]);
-    int32_t *labels = malloc(sizeof *labels * ldims[0]);
-    int rc = CLNET_OK;
-    if (!pixels || !raw || !labels)
-        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for %zu pixels",
-                        npix);
+    uint8_t *pixels = NULL, *raw = NULL;
+    int32_t *labels = NULL;
+    int rc = read_payload(fi, images_path, isize, 16, npix, &pixels, err);
     if (!rc)
-        rc = read_payload(fi, images_path, pixels, npix, err);
-    if (!rc)
-        rc = read_payload(fl, labels_path, raw, ldims[0], err);
+        rc = read_payload(fl, labels_path, lsize, 8, ldims[0], &raw, err);
     gzclose(fi);
     gzclose(fl);
+    if (!rc && !(labels = malloc(sizeof *labels * ldims[0])))
+        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for %u labels",
+                        ldims[0]);
     if (!rc) {
         for (uint32_t i = 0; i < ldims[0]; i++)
             labels[i] = raw[i];
@@ -179,7 +222,6 @@ int clnet_dataset_load_idx(clnet_dataset *ds, const char *images_path,
         ds->labels = labels;
     } else {
         free(pixels);
-        free(labels);
     }
     free(raw);
     return rc;

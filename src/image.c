@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "internal.h"
 
+/* Buffers grow as data arrives, never to what a header merely claims: a
+ * tiny file must not cost more than a little memory. */
 #define MAX_IMAGE_BYTES (64u << 20)
-#define MAX_SIDE 16384
+#define MAX_SIDE 8192
+#define FIRST_CHUNK (64u << 10)
 
 typedef struct {
     int32_t w, h;
@@ -24,6 +28,14 @@ static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
            p[3];
+}
+
+static int too_large(const char *path, unsigned long w, unsigned long h,
+                     clnet_error *err)
+{
+    return clnet_fail(err, CLNET_E_DATA,
+                      "%s: image is %lux%lu; at most %d x %d is supported",
+                      path, w, h, MAX_SIDE, MAX_SIDE);
 }
 
 /* ---- PGM ---- */
@@ -54,26 +66,29 @@ static int decode_pgm(const char *path, const unsigned char *d, size_t n,
     size_t pos = 2;
     long w, h, maxv;
     if (pgm_token(d, n, &pos, &w) || pgm_token(d, n, &pos, &h) ||
-        pgm_token(d, n, &pos, &maxv) || w < 1 || h < 1 || w > MAX_SIDE ||
-        h > MAX_SIDE || maxv < 1 || maxv > 65535)
+        pgm_token(d, n, &pos, &maxv) || w < 1 || h < 1 || maxv < 1 ||
+        maxv > 65535)
         return clnet_fail(err, CLNET_E_DATA,
                           "%s: bad PGM header (width, height and a maximum "
                           "value of 1 to 65535 expected)",
                           path);
+    if (w > MAX_SIDE || h > MAX_SIDE)
+        return too_large(path, (unsigned long)w, (unsigned long)h, err);
+    size_t count = (size_t)w * (size_t)h;
+    int binary = d[1] == '5';
+    int wide = maxv > 255;
+    if (binary)
+        pos++; /* the single whitespace after maxval */
+    /* P5 holds one or two bytes a pixel, P2 at least one digit: the file
+     * must be long enough before the pixels are allocated */
+    if (pos > n || count * (binary && wide ? 2 : 1) > n - pos)
+        return clnet_fail(err, CLNET_E_DATA, "%s: PGM pixel data is cut "
+                          "short (%ldx%ld pixels promised)", path, w, h);
     img->w = (int32_t)w;
     img->h = (int32_t)h;
-    size_t count = (size_t)w * (size_t)h;
     img->grey = malloc(count);
     if (!img->grey)
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s", path);
-    int binary = d[1] == '5';
-    int wide = maxv > 255;
-    if (binary) {
-        pos++; /* the single whitespace after maxval */
-        if (pos + count * (wide ? 2 : 1) > n)
-            return clnet_fail(err, CLNET_E_DATA, "%s: PGM pixel data is cut "
-                              "short", path);
-    }
     for (size_t i = 0; i < count; i++) {
         long v;
         if (binary) {
@@ -101,6 +116,78 @@ static int paeth(int a, int b, int c)
     return pb <= pc ? b : c;
 }
 
+/* Inflates every IDAT chunk of the file, in order, into a buffer that
+ * grows as output arrives up to `want` bytes: a header claiming a huge
+ * image costs only what its data really inflates to. */
+static int inflate_idat(const char *path, const unsigned char *d, size_t n,
+                        uint32_t w, uint32_t h, size_t want,
+                        unsigned char **out, clnet_error *err)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK)
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s", path);
+    size_t cap = want < FIRST_CHUNK ? want : FIRST_CHUNK, have = 0;
+    unsigned char *raw = malloc(cap);
+    int zr = Z_OK, rc = CLNET_OK;
+    if (!raw)
+        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s", path);
+    /* the chunks were checked by the caller: lengths fit, IEND exists */
+    for (size_t pos = 8; !rc && zr != Z_STREAM_END && pos + 12 <= n;) {
+        uint32_t len = be32(d + pos);
+        const unsigned char *type = d + pos + 4;
+        if (!memcmp(type, "IEND", 4))
+            break;
+        if (memcmp(type, "IDAT", 4)) {
+            pos += 12 + (size_t)len;
+            continue;
+        }
+        z.next_in = (unsigned char *)d + pos + 8;
+        z.avail_in = len;
+        while (!rc && z.avail_in > 0 && zr != Z_STREAM_END) {
+            if (have == cap && cap < want) {
+                size_t grown = cap > want / 2 ? want : cap * 2;
+                unsigned char *g = realloc(raw, grown);
+                if (!g) {
+                    rc = clnet_fail(err, CLNET_E_NOMEM,
+                                    "out of memory for %s", path);
+                    break;
+                }
+                raw = g;
+                cap = grown;
+            }
+            /* with the buffer full, inflate may still read the trailer */
+            z.next_out = raw + have;
+            z.avail_out = (uInt)(cap - have > (1u << 30) ? (1u << 30)
+                                                          : cap - have);
+            uInt before = z.avail_out;
+            zr = inflate(&z, Z_NO_FLUSH);
+            have += before - z.avail_out;
+            if (zr == Z_BUF_ERROR && have == want)
+                rc = clnet_fail(err, CLNET_E_DATA,
+                                "%s: PNG image data inflates to more than "
+                                "the %ux%u pixels of its header",
+                                path, w, h);
+            else if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+                rc = clnet_fail(err, CLNET_E_DATA,
+                                "%s: PNG image data is damaged: %s", path,
+                                z.msg ? z.msg : "inflate failed");
+        }
+        pos += 12 + (size_t)len;
+    }
+    inflateEnd(&z);
+    if (!rc && (zr != Z_STREAM_END || have != want))
+        rc = clnet_fail(err, CLNET_E_DATA,
+                        "%s: PNG image data does not inflate to %ux%u "
+                        "pixels (%zu of %zu bytes)",
+                        path, w, h, have, want);
+    if (rc)
+        free(raw);
+    else
+        *out = raw;
+    return rc;
+}
+
 static int decode_png(const char *path, const unsigned char *d, size_t n,
                       image_t *img, clnet_error *err)
 {
@@ -109,51 +196,35 @@ static int decode_png(const char *path, const unsigned char *d, size_t n,
     int depth = 0, ctype = -1, have_ihdr = 0, done = 0;
     unsigned char palette[256 * 3];
     int npal = 0;
-    unsigned char *idat = NULL;
-    size_t idat_len = 0;
-    int rc = CLNET_OK;
+    /* the chunks first, allocating nothing: structure, CRCs, header */
     while (!done) {
-        if (pos + 12 > n) {
-            rc = clnet_fail(err, CLNET_E_DATA, "%s: PNG ends before IEND",
-                            path);
-            goto out;
-        }
+        if (pos + 12 > n)
+            return clnet_fail(err, CLNET_E_DATA, "%s: PNG ends before IEND",
+                              path);
         uint32_t len = be32(d + pos);
         const unsigned char *type = d + pos + 4, *body = d + pos + 8;
-        if (len > n || pos + 12 + len > n) {
-            rc = clnet_fail(err, CLNET_E_DATA, "%s: PNG chunk runs past the "
-                            "end of the file", path);
-            goto out;
-        }
-        if ((uint32_t)crc32(crc32(0L, type, 4), body, len) != be32(body + len)) {
-            rc = clnet_fail(err, CLNET_E_DATA, "%s: PNG chunk %.4s fails its "
-                            "CRC check; the file is damaged", path, type);
-            goto out;
-        }
+        if (len > n || pos + 12 + len > n)
+            return clnet_fail(err, CLNET_E_DATA, "%s: PNG chunk runs past "
+                              "the end of the file", path);
+        if ((uint32_t)crc32(crc32(0L, type, 4), body, len) != be32(body + len))
+            return clnet_fail(err, CLNET_E_DATA, "%s: PNG chunk %.4s fails "
+                              "its CRC check; the file is damaged", path,
+                              type);
         if (!memcmp(type, "IHDR", 4) && len == 13) {
             w = be32(body);
             h = be32(body + 4);
             depth = body[8];
             ctype = body[9];
             have_ihdr = 1;
-            if (body[12] != 0) {
-                rc = clnet_fail(err, CLNET_E_DATA, "%s: interlaced PNG is not "
-                                "supported; save it without interlacing", path);
-                goto out;
-            }
+            if (w > MAX_SIDE || h > MAX_SIDE)
+                return too_large(path, w, h, err);
+            if (body[12] != 0)
+                return clnet_fail(err, CLNET_E_DATA, "%s: interlaced PNG is "
+                                  "not supported; save it without "
+                                  "interlacing", path);
         } else if (!memcmp(type, "PLTE", 4) && len % 3 == 0 && len <= 768) {
             memcpy(palette, body, len);
             npal = (int)(len / 3);
-        } else if (!memcmp(type, "IDAT", 4)) {
-            unsigned char *g = realloc(idat, idat_len + len + 1);
-            if (!g) {
-                rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s",
-                                path);
-                goto out;
-            }
-            idat = g;
-            memcpy(idat + idat_len, body, len);
-            idat_len += len;
         } else if (!memcmp(type, "IEND", 4)) {
             done = 1;
         }
@@ -161,40 +232,30 @@ static int decode_png(const char *path, const unsigned char *d, size_t n,
     }
     int channels = ctype == 0 ? 1 : ctype == 2 ? 3 : ctype == 3 ? 1
                  : ctype == 4 ? 2 : ctype == 6 ? 4 : 0;
-    if (!have_ihdr || !channels || w < 1 || h < 1 || w > MAX_SIDE ||
-        h > MAX_SIDE) {
-        rc = clnet_fail(err, CLNET_E_DATA, "%s: PNG header missing or of an "
-                        "unknown colour type", path);
-        goto out;
-    }
-    if (!(depth == 8 || (depth == 16 && ctype != 3))) {
-        rc = clnet_fail(err, CLNET_E_DATA, "%s: PNG bit depth %d is not "
-                        "supported; save it with 8 bits per channel",
-                        path, depth);
-        goto out;
-    }
-    if (ctype == 3 && npal == 0) {
-        rc = clnet_fail(err, CLNET_E_DATA, "%s: palette PNG without a palette",
-                        path);
-        goto out;
-    }
+    if (!have_ihdr)
+        return clnet_fail(err, CLNET_E_DATA, "%s: PNG has no IHDR header",
+                          path);
+    if (!channels)
+        return clnet_fail(err, CLNET_E_DATA, "%s: PNG colour type %d is "
+                          "unknown", path, ctype);
+    if (w < 1 || h < 1)
+        return clnet_fail(err, CLNET_E_DATA, "%s: PNG image is %ux%u; it "
+                          "must have at least one pixel", path, w, h);
+    if (!(depth == 8 || (depth == 16 && ctype != 3)))
+        return clnet_fail(err, CLNET_E_DATA, "%s: PNG bit depth %d is not "
+                          "supported; save it with 8 bits per channel",
+                          path, depth);
+    if (ctype == 3 && npal == 0)
+        return clnet_fail(err, CLNET_E_DATA, "%s: palette PNG without a "
+                          "palette", path);
+    /* at most 8 bytes a pixel and MAX_SIDE a side: no product overflows */
     size_t bpp = (size_t)channels * (size_t)depth / 8;
     size_t stride = bpp * w;
     size_t raw_len = (stride + 1) * h;
-    unsigned char *raw = malloc(raw_len);
-    if (!raw) {
-        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s", path);
-        goto out;
-    }
-    uLongf out_len = (uLongf)raw_len;
-    int zr = uncompress(raw, &out_len, idat ? idat : (unsigned char *)"",
-                        (uLong)idat_len);
-    if (zr != Z_OK || out_len != raw_len) {
-        free(raw);
-        rc = clnet_fail(err, CLNET_E_DATA, "%s: PNG image data does not "
-                        "inflate to %ux%u pixels", path, w, h);
-        goto out;
-    }
+    unsigned char *raw = NULL;
+    int rc = inflate_idat(path, d, n, w, h, raw_len, &raw, err);
+    if (rc)
+        return rc;
     for (uint32_t y = 0; y < h; y++) {
         unsigned char *row = raw + y * (stride + 1);
         unsigned char *prev = y ? raw + (y - 1) * (stride + 1) + 1 : NULL;
@@ -202,9 +263,8 @@ static int decode_png(const char *path, const unsigned char *d, size_t n,
         row++;
         if (f > 4) {
             free(raw);
-            rc = clnet_fail(err, CLNET_E_DATA, "%s: bad PNG filter %d on row "
-                            "%u", path, f, y);
-            goto out;
+            return clnet_fail(err, CLNET_E_DATA, "%s: bad PNG filter %d on "
+                              "row %u", path, f, y);
         }
         for (size_t x = 0; x < stride; x++) {
             int a = x >= bpp ? row[x - bpp] : 0;
@@ -220,8 +280,7 @@ static int decode_png(const char *path, const unsigned char *d, size_t n,
     img->grey = malloc((size_t)w * h);
     if (!img->grey) {
         free(raw);
-        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s", path);
-        goto out;
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s", path);
     }
     for (uint32_t y = 0; y < h; y++) {
         const unsigned char *row = raw + y * (stride + 1) + 1;
@@ -250,9 +309,7 @@ static int decode_png(const char *path, const unsigned char *d, size_t n,
         }
     }
     free(raw);
-out:
-    free(idat);
-    return rc;
+    return CLNET_OK;
 }
 
 /* Area-averaging resize: each output pixel is the mean of the input area
@@ -279,32 +336,81 @@ static void resize_area(const image_t *in, int32_t rows, int32_t cols,
     }
 }
 
+/* Reads the whole file into a buffer sized by what it holds (a regular
+ * file by its length, anything else as it arrives), up to the limit. */
+static int read_image_file(const char *path, unsigned char **data,
+                           size_t *len, clnet_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return clnet_fail(err, errno == ENOENT ? CLNET_E_NOTFOUND
+                                               : CLNET_E_ARG,
+                          "cannot open image %s: %s", path,
+                          strerror(errno));
+    struct stat st;
+    int bad = fstat(fileno(f), &st) != 0;
+    if (bad || S_ISDIR(st.st_mode)) {
+        int rc = clnet_fail(err, CLNET_E_ARG, "%s: %s", path,
+                            bad ? strerror(errno) : "is a directory");
+        fclose(f);
+        return rc;
+    }
+    size_t cap = S_ISREG(st.st_mode) && st.st_size < MAX_IMAGE_BYTES
+                     ? (size_t)st.st_size + 1
+                     : FIRST_CHUNK;
+    unsigned char *d = NULL;
+    size_t n = 0;
+    int rc = CLNET_OK;
+    for (;;) {
+        if (n == cap || !d) {
+            if (d)
+                cap = cap > MAX_IMAGE_BYTES / 2 ? MAX_IMAGE_BYTES : cap * 2;
+            unsigned char *g = realloc(d, cap);
+            if (!g) {
+                rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s",
+                                path);
+                break;
+            }
+            d = g;
+        }
+        size_t got = fread(d + n, 1, cap - n, f);
+        n += got;
+        if (ferror(f)) {
+            rc = clnet_fail(err, CLNET_E_ARG, "cannot read image %s: %s",
+                            path, errno ? strerror(errno) : "read error");
+            break;
+        }
+        if (n >= MAX_IMAGE_BYTES) {
+            rc = clnet_fail(err, CLNET_E_DATA, "%s is larger than %u MiB",
+                            path, MAX_IMAGE_BYTES >> 20);
+            break;
+        }
+        if (got == 0 || feof(f))
+            break;
+    }
+    fclose(f);
+    if (rc) {
+        free(d);
+        return rc;
+    }
+    *data = d;
+    *len = n;
+    return CLNET_OK;
+}
+
 int clnet_image_load(const char *path, int32_t rows, int32_t cols,
                      uint8_t *out, clnet_error *err)
 {
     clnet_error_clear(err);
     if (!path || !out || rows < 1 || cols < 1)
         return clnet_fail(err, CLNET_E_ARG, "clnet_image_load: bad argument");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return clnet_fail(err, errno == ENOENT ? CLNET_E_NOTFOUND : CLNET_E_IO,
-                          "cannot open image %s: %s", path, strerror(errno));
-    unsigned char *d = malloc(MAX_IMAGE_BYTES);
-    if (!d) {
-        fclose(f);
-        return clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s", path);
-    }
-    size_t n = fread(d, 1, MAX_IMAGE_BYTES, f);
-    int bad = ferror(f);
-    fclose(f);
+    unsigned char *d = NULL;
+    size_t n = 0;
+    int rc = read_image_file(path, &d, &n, err);
+    if (rc)
+        return rc;
     image_t img = {0, 0, NULL};
-    int rc;
-    if (bad)
-        rc = clnet_fail(err, CLNET_E_IO, "cannot read image %s", path);
-    else if (n >= MAX_IMAGE_BYTES)
-        rc = clnet_fail(err, CLNET_E_DATA, "%s is larger than %u MiB", path,
-                        MAX_IMAGE_BYTES >> 20);
-    else if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
+    if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
         rc = decode_png(path, d, n, &img, err);
     else if (n >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '2'))
         rc = decode_pgm(path, d, n, &img, err);

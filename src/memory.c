@@ -1,9 +1,14 @@
-/* Memory planning: every buffer a training step needs, on the backend of
- * the layer that uses it, allocated once before the first step; the
- * initial parameters; and parameter copies to and from the host. */
+/* Memory planning: what every buffer a training step needs will cost on
+ * each backend, checked against the limit before anything is allocated;
+ * the buffers themselves, on the backend of the layer that uses them,
+ * allocated once before the first step; the initial parameters; and
+ * parameter copies to and from the host. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backends.h"
 #include "clnet/philox.h"
@@ -100,27 +105,41 @@ static int plan_params(clnet_net *net, float *scratch, clnet_error *err)
     return CLNET_OK;
 }
 
+/* Elements of the largest activation copied between two backends that
+ * are both devices: only such a copy goes through host_stage. */
+static size_t device_copy_elems(const clnet_net *net)
+{
+    size_t largest = 0;
+    for (int i = 1; i < net->nlayers; i++) {
+        const clnet_net_layer *P = &net->layers[i - 1], *L = &net->layers[i];
+        size_t n = (size_t)net->max_batch * L->in_size;
+        if (P->bk != L->bk && !clnet_backend_is_host(net, P->bk) &&
+            !clnet_backend_is_host(net, L->bk) && n > largest)
+            largest = n;
+    }
+    return largest;
+}
+
 int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
 {
     size_t largest_param = 0;
     int rc = count_params(net, &largest_param, err);
     if (rc)
         return rc;
-    /* host staging carries any activation or parameter between backends */
-    size_t largest = largest_param;
-    for (int i = 0; i < net->nlayers; i++) {
-        size_t act = (size_t)net->max_batch * net->layers[i].out_size;
-        largest = act > largest ? act : largest;
-    }
     float *scratch = malloc((largest_param ? largest_param : 1) *
                             sizeof(float));
-    net->host_stage = clnet_alloc(largest * sizeof(float));
-    net->host_pred = clnet_alloc((size_t)net->max_batch *
-                                 (size_t)net->classes * sizeof(float));
+    net->host_stage = clnet_alloc(device_copy_elems(net) * sizeof(float));
+    /* predictions are read back only from a device */
+    int pred_on_host =
+        clnet_backend_is_host(net, net->layers[net->nlayers - 1].bk);
+    net->host_pred = pred_on_host ? NULL
+                                  : clnet_alloc((size_t)net->max_batch *
+                                                (size_t)net->classes *
+                                                sizeof(float));
     net->batch_pixels =
         clnet_alloc((size_t)net->max_batch * net->layers[0].out_size);
     net->batch_labels = clnet_alloc((size_t)net->max_batch * sizeof(int32_t));
-    if (!scratch || !net->host_stage || !net->host_pred ||
+    if (!scratch || !net->host_stage || (!pred_on_host && !net->host_pred) ||
         !net->batch_pixels || !net->batch_labels) {
         free(scratch);
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory for a batch");
@@ -188,4 +207,273 @@ void clnet_net_release_memory(clnet_net *net)
     clnet_free(net->host_pred);
     clnet_free(net->batch_pixels);
     clnet_free(net->batch_labels);
+}
+
+/* ---- the plan, before anything is allocated ---- */
+
+void clnet_format_bytes(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+        return;
+    }
+    double v = (double)bytes / 1024;
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+int clnet_net_probe_create(const clnet_registry *r, const clnet_plugin *p,
+                           const clnet_create_args *args,
+                           clnet_layer_plan *plan, void **state,
+                           const clnet_plugin **used, char *perr)
+{
+    clnet_create_args one = *args;
+    one.max_batch = 1;
+    one.threads = 1;
+    /* shapes do not depend on the backend (the ABI's layout is the same
+     * everywhere), and a CPU instance compiles no kernels */
+    const clnet_plugin *cpu = strcmp(p->backend, "cpu") == 0
+                                  ? p
+                                  : clnet_registry_find(r, p->kind, "cpu");
+    if (cpu && cpu->role == CLNET_ROLE_LAYER) {
+        clnet_create_args c = one;
+        c.device = NULL;
+        if (cpu->create(&c, plan, state, perr) == 0) {
+            *used = cpu;
+            return 0;
+        }
+        *state = NULL;
+        perr[0] = '\0';
+    }
+    *used = p;
+    return p->create(&one, plan, state, perr);
+}
+
+/* Sums and products that cannot wrap: an overflow sticks in *ovf. */
+static uint64_t mul(uint64_t a, uint64_t b, int *ovf)
+{
+    uint64_t r;
+    if (__builtin_mul_overflow(a, b, &r)) {
+        *ovf = 1;
+        return UINT64_MAX;
+    }
+    return r;
+}
+
+static void add(uint64_t *acc, uint64_t v, int *ovf)
+{
+    if (__builtin_add_overflow(*acc, v, acc)) {
+        *ovf = 1;
+        *acc = UINT64_MAX;
+    }
+}
+
+/* The smaller of `v` and the cgroup's remaining allowance, if any. */
+static uint64_t cgroup_cap(uint64_t v, char *from, size_t len)
+{
+    unsigned long long max = 0, cur = 0;
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+    int ok = f && fscanf(f, "%llu", &max) == 1;
+    if (f)
+        fclose(f);
+    f = ok ? fopen("/sys/fs/cgroup/memory.current", "r") : NULL;
+    ok = f && fscanf(f, "%llu", &cur) == 1;
+    if (f)
+        fclose(f);
+    if (ok && max > cur && max - cur < v) {
+        snprintf(from, len, "the cgroup's memory.max");
+        return max - cur;
+    }
+    return v;
+}
+
+/* Host RAM a new allocation can get: MemAvailable, else physical RAM. */
+static uint64_t host_available(char *from, size_t len)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long long kb = 0;
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    if (f)
+        fclose(f);
+    uint64_t v;
+    if (found) {
+        snprintf(from, len, "MemAvailable in /proc/meminfo");
+        v = (uint64_t)kb * 1024;
+    } else {
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        snprintf(from, len, "physical RAM");
+        v = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size
+                                  : UINT64_MAX;
+    }
+    return cgroup_cap(v, from, len);
+}
+
+static uint64_t layer_params(const clnet_net_layer *L, int *ovf)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < L->plan.nparams && k < CLNET_MAX_PARAMS; k++) {
+        uint64_t c = 1;
+        for (int d = 0; d < L->plan.params[k].ndim && d < 4; d++) {
+            int32_t dim = L->plan.params[k].dims[d];
+            c = mul(c, dim > 0 ? (uint64_t)dim : 0, ovf);
+        }
+        add(&n, c, ovf);
+    }
+    return n;
+}
+
+/* Every buffer clnet_net_plan_memory allocates, on the memory it lives
+ * in. Plugins allocate workspace of their own in create() (im2col
+ * columns, pooling indices); the plugin ABI has no way to report it, so
+ * it is not in these figures. */
+static int plan_figures(clnet_net *net, const clnet_registry *r, int *ovf)
+{
+    uint64_t B = (uint64_t)net->max_batch, f4 = sizeof(float);
+    int host = -1;
+    net->nmem = net->nbackends;
+    for (int b = 0; b < net->nbackends; b++) {
+        clnet_mem_need *m = &net->mem[b];
+        memset(m, 0, sizeof *m);
+        if (clnet_backend_is_host(net, b)) {
+            host = b;
+            snprintf(m->where, sizeof m->where, "%s", net->backends[b].name);
+        } else {
+            snprintf(m->where, sizeof m->where, "%s:%d",
+                     net->backends[b].name, net->backends[b].index);
+        }
+    }
+    if (host < 0) {
+        host = net->nmem++;
+        memset(&net->mem[host], 0, sizeof net->mem[host]);
+        snprintf(net->mem[host].where, sizeof net->mem[host].where, "host");
+    }
+    uint64_t largest_param = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const clnet_net_layer *L = &net->layers[i];
+        clnet_mem_need *m = &net->mem[L->bk];
+        const clnet_backend *bk = &net->backends[L->bk];
+        const clnet_plugin *opt =
+            clnet_registry_find(r, net->optimizer_kind, bk->name);
+        int32_t nslots = opt && opt->role == CLNET_ROLE_OPTIMIZER
+                             ? opt->optimizer.nslots
+                             : 0;
+        nslots = nslots < 0 ? 0 : nslots > CLNET_MAX_SLOTS ? CLNET_MAX_SLOTS
+                                                           : nslots;
+        for (int k = 0; k < L->plan.nparams && k < CLNET_MAX_PARAMS; k++) {
+            clnet_net_layer one = *L;
+            one.plan.nparams = 1;
+            one.plan.params[0] = L->plan.params[k];
+            uint64_t n = layer_params(&one, ovf);
+            largest_param = n > largest_param ? n : largest_param;
+        }
+        uint64_t pbytes = mul(layer_params(L, ovf), f4, ovf);
+        add(&m->params, pbytes, ovf);
+        add(&m->grads, pbytes, ovf);
+        add(&m->slots, mul(pbytes, (uint64_t)nslots, ovf), ovf);
+        uint64_t act = mul(B, L->out_size, ovf);
+        if (i > 0 && L->plan.alias_input)
+            continue; /* shares its input's buffers */
+        add(&m->acts, mul(mul(act, f4, ovf), i > 0 ? 2 : 1, ovf), ovf);
+        const clnet_net_layer *P = i > 0 ? &net->layers[i - 1] : NULL;
+        if (P && P->bk != L->bk)
+            add(&m->stage,
+                mul(mul(B, L->in_size, ovf), f4 * (i > 1 ? 2 : 1), ovf),
+                ovf);
+    }
+    uint64_t in = net->layers[0].out_size, k = (uint64_t)net->classes;
+    if (!clnet_backend_is_host(net, net->layers[0].bk))
+        add(&net->mem[net->layers[0].bk].stage, mul(B, in, ovf), ovf);
+    int loss_bk = net->layers[net->nlayers - 1].bk;
+    if (!clnet_backend_is_host(net, loss_bk))
+        add(&net->mem[loss_bk].stage, mul(B, sizeof(int32_t), ovf), ovf);
+    /* host_stage, host_pred, batch_pixels, batch_labels, the initial
+     * values' scratch; and the confusion matrix evaluation allocates.
+     * B * in_size cannot overflow device_copy_elems's size_t: B < 2^31
+     * and in_size <= 2^28 (network.c) */
+    clnet_mem_need *h = &net->mem[host];
+    add(&h->host, mul(device_copy_elems(net), f4, ovf), ovf);
+    if (!clnet_backend_is_host(net, loss_bk))
+        add(&h->host, mul(mul(B, k, ovf), f4, ovf), ovf);
+    add(&h->host, mul(B, in, ovf), ovf);
+    add(&h->host, mul(B, sizeof(int32_t), ovf), ovf);
+    add(&h->host, mul(largest_param, f4, ovf), ovf);
+    add(&h->eval, mul(mul(k, k, ovf), sizeof(int64_t), ovf), ovf);
+    for (int b = 0; b < net->nmem; b++) {
+        clnet_mem_need *m = &net->mem[b];
+        uint64_t parts[] = {m->params, m->grads, m->slots, m->acts,
+                            m->stage,  m->host,  m->eval};
+        m->total = 0;
+        for (size_t j = 0; j < sizeof parts / sizeof *parts; j++)
+            add(&m->total, parts[j], ovf);
+    }
+    return host;
+}
+
+/* "parameters 1.1 MiB, gradients ..." for the parts that are not 0. */
+static void describe(const clnet_mem_need *m, char *buf, size_t len)
+{
+    const char *names[] = {"parameters", "gradients", "optimizer state",
+                           "activations and their gradients",
+                           "staging between backends", "host buffers",
+                           "evaluation"};
+    uint64_t parts[] = {m->params, m->grads, m->slots, m->acts,
+                        m->stage,  m->host,  m->eval};
+    buf[0] = '\0';
+    for (size_t j = 0; j < sizeof parts / sizeof *parts; j++) {
+        if (!parts[j])
+            continue;
+        char v[32];
+        size_t used = strlen(buf);
+        clnet_format_bytes(parts[j], v, sizeof v);
+        snprintf(buf + used, len - used, "%s%s %s", used ? ", " : "",
+                 names[j], v);
+    }
+}
+
+int clnet_net_plan_check(clnet_net *net, const clnet_registry *r,
+                         uint64_t max_memory, clnet_error *err)
+{
+    int ovf = 0;
+    net->classes = (int32_t)net->layers[net->nlayers - 1].out_size;
+    int host = plan_figures(net, r, &ovf);
+    if (ovf)
+        return clnet_fail(err, CLNET_E_ARG,
+                          "%s at batch %d needs more memory than 64 bits "
+                          "can count; use a smaller --batch or smaller "
+                          "layers",
+                          net->file, net->max_batch);
+    for (int b = 0; b < net->nmem; b++) {
+        clnet_mem_need *m = &net->mem[b];
+        if (max_memory) {
+            m->limit = max_memory;
+            snprintf(m->limit_from, sizeof m->limit_from, "--max-memory");
+        } else if (b == host) {
+            m->limit = host_available(m->limit_from, sizeof m->limit_from);
+        } else {
+            m->limit = net->backends[b].info.global_mem;
+            snprintf(m->limit_from, sizeof m->limit_from,
+                     "the device's global memory");
+        }
+        if (m->total <= m->limit || (b != host && !m->limit && !max_memory))
+            continue; /* a device that reports no size is not checked */
+        char need[32], limit[32], parts[320];
+        clnet_format_bytes(m->total, need, sizeof need);
+        clnet_format_bytes(m->limit, limit, sizeof limit);
+        describe(m, parts, sizeof parts);
+        return clnet_fail(err, CLNET_E_ARG,
+                          "%s at batch %d needs %s on %s (%s); the limit is "
+                          "%s (%s): use a smaller --batch, or --max-memory "
+                          "to set the limit",
+                          net->file, net->max_batch, need, m->where, parts,
+                          limit, m->limit_from);
+    }
+    return CLNET_OK;
 }

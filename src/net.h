@@ -21,6 +21,20 @@ typedef struct {
     void *optimizer_state;
 } clnet_backend;
 
+/* What the network needs in one memory, a backend's device or the host,
+ * in bytes at max_batch; planned before anything sized by the batch is
+ * allocated (memory.c). */
+typedef struct {
+    char where[48]; /* "cpu", "opencl:0" or "host" */
+    uint64_t params, grads, slots; /* parameters, gradients, optimizer */
+    uint64_t acts;  /* activations and their gradients */
+    uint64_t stage; /* copies of activations between backends */
+    uint64_t host;  /* host batch buffers, predictions, staging */
+    uint64_t eval;  /* the evaluation's classes x classes matrix */
+    uint64_t total, limit;
+    char limit_from[48]; /* where the limit comes from */
+} clnet_mem_need;
+
 /* The native CPU's memory functions, in the device plugins' form. */
 const clnet_device_ops *clnet_host_device_ops(void);
 
@@ -88,7 +102,25 @@ struct clnet_net {
     double *t_forward, *t_backward; /* seconds per layer */
     double t_loss, t_update, t_host;
     float *host_pred;      /* the last layer's output, read back */
+    int planning; /* build pass that only learns shapes, at one sample */
+    int nmem;
+    clnet_mem_need mem[CLNET_MAX_BACKENDS + 1]; /* per backend, + host */
 };
+
+/* The memory plan (memory.c). The planning pass creates each layer for
+ * one sample, with its kind's CPU implementation where there is one, so
+ * that nothing sized by the batch exists before the plan is checked. */
+int clnet_net_probe_create(const clnet_registry *r, const clnet_plugin *p,
+                           const clnet_create_args *args,
+                           clnet_layer_plan *plan, void **state,
+                           const clnet_plugin **used, char *perr);
+/* Adds up every buffer of the planned layers on each backend and refuses
+ * the build when one exceeds its limit: max_memory when not 0, else the
+ * host's available RAM or the device's global memory. */
+int clnet_net_plan_check(clnet_net *net, const clnet_registry *r,
+                         uint64_t max_memory, clnet_error *err);
+/* "175.3 MiB": bytes in binary units. */
+void clnet_format_bytes(uint64_t bytes, char *buf, size_t len);
 
 /* Copies a parameter tensor between the host and its layer's backend. */
 int clnet_net_param_read(const clnet_net *net, const clnet_net_layer *L,

@@ -228,8 +228,10 @@ static int check_plan_sizes(const clnet_net *net, const clnet_topology *t,
                             const clnet_topo_line *l, const clnet_net_layer *L,
                             clnet_error *err)
 {
+    /* the planning pass checks one sample: the memory plan that follows
+     * names the batch's figure against the machine's */
     int64_t per = shape_elems(L->plan.out);
-    if (per < 0 || elems_mul(per, net->max_batch) < 0)
+    if (per < 0 || elems_mul(per, net->planning ? 1 : net->max_batch) < 0)
         return clnet_fail(err, CLNET_E_SHAPE,
                           "%s:%d:%d: %s gives an output of %dx%dx%d, which "
                           "is empty, or over a batch of %d more than %lld "
@@ -322,10 +324,12 @@ static void list_implementations(const clnet_registry *r,
     }
 }
 
-static int build_layers(clnet_net *net, const clnet_topology *t,
-                        const clnet_registry *r, const clnet_build_options *o,
-                        const char *default_backend, int32_t device_index,
-                        clnet_strset *names, clnet_error *err)
+static int build_layers_named(clnet_net *net, const clnet_topology *t,
+                              const clnet_registry *r,
+                              const clnet_build_options *o,
+                              const char *default_backend,
+                              int32_t device_index, clnet_strset *names,
+                              clnet_error *err)
 {
     const char *extra[] = {"name", "backend", NULL};
     const char *kinds[MAX_KINDS + 1];
@@ -465,7 +469,10 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
         }
         L->plugin = p;
         char perr[CLNET_ERRLEN] = "";
-        if (p->create(&args, &L->plan, &L->state, perr)) {
+        if (net->planning
+                ? clnet_net_probe_create(r, p, &args, &L->plan, &L->state,
+                                         &L->plugin, perr)
+                : p->create(&args, &L->plan, &L->state, perr)) {
             L->state = NULL;
             return clnet_fail(err, CLNET_E_SHAPE, "%s:%d:%d: %s: %s", t->file,
                               l->line, l->col, l->kind,
@@ -490,6 +497,21 @@ static int build_layers(clnet_net *net, const clnet_topology *t,
         prev = L->out;
     }
     return CLNET_OK;
+}
+
+static int build_layers(clnet_net *net, const clnet_topology *t,
+                        const clnet_registry *r, const clnet_build_options *o,
+                        const char *default_backend, int32_t device_index,
+                        clnet_error *err)
+{
+    clnet_strset names;
+    if (clnet_strset_init(&names, (size_t)t->nlayers))
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory building the "
+                                              "network");
+    int rc = build_layers_named(net, t, r, o, default_backend, device_index,
+                                &names, err);
+    clnet_strset_free(&names);
+    return rc;
 }
 
 /* The last layer ends in softmax: the loss can fuse its derivative. */
@@ -756,14 +778,19 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     net->max_batch = o->max_batch ? o->max_batch : net->default_batch;
     net->fused = net->loss->loss.can_fuse_softmax &&
                  ends_in_softmax(&t->layers[t->nlayers - 1]);
-    clnet_strset names;
-    if (clnet_strset_init(&names, (size_t)t->nlayers)) {
-        clnet_fail(err, CLNET_E_NOMEM, "out of memory building the network");
-        goto fail;
-    }
-    int built = build_layers(net, t, r, o, backend, device_index, &names, err);
-    clnet_strset_free(&names);
-    if (built || check_overrides(o->backends, net, r, err))
+    /* a first pass at one sample learns every shape, so the memory plan
+     * is checked before anything sized by the batch exists */
+    net->planning = 1;
+    int planned = build_layers(net, t, r, o, backend, device_index, err) ||
+                  clnet_net_plan_check(net, r, o->max_memory, err);
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layers[i].state)
+            net->layers[i].plugin->destroy(net->layers[i].state);
+    memset(net->layers, 0, (size_t)net->nlayers * sizeof *net->layers);
+    net->planning = 0;
+    if (planned ||
+        build_layers(net, t, r, o, backend, device_index, err) ||
+        check_overrides(o->backends, net, r, err))
         goto fail;
 
     clnet_net_layer *last = &net->layers[net->nlayers - 1];

@@ -1,4 +1,4 @@
-/* The Keras-style table `clnet summary` prints. */
+/* The Keras-style table `clnet summary` prints, with the memory plan. */
 #include <stdio.h>
 #include <string.h>
 
@@ -57,5 +57,24 @@ int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
     for (int b = 0; b < net->nbackends; b++)
         fprintf(out, "Device: %s:%d %s\n", net->backends[b].name,
                 net->backends[b].index, net->backends[b].info.name);
+    /* the plan clnet_net_build checked, without the plugins' own
+     * workspace (the plugin ABI does not report it) */
+    for (int m = 0; m < net->nmem; m++) {
+        const clnet_mem_need *n = &net->mem[m];
+        char total[32], limit[32], p[32], g[32], s[32], a[32], o[32];
+        clnet_format_bytes(n->total, total, sizeof total);
+        clnet_format_bytes(n->limit, limit, sizeof limit);
+        clnet_format_bytes(n->params, p, sizeof p);
+        clnet_format_bytes(n->grads, g, sizeof g);
+        clnet_format_bytes(n->slots, s, sizeof s);
+        clnet_format_bytes(n->acts, a, sizeof a);
+        clnet_format_bytes(n->stage + n->host + n->eval, o, sizeof o);
+        fprintf(out, "Memory: %s on %s at batch %d (parameters %s, "
+                     "gradients %s, optimizer state %s, activations %s, "
+                     "staging, batch and evaluation buffers %s); limit %s "
+                     "(%s)\n",
+                total, n->where, net->max_batch, p, g, s, a, o, limit,
+                n->limit_from);
+    }
     return CLNET_OK;
 }

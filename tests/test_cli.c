@@ -67,6 +67,17 @@ START_TEST(usage_and_options)
     expect(2, "unknown option '-x'", a);
     snprintf(a, sizeof a, "summary %s", net_path());
     expect(0, "Total params: 280,010", a);
+    /* the memory plan: shown, and a batch that cannot fit is refused
+     * before anything is allocated or any data read */
+    snprintf(a, sizeof a, "summary %s --max-memory 1G", net_path());
+    expect(0, " on cpu at batch 128 (parameters 1.1 MiB", a);
+    ck_assert_ptr_nonnull(strstr(output, "limit 1.0 GiB (--max-memory)"));
+    snprintf(a, sizeof a, "train %s --batch 65536 --max-memory 1G --data "
+             "/nonexistent", net_path());
+    expect(2, "batch 65536 needs 35.8 GiB on cpu", a);
+    ck_assert_ptr_nonnull(strstr(output, "limit is 1.0 GiB (--max-memory)"));
+    snprintf(a, sizeof a, "train %s --max-memory lots", net_path());
+    expect(2, "--max-memory takes a size", a);
     expect(0, "conv2d", "plugins");
     expect(0, "cpu:0", "devices");
 }
@@ -159,6 +170,8 @@ START_TEST(train_eval_predict_cycle)
     snprintf(a, sizeof a, "predict %s --model m.ckpt four.pgm missing.png",
              net_path());
     expect(2, "cannot open image missing.png", a);
+    snprintf(a, sizeof a, "predict %s --model m.ckpt .", net_path());
+    expect(2, ".: is a directory", a);
     /* a checkpoint of another topology is refused */
     const char *other = "input shape=28x28x1\nflatten\n"
                         "dense units=10 activation=softmax\n";

@@ -1,6 +1,13 @@
-/* The IDX loader on good and bad files, and the PGM/PNG image reader. */
+/* The IDX loader on good and bad files, and the PGM/PNG image reader;
+ * tiny hostile files must be refused without the memory their headers
+ * claim. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "helpers.h"
@@ -57,6 +64,32 @@ static void expect_refused(const char *images, const char *labels,
                   clnet_status_name(e.status), e.msg);
     ck_assert_msg(strstr(e.msg, fragment), "'%s' not in: %s", fragment, e.msg);
     ck_assert_ptr_null(ds.pixels);
+}
+
+/* Caps the address space at what the process maps now plus `extra`
+ * bytes. The suite runs each test in its own process (CK_FORK, set in
+ * main), so the cap ends with the test. */
+static void cap_memory(size_t extra)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    ck_assert_uint_gt(kb, 0);
+    struct rlimit r;
+    r.rlim_cur = r.rlim_max = (rlim_t)(kb * 1024 + extra);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &r), 0);
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 START_TEST(idx_good_plain_and_gzip)
@@ -118,6 +151,26 @@ START_TEST(idx_bad_files)
     clnet_dataset ds;
     clnet_error e;
     ck_assert_int_ne(clnet_dataset_load_idx(&ds, gz, lab5, &e), 0);
+}
+END_TEST
+
+/* 16-byte headers claiming 65536 images of 256x256 (4 GiB) with no data:
+ * refused as truncated, within 64 MiB and at once. */
+START_TEST(idx_header_claims_huge)
+{
+    unsigned char b[16];
+    uint32_t dims[3] = {65536, 256, 256}, ldims[1] = {65536};
+    idx_header(b, 3, dims);
+    unsigned char lb[8];
+    idx_header(lb, 1, ldims);
+    const char *plain = test_write("huge", b, sizeof b);
+    const char *gz = test_write_gz("huge.gz", b, sizeof b);
+    const char *lab = test_write("huge-labels", lb, sizeof lb);
+    cap_memory(64u << 20);
+    double t0 = now();
+    expect_refused(plain, lab, CLNET_E_DATA, "truncated");
+    expect_refused(gz, lab, CLNET_E_DATA, "truncated");
+    ck_assert_double_lt(now() - t0, 1.0);
 }
 END_TEST
 
@@ -186,6 +239,92 @@ static size_t make_png(unsigned char *out, int w, int h, int ctype, int ch,
     return (size_t)(p - out);
 }
 
+/* A PNG of the given header whose image data is one zero byte. */
+static size_t hostile_png(unsigned char *out, uint32_t w, uint32_t h,
+                          int ctype)
+{
+    unsigned char ihdr[13] = {
+        (unsigned char)(w >> 24), (unsigned char)(w >> 16),
+        (unsigned char)(w >> 8),  (unsigned char)w,
+        (unsigned char)(h >> 24), (unsigned char)(h >> 16),
+        (unsigned char)(h >> 8),  (unsigned char)h,
+        8, (unsigned char)ctype, 0, 0, 0};
+    unsigned char z[64];
+    uLongf zl = sizeof z;
+    compress(z, &zl, (const unsigned char *)"", 1); /* one filter byte */
+    unsigned char *p = out;
+    memcpy(p, "\x89PNG\r\n\x1a\n", 8);
+    p += 8;
+    png_chunk(&p, "IHDR", ihdr, 13);
+    png_chunk(&p, "IDAT", z, (uint32_t)zl);
+    png_chunk(&p, "IEND", NULL, 0);
+    return (size_t)(p - out);
+}
+
+static void expect_image_refused(const char *path, clnet_status status,
+                                 const char *fragment)
+{
+    uint8_t px[4];
+    clnet_error e = {0};
+    ck_assert_int_ne(clnet_image_load(path, 2, 2, px, &e), 0);
+    ck_assert_msg(e.status == status, "status %s: %s",
+                  clnet_status_name(e.status), e.msg);
+    ck_assert_msg(strstr(e.msg, fragment), "'%s' not in: %s", fragment, e.msg);
+    ck_assert_msg(strstr(e.msg, path), "'%s' not in: %s", path, e.msg);
+}
+
+/* Headers claiming huge images cost nothing until their data exists; an
+ * image costs about its own size; sides are bounded with a message. */
+START_TEST(images_hostile_headers)
+{
+    unsigned char png[256];
+    size_t n16k = hostile_png(png, 16384, 16384, 0);
+    ck_assert_uint_eq(n16k, 66);
+    const char *p16k = test_write("16k.png", png, n16k);
+    const char *p20k = test_write("20k.png", png,
+                                  hostile_png(png, 20000, 20000, 0));
+    /* 8192x8192 RGBA: a 256 MiB buffer if allocated from the header */
+    const char *p8k = test_write("8k.png", png, hostile_png(png, 8192, 8192,
+                                                            6));
+    const char pgm[] = "P5 20000 20000 255\n\x01\x02";
+    const char *g20k = test_write("20k.pgm", pgm, sizeof pgm - 1);
+    const char pgm8k[] = "P5 8192 8192 255\n\x01\x02";
+    const char *g8k = test_write("8k.pgm", pgm8k, sizeof pgm8k - 1);
+    unsigned char small[8192];
+    const char *ok = test_write("ok.png", small, make_png(small, 4, 4, 0, 1,
+                                                          0));
+    cap_memory(32u << 20);
+    double t0 = now();
+    expect_image_refused(p16k, CLNET_E_DATA,
+                         "image is 16384x16384; at most 8192 x 8192");
+    expect_image_refused(p20k, CLNET_E_DATA,
+                         "image is 20000x20000; at most 8192 x 8192");
+    expect_image_refused(g20k, CLNET_E_DATA,
+                         "image is 20000x20000; at most 8192 x 8192");
+    expect_image_refused(p8k, CLNET_E_DATA, "does not inflate to 8192x8192");
+    expect_image_refused(g8k, CLNET_E_DATA, "cut short");
+    uint8_t px[16];
+    clnet_error e;
+    for (int i = 0; i < 100; i++)
+        ck_assert_msg(clnet_image_load(ok, 4, 4, px, &e) == 0, "%s", e.msg);
+    ck_assert_double_lt(now() - t0, 1.0);
+}
+END_TEST
+
+/* A folder, or a path that cannot be opened, is bad input with the
+ * reason in the message. */
+START_TEST(images_unreadable)
+{
+    expect_image_refused(test_tmpdir(), CLNET_E_ARG, "is a directory");
+    const char *file = test_write("plain.png", "x", 1);
+    char below[600];
+    snprintf(below, sizeof below, "%s/img.png", file);
+    expect_image_refused(below, CLNET_E_ARG, "Not a directory");
+    expect_image_refused("/nonexistent/img.png", CLNET_E_NOTFOUND,
+                         "No such file");
+}
+END_TEST
+
 START_TEST(images_png_and_pgm)
 {
     unsigned char png[8192];
@@ -243,8 +382,12 @@ int main(void)
     tcase_add_test(tc, idx_bad_files);
     tcase_add_test(tc, mnist_folder_lookup);
     tcase_add_test(tc, images_png_and_pgm);
+    tcase_add_test(tc, idx_header_claims_huge);
+    tcase_add_test(tc, images_hostile_headers);
+    tcase_add_test(tc, images_unreadable);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK); /* cap_memory needs a process */
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -33,6 +35,50 @@ static clnet_net *build(const char *text, const char *backends, clnet_error *e)
     clnet_net *n = clnet_net_build(t, test_registry(), &o, e);
     clnet_topology_free(t);
     return n;
+}
+
+/* Builds text at max_batch `batch` with a memory limit. */
+static clnet_net *build_limited(const char *text, int32_t batch,
+                                uint64_t max_memory, clnet_error *e)
+{
+    clnet_topology *t = clnet_topology_parse(text, "t.net", e);
+    if (!t)
+        return NULL;
+    clnet_build_options o = {0};
+    o.max_batch = batch;
+    o.max_memory = max_memory;
+    clnet_net *n = clnet_net_build(t, test_registry(), &o, e);
+    clnet_topology_free(t);
+    return n;
+}
+
+/* Caps the address space at what the process maps now plus `extra`
+ * bytes; each test runs in its own process (CK_FORK, set in main). */
+static void cap_memory(size_t extra)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    ck_assert_uint_gt(kb, 0);
+    struct rlimit r;
+    r.rlim_cur = r.rlim_max = (rlim_t)(kb * 1024 + extra);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &r), 0);
+}
+
+static char *summary_text(const clnet_net *n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    clnet_error e;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(clnet_net_summary(n, f, &e), 0);
+    fclose(f);
+    return buf;
 }
 
 /* Expects text to be refused with `status` and a message holding each of
@@ -74,6 +120,69 @@ START_TEST(seed_model_summary)
     ck_assert_ptr_nonnull(strstr(buf, "73,856"));
     free(buf);
     clnet_net_free(n);
+}
+END_TEST
+
+/* The plan at batch 4: 73,690 activations a sample, 72,906 gradients
+ * (2.2 MiB), 280,010 parameters (1.1 MiB) with two Adam slots. */
+START_TEST(memory_plan_in_summary)
+{
+    clnet_error e;
+    clnet_net *n = build(seed_model, NULL, &e);
+    ck_assert_msg(n != NULL, "%s", e.msg);
+    char *buf = summary_text(n);
+    const char *want[] = {"Memory: ", " on cpu at batch 4 (parameters 1.1 MiB",
+                          "gradients 1.1 MiB", "optimizer state 2.1 MiB",
+                          "activations 2.2 MiB", "limit "};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(buf, want[i]), "'%s' not in: %s", want[i], buf);
+    free(buf);
+    clnet_net_free(n);
+}
+END_TEST
+
+/* 65536 samples of the seed model need 35.8 GiB: refused at once, with
+ * both figures, before anything sized by the batch is allocated (the
+ * address space is capped far below it). */
+START_TEST(memory_plan_refuses_before_allocating)
+{
+    clnet_error e = {0};
+    clnet_net *ok = build_limited(seed_model, 128, 1ull << 30, &e);
+    ck_assert_msg(ok != NULL, "batch 128 within 1 GiB refused: %s", e.msg);
+    clnet_net_free(ok);
+    cap_memory(256u << 20);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clnet_net *n = build_limited(seed_model, 65536, 1ull << 30, &e);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_ptr_null(n);
+    ck_assert_msg(e.status == CLNET_E_ARG, "status %s: %s",
+                  clnet_status_name(e.status), e.msg);
+    const char *want[] = {"t.net at batch 65536 needs 35.8 GiB on cpu",
+                          "activations and their gradients 35.8 GiB",
+                          "the limit is 1.0 GiB (--max-memory)",
+                          "smaller --batch"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(strstr(e.msg, want[i]), "'%s' not in: %s", want[i],
+                      e.msg);
+    ck_assert_double_lt((double)(t1.tv_sec - t0.tv_sec) +
+                            (t1.tv_nsec - t0.tv_nsec) * 1e-9,
+                        2.0);
+}
+END_TEST
+
+/* 100,000 classes make the evaluation's confusion matrix 74.5 GiB: part
+ * of the plan, so refused at build time rather than when eval starts. */
+START_TEST(memory_plan_counts_evaluation)
+{
+    clnet_error e = {0};
+    clnet_net *n = build_limited("input shape=1x1x1\nflatten\n"
+                                 "dense units=100000\n",
+                                 4, 1ull << 30, &e);
+    ck_assert_ptr_null(n);
+    ck_assert_msg(e.status == CLNET_E_ARG, "status %s: %s",
+                  clnet_status_name(e.status), e.msg);
+    ck_assert_msg(strstr(e.msg, "evaluation 74.5 GiB"), "%s", e.msg);
 }
 END_TEST
 
@@ -215,8 +324,12 @@ int main(void)
     tcase_add_test(tc, shape_errors);
     tcase_add_test(tc, backend_choice_errors);
     tcase_add_test(tc, load_from_files);
+    tcase_add_test(tc, memory_plan_in_summary);
+    tcase_add_test(tc, memory_plan_refuses_before_allocating);
+    tcase_add_test(tc, memory_plan_counts_evaluation);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK); /* cap_memory needs a process */
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -100,8 +100,13 @@ typedef struct {
     const char *device;   /* "cpu" (default), "opencl", "opencl:N", "auto" */
     const char *backends; /* "conv2d=opencl,dense_1=cpu/gemm" or NULL:
                              KIND or NAME = BACKEND[/IMPL] */
+    uint64_t max_memory;  /* bytes the network may plan on each backend
+                             (the host included); 0: the host's available
+                             RAM, each device's global memory */
 } clnet_build_options;
 
+/* Plans every buffer before allocating any and refuses (CLNET_E_ARG) a
+ * network that needs more than the limit on some backend. */
 clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
                            const clnet_build_options *opt, clnet_error *err);
 void clnet_net_free(clnet_net *net);

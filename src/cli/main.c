@@ -132,6 +132,7 @@ static clnet_net *open_net(const cli_options *o, int32_t batch,
     b.seed = o->seed;
     b.device = o->device;
     b.backends = o->backend;
+    b.max_memory = o->max_memory;
     int tune = o->autotune || !strcmp(o->command, "tune");
     if (tune && clnet_tune(t, *reg, &b, o->steps ? o->steps : TUNE_STEPS,
                            stdout, e)) {
@@ -166,7 +167,8 @@ static int cmd_summary(const cli_options *o)
 {
     clnet_error e;
     clnet_registry *r = NULL;
-    clnet_net *net = open_net(o, 1, &r, &e);
+    /* at the training batch, so the memory line tells what training needs */
+    clnet_net *net = open_net(o, 0, &r, &e);
     int rc = net ? (clnet_net_summary(net, stdout, &e) ? fail(&e) : 0)
                  : fail(&e);
     clnet_net_free(net);

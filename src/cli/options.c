@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,11 @@ static const option_spec options[] = {
      "N      batch size (default: the topology's train line; eval 500, "
      "predict 64)"},
     {"threads", C_BUILD, 1, "N    worker threads (default: all cores)"},
+    {"max-memory", C_BUILD, 1,
+     "SIZE the most the network may need on each backend, the host "
+     "included, in place of the detected limit (available RAM for cpu, "
+     "the device's global memory for OpenCL); e.g. 512M, 8G, 1.5GiB (K, "
+     "M, G, T: powers of 1024; KB, MB, GB, TB: of 1000)"},
     {"limit-train", C_TRAIN, 1, "N train on the first N images only"},
     {"limit-test", C_TRAIN | C_EVAL, 1, "N  test on the first N images only"},
     {"invert", C_PREDICT, 0,
@@ -148,6 +154,40 @@ static int parse_number(const char *opt, const char *v, long long min,
     return 0;
 }
 
+/* "512M", "8G", "1.5GiB", "2GB", "4096": bytes, more than 0. */
+static int parse_size(const char *opt, const char *v, uint64_t *out)
+{
+    static const char *const units = "KMGTPE";
+    errno = 0;
+    char *end;
+    double x = strtod(v, &end);
+    double scale = 1;
+    const char *u = end;
+    const char *at = *u ? strchr(units, toupper((unsigned char)*u)) : NULL;
+    if (at) {
+        int power = (int)(at - units) + 1;
+        u++;
+        int decimal = (*u == 'B' || *u == 'b') && u[1] == '\0';
+        if (*u == 'i' || *u == 'I')
+            u++;
+        if (*u == 'B' || *u == 'b')
+            u++;
+        for (int k = 0; k < power; k++)
+            scale *= decimal ? 1000.0 : 1024.0;
+    } else if (*u == 'B' || *u == 'b') {
+        u++;
+    }
+    double bytes = x * scale;
+    if (end == v || *u || errno || !(bytes >= 1) || bytes >= 1.8e19) {
+        fprintf(stderr, "clnet: --%s takes a size such as 512M, 8G or "
+                        "1.5GiB, got '%s'\n",
+                opt, v);
+        return EXIT_INPUT;
+    }
+    *out = (uint64_t)bytes;
+    return 0;
+}
+
 static int set_option(cli_options *o, const char *name, const char *v)
 {
     long long x = 0;
@@ -178,6 +218,8 @@ static int set_option(cli_options *o, const char *name, const char *v)
             rc = EXIT_INPUT;
         }
     }
+    else if (!strcmp(name, "max-memory"))
+        rc = parse_size(name, v, &o->max_memory);
     else if (!strcmp(name, "steps")) {
         rc = parse_number(name, v, 1, 100000, &x);
         o->steps = (int32_t)x;

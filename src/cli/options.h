@@ -15,7 +15,7 @@ typedef struct {
     const char *data, *model, *out, *log_json, *device, *backend, *json;
     const char *resume, *init_weights;
     int32_t save_every;
-    uint64_t seed;
+    uint64_t seed, max_memory;
     double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;
     int invert, quiet, autotune;
