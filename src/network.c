@@ -770,7 +770,7 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     }
     net->nlayers = t->nlayers;
     net->seed = o->seed;
-    net->threads = o->threads;
+    net->threads = o->threads ? o->threads : clnet_default_threads();
 
     clnet_value opt_values[CLNET_MAX_SETTINGS], loss_values[CLNET_MAX_SETTINGS];
     if (parse_train_line(net, t, r, opt_values, loss_values, err))

@@ -2,11 +2,14 @@
  * the fuzzing campaign): sizes that overflow, files that are folders,
  * topologies that took quadratic time, a byte-order mark, and topology
  * hashes that must tell networks apart. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -210,6 +213,31 @@ START_TEST(topology_hash_covers_settings)
 }
 END_TEST
 
+/* On a machine where this process may use one CPU, the default is one
+ * thread, not the number online. */
+START_TEST(default_threads_follow_affinity)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        unsetenv("OMP_NUM_THREADS");
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        if (sched_setaffinity(0, sizeof one, &one) != 0)
+            _exit(3);
+        _exit(clnet_default_threads() == 1 ? 0 : 1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "clnet_default_threads ignores the affinity mask");
+    setenv("OMP_NUM_THREADS", "3", 1);
+    ck_assert_int_eq(clnet_default_threads(), 3);
+    unsetenv("OMP_NUM_THREADS");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("robust");
@@ -221,6 +249,7 @@ int main(void)
     tcase_add_test(tc, parsing_is_linear);
     tcase_add_test(tc, byte_order_mark_and_folders);
     tcase_add_test(tc, topology_hash_covers_settings);
+    tcase_add_test(tc, default_threads_follow_affinity);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -74,6 +74,11 @@ int clnet_registry_refused_count(const clnet_registry *r);
 const char *clnet_registry_refused(const clnet_registry *r, int i);
 void clnet_registry_free(clnet_registry *r);
 
+/* The worker threads a network uses when its build options say 0: the
+ * CPUs this process may run on (affinity mask), capped by its cgroup's
+ * CPU quota; OMP_NUM_THREADS when set. */
+int32_t clnet_default_threads(void);
+
 /* ---- devices ---- */
 /* The devices of a backend ("cpu", "opencl"): fills up to max entries and
  * returns how many there are (0 when none), or -1 with err. */
@@ -95,7 +100,7 @@ typedef struct clnet_net clnet_net;
 
 typedef struct {
     int32_t max_batch; /* 0: the topology's train batch */
-    int32_t threads;   /* 0: all cores */
+    int32_t threads;   /* 0: clnet_default_threads() */
     uint64_t seed;
     const char *device;   /* "cpu" (default), "opencl", "opencl:N", "auto" */
     const char *backends; /* "conv2d=opencl,dense_1=cpu/gemm" or NULL:

@@ -316,7 +316,7 @@ static int cmd_train(const cli_options *o)
         rc = EXIT_INPUT;
         goto done;
     }
-    long threads = o->threads ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    long threads = o->threads ? o->threads : clnet_default_threads();
     printf("Training %s on %s: %d training and %d test images, batch %d, "
            "%d epoch%s, %ld threads, seed %llu\n",
            o->net, o->device ? o->device : "cpu", train.count, test.count,

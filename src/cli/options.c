@@ -60,7 +60,8 @@ static const option_spec options[] = {
     {"batch", C_TRAIN | C_EVAL | C_PREDICT | C_BENCH | C_TUNE, 1,
      "N      batch size (default: the topology's train line; eval 500, "
      "predict 64)"},
-    {"threads", C_BUILD, 1, "N    worker threads (default: all cores)"},
+    {"threads", C_BUILD, 1, "N    worker threads (default: the CPUs this "
+                            "process may use, within its cgroup's quota)"},
     {"max-memory", C_BUILD, 1,
      "SIZE the most the network may need on each backend, the host "
      "included, in place of the detected limit (available RAM for cpu, "
