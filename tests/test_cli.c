@@ -96,6 +96,26 @@ START_TEST(bad_files)
     snprintf(a, sizeof a, "train %s --data . --out /nonexistent/m.ckpt",
              net_path());
     expect(2, "cannot write the checkpoint", a);
+    /* found before any data is read or training runs: a folder, and a
+     * path that root's access() lets through */
+    snprintf(a, sizeof a, "train %s --data /nonexistent --out .", net_path());
+    expect(2, "it is a folder", a);
+    snprintf(a, sizeof a, "train %s --data /nonexistent --out /proc/x.ckpt",
+             net_path());
+    expect(2, "cannot write the checkpoint /proc/x.ckpt", a);
+    expect(2, "is a folder, not a topology file", "summary .");
+    /* a run that fails leaves an old log as it was */
+    test_write("old.json", "{\"epoch\": 1}\n", 14);
+    snprintf(a, sizeof a, "train %s --data /nonexistent --log-json old.json",
+             net_path());
+    expect(2, "not found", a);
+    char lp[1024], line[64] = "";
+    snprintf(lp, sizeof lp, "%s/old.json", test_tmpdir());
+    FILE *lf = fopen(lp, "r");
+    ck_assert_ptr_nonnull(lf);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, lf));
+    fclose(lf);
+    ck_assert_str_eq(line, "{\"epoch\": 1}\n");
     snprintf(a, sizeof a, "train %s --data . --log-json /nonexistent/l.json",
              net_path());
     expect(2, "cannot write the log /nonexistent/l.json", a);

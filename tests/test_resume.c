@@ -172,6 +172,14 @@ START_TEST(resume_is_bit_identical)
     ck_assert_int_eq(clnet_checkpoint_save(d, tmp("resumed.ckpt"), &e), 0);
     same_file(tmp("straight.ckpt"), tmp("resumed.ckpt"));
 
+    /* a checkpoint gets the mode the umask gives, not always 0644 */
+    mode_t was = umask(027);
+    ck_assert_int_eq(clnet_checkpoint_save(d, tmp("mode.ckpt"), &e), 0);
+    umask(was);
+    struct stat ms;
+    ck_assert_int_eq(stat(tmp("mode.ckpt"), &ms), 0);
+    ck_assert_int_eq(ms.st_mode & 0777, 0640);
+
     /* another batch size cannot continue the run */
     clnet_net *f = build(small_net, 32);
     ck_assert_int_eq(clnet_checkpoint_resume(f, tmp("mid.ckpt"), &e), 0);
