@@ -218,8 +218,12 @@ END_TEST
 START_TEST(mnist_end_to_end)
 {
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/../shared/data/mnist",
-             getenv("CLNET_SOURCE_ROOT"));
+    const char *env = getenv("CLNET_MNIST_DIR");
+    if (env && *env)
+        snprintf(dir, sizeof dir, "%s", env);
+    else
+        snprintf(dir, sizeof dir, "%s/../shared/data/mnist",
+                 getenv("CLNET_SOURCE_ROOT"));
     struct stat st;
     if (stat(dir, &st) != 0) {
         fprintf(stderr, "mnist_end_to_end skipped: %s is absent\n", dir);

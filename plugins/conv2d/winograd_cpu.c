@@ -289,6 +289,7 @@ void winograd_forward(const clnet_window *g, int32_t F, const float *x,
                       long images, int nthreads, float *scratch) {
     const long tiles = tiles_of(g, images);
     const size_t each = winograd_scratch_floats(g, F);
+    (void)nthreads; /* unread where OpenMP is off (clang with libgomp) */
 #pragma omp parallel num_threads(nthreads)
     {
         int t = omp_get_thread_num();
@@ -358,6 +359,7 @@ void winograd_weight_grad(const clnet_window *g, int32_t F, const float *x,
     const size_t pf = winograd_partial_floats(g, F);
     const int32_t C = g->C;
     int used = 1;
+    (void)nthreads;
 #pragma omp parallel num_threads(nthreads)
     {
         int t = omp_get_thread_num();
