@@ -371,6 +371,10 @@ static int read_header(reader *r, header *h, const char *path,
                           nl);
     take(r, h->optimizer, nl);
     h->nslots = get32(r);
+    if (h->nslots > CLNET_MAX_SLOTS)
+        return clnet_fail(err, CLNET_E_CHECKPOINT,
+                          "%s is corrupt: %u optimizer slots a parameter", path,
+                          h->nslots);
     clnet_progress *pg = &h->progress;
     pg->epoch = (int32_t)get32(r);
     pg->epoch_step = (int64_t)get64(r);

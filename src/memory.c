@@ -99,8 +99,10 @@ static int plan_params(clnet_net *net, float *scratch, clnet_error *err)
         }
         if (L->plan.nparams && L->plugin->layer.bind &&
             L->plugin->layer.bind(L->state, L->params, L->grads))
-            return clnet_fail(err, CLNET_E_PLUGIN, "plugin %s refused its "
-                              "parameters", L->plugin->kind);
+            return clnet_fail(err, CLNET_E_NOMEM,
+                              "%s (%s/%s) could not take its parameters: out "
+                              "of memory for its workspace",
+                              L->name, L->plugin->backend, L->plugin->impl);
     }
     return CLNET_OK;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -232,4 +233,20 @@ void test_gradcheck(test_layer *l, const float *x0, float h, double tol)
     free(dy);
     free(dx);
     free(num);
+}
+
+void test_cap_memory(size_t extra)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    ck_assert_uint_gt(kb, 0);
+    struct rlimit r;
+    r.rlim_cur = r.rlim_max = (rlim_t)(kb * 1024 + extra);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &r), 0);
 }

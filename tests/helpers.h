@@ -16,6 +16,12 @@ const char *test_write(const char *name, const void *data, size_t n);
 /* Writes a gzip file. */
 const char *test_write_gz(const char *name, const void *data, size_t n);
 
+/* Caps this process's address space at its current size plus extra
+ * bytes, so that an allocation of what a hostile header claims fails the
+ * test instead of passing on overcommitted memory. Call it in a forked
+ * test (CK_FORK). */
+void test_cap_memory(size_t extra);
+
 /* The registry of the build tree, opened once. */
 const clnet_registry *test_registry(void);
 const clnet_plugin *test_plugin(const char *kind);

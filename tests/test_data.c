@@ -69,22 +69,6 @@ static void expect_refused(const char *images, const char *labels,
 /* Caps the address space at what the process maps now plus `extra`
  * bytes. The suite runs each test in its own process (CK_FORK, set in
  * main), so the cap ends with the test. */
-static void cap_memory(size_t extra)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    ck_assert_ptr_nonnull(f);
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
-            break;
-    fclose(f);
-    ck_assert_uint_gt(kb, 0);
-    struct rlimit r;
-    r.rlim_cur = r.rlim_max = (rlim_t)(kb * 1024 + extra);
-    ck_assert_int_eq(setrlimit(RLIMIT_AS, &r), 0);
-}
-
 static double now(void)
 {
     struct timespec t;
@@ -166,7 +150,7 @@ START_TEST(idx_header_claims_huge)
     const char *plain = test_write("huge", b, sizeof b);
     const char *gz = test_write_gz("huge.gz", b, sizeof b);
     const char *lab = test_write("huge-labels", lb, sizeof lb);
-    cap_memory(64u << 20);
+    test_cap_memory(64u << 20);
     double t0 = now();
     expect_refused(plain, lab, CLNET_E_DATA, "truncated");
     expect_refused(gz, lab, CLNET_E_DATA, "truncated");
@@ -293,7 +277,7 @@ START_TEST(images_hostile_headers)
     unsigned char small[8192];
     const char *ok = test_write("ok.png", small, make_png(small, 4, 4, 0, 1,
                                                           0));
-    cap_memory(32u << 20);
+    test_cap_memory(32u << 20);
     double t0 = now();
     expect_image_refused(p16k, CLNET_E_DATA,
                          "image is 16384x16384; at most 8192 x 8192");

@@ -63,6 +63,24 @@ START_TEST(conv_receptive_field_overflow)
 }
 END_TEST
 
+/* Found by fuzzing after the fixes above: a 1024x1024 kernel over 2024
+ * channels fits the element limit, but conv2d's create() allocated its
+ * per-thread weight gradient (8.5 GB each) in the build's planning pass,
+ * before the memory plan could refuse the network. */
+START_TEST(planning_allocates_no_workspace)
+{
+    test_cap_memory(512u << 20);
+    clnet_error e = {0};
+    clnet_net *n = build("input shape=1x1x2024\n"
+                         "conv2d filters=1 kernel=1024 padding=same\n"
+                         "flatten\ndense units=2\n",
+                         NULL, 2, &e);
+    ck_assert_ptr_null(n);
+    ck_assert_msg(strstr(e.msg, "needs") && strstr(e.msg, "GiB on cpu"),
+                  "%s: %s", clnet_status_name(e.status), e.msg);
+}
+END_TEST
+
 /* Outputs and parameters past CLNET_MAX_ELEMENTS are refused before any
  * allocation, whatever the layer kind. */
 START_TEST(tensor_size_limits)
@@ -245,6 +263,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, conv_receptive_field_overflow);
     tcase_add_test(tc, tensor_size_limits);
+    tcase_add_test(tc, planning_allocates_no_workspace);
     tcase_add_test(tc, direct_conv_padding_gather);
     tcase_add_test(tc, parsing_is_linear);
     tcase_add_test(tc, byte_order_mark_and_folders);

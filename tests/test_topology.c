@@ -54,22 +54,6 @@ static clnet_net *build_limited(const char *text, int32_t batch,
 
 /* Caps the address space at what the process maps now plus `extra`
  * bytes; each test runs in its own process (CK_FORK, set in main). */
-static void cap_memory(size_t extra)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    ck_assert_ptr_nonnull(f);
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
-            break;
-    fclose(f);
-    ck_assert_uint_gt(kb, 0);
-    struct rlimit r;
-    r.rlim_cur = r.rlim_max = (rlim_t)(kb * 1024 + extra);
-    ck_assert_int_eq(setrlimit(RLIMIT_AS, &r), 0);
-}
-
 static char *summary_text(const clnet_net *n)
 {
     char *buf = NULL;
@@ -150,7 +134,7 @@ START_TEST(memory_plan_refuses_before_allocating)
     clnet_net *ok = build_limited(seed_model, 128, 1ull << 30, &e);
     ck_assert_msg(ok != NULL, "batch 128 within 1 GiB refused: %s", e.msg);
     clnet_net_free(ok);
-    cap_memory(256u << 20);
+    test_cap_memory(256u << 20);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     clnet_net *n = build_limited(seed_model, 65536, 1ull << 30, &e);

@@ -63,32 +63,38 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
     cpu_set_threads(a->threads);
     c->nthreads = omp_get_max_threads();
-    size_t T = (size_t)c->nthreads;
-    c->dw_part = cpu_alloc(T * (size_t)c->l.K * c->l.F * sizeof(float));
-    if (!c->direct)
-        c->col = cpu_alloc(T * (size_t)c->chunk * per_image);
-    if (!c->direct && !c->transposed)
-        c->dcol = cpu_alloc(T * (size_t)c->chunk * per_image);
-    if (c->transposed)
-        c->wflip = cpu_alloc((size_t)c->l.K * c->l.F * sizeof(float));
-    if (!c->dw_part || (!c->direct && !c->col) ||
-        (!c->direct && !c->transposed && !c->dcol) ||
-        (c->transposed && !c->wflip)) {
-        cpu_errorf(err, "out of memory for the im2col buffers");
-        destroy(c);
-        return -1;
-    }
     conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
+/* The workspace (im2col matrices, per-thread weight gradients, the
+ * flipped kernel) comes here, not in create(): the core creates layers
+ * once to plan memory and binds only when the plan fits. Fuzzing found a
+ * layer whose one-image im2col matrix and weight gradient were 8.5 GB a
+ * thread, allocated in that first pass. */
 static int bind(void *s, void *const *params, void *const *grads) {
     conv *c = s;
     c->w = params[0];
     c->b = params[1];
     c->dw = grads[0];
     c->db = grads[1];
-    return 0;
+    size_t T = (size_t)c->nthreads;
+    size_t kf = (size_t)c->l.K * c->l.F * sizeof(float);
+    size_t cols = T * (size_t)c->chunk * (size_t)c->l.P * (size_t)c->l.K *
+                  sizeof(float);
+    if (!c->dw_part)
+        c->dw_part = cpu_alloc(T * kf);
+    if (!c->direct && !c->col)
+        c->col = cpu_alloc(cols);
+    if (!c->direct && !c->transposed && !c->dcol)
+        c->dcol = cpu_alloc(cols);
+    if (c->transposed && !c->wflip)
+        c->wflip = cpu_alloc(kf);
+    return !c->dw_part || (!c->direct && !c->col) ||
+                   (!c->direct && !c->transposed && !c->dcol) ||
+                   (c->transposed && !c->wflip)
+               ? -1
+               : 0;
 }
 
 /* Rows of col are output positions of n images, columns (kh, kw, c). */

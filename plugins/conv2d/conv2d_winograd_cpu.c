@@ -62,13 +62,9 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     cpu_set_threads(a->threads);
     c->nthreads = omp_get_max_threads();
     size_t T = (size_t)c->nthreads;
-    size_t wf = winograd_weight_floats(&c->l.g, c->l.F);
-    c->u = cpu_alloc(wf * sizeof(float));
     c->scratch =
         cpu_alloc(T * winograd_scratch_floats(&c->l.g, c->l.F) * sizeof(float));
-    c->partial =
-        cpu_alloc(T * winograd_partial_floats(&c->l.g, c->l.F) * sizeof(float));
-    if (!c->u || !c->scratch || !c->partial) {
+    if (!c->scratch) {
         destroy(c);
         return cpu_errorf(err, "out of memory for the Winograd buffers"), -1;
     }
@@ -77,13 +73,22 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     return 0;
 }
 
+/* Buffers the size of the kernel: here, not in create(), which the core
+ * also calls to plan memory before anything large may exist. */
 static int bind(void *s, void *const *params, void *const *grads) {
     conv *c = s;
     c->w = params[0];
     c->b = params[1];
     c->dw = grads[0];
     c->db = grads[1];
-    return 0;
+    size_t T = (size_t)c->nthreads;
+    if (!c->u)
+        c->u = cpu_alloc(winograd_weight_floats(&c->l.g, c->l.F) *
+                         sizeof(float));
+    if (!c->partial)
+        c->partial = cpu_alloc(T * winograd_partial_floats(&c->l.g, c->l.F) *
+                               sizeof(float));
+    return !c->u || !c->partial ? -1 : 0;
 }
 
 static int forward(void *s, const clnet_step *st, const void *x, void *yv,

@@ -66,8 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(text);
     if (!t)
         return 0;
+    /* a 1 GiB plan: libFuzzer stops at 2 GiB, and a network that
+     * plans more is refused before it allocates */
     clnet_build_options o = {.max_batch = 2, .threads = 1, .seed = 1,
-                             .device = "cpu"};
+                             .device = "cpu", .max_memory = 1ull << 30};
     clnet_net *net = clnet_net_build(t, registry, &o, &e);
     if (net) {
         clnet_net_summary(net, devnull, &e);
