@@ -91,3 +91,14 @@ int32_t clnet_default_threads(void)
     int q = quota_cpus();
     return q > 0 && q < n ? q : n;
 }
+
+void clnet_openmp_defaults(void)
+{
+    /* gcc's OpenMP spins 300,000 times at every barrier before it sleeps:
+     * beside one busy process on two cores, the seed model's training
+     * fell to a quarter (BENCHMARKS.md, "Threads on a shared machine").
+     * Read when libgomp loads, with the first CPU plugin; a user's own
+     * setting wins. */
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+}

@@ -61,4 +61,8 @@ void clnet_free(void *p);
 
 double clnet_now(void);
 
+/* Sets the OpenMP wait policy clnet's CPU plugins are measured with,
+ * unless the user set one; call before the first plugin is loaded. */
+void clnet_openmp_defaults(void);
+
 #endif

@@ -34,6 +34,7 @@ struct clnet_registry {
 
 clnet_registry *clnet_registry_new(clnet_error *err)
 {
+    clnet_openmp_defaults(); /* before any plugin brings libgomp in */
     clnet_registry *r = calloc(1, sizeof *r);
     if (!r)
         clnet_fail(err, CLNET_E_NOMEM, "out of memory creating the plugin "
