@@ -15,6 +15,15 @@ void ocl_errorf(char *err, const char *fmt, ...) {
     va_end(ap);
 }
 
+uint64_t ocl_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 const char *ocl_strerror(cl_int rc) {
     switch (rc) {
     case CL_SUCCESS:
