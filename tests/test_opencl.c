@@ -516,16 +516,17 @@ static char self[PATH_MAX];
 #define CACHE_CHILD "--cache-child"
 
 /* The child: builds one program through the device plugin's cache
- * (CLNET_CACHE_DIR, set by the parent) and checks what it computes;
- * exit 0 when right. */
-static int cache_child(void)
+ * (CLNET_CACHE_DIR, set by the parent) and checks what it computes, 4 i +
+ * shift, where the build options may define SHIFT; exit 0 when right. */
+static int cache_child(int shift)
 {
     if (!have_opencl())
         return 77;
     clnet_ocl *o = ctx;
-    const char *src = "__kernel void affine(__global float *x, float a) {\n"
+    const char *src = "#ifndef SHIFT\n#define SHIFT 0\n#endif\n"
+                      "__kernel void affine(__global float *x, float a) {\n"
                       "    size_t i = get_global_id(0);\n"
-                      "    x[i] = a * x[i] + (float)i;\n"
+                      "    x[i] = a * x[i] + (float)i + SHIFT;\n"
                       "}\n";
     enum { N = 64 };
     float x[N];
@@ -553,7 +554,7 @@ static int cache_child(void)
                               NULL);
     int wrong = rc != CL_SUCCESS;
     for (int i = 0; i < N; i++)
-        wrong += x[i] != 4.0f * (float)i;
+        wrong += x[i] != 4.0f * (float)i + (float)shift;
     clReleaseMemObject(buf);
     clReleaseKernel(k);
     clReleaseProgram(prog);
@@ -565,18 +566,37 @@ static int cache_child(void)
 
 static char child_out[16384];
 
-/* Runs the child with the cache in dir; its stderr lands in child_out. */
-static int run_child(const char *dir)
+/* Runs the child with the cache in dir, after the environment
+ * assignments in env, expecting `shift`; its stderr lands in child_out. */
+static int run_child_with(const char *dir, const char *env, int shift)
 {
-    char cmd[2 * PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "CLNET_CACHE_DIR='%s' '%s' " CACHE_CHILD " 2>&1",
-             dir, self);
+    char cmd[2 * PATH_MAX + 512];
+    snprintf(cmd, sizeof cmd,
+             "CLNET_CACHE_DIR='%s' %s '%s' " CACHE_CHILD " %d 2>&1", dir, env,
+             self, shift);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
     size_t n = fread(child_out, 1, sizeof child_out - 1, p);
     child_out[n] = '\0';
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run_child(const char *dir) { return run_child_with(dir, "", 0); }
+
+/* Entries (*.bin) in dir. */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int found = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        found += len > 4 && strcmp(de->d_name + len - 4, ".bin") == 0;
+    }
+    closedir(d);
+    return found;
 }
 
 /* The one entry in dir, its size, and its bytes in *data (malloc'ed). */
@@ -676,12 +696,33 @@ START_TEST(damaged_cache_entries_are_rebuilt)
 }
 END_TEST
 
+START_TEST(cache_key_has_every_build_option)
+{
+    REQUIRE_OPENCL();
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/options-cache", test_tmpdir());
+    ck_assert_msg(run_child(dir) == 0, "%s", child_out);
+    ck_assert_int_eq(entries(dir), 1);
+    /* clnet's own extra options: used, and a build of their own */
+    int rc = run_child_with(dir, "CLNET_CL_BUILD_OPTIONS=-DSHIFT=7", 7);
+    ck_assert_msg(rc == 0, "CLNET_CL_BUILD_OPTIONS was not used (exit %d):\n%s",
+                  rc, child_out);
+    ck_assert_int_eq(entries(dir), 2);
+    ck_assert_msg(run_child(dir) == 0, "%s", child_out);
+    /* oclgrind's, which its runtime appends itself: PoCL ignores the
+     * variable, but the build is cached apart */
+    ck_assert_msg(run_child_with(dir, "OCLGRIND_BUILD_OPTIONS=-cl-opt-disable",
+                                 0) == 0, "%s", child_out);
+    ck_assert_int_eq(entries(dir), 3);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (!realpath(argv[0], self))
         snprintf(self, sizeof self, "%s", argv[0]);
-    if (argc > 1 && strcmp(argv[1], CACHE_CHILD) == 0)
-        return cache_child();
+    if (argc > 2 && strcmp(argv[1], CACHE_CHILD) == 0)
+        return cache_child(atoi(argv[2]));
     if (!have_opencl())
         return 77; /* meson's exit status for a skipped test */
     Suite *s = suite_create("opencl");
@@ -698,6 +739,7 @@ int main(int argc, char **argv)
     TCase *cache = tcase_create("cache");
     tcase_set_timeout(cache, 120);
     tcase_add_test(cache, damaged_cache_entries_are_rebuilt);
+    tcase_add_test(cache, cache_key_has_every_build_option);
     suite_add_tcase(s, cache);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

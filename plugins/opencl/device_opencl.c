@@ -191,16 +191,32 @@ static int cache_dir(char *out, size_t n)
     return access(out, W_OK) == 0 ? 0 : -1;
 }
 
+/* Options that reach the compiler without passing through clnet's
+ * clBuildProgram call: oclgrind appends its --build-options (handed to
+ * its runtime as this variable) inside clBuildProgram, and a binary
+ * built without them would otherwise be reused with them. */
+static const char *const runtime_option_vars[] = {"OCLGRIND_BUILD_OPTIONS",
+                                                  NULL};
+
 /* The text that names a build: everything that changes the binary. */
 static void cache_key(const clnet_ocl *o, const char *opts,
                       const char *source, char *key, size_t n)
 {
     size_t len = strlen(source);
-    snprintf(key, n,
-             "device=%s\ndriver=%s\nplatform=%s\noptions=%s\n"
-             "source=%zu bytes, fnv1a %016llx\n",
-             o->device_name, o->driver_version, o->platform_version, opts,
-             len, (unsigned long long)ocl_fnv1a(OCL_FNV_OFFSET, source, len));
+    int used = snprintf(key, n,
+                        "device=%s\ndriver=%s\nplatform=%s\noptions=%s\n"
+                        "source=%zu bytes, fnv1a %016llx\n",
+                        o->device_name, o->driver_version,
+                        o->platform_version, opts, len,
+                        (unsigned long long)ocl_fnv1a(OCL_FNV_OFFSET, source,
+                                                      len));
+    for (int i = 0; runtime_option_vars[i] && used > 0 && (size_t)used < n;
+         i++) {
+        const char *v = getenv(runtime_option_vars[i]);
+        if (v && *v)
+            used += snprintf(key + used, n - (size_t)used, "%s=%s\n",
+                             runtime_option_vars[i], v);
+    }
 }
 
 static int build_program(cl_program prog, cl_device_id dev, const char *opts,
@@ -398,9 +414,13 @@ static cl_program load_binary(clnet_ocl *o, const char *path, const char *key,
 static int ocl_build(clnet_ocl *o, const char *source, const char *options,
                      cl_program *out, char *err)
 {
-    char opts[512];
-    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s", options ? options : "");
-    char key[2048];
+    /* CLNET_CL_BUILD_OPTIONS: extra options for every program, e.g.
+     * -cl-opt-disable for oclgrind's uninitialised-value checker */
+    const char *extra = getenv("CLNET_CL_BUILD_OPTIONS");
+    char opts[1024];
+    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s%s%s", options ? options : "",
+             extra && *extra ? " " : "", extra && *extra ? extra : "");
+    char key[4096];
     cache_key(o, opts, source, key, sizeof key);
     char dir[1024], path[1100];
     int cached = cache_dir(dir, sizeof dir) == 0;
