@@ -328,6 +328,60 @@ START_TEST(pooling_dense_and_activations_match_cpu)
 }
 END_TEST
 
+/* Every layer and implementation on shapes small enough for oclgrind
+ * (tools/oclgrind-check.sh runs this tcase alone): 7, 13, 17 and 67
+ * filters, 3x3, 5x5 and 1x1 kernels, stride 2, same padding, 19 and 64
+ * channels (the window kernels' vector tails and the vector family's
+ * transposed-convolution input gradient), and 4,352 output pixels so
+ * conv2d's weight and bias gradients split into slices. */
+START_TEST(small_shapes_match_cpu)
+{
+    REQUIRE_OPENCL();
+    static const conv_case direct[] = {
+        {7, 3, 1, 0, 1, {6, 7, 3}, 2, -1},
+        {13, 3, 2, 1, 0, {9, 8, 2}, 1, -1},
+        {17, 1, 1, 0, 2, {3, 4, 5}, 2, -1},
+    };
+    static const conv_case gemm[] = {
+        {7, 3, 1, 0, 1, {6, 7, 3}, 2, -1},
+        {13, 5, 2, 1, 0, {9, 8, 2}, 1, -1},
+        {17, 1, 1, 0, 2, {3, 4, 5}, 2, -1},
+        {67, 3, 2, 1, 1, {5, 5, 2}, 1, -1},
+        {5, 3, 1, 1, 1, {5, 4, 19}, 1, -1},
+        {5, 3, 1, 1, 1, {4, 4, 64}, 1, -1},
+        {4, 1, 1, 0, 1, {16, 16, 1}, 17, 0},
+    };
+    const char *convs[] = {"conv2d/im2col-gemm-tiles",
+                           "conv2d/implicit-gemm-vec",
+                           "conv2d/im2col-gemm-tiles32",
+                           "conv2d/implicit-gemm-vec8x2"};
+    const char *denses[] = {"dense/gemm-tiles", "dense/gemm-vec",
+                            "dense/gemm-tiles32", "dense/gemm-vec8x2"};
+    compare_convs("conv2d/direct", direct, sizeof direct / sizeof direct[0]);
+    for (int i = 0; i < 4; i++) {
+        compare_convs(convs[i], gemm, sizeof gemm / sizeof gemm[0]);
+        clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
+        compare_layer(denses[i], d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
+        clnet_value d2[DENSE_NSETTINGS] = {{{67, 0, 0}, 0}, {{1, 0, 0}, 0}};
+        compare_layer(denses[i], d2, (clnet_shape){2, 3, 7}, 3, 0, -1, 1);
+    }
+    clnet_value p[POOL_NSETTINGS] = {{{2, 2, 0}, 0}, {{0, 0, 0}, 0},
+                                     {{0, 0, 0}, 0}};
+    compare_layer("maxpool2d", p, (clnet_shape){7, 6, 5}, 2, 0, -1, 1);
+    clnet_value p2[POOL_NSETTINGS] = {{{3, 3, 0}, 0}, {{2, 2, 0}, 0},
+                                      {{1, 0, 0}, 0}};
+    compare_layer("maxpool2d", p2, (clnet_shape){8, 5, 19}, 1, 0, -1, 1);
+    clnet_value sm[DENSE_NSETTINGS] = {{{10, 0, 0}, 0}, {{2, 0, 0}, 0}};
+    compare_layer("dense", sm, (clnet_shape){1, 1, 13}, 3, 1, -1, 1);
+    compare_layer("relu", NULL, (clnet_shape){3, 5, 7}, 2, 0, -1, 1);
+    compare_layer("softmax", NULL, (clnet_shape){1, 2, 11}, 3, 0, -2, 2);
+    clnet_value dr[1] = {{{0, 0, 0}, 0.5}};
+    compare_layer("dropout", dr, (clnet_shape){1, 1, 333}, 3, 0, -1, 1);
+    clnet_value in[2] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
+    compare_layer("input", in, (clnet_shape){5, 7, 1}, 3, 0, 0, 1);
+}
+END_TEST
+
 START_TEST(loss_and_optimizers_match_cpu)
 {
     REQUIRE_OPENCL();
@@ -732,10 +786,15 @@ int main(int argc, char **argv)
     tcase_add_test(tc, both_gemm_variants_match_cpu);
     tcase_add_test(tc, direct_conv2d_matches_cpu);
     tcase_add_test(tc, pooling_dense_and_activations_match_cpu);
-    tcase_add_test(tc, loss_and_optimizers_match_cpu);
     tcase_add_test(tc, mixed_network_follows_cpu);
     tcase_add_test(tc, clear_errors);
     suite_add_tcase(s, tc);
+    /* small shapes only, for tools/oclgrind-check.sh (CK_RUN_CASE=small) */
+    TCase *small = tcase_create("small");
+    tcase_set_timeout(small, 600);
+    tcase_add_test(small, small_shapes_match_cpu);
+    tcase_add_test(small, loss_and_optimizers_match_cpu);
+    suite_add_tcase(s, small);
     TCase *cache = tcase_create("cache");
     tcase_set_timeout(cache, 120);
     tcase_add_test(cache, damaged_cache_entries_are_rebuilt);
