@@ -1,9 +1,12 @@
-/* Plugin loader and registry: finds shared objects, checks their ABI
- * version and keeps one plugin per (kind, backend, implementation). */
+/* Plugin loader and registry: finds shared objects, refuses folders and
+ * files other users could have written (before dlopen runs any of their
+ * code), checks their ABI version and keeps one plugin per (kind,
+ * backend, implementation). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,9 +136,69 @@ static int valid_role(const clnet_plugin *p)
     return 0;
 }
 
+/* Why a plugin file or folder may not be trusted, as ssh judges key
+ * files: NULL when it belongs to this user or root and no one else may
+ * write to it; else a reason with the fix. */
+static const char *loose(const struct stat *st, const char *path, char *why,
+                         size_t n)
+{
+    if (st->st_uid != geteuid() && st->st_uid != 0) {
+        snprintf(why, n,
+                 "it belongs to uid %u, neither this user (uid %u) nor "
+                 "root, so its owner could change the code clnet runs; "
+                 "remove it or run `chown %u '%s'`",
+                 (unsigned)st->st_uid, (unsigned)geteuid(),
+                 (unsigned)geteuid(), path);
+        return why;
+    }
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(why, n,
+                 "it is writable by %s (mode %03o), who could change the "
+                 "code clnet runs; run `chmod go-w '%s'`",
+                 st->st_mode & S_IWOTH ? "others" : "its group",
+                 (unsigned)(st->st_mode & 0777), path);
+        return why;
+    }
+    return NULL;
+}
+
+/* What can be checked before dlopen runs the file's constructors: a
+ * regular file named *.so, trusted (see loose), starting with the ELF
+ * magic. 0 when it may be loaded; else -1 after refusing it. */
+static int check_file(clnet_registry *r, const char *path)
+{
+    size_t len = strlen(path);
+    if (len < 4 || strcmp(path + len - 3, ".so") != 0) {
+        refuse(r, "%s: refused: %s", path, "its name does not end in .so");
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        refuse(r, "%s: refused: cannot open it: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    char why[PATH_MAX + 256];
+    const char *bad = NULL;
+    unsigned char magic[4] = {0};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        bad = "it is not a regular file";
+    else if (!(bad = loose(&st, path, why, sizeof why)) &&
+             (read(fd, magic, 4) != 4 || memcmp(magic, "\177ELF", 4) != 0))
+        bad = "cannot load it: it is not an ELF shared object";
+    close(fd);
+    if (bad) {
+        refuse(r, "%s: refused: %s", path, bad);
+        return -1;
+    }
+    return 0;
+}
+
 /* Loads one file; returns 1 when a plugin was added. */
 static int load_file(clnet_registry *r, const char *path)
 {
+    if (check_file(r, path))
+        return 0;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         refuse(r, "%s: refused: cannot load it: %s", path, dlerror());
@@ -228,6 +291,19 @@ int clnet_registry_add_dir(clnet_registry *r, const char *dir,
                    dir, strerror(errno));
         return -1;
     }
+    /* anyone who may write to the folder may put a plugin in it */
+    struct stat st;
+    char why[PATH_MAX + 256];
+    const char *bad = fstat(dirfd(d), &st) != 0
+                          ? strerror(errno)
+                          : loose(&st, dir, why, sizeof why);
+    if (bad) {
+        closedir(d);
+        clnet_fail(err, CLNET_E_PLUGIN,
+                   "refused plugin folder %s, and every plugin in it: %s", dir,
+                   bad);
+        return -1;
+    }
     char **names = NULL;
     int n = 0;
     struct dirent *de;
@@ -306,7 +382,14 @@ clnet_registry *clnet_registry_open(clnet_error *err)
         for (char *save = NULL, *d = strtok_r(copy, ":", &save); d;
              d = strtok_r(NULL, ":", &save)) {
             clnet_error e2;
-            if (clnet_registry_add_dir(r, d, &e2) < 0)
+            /* resolved against the current folder, a relative entry would
+             * load whatever *.so lies wherever clnet is started */
+            if (d[0] != '/')
+                refuse(r, "CLNET_PLUGIN_PATH: refused the relative entry "
+                          "'%s' (%s)",
+                       d, "only absolute folders are searched; write it as "
+                          "an absolute path");
+            else if (clnet_registry_add_dir(r, d, &e2) < 0)
                 refuse(r, "%s: %s", "CLNET_PLUGIN_PATH", e2.msg);
         }
         free(copy);
@@ -318,16 +401,21 @@ clnet_registry *clnet_registry_open(clnet_error *err)
         snprintf(marker, sizeof marker, "%s/" BUILD_TREE_MARKER, build);
         from_build = access(marker, F_OK) == 0;
     }
-    if (from_build)
-        clnet_registry_add_dir(r, build, NULL);
-    else if (is_dir(CLNET_INSTALL_PLUGINDIR))
-        clnet_registry_add_dir(r, CLNET_INSTALL_PLUGINDIR, NULL);
+    const char *own = from_build ? build
+                      : is_dir(CLNET_INSTALL_PLUGINDIR)
+                          ? CLNET_INSTALL_PLUGINDIR
+                          : NULL;
+    clnet_error e3;
+    if (own && clnet_registry_add_dir(r, own, &e3) < 0)
+        refuse(r, "%s%s", e3.msg, "");
     if (r->count == 0) {
+        /* the first refusal is usually why */
         clnet_fail(err, CLNET_E_PLUGIN,
                    "no clnet plugins found (looked in CLNET_PLUGIN_PATH, the "
                    "build tree and %s); build clnet with meson or set "
-                   "CLNET_PLUGIN_PATH to the folder that holds them",
-                   CLNET_INSTALL_PLUGINDIR);
+                   "CLNET_PLUGIN_PATH to the folder that holds them%s%s",
+                   CLNET_INSTALL_PLUGINDIR, r->nrefused ? "; " : "",
+                   r->nrefused ? r->refused[0] : "");
         clnet_registry_free(r);
         return NULL;
     }

@@ -2,13 +2,19 @@
  * backward, the loss and the optimizers on random inputs (sizes that are no
  * multiple of any tile, and batch 1) must agree within 1e-4 relative error;
  * a mixed CPU/OpenCL network must follow the all-CPU loss trajectory; and
- * build failures, oversized buffers and unknown devices give clear errors.
+ * build failures, oversized buffers and unknown devices give clear errors;
+ * a damaged or loose kernel cache entry is rebuilt, not run.
  * Without an OpenCL device every test reports itself skipped. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../plugins/conv2d/conv2d_settings.h"
 #include "../plugins/dense/dense_settings.h"
@@ -322,6 +328,60 @@ START_TEST(pooling_dense_and_activations_match_cpu)
 }
 END_TEST
 
+/* Every layer and implementation on shapes small enough for oclgrind
+ * (tools/oclgrind-check.sh runs this tcase alone): 7, 13, 17 and 67
+ * filters, 3x3, 5x5 and 1x1 kernels, stride 2, same padding, 19 and 64
+ * channels (the window kernels' vector tails and the vector family's
+ * transposed-convolution input gradient), and 4,352 output pixels so
+ * conv2d's weight and bias gradients split into slices. */
+START_TEST(small_shapes_match_cpu)
+{
+    REQUIRE_OPENCL();
+    static const conv_case direct[] = {
+        {7, 3, 1, 0, 1, {6, 7, 3}, 2, -1},
+        {13, 3, 2, 1, 0, {9, 8, 2}, 1, -1},
+        {17, 1, 1, 0, 2, {3, 4, 5}, 2, -1},
+    };
+    static const conv_case gemm[] = {
+        {7, 3, 1, 0, 1, {6, 7, 3}, 2, -1},
+        {13, 5, 2, 1, 0, {9, 8, 2}, 1, -1},
+        {17, 1, 1, 0, 2, {3, 4, 5}, 2, -1},
+        {67, 3, 2, 1, 1, {5, 5, 2}, 1, -1},
+        {5, 3, 1, 1, 1, {5, 4, 19}, 1, -1},
+        {5, 3, 1, 1, 1, {4, 4, 64}, 1, -1},
+        {4, 1, 1, 0, 1, {16, 16, 1}, 17, 0},
+    };
+    const char *convs[] = {"conv2d/im2col-gemm-tiles",
+                           "conv2d/implicit-gemm-vec",
+                           "conv2d/im2col-gemm-tiles32",
+                           "conv2d/implicit-gemm-vec8x2"};
+    const char *denses[] = {"dense/gemm-tiles", "dense/gemm-vec",
+                            "dense/gemm-tiles32", "dense/gemm-vec8x2"};
+    compare_convs("conv2d/direct", direct, sizeof direct / sizeof direct[0]);
+    for (int i = 0; i < 4; i++) {
+        compare_convs(convs[i], gemm, sizeof gemm / sizeof gemm[0]);
+        clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
+        compare_layer(denses[i], d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);
+        clnet_value d2[DENSE_NSETTINGS] = {{{67, 0, 0}, 0}, {{1, 0, 0}, 0}};
+        compare_layer(denses[i], d2, (clnet_shape){2, 3, 7}, 3, 0, -1, 1);
+    }
+    clnet_value p[POOL_NSETTINGS] = {{{2, 2, 0}, 0}, {{0, 0, 0}, 0},
+                                     {{0, 0, 0}, 0}};
+    compare_layer("maxpool2d", p, (clnet_shape){7, 6, 5}, 2, 0, -1, 1);
+    clnet_value p2[POOL_NSETTINGS] = {{{3, 3, 0}, 0}, {{2, 2, 0}, 0},
+                                      {{1, 0, 0}, 0}};
+    compare_layer("maxpool2d", p2, (clnet_shape){8, 5, 19}, 1, 0, -1, 1);
+    clnet_value sm[DENSE_NSETTINGS] = {{{10, 0, 0}, 0}, {{2, 0, 0}, 0}};
+    compare_layer("dense", sm, (clnet_shape){1, 1, 13}, 3, 1, -1, 1);
+    compare_layer("relu", NULL, (clnet_shape){3, 5, 7}, 2, 0, -1, 1);
+    compare_layer("softmax", NULL, (clnet_shape){1, 2, 11}, 3, 0, -2, 2);
+    clnet_value dr[1] = {{{0, 0, 0}, 0.5}};
+    compare_layer("dropout", dr, (clnet_shape){1, 1, 333}, 3, 0, -1, 1);
+    clnet_value in[2] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
+    compare_layer("input", in, (clnet_shape){5, 7, 1}, 3, 0, 0, 1);
+}
+END_TEST
+
 START_TEST(loss_and_optimizers_match_cpu)
 {
     REQUIRE_OPENCL();
@@ -502,8 +562,221 @@ START_TEST(clear_errors)
 }
 END_TEST
 
-int main(void)
+/* ---- the kernel cache, across processes ---- */
+
+/* This test program, run again as a fresh process for the cache tests. */
+static char self[PATH_MAX];
+
+#define CACHE_CHILD "--cache-child"
+
+/* The child: builds one program through the device plugin's cache
+ * (CLNET_CACHE_DIR, set by the parent) and checks what it computes, 4 i +
+ * shift, where the build options may define SHIFT; exit 0 when right. */
+static int cache_child(int shift)
 {
+    if (!have_opencl())
+        return 77;
+    clnet_ocl *o = ctx;
+    const char *src = "#ifndef SHIFT\n#define SHIFT 0\n#endif\n"
+                      "__kernel void affine(__global float *x, float a) {\n"
+                      "    size_t i = get_global_id(0);\n"
+                      "    x[i] = a * x[i] + (float)i + SHIFT;\n"
+                      "}\n";
+    enum { N = 64 };
+    float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)i;
+    char err[CLNET_ERRLEN];
+    cl_program prog;
+    if (o->build(o, src, "-DCLNET_CACHE_TEST", &prog, err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    cl_int rc;
+    cl_kernel k = clCreateKernel(prog, "affine", &rc);
+    cl_mem buf = clCreateBuffer(o->context, CL_MEM_READ_WRITE, sizeof x, NULL,
+                                &rc);
+    float a = 3;
+    size_t global = N;
+    rc |= clEnqueueWriteBuffer(o->queue, buf, CL_TRUE, 0, sizeof x, x, 0,
+                               NULL, NULL);
+    rc |= clSetKernelArg(k, 0, sizeof buf, &buf);
+    rc |= clSetKernelArg(k, 1, sizeof a, &a);
+    rc |= clEnqueueNDRangeKernel(o->queue, k, 1, NULL, &global, NULL, 0, NULL,
+                                 NULL);
+    rc |= clEnqueueReadBuffer(o->queue, buf, CL_TRUE, 0, sizeof x, x, 0, NULL,
+                              NULL);
+    int wrong = rc != CL_SUCCESS;
+    for (int i = 0; i < N; i++)
+        wrong += x[i] != 4.0f * (float)i + (float)shift;
+    clReleaseMemObject(buf);
+    clReleaseKernel(k);
+    clReleaseProgram(prog);
+    dev->device.close(ctx);
+    if (wrong)
+        fprintf(stderr, "cache child: %d wrong values\n", wrong);
+    return wrong ? 1 : 0;
+}
+
+static char child_out[16384];
+
+/* Runs the child with the cache in dir, after the environment
+ * assignments in env, expecting `shift`; its stderr lands in child_out. */
+static int run_child_with(const char *dir, const char *env, int shift)
+{
+    char cmd[2 * PATH_MAX + 512];
+    snprintf(cmd, sizeof cmd,
+             "CLNET_CACHE_DIR='%s' %s '%s' " CACHE_CHILD " %d 2>&1", dir, env,
+             self, shift);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(child_out, 1, sizeof child_out - 1, p);
+    child_out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run_child(const char *dir) { return run_child_with(dir, "", 0); }
+
+/* Entries (*.bin) in dir. */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int found = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        found += len > 4 && strcmp(de->d_name + len - 4, ".bin") == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+/* The one entry in dir, its size, and its bytes in *data (malloc'ed). */
+static off_t entry(const char *dir, char *path, size_t n, unsigned char **data)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int found = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        ck_assert_msg(!strstr(de->d_name, ".tmp."), "temporary file %s left "
+                      "in the cache", de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".bin") == 0) {
+            snprintf(path, n, "%s/%s", dir, de->d_name);
+            found++;
+        }
+    }
+    closedir(d);
+    ck_assert_int_eq(found, 1);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    *data = malloc((size_t)st.st_size);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(*data, 1, (size_t)st.st_size, f),
+                      (size_t)st.st_size);
+    fclose(f);
+    return st.st_size;
+}
+
+/* After damage: the child computes the right result, says why it did not
+ * use the entry, and leaves a private entry behind that the next run uses
+ * without a word (so it is intact: a damaged one would be reported). Its
+ * size is not compared: PoCL's binary also carries the work-group
+ * variants compiled so far, so it grows between runs. */
+static void expect_rebuilt(const char *dir, const char *what,
+                           const char *why)
+{
+    int rc = run_child(dir);
+    ck_assert_msg(rc == 0, "%s: the run exited %d:\n%s", what, rc, child_out);
+    ck_assert_msg(strstr(child_out, why), "%s: '%s' not in:\n%s", what, why,
+                  child_out);
+    char path[PATH_MAX + 256];
+    unsigned char *data;
+    entry(dir, path, sizeof path, &data);
+    free(data);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_msg(!(st.st_mode & (S_IWGRP | S_IWOTH)) &&
+                      st.st_uid == geteuid(),
+                  "%s: the entry was not replaced (mode %o, uid %u)", what,
+                  (unsigned)st.st_mode, (unsigned)st.st_uid);
+    ck_assert_msg(run_child(dir) == 0 && !strstr(child_out, "warning"),
+                  "%s: the rewritten entry was not used cleanly:\n%s", what,
+                  child_out);
+}
+
+START_TEST(damaged_cache_entries_are_rebuilt)
+{
+    REQUIRE_OPENCL();
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/kernel-cache", test_tmpdir());
+    ck_assert_int_eq(run_child(dir), 0);
+    ck_assert_msg(!strstr(child_out, "warning"), "%s", child_out);
+    char path[PATH_MAX + 256];
+    unsigned char *orig;
+    off_t size = entry(dir, path, sizeof path, &orig);
+    ck_assert_int_gt(size, 64);
+    free(orig);
+
+    ck_assert_int_eq(truncate(path, size / 2), 0);
+    expect_rebuilt(dir, "truncated to half", "damaged");
+
+    unsigned char *data;
+    size = entry(dir, path, sizeof path, &data);
+    data[size / 2] ^= 0x10;
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    free(data);
+    expect_rebuilt(dir, "one bit flipped", "checksum");
+
+    ck_assert_int_eq(chmod(path, 0666), 0);
+    expect_rebuilt(dir, "world-writable", "writable by others");
+
+    /* root may hand the entry to another user: refused as well */
+    if (geteuid() == 0 && chown(path, 1, (gid_t)-1) == 0)
+        expect_rebuilt(dir, "another user's", "belongs to uid 1");
+
+    /* a loose folder is not used at all, and says how to fix it */
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    ck_assert_int_eq(run_child(dir), 0);
+    ck_assert_msg(strstr(child_out, "chmod go-w"), "%s", child_out);
+    ck_assert_int_eq(chmod(dir, 0700), 0);
+}
+END_TEST
+
+START_TEST(cache_key_has_every_build_option)
+{
+    REQUIRE_OPENCL();
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/options-cache", test_tmpdir());
+    ck_assert_msg(run_child(dir) == 0, "%s", child_out);
+    ck_assert_int_eq(entries(dir), 1);
+    /* clnet's own extra options: used, and a build of their own */
+    int rc = run_child_with(dir, "CLNET_CL_BUILD_OPTIONS=-DSHIFT=7", 7);
+    ck_assert_msg(rc == 0, "CLNET_CL_BUILD_OPTIONS was not used (exit %d):\n%s",
+                  rc, child_out);
+    ck_assert_int_eq(entries(dir), 2);
+    ck_assert_msg(run_child(dir) == 0, "%s", child_out);
+    /* oclgrind's, which its runtime appends itself: PoCL ignores the
+     * variable, but the build is cached apart */
+    ck_assert_msg(run_child_with(dir, "OCLGRIND_BUILD_OPTIONS=-cl-opt-disable",
+                                 0) == 0, "%s", child_out);
+    ck_assert_int_eq(entries(dir), 3);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    if (!realpath(argv[0], self))
+        snprintf(self, sizeof self, "%s", argv[0]);
+    if (argc > 2 && strcmp(argv[1], CACHE_CHILD) == 0)
+        return cache_child(atoi(argv[2]));
     if (!have_opencl())
         return 77; /* meson's exit status for a skipped test */
     Suite *s = suite_create("opencl");
@@ -513,10 +786,20 @@ int main(void)
     tcase_add_test(tc, both_gemm_variants_match_cpu);
     tcase_add_test(tc, direct_conv2d_matches_cpu);
     tcase_add_test(tc, pooling_dense_and_activations_match_cpu);
-    tcase_add_test(tc, loss_and_optimizers_match_cpu);
     tcase_add_test(tc, mixed_network_follows_cpu);
     tcase_add_test(tc, clear_errors);
     suite_add_tcase(s, tc);
+    /* small shapes only, for tools/oclgrind-check.sh (CK_RUN_CASE=small) */
+    TCase *small = tcase_create("small");
+    tcase_set_timeout(small, 600);
+    tcase_add_test(small, small_shapes_match_cpu);
+    tcase_add_test(small, loss_and_optimizers_match_cpu);
+    suite_add_tcase(s, small);
+    TCase *cache = tcase_create("cache");
+    tcase_set_timeout(cache, 120);
+    tcase_add_test(cache, damaged_cache_entries_are_rebuilt);
+    tcase_add_test(cache, cache_key_has_every_build_option);
+    suite_add_tcase(s, cache);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,9 +1,14 @@
 /* The plugin loader: good plugins load, and a wrong ABI version, a missing
  * entry symbol, a duplicate or a file that is no shared object is refused
- * with a message naming the file and the reason. */
-#define _POSIX_C_SOURCE 200809L
+ * with a message naming the file and the reason; so are plugin files and
+ * folders other users may write, and relative CLNET_PLUGIN_PATH entries. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -84,6 +89,124 @@ START_TEST(plugin_path_variable)
 }
 END_TEST
 
+/* A fresh folder (mode 0700) holding a copy of the good fixture; returns
+ * the copy's path in plugin. */
+static void plugin_folder(const char *name, char *dir, size_t n, char *plugin,
+                          size_t pn)
+{
+    snprintf(dir, n, "%s/%s", test_tmpdir(), name);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    snprintf(plugin, pn, "%s/a-good.so", dir);
+    char from[1024];
+    snprintf(from, sizeof from, "%s/a-good.so", getenv("CLNET_FIXTURE_DIR"));
+    FILE *in = fopen(from, "rb"), *out = fopen(plugin, "wb");
+    ck_assert_ptr_nonnull(in);
+    ck_assert_ptr_nonnull(out);
+    char buf[8192];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, got, out), got);
+    fclose(in);
+    ck_assert_int_eq(fclose(out), 0);
+    ck_assert_int_eq(chmod(plugin, 0755), 0);
+}
+
+/* Loads dir into a fresh registry: the number added, the registry in *r. */
+static int load(const char *dir, clnet_registry **r, clnet_error *e)
+{
+    *r = clnet_registry_new(e);
+    ck_assert_ptr_nonnull(*r);
+    return clnet_registry_add_dir(*r, dir, e);
+}
+
+START_TEST(loose_plugin_files_refused)
+{
+    char dir[512], plugin[600], fix[700];
+    plugin_folder("loose-files", dir, sizeof dir, plugin, sizeof plugin);
+    snprintf(fix, sizeof fix, "chmod go-w '%s'", plugin);
+    clnet_error e;
+    clnet_registry *r;
+    const mode_t modes[] = {0775, 0757, 0777};
+    const char *who[] = {"writable by its group", "writable by others",
+                         "writable by others"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(chmod(plugin, modes[i]), 0);
+        ck_assert_int_eq(load(dir, &r, &e), 0);
+        ck_assert_msg(refused_with(r, plugin, who[i]) &&
+                          refused_with(r, plugin, fix),
+                      "mode %o: %s", (unsigned)modes[i],
+                      clnet_registry_refused_count(r)
+                          ? clnet_registry_refused(r, 0)
+                          : "not refused");
+        clnet_registry_free(r);
+        /* refused before dlopen: its code never ran, so it is not loaded */
+        ck_assert_ptr_null(dlopen(plugin, RTLD_NOW | RTLD_NOLOAD));
+    }
+    /* root (who runs the suite in CI) may hand it to another user */
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chmod(plugin, 0755), 0);
+        ck_assert_int_eq(chown(plugin, 1, (gid_t)-1), 0);
+        ck_assert_int_eq(load(dir, &r, &e), 0);
+        ck_assert(refused_with(r, plugin, "belongs to uid 1"));
+        clnet_registry_free(r);
+        ck_assert_int_eq(chown(plugin, 0, (gid_t)-1), 0);
+    }
+    ck_assert_int_eq(chmod(plugin, 0755), 0);
+    ck_assert_int_eq(load(dir, &r, &e), 1);
+    ck_assert_int_eq(clnet_registry_refused_count(r), 0);
+    clnet_registry_free(r);
+}
+END_TEST
+
+START_TEST(loose_plugin_folder_refused)
+{
+    char dir[512], plugin[600], fix[700];
+    plugin_folder("loose-folder", dir, sizeof dir, plugin, sizeof plugin);
+    snprintf(fix, sizeof fix, "chmod go-w '%s'", dir);
+    clnet_error e;
+    clnet_registry *r;
+    const mode_t modes[] = {0770, 0703};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(chmod(dir, modes[i]), 0);
+        ck_assert_int_lt(load(dir, &r, &e), 0);
+        ck_assert_int_eq(e.status, CLNET_E_PLUGIN);
+        ck_assert_msg(strstr(e.msg, dir) && strstr(e.msg, fix), "%s", e.msg);
+        ck_assert_int_eq(clnet_registry_count(r), 0);
+        clnet_registry_free(r);
+    }
+    /* through CLNET_PLUGIN_PATH the refusal is kept with the others */
+    setenv("CLNET_PLUGIN_PATH", dir, 1);
+    r = clnet_registry_open(&e);
+    unsetenv("CLNET_PLUGIN_PATH");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_null(clnet_registry_find(r, "fixture", "cpu"));
+    ck_assert(refused_with(r, dir, fix));
+    clnet_registry_free(r);
+    ck_assert_int_eq(chmod(dir, 0700), 0);
+}
+END_TEST
+
+START_TEST(relative_plugin_path_refused)
+{
+    char dir[512], plugin[600], cwd[1024];
+    plugin_folder("relative", dir, sizeof dir, plugin, sizeof plugin);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(dir), 0);
+    /* "." and a name below the current folder: neither is searched */
+    setenv("CLNET_PLUGIN_PATH", ".:../relative", 1);
+    clnet_error e;
+    clnet_registry *r = clnet_registry_open(&e);
+    unsetenv("CLNET_PLUGIN_PATH");
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_null(clnet_registry_find(r, "fixture", "cpu"));
+    ck_assert(refused_with(r, "'.'", "relative entry"));
+    ck_assert(refused_with(r, "'../relative'", "absolute"));
+    ck_assert_ptr_nonnull(clnet_registry_find(r, "conv2d", "cpu"));
+    clnet_registry_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plugins");
@@ -92,6 +215,9 @@ int main(void)
     tcase_add_test(tc, not_a_shared_object);
     tcase_add_test(tc, build_tree_plugins);
     tcase_add_test(tc, plugin_path_variable);
+    tcase_add_test(tc, loose_plugin_files_refused);
+    tcase_add_test(tc, loose_plugin_folder_refused);
+    tcase_add_test(tc, relative_plugin_path_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -2,9 +2,11 @@
  * the ICD loader, opens one device (context and in-order queue), owns its
  * buffers, and builds programs with an on-disk binary cache keyed by
  * device, driver, platform, source and options (CLNET_CACHE_DIR, default
- * ~/.cache/clnet), written through a temporary file and a rename. */
+ * ~/.cache/clnet), each entry checksummed and written through a synced
+ * temporary file and a rename. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,13 +97,58 @@ static int list(clnet_device_info *out, int32_t max, char *err)
 
 /* ---- the program cache ---- */
 
-static uint64_t fnv(uint64_t h, const char *s)
+/* An entry is this header, the key text, then the runtime's binary. The
+ * key is compared in full and the binary against its checksum before the
+ * runtime sees it: PoCL crashes on a damaged binary instead of refusing
+ * it, and its binaries are native code, so only files that no one but
+ * this user can have written are used. */
+#define CACHE_MAGIC "clnetKC\n"
+#define CACHE_VERSION 1u
+#define CACHE_MAX_BYTES (1u << 30)
+
+typedef struct {
+    char magic[8];
+    uint32_t version, key_len;
+    uint64_t bin_len, bin_sum;
+} cache_header;
+
+/* Each kind of complaint once per process: a loose folder would
+ * otherwise be reported for every program built. */
+enum { WARN_DIR, WARN_ENTRY, WARN_DAMAGED, WARN_WRITE, WARN_KINDS };
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void warn_once(int kind, const char *fmt, ...)
 {
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
+    static int warned[WARN_KINDS];
+    if (warned[kind])
+        return;
+    warned[kind] = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("clnet: warning: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* Why a file or folder may hold nothing this process runs: NULL when it
+ * is owned by the effective user and writable by no one else. */
+static const char *loose(const struct stat *st, char *why, size_t n)
+{
+    if (st->st_uid != geteuid()) {
+        snprintf(why, n, "it belongs to uid %u, not to this process's "
+                 "uid %u", (unsigned)st->st_uid, (unsigned)geteuid());
+        return why;
     }
-    return h * 0x100000001b3ull; /* separates consecutive strings */
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(why, n, "it is writable by %s (mode %03o)",
+                 st->st_mode & S_IWOTH ? "others" : "its group",
+                 (unsigned)(st->st_mode & 0777));
+        return why;
+    }
+    return NULL;
 }
 
 static int cache_dir(char *out, size_t n)
@@ -118,17 +165,58 @@ static int cache_dir(char *out, size_t n)
         else
             return -1;
     }
-    /* mkdir -p */
+    /* mkdir -p; folders made here are private */
     char tmp[1024];
     snprintf(tmp, sizeof tmp, "%s", out);
     for (char *p = tmp + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
-            mkdir(tmp, 0755);
+            mkdir(tmp, 0700);
             *p = '/';
         }
-    mkdir(tmp, 0755);
+    mkdir(tmp, 0700);
+    struct stat st;
+    char why[96];
+    if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
+        return -1;
+    if (loose(&st, why, sizeof why)) {
+        warn_once(WARN_DIR,
+                  "not using the kernel cache folder %s: %s, and the "
+                  "OpenCL runtime may load the native code it holds; run "
+                  "`chmod go-w %s` (as its owner) or set CLNET_CACHE_DIR "
+                  "to a folder of your own",
+                  out, why, out);
+        return -1;
+    }
     return access(out, W_OK) == 0 ? 0 : -1;
+}
+
+/* Options that reach the compiler without passing through clnet's
+ * clBuildProgram call: oclgrind appends its --build-options (handed to
+ * its runtime as this variable) inside clBuildProgram, and a binary
+ * built without them would otherwise be reused with them. */
+static const char *const runtime_option_vars[] = {"OCLGRIND_BUILD_OPTIONS",
+                                                  NULL};
+
+/* The text that names a build: everything that changes the binary. */
+static void cache_key(const clnet_ocl *o, const char *opts,
+                      const char *source, char *key, size_t n)
+{
+    size_t len = strlen(source);
+    int used = snprintf(key, n,
+                        "device=%s\ndriver=%s\nplatform=%s\noptions=%s\n"
+                        "source=%zu bytes, fnv1a %016llx\n",
+                        o->device_name, o->driver_version,
+                        o->platform_version, opts, len,
+                        (unsigned long long)ocl_fnv1a(OCL_FNV_OFFSET, source,
+                                                      len));
+    for (int i = 0; runtime_option_vars[i] && used > 0 && (size_t)used < n;
+         i++) {
+        const char *v = getenv(runtime_option_vars[i]);
+        if (v && *v)
+            used += snprintf(key + used, n - (size_t)used, "%s=%s\n",
+                             runtime_option_vars[i], v);
+    }
 }
 
 static int build_program(cl_program prog, cl_device_id dev, const char *opts,
@@ -151,80 +239,196 @@ static int build_program(cl_program prog, cl_device_id dev, const char *opts,
     return -1;
 }
 
-static void save_binary(cl_program prog, const char *path)
+static int write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Written in full and synced under a temporary name, then renamed over
+ * the entry, so a crash or a full disk leaves the old entry or none,
+ * never part of one. */
+static void save_binary(cl_program prog, const char *dir, const char *path,
+                        const char *key)
 {
     size_t size = 0;
     if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size,
-                         NULL) != CL_SUCCESS || size == 0)
+                         NULL) != CL_SUCCESS || size == 0 ||
+        size > CACHE_MAX_BYTES)
         return;
     unsigned char *bin = malloc(size);
     if (!bin)
         return;
     unsigned char *bins[1] = {bin};
-    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) ==
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) !=
         CL_SUCCESS) {
-        char tmp[1200];
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-        FILE *f = fopen(tmp, "wb");
-        if (f) {
-            int ok = fwrite(bin, 1, size, f) == size;
-            ok &= fclose(f) == 0;
-            if (!ok || rename(tmp, path) != 0)
-                unlink(tmp);
+        free(bin);
+        return;
+    }
+    cache_header h;
+    memcpy(h.magic, CACHE_MAGIC, sizeof h.magic);
+    h.version = CACHE_VERSION;
+    h.key_len = (uint32_t)strlen(key);
+    h.bin_len = size;
+    h.bin_sum = ocl_fnv1a(OCL_FNV_OFFSET, bin, size);
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp); /* mode 0600 */
+    int ok = fd >= 0;
+    if (ok) {
+        ok = write_all(fd, &h, sizeof h) == 0 &&
+             write_all(fd, key, h.key_len) == 0 &&
+             write_all(fd, bin, size) == 0 && fsync(fd) == 0;
+        ok &= close(fd) == 0;
+        ok = ok && rename(tmp, path) == 0;
+        if (!ok)
+            unlink(tmp);
+    }
+    if (ok) {
+        /* the rename itself reaches the disk with the folder */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
         }
+    } else {
+        warn_once(WARN_WRITE, "cannot write the kernel cache entry %s: %s",
+                  path, strerror(errno));
     }
     free(bin);
 }
 
-static cl_program load_binary(clnet_ocl *o, const char *path, const char *opts)
+static int read_all(int fd, unsigned char *buf, size_t n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bin = size > 0 ? malloc((size_t)size) : NULL;
-    int ok = bin && fread(bin, 1, (size_t)size, f) == (size_t)size;
-    fclose(f);
-    cl_program prog = NULL;
-    if (ok) {
-        size_t len = (size_t)size;
-        const unsigned char *bins[1] = {bin};
-        cl_int status, rc;
-        prog = clCreateProgramWithBinary(o->context, 1, &o->device, &len, bins,
-                                         &status, &rc);
-        char err[CLNET_ERRLEN];
-        if (rc != CL_SUCCESS || status != CL_SUCCESS ||
-            build_program(prog, o->device, opts, err)) {
-            /* refused (another driver wrote it, or it is damaged): the
-             * caller builds from source and overwrites it */
-            if (prog)
-                clReleaseProgram(prog);
-            prog = NULL;
-        }
+    while (n > 0) {
+        ssize_t r = read(fd, buf, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        buf += r;
+        n -= (size_t)r;
     }
-    free(bin);
+    return 0;
+}
+
+/* The entry's binary when the file is trustworthy and intact and holds
+ * this key; else NULL (after a warning when it is loose or damaged), and
+ * the caller builds from source and replaces it. */
+static unsigned char *read_entry(const char *path, const char *key,
+                                 size_t *bin_len, unsigned char **file)
+{
+    *file = NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return NULL; /* absent, or a symbolic link */
+    struct stat st;
+    char why[96];
+    const char *bad = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        bad = "it is not a regular file";
+    else
+        bad = loose(&st, why, sizeof why);
+    if (bad) {
+        warn_once(WARN_ENTRY,
+                  "ignoring the kernel cache entry %s: %s, and the OpenCL "
+                  "runtime may load the native code it holds; it is "
+                  "rebuilt and rewritten private to you (run `chmod -R "
+                  "go-w` on the cache folder if other entries are loose "
+                  "too)",
+                  path, bad);
+        close(fd);
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size, klen = strlen(key);
+    unsigned char *buf = NULL;
+    cache_header h;
+    if (st.st_size < (off_t)sizeof h || st.st_size > (off_t)CACHE_MAX_BYTES ||
+        !(buf = malloc(size)) || read_all(fd, buf, size) != 0)
+        bad = "shorter than its header, or unreadable";
+    close(fd);
+    if (!bad) {
+        memcpy(&h, buf, sizeof h);
+        if (memcmp(h.magic, CACHE_MAGIC, sizeof h.magic) != 0)
+            bad = "no clnet cache header";
+        else if (h.version != CACHE_VERSION || h.key_len != klen ||
+                 memcmp(buf + sizeof h, key, klen) != 0) {
+            /* another clnet's format, or another build under the same
+             * name: not damage, just not this entry */
+            free(buf);
+            return NULL;
+        } else if (h.bin_len != size - sizeof h - klen)
+            bad = "its length does not match its header: truncated?";
+        else if (h.bin_len == 0 ||
+                 ocl_fnv1a(OCL_FNV_OFFSET, buf + sizeof h + klen,
+                           h.bin_len) != h.bin_sum)
+            bad = "its checksum does not match";
+    }
+    if (bad) {
+        warn_once(WARN_DAMAGED,
+                  "the kernel cache entry %s is damaged (%s); rebuilding it",
+                  path, bad);
+        free(buf);
+        return NULL;
+    }
+    *file = buf;
+    *bin_len = h.bin_len;
+    return buf + sizeof h + klen;
+}
+
+static cl_program load_binary(clnet_ocl *o, const char *path, const char *key,
+                              const char *opts)
+{
+    unsigned char *file;
+    size_t len = 0;
+    const unsigned char *bin = read_entry(path, key, &len, &file);
+    if (!bin)
+        return NULL;
+    const unsigned char *bins[1] = {bin};
+    cl_int status, rc;
+    cl_program prog = clCreateProgramWithBinary(o->context, 1, &o->device,
+                                                &len, bins, &status, &rc);
+    char err[CLNET_ERRLEN];
+    if (rc != CL_SUCCESS || status != CL_SUCCESS ||
+        build_program(prog, o->device, opts, err)) {
+        /* refused by the runtime (a driver update it cannot tell from
+         * the version string): the caller builds from source and
+         * overwrites it */
+        if (prog)
+            clReleaseProgram(prog);
+        prog = NULL;
+    }
+    free(file);
     return prog;
 }
 
 static int ocl_build(clnet_ocl *o, const char *source, const char *options,
                      cl_program *out, char *err)
 {
-    char opts[512];
-    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s", options ? options : "");
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = fnv(h, o->device_name);
-    h = fnv(h, o->driver_version);
-    h = fnv(h, o->platform_version);
-    h = fnv(h, opts);
-    h = fnv(h, source);
+    /* CLNET_CL_BUILD_OPTIONS: extra options for every program, e.g.
+     * -cl-opt-disable for oclgrind's uninitialised-value checker */
+    const char *extra = getenv("CLNET_CL_BUILD_OPTIONS");
+    char opts[1024];
+    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s%s%s", options ? options : "",
+             extra && *extra ? " " : "", extra && *extra ? extra : "");
+    char key[4096];
+    cache_key(o, opts, source, key, sizeof key);
     char dir[1024], path[1100];
     int cached = cache_dir(dir, sizeof dir) == 0;
     if (cached) {
         snprintf(path, sizeof path, "%s/%016llx.bin", dir,
-                 (unsigned long long)h);
-        if ((*out = load_binary(o, path, opts)))
+                 (unsigned long long)ocl_fnv1a(OCL_FNV_OFFSET, key,
+                                               strlen(key)));
+        if ((*out = load_binary(o, path, key, opts)))
             return 0;
     }
     cl_int rc;
@@ -240,7 +444,7 @@ static int ocl_build(clnet_ocl *o, const char *source, const char *options,
         return -1;
     }
     if (cached)
-        save_binary(prog, path);
+        save_binary(prog, dir, path, key);
     *out = prog;
     return 0;
 }

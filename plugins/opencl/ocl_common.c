@@ -15,6 +15,15 @@ void ocl_errorf(char *err, const char *fmt, ...) {
     va_end(ap);
 }
 
+uint64_t ocl_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 const char *ocl_strerror(cl_int rc) {
     switch (rc) {
     case CL_SUCCESS:
@@ -67,6 +76,26 @@ const char *ocl_strerror(cl_int rc) {
     return "an unknown OpenCL error";
 }
 
+/* Under `oclgrind --uninitialized` buffers are cleared by writes from the
+ * host: its checker still takes a buffer cleared by clEnqueueFillBuffer
+ * for uninitialised, all but its first value, after a kernel has written
+ * every value (a copy of such a buffer is reported value by value; cleared
+ * by a write, or not at all, nothing is reported), which hid every real
+ * finding. */
+static cl_int write_zeros(clnet_ocl *o, cl_mem m, size_t bytes) {
+    enum { CHUNK = 1 << 20 };
+    void *zeros = calloc(1, bytes < CHUNK ? bytes : CHUNK);
+    if (!zeros)
+        return CL_OUT_OF_HOST_MEMORY;
+    cl_int rc = CL_SUCCESS;
+    for (size_t at = 0; at < bytes && rc == CL_SUCCESS; at += CHUNK)
+        rc = clEnqueueWriteBuffer(o->queue, m, CL_TRUE, at,
+                                  bytes - at < CHUNK ? bytes - at : CHUNK,
+                                  zeros, 0, NULL, NULL);
+    free(zeros);
+    return rc;
+}
+
 cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err) {
     if (bytes == 0)
         bytes = 4;
@@ -87,8 +116,11 @@ cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err) {
     }
     /* zeroed, as the native backend's buffers are */
     float zero = 0.0f;
-    rc = clEnqueueFillBuffer(o->queue, m, &zero, sizeof zero, 0, bytes / 4 * 4,
-                             0, NULL, NULL);
+    if (getenv("OCLGRIND_UNINITIALIZED"))
+        rc = write_zeros(o, m, bytes);
+    else
+        rc = clEnqueueFillBuffer(o->queue, m, &zero, sizeof zero, 0,
+                                 bytes / 4 * 4, 0, NULL, NULL);
     if (rc != CL_SUCCESS) {
         clReleaseMemObject(m);
         ocl_errorf(err, "cannot clear %zu bytes on %s: %s", bytes,

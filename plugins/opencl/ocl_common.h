@@ -12,6 +12,11 @@
 
 const char *ocl_strerror(cl_int rc);
 
+/* 64-bit FNV-1a of n bytes, continuing from h (start with
+ * OCL_FNV_OFFSET): the kernel cache's file names and checksums. */
+#define OCL_FNV_OFFSET 0xcbf29ce484222325ull
+uint64_t ocl_fnv1a(uint64_t h, const void *data, size_t n);
+
 /* A buffer of `bytes`, refused with a message when it exceeds the device's
  * CL_DEVICE_MAX_MEM_ALLOC_SIZE. */
 cl_mem ocl_buffer(clnet_ocl *o, size_t bytes, char *err);
