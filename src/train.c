@@ -310,14 +310,18 @@ static const char *nonfinite_hint(const clnet_net *net)
     return "try a smaller learning rate (lr= on the train line)";
 }
 
-/* Sets s->diverged: the loss far above the first step's (1), or
+/* Sets s->diverged: the loss far above the first step's and chance's
+ * (1), or
  * accuracy at chance with the loss no better than at the start (2). */
 static void judge(const clnet_net *net, clnet_epoch_stats *s)
 {
     double first = net->progress.first_loss;
     if (!(first > 0))
         return;
-    if (s->loss > 3 * first)
+    /* against chance's loss too: a run started from trained weights
+     * (--init-weights) begins far below it, and may rise a little */
+    double chance = log((double)net->classes);
+    if (s->loss > 3 * (first > chance ? first : chance))
         s->diverged = 1;
     else if (s->accuracy <= 1.25 / net->classes && s->loss >= 0.9 * first)
         s->diverged = 2;

@@ -4,6 +4,7 @@
  * layer and a hint that fits, and divergence told at the end of an epoch. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,6 +277,79 @@ START_TEST(divergence_is_told)
 }
 END_TEST
 
+/* A version 1 checkpoint (weights only, written before the training
+ * state existed; the fuzzing seed tests/fuzz/corpus/checkpoint/whole,
+ * after its one-byte harness flag) still loads for eval and predict, and
+ * is refused for a resume with a message that says why. */
+START_TEST(version_1_checkpoints_still_load)
+{
+    char src[1024];
+    snprintf(src, sizeof src, "%s/tests/fuzz/corpus/checkpoint/whole",
+             getenv("CLNET_SOURCE_ROOT"));
+    size_t len;
+    unsigned char *b = slurp(src, &len);
+    ck_assert_uint_gt(len, 9);
+    ck_assert_int_eq(b[9], 1); /* the version, after the flag and magic */
+    const char *v1 = test_write("v1.ckpt", b + 1, len - 1);
+    free(b);
+    clnet_net *n = build("input shape=6x6x1\n"
+                         "conv2d filters=2 kernel=3 activation=relu\n"
+                         "maxpool2d pool=2x2\nflatten\n"
+                         "dense units=3 activation=softmax\n"
+                         "train optimizer=sgd lr=0.1\n",
+                         2);
+    clnet_error e;
+    ck_assert_msg(clnet_checkpoint_load(n, v1, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(clnet_checkpoint_resume(n, v1, &e), CLNET_E_CHECKPOINT);
+    ck_assert_msg(strstr(e.msg, "weights only"), "%s", e.msg);
+    clnet_net_free(n);
+}
+END_TEST
+
+/* On OpenCL the resumed run agrees with the straight one within float32
+ * tolerance (kernels may sum in another order from one build to the next
+ * on some drivers; on PoCL they are the same). */
+START_TEST(resume_on_opencl)
+{
+    clnet_error e;
+    clnet_device_info d[4];
+    if (clnet_devices(test_registry(), "opencl", d, 4, &e) <= 0) {
+        fprintf(stderr, "resume_on_opencl skipped: no OpenCL device\n");
+        return;
+    }
+    clnet_dataset ds;
+    synthetic(&ds, 200, 0);
+    clnet_topology *t = clnet_topology_parse(small_net, "t.net", &e);
+    ck_assert_ptr_nonnull(t);
+    clnet_build_options o = {.max_batch = 32, .seed = 7, .threads = 2,
+                             .device = "opencl"};
+    recorder straight = {0}, parts = {0};
+    clnet_net *a = clnet_net_build(t, test_registry(), &o, &e);
+    ck_assert_msg(a != NULL, "%s", e.msg);
+    ck_assert_msg(train(a, &ds, 2, &straight, &e) == 0, "%s", e.msg);
+    clnet_net *b = clnet_net_build(t, test_registry(), &o, &e);
+    parts.stop_after = 10;
+    ck_assert_int_eq(train(b, &ds, 2, &parts, &e), CLNET_E_INTERRUPTED);
+    ck_assert_int_eq(clnet_checkpoint_save(b, tmp("ocl.ckpt"), &e), 0);
+    clnet_net_free(b);
+    clnet_net *c = clnet_net_build(t, test_registry(), &o, &e);
+    ck_assert_msg(clnet_checkpoint_resume(c, tmp("ocl.ckpt"), &e) == 0, "%s",
+                  e.msg);
+    parts.stop_after = 0;
+    ck_assert_msg(train(c, &ds, 2, &parts, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(parts.n, straight.n);
+    for (int i = 0; i < parts.n; i++)
+        ck_assert_msg(fabs(parts.loss[i] - straight.loss[i]) <=
+                          1e-4 * fabs(straight.loss[i]) + 1e-6,
+                      "step %d: %.9g resumed, %.9g straight", i + 1,
+                      parts.loss[i], straight.loss[i]);
+    clnet_net_free(a);
+    clnet_net_free(c);
+    clnet_topology_free(t);
+    clnet_dataset_free(&ds);
+}
+END_TEST
+
 /* ---- the command line: signals ---- */
 
 static void write_idx(const char *name, uint32_t n, int images)
@@ -390,6 +464,11 @@ START_TEST(signals_save_and_resume)
                   "not resumed");
     ck_assert_msg(log_has("b.log", "Epoch 3/3"), "did not finish");
     ck_assert_msg(!log_has("b.log", "Epoch 1/3"), "epoch 1 again");
+    /* a new training from its weights: a fresh run, not a resume */
+    pid = start_train("--init-weights s.ckpt --out f.ckpt", "f.log");
+    ck_assert_int_eq(wait_status(pid), 0);
+    ck_assert_msg(log_has("f.log", "Epoch 1/3") && !log_has("f.log", "Resum"),
+                  "--init-weights resumed");
     /* a second SIGINT stops at once, leaving no temporary file */
     pid = start_train("", "c.log");
     wait_for("c.log", "Epoch 1/3");
@@ -450,6 +529,8 @@ int main(void)
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, nonfinite_loss_names_layer_and_cause);
     tcase_add_test(tc, divergence_is_told);
+    tcase_add_test(tc, version_1_checkpoints_still_load);
+    tcase_add_test(tc, resume_on_opencl);
     tcase_add_test(tc, signals_save_and_resume);
     const char *slow = getenv("CLNET_SLOW_TESTS");
     if (slow && !strcmp(slow, "1"))

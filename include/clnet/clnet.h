@@ -148,7 +148,8 @@ typedef struct {
     double loss, accuracy, val_loss, val_accuracy, seconds, images_per_second;
     double eval_seconds; /* the test-set evaluation after the epoch */
     /* 1: the loss is more than 3 times the run's first step's, taken
-     * before any update (first_loss); 2: accuracy is at chance (at most
+     * before any update (first_loss), and than ln(classes), the loss of
+     * uniform guesses; 2: accuracy is at chance (at most
      * 1.25 / classes) and
      * the loss no better than at the start; 0: neither */
     int32_t diverged;
