@@ -250,3 +250,45 @@ void test_cap_memory(size_t extra)
     r.rlim_cur = r.rlim_max = (rlim_t)(kb * 1024 + extra);
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &r), 0);
 }
+
+void test_write_mnist(const char *prefix, uint32_t n, int gz)
+{
+    for (int images = 0; images < 2; images++) {
+        size_t hdr = images ? 16 : 8;
+        size_t len = hdr + (size_t)n * (images ? 784 : 1);
+        unsigned char *b = calloc(1, len);
+        ck_assert_ptr_nonnull(b);
+        b[2] = 8;
+        b[3] = images ? 3 : 1;
+        for (int i = 0; i < 4; i++)
+            b[4 + i] = (unsigned char)(n >> (24 - 8 * i));
+        if (images) {
+            b[11] = b[15] = 28;
+            for (uint32_t i = 0; i < n; i++) /* a bright row band a class */
+                memset(b + hdr + (size_t)i * 784 + (i % 10) * 78, 230, 78);
+        } else {
+            for (uint32_t i = 0; i < n; i++)
+                b[hdr + i] = (unsigned char)(i % 10);
+        }
+        char name[128];
+        snprintf(name, sizeof name, "%s-%s-idx%d-ubyte%s", prefix,
+                 images ? "images" : "labels", images ? 3 : 1,
+                 gz ? ".gz" : "");
+        if (gz)
+            test_write_gz(name, b, len);
+        else
+            test_write(name, b, len);
+        free(b);
+    }
+}
+
+clnet_net *test_build(const char *text, const clnet_build_options *o,
+                      clnet_error *e)
+{
+    clnet_topology *t = clnet_topology_parse(text, "t.net", e);
+    if (!t)
+        return NULL;
+    clnet_net *n = clnet_net_build(t, test_registry(), o, e);
+    clnet_topology_free(t);
+    return n;
+}

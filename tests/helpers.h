@@ -16,6 +16,16 @@ const char *test_write(const char *name, const void *data, size_t n);
 /* Writes a gzip file. */
 const char *test_write_gz(const char *name, const void *data, size_t n);
 
+/* Parses text as "t.net" and builds it with the build tree's plugins;
+ * NULL with the error in e. */
+clnet_net *test_build(const char *text, const clnet_build_options *o,
+                      clnet_error *e);
+
+/* Writes PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte (".gz"
+ * with gz) of n 28x28 images, class i % 10 a bright band of rows, into
+ * the test folder: MNIST's form for the tool's --data. */
+void test_write_mnist(const char *prefix, uint32_t n, int gz);
+
 /* Caps this process's address space at its current size plus extra
  * bytes, so that an allocation of what a hostile header claims fails the
  * test instead of passing on overcommitted memory. Call it in a forked

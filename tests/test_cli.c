@@ -127,34 +127,10 @@ START_TEST(bad_files)
 }
 END_TEST
 
-static void write_idx(const char *name, uint32_t n, int images)
-{
-    size_t hdr = images ? 16 : 8, len = hdr + (size_t)n * (images ? 784 : 1);
-    unsigned char *b = calloc(1, len);
-    b[2] = 8;
-    b[3] = images ? 3 : 1;
-    b[4] = (unsigned char)(n >> 24);
-    b[5] = (unsigned char)(n >> 16);
-    b[6] = (unsigned char)(n >> 8);
-    b[7] = (unsigned char)n;
-    if (images) {
-        b[11] = b[15] = 28;
-        for (uint32_t i = 0; i < n; i++) /* a bright row band per class */
-            memset(b + hdr + (size_t)i * 784 + (i % 10) * 78, 230, 78);
-    } else {
-        for (uint32_t i = 0; i < n; i++)
-            b[hdr + i] = (unsigned char)(i % 10);
-    }
-    test_write_gz(name, b, len);
-    free(b);
-}
-
 START_TEST(train_eval_predict_cycle)
 {
-    write_idx("train-images-idx3-ubyte.gz", 640, 1);
-    write_idx("train-labels-idx1-ubyte.gz", 640, 0);
-    write_idx("t10k-images-idx3-ubyte.gz", 100, 1);
-    write_idx("t10k-labels-idx1-ubyte.gz", 100, 0);
+    test_write_mnist("train", 640, 1);
+    test_write_mnist("t10k", 100, 1);
     char a[2048];
     snprintf(a, sizeof a, "train %s --data . --epochs 2 --batch 32 --out m.ckpt "
              "--log-json log.json --seed 3", net_path());

@@ -66,9 +66,6 @@ static void expect_refused(const char *images, const char *labels,
     ck_assert_ptr_null(ds.pixels);
 }
 
-/* Caps the address space at what the process maps now plus `extra`
- * bytes. The suite runs each test in its own process (CK_FORK, set in
- * main), so the cap ends with the test. */
 static double now(void)
 {
     struct timespec t;

@@ -29,15 +29,9 @@ static const char *small_net =
 static clnet_net *build(const char *text, int32_t batch)
 {
     clnet_error e;
-    clnet_topology *t = clnet_topology_parse(text, "t.net", &e);
-    ck_assert_msg(t != NULL, "%s", e.msg);
-    clnet_build_options o = {0};
-    o.max_batch = batch;
-    o.seed = 7;
-    o.threads = 2;
-    clnet_net *n = clnet_net_build(t, test_registry(), &o, &e);
+    clnet_build_options o = {.max_batch = batch, .seed = 7, .threads = 2};
+    clnet_net *n = test_build(text, &o, &e);
     ck_assert_msg(n != NULL, "%s", e.msg);
-    clnet_topology_free(t);
     return n;
 }
 
@@ -352,26 +346,6 @@ END_TEST
 
 /* ---- the command line: signals ---- */
 
-static void write_idx(const char *name, uint32_t n, int images)
-{
-    size_t hdr = images ? 16 : 8, len = hdr + (size_t)n * (images ? 784 : 1);
-    unsigned char *b = calloc(1, len);
-    b[2] = 8;
-    b[3] = images ? 3 : 1;
-    for (int i = 0; i < 4; i++)
-        b[4 + i] = (unsigned char)(n >> (24 - 8 * i));
-    if (images) {
-        b[11] = b[15] = 28;
-        for (uint32_t i = 0; i < n; i++)
-            memset(b + hdr + (size_t)i * 784 + (i % 10) * 78, 230, 78);
-    } else {
-        for (uint32_t i = 0; i < n; i++)
-            b[hdr + i] = (unsigned char)(i % 10);
-    }
-    test_write(name, b, len);
-    free(b);
-}
-
 /* Starts clnet train in the test folder with output to log; returns its
  * pid. */
 static pid_t start_train(const char *extra, const char *log)
@@ -440,10 +414,8 @@ static int log_has(const char *log, const char *text)
 
 START_TEST(signals_save_and_resume)
 {
-    write_idx("train-images-idx3-ubyte", 640, 1);
-    write_idx("train-labels-idx1-ubyte", 640, 0);
-    write_idx("t10k-images-idx3-ubyte", 64, 1);
-    write_idx("t10k-labels-idx1-ubyte", 64, 0);
+    test_write_mnist("train", 640, 0);
+    test_write_mnist("t10k", 64, 0);
     const int sigs[2] = {SIGINT, SIGTERM};
     const char *logs[2] = {"a.log", "t.log"};
     for (int k = 0; k < 2; k++) {

@@ -16,15 +16,8 @@
 static clnet_net *build(const char *text, const char *backends,
                         int32_t batch, clnet_error *e)
 {
-    clnet_topology *t = clnet_topology_parse(text, "t.net", e);
-    if (!t)
-        return NULL;
-    clnet_build_options o = {0};
-    o.max_batch = batch;
-    o.backends = backends;
-    clnet_net *n = clnet_net_build(t, test_registry(), &o, e);
-    clnet_topology_free(t);
-    return n;
+    clnet_build_options o = {.max_batch = batch, .backends = backends};
+    return test_build(text, &o, e);
 }
 
 static double seconds(void)

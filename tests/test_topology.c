@@ -26,34 +26,18 @@ static const char *seed_model =
 /* Builds text; returns the network or NULL with the error in e. */
 static clnet_net *build(const char *text, const char *backends, clnet_error *e)
 {
-    clnet_topology *t = clnet_topology_parse(text, "t.net", e);
-    if (!t)
-        return NULL;
-    clnet_build_options o = {0};
-    o.max_batch = 4;
-    o.backends = backends;
-    clnet_net *n = clnet_net_build(t, test_registry(), &o, e);
-    clnet_topology_free(t);
-    return n;
+    clnet_build_options o = {.max_batch = 4, .backends = backends};
+    return test_build(text, &o, e);
 }
 
 /* Builds text at max_batch `batch` with a memory limit. */
 static clnet_net *build_limited(const char *text, int32_t batch,
                                 uint64_t max_memory, clnet_error *e)
 {
-    clnet_topology *t = clnet_topology_parse(text, "t.net", e);
-    if (!t)
-        return NULL;
-    clnet_build_options o = {0};
-    o.max_batch = batch;
-    o.max_memory = max_memory;
-    clnet_net *n = clnet_net_build(t, test_registry(), &o, e);
-    clnet_topology_free(t);
-    return n;
+    clnet_build_options o = {.max_batch = batch, .max_memory = max_memory};
+    return test_build(text, &o, e);
 }
 
-/* Caps the address space at what the process maps now plus `extra`
- * bytes; each test runs in its own process (CK_FORK, set in main). */
 static char *summary_text(const clnet_net *n)
 {
     char *buf = NULL;
