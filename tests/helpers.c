@@ -292,3 +292,12 @@ clnet_net *test_build(const char *text, const clnet_build_options *o,
     clnet_topology_free(t);
     return n;
 }
+
+int test_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

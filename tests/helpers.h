@@ -16,6 +16,10 @@ const char *test_write(const char *name, const void *data, size_t n);
 /* Writes a gzip file. */
 const char *test_write_gz(const char *name, const void *data, size_t n);
 
+/* Runs suite s (check's default fork mode) and returns main's exit
+ * status: 1 when any test failed. */
+int test_run(Suite *s);
+
 /* Parses text as "t.net" and builds it with the build tree's plugins;
  * NULL with the error in e. */
 clnet_net *test_build(const char *text, const clnet_build_options *o,

@@ -605,9 +605,5 @@ int main(void)
     tcase_add_test(tc, adam_step_by_hand);
     tcase_add_test(tc, sgd_momentum_by_hand);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run(s);
 }

@@ -219,9 +219,5 @@ int main(void)
     tcase_add_test(tc, loose_plugin_folder_refused);
     tcase_add_test(tc, relative_plugin_path_refused);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run(s);
 }

@@ -508,9 +508,5 @@ int main(void)
     if (slow && !strcmp(slow, "1"))
         tcase_add_test(tc, checkpoint_over_4_gib);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run(s);
 }

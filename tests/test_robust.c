@@ -263,9 +263,5 @@ int main(void)
     tcase_add_test(tc, topology_hash_covers_settings);
     tcase_add_test(tc, default_threads_follow_affinity);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run(s);
 }

@@ -69,9 +69,5 @@ int main(void)
     TCase *tc = tcase_create("openmp");
     tcase_add_test(tc, one_openmp_runtime);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run(s);
 }

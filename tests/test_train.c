@@ -322,9 +322,5 @@ int main(void)
     tcase_add_test(tc, mnist_end_to_end);
     tcase_add_test(tc, tune_records_and_build_reads_the_choice);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return test_run(s);
 }
