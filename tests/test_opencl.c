@@ -302,6 +302,19 @@ START_TEST(both_gemm_variants_match_cpu)
 }
 END_TEST
 
+/* relu, softmax, dropout and the input layer on small shapes: the same
+ * in the whole suite and in the small tcase oclgrind runs. */
+static void compare_small_layers(void)
+{
+    compare_layer("relu", NULL, (clnet_shape){3, 5, 7}, 2, 0, -1, 1);
+    compare_layer("softmax", NULL, (clnet_shape){1, 2, 11}, 3, 0, -2, 2);
+    clnet_value dr[1] = {{{0, 0, 0}, 0.5}};
+    compare_layer("dropout", dr, (clnet_shape){1, 1, 333}, 3, 0, -1, 1);
+    clnet_value in[2] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
+    /* the input layer ignores `in`; here it sizes the test's byte batch */
+    compare_layer("input", in, (clnet_shape){5, 7, 1}, 3, 0, 0, 1);
+}
+
 START_TEST(pooling_dense_and_activations_match_cpu)
 {
     REQUIRE_OPENCL();
@@ -317,14 +330,8 @@ START_TEST(pooling_dense_and_activations_match_cpu)
         compare_layer("dense", d, (clnet_shape){1, 1, 37}, 5, 0, -1, 1);
         compare_layer("dense", d, (clnet_shape){2, 3, 7}, 1, act == 2, -1, 1);
     }
-    compare_layer("relu", NULL, (clnet_shape){3, 5, 7}, 2, 0, -1, 1);
-    compare_layer("softmax", NULL, (clnet_shape){1, 2, 11}, 3, 0, -2, 2);
+    compare_small_layers();
     compare_layer("softmax", NULL, (clnet_shape){1, 1, 10}, 1, 1, -2, 2);
-    clnet_value dr[1] = {{{0, 0, 0}, 0.5}};
-    compare_layer("dropout", dr, (clnet_shape){1, 1, 333}, 3, 0, -1, 1);
-    clnet_value in[2] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
-    /* the input layer ignores `in`; here it sizes the test's byte batch */
-    compare_layer("input", in, (clnet_shape){5, 7, 1}, 3, 0, 0, 1);
 }
 END_TEST
 
@@ -373,12 +380,7 @@ START_TEST(small_shapes_match_cpu)
     compare_layer("maxpool2d", p2, (clnet_shape){8, 5, 19}, 1, 0, -1, 1);
     clnet_value sm[DENSE_NSETTINGS] = {{{10, 0, 0}, 0}, {{2, 0, 0}, 0}};
     compare_layer("dense", sm, (clnet_shape){1, 1, 13}, 3, 1, -1, 1);
-    compare_layer("relu", NULL, (clnet_shape){3, 5, 7}, 2, 0, -1, 1);
-    compare_layer("softmax", NULL, (clnet_shape){1, 2, 11}, 3, 0, -2, 2);
-    clnet_value dr[1] = {{{0, 0, 0}, 0.5}};
-    compare_layer("dropout", dr, (clnet_shape){1, 1, 333}, 3, 0, -1, 1);
-    clnet_value in[2] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
-    compare_layer("input", in, (clnet_shape){5, 7, 1}, 3, 0, 0, 1);
+    compare_small_layers();
 }
 END_TEST
 
