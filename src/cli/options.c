@@ -130,9 +130,13 @@ void cli_usage(FILE *out)
     }
     fprintf(out,
             "\nEnvironment: CLNET_PLUGIN_PATH (extra plugin folders, "
-            "':'-separated), CLNET_MNIST_DIR, CLNET_CACHE_DIR (compiled "
-            "OpenCL kernels and tune.tsv; else $XDG_CACHE_HOME/clnet, "
-            "else ~/.cache/clnet).\n"
+            "':'-separated absolute paths; folders and plugins a group or "
+            "others may write are refused), CLNET_MNIST_DIR, "
+            "CLNET_CACHE_DIR (compiled OpenCL kernels and tune.tsv; else "
+            "$XDG_CACHE_HOME/clnet, else ~/.cache/clnet), "
+            "CLNET_CL_BUILD_OPTIONS (added to every OpenCL kernel build), "
+            "OMP_NUM_THREADS, OMP_WAIT_POLICY (clnet sets PASSIVE unless "
+            "it or GOMP_SPINCOUNT is set).\n"
             "Exit status: 0 success, 2 bad input (options, topology, data, "
             "checkpoint), 1 failure at run time (a non-finite loss, a "
             "diverged run), 130 / 143 after SIGINT / SIGTERM (train saves "
