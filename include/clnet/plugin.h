@@ -144,7 +144,11 @@ typedef struct {
     int (*backward)(void *state, const clnet_step *step, const void *x,
                     const void *y, void *dy, void *dx, char *err);
     /* Hands the layer its parameter and gradient buffers, in the order of
-     * plan.params. Called once, after create and before any forward. */
+     * plan.params. Called once, after create and before any forward, and
+     * only once the network's memory plan fits: a large workspace (one the
+     * size of the kernel, or of an image's im2col matrix) is allocated
+     * here, not in create(), which the core also calls for one sample to
+     * learn shapes before it plans. Non-zero: out of memory. */
     int (*bind)(void *state, void *const *params, void *const *grads);
     /* How well this implementation suits the layer described by args
      * (settings and input shape; create() has not run): 0 when it cannot
