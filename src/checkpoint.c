@@ -405,8 +405,10 @@ static uint64_t expected_length(const clnet_net *net, const header *h,
             for (int k = 0; k < L->plan.nparams; k++) {
                 char name[160];
                 tensor_name(L, k, slot, name, sizeof name);
-                n += 4 + strlen(name) + 4 + 4 * (uint64_t)L->plan.params[k].ndim +
-                     (h->version >= 2 ? 8 : 0) + 4 * (uint64_t)L->param_count[k];
+                n += 4 + strlen(name) + 4 +
+                     4 * (uint64_t)L->plan.params[k].ndim +
+                     (h->version >= 2 ? 8 : 0) +
+                     4 * (uint64_t)L->param_count[k];
             }
         }
     return n;
