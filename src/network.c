@@ -203,22 +203,13 @@ static int check_overrides(const char *overrides, const clnet_net *net,
     return CLNET_OK;
 }
 
-/* a * b, or -1 when a or b is negative or the product would pass
- * CLNET_MAX_ELEMENTS (plugin.h); -1 stays -1 along a chain. */
-static int64_t elems_mul(int64_t a, int64_t b)
-{
-    if (a < 0 || b < 0 || (a != 0 && b > CLNET_MAX_ELEMENTS / a))
-        return -1;
-    return a * b;
-}
-
 /* Elements per sample, or -1 when a dimension is not positive or the
  * product does not fit. */
 static int64_t shape_elems(clnet_shape s)
 {
     if (s.h < 1 || s.w < 1 || s.c < 1)
         return -1;
-    return elems_mul(elems_mul(s.h, s.w), s.c);
+    return clnet_size_mul(clnet_size_mul(s.h, s.w), s.c);
 }
 
 /* Refuses a layer whose output over the batch, or one of whose
@@ -231,7 +222,7 @@ static int check_plan_sizes(const clnet_net *net, const clnet_topology *t,
     /* the planning pass checks one sample: the memory plan that follows
      * names the batch's figure against the machine's */
     int64_t per = shape_elems(L->plan.out);
-    if (per < 0 || elems_mul(per, net->planning ? 1 : net->max_batch) < 0)
+    if (per < 0 || clnet_size_mul(per, net->planning ? 1 : net->max_batch) < 0)
         return clnet_fail(err, CLNET_E_SHAPE,
                           "%s:%d:%d: %s gives an output of %dx%dx%d, which "
                           "is empty, or over a batch of %d more than %lld "
@@ -248,7 +239,7 @@ static int check_plan_sizes(const clnet_net *net, const clnet_topology *t,
         const clnet_param_info *pi = &L->plan.params[k];
         int64_t n = pi->ndim >= 1 && pi->ndim <= 4 ? 1 : -1;
         for (int d = 0; d < pi->ndim && n > 0; d++)
-            n = pi->dims[d] > 0 ? elems_mul(n, pi->dims[d]) : -1;
+            n = pi->dims[d] > 0 ? clnet_size_mul(n, pi->dims[d]) : -1;
         if (n < 0)
             return clnet_fail(err, CLNET_E_SHAPE,
                               "%s:%d:%d: %s's %s would have no element or "

@@ -42,6 +42,16 @@ extern "C" {
  * and refuses any scratch past it before allocating. */
 #define CLNET_MAX_ELEMENTS 2147483647ll
 
+/* a * b for such sizes, in 64 bits: -1 when a or b is negative (an earlier
+ * product that did not fit) or the product passes CLNET_MAX_ELEMENTS, so
+ * a chain of products stays -1 once one does not fit. */
+static inline int64_t clnet_size_mul(int64_t a, int64_t b)
+{
+    if (a < 0 || b < 0 || (a != 0 && b > CLNET_MAX_ELEMENTS / a))
+        return -1;
+    return a * b;
+}
+
 #if defined(__GNUC__)
 #define CLNET_EXPORT __attribute__((visibility("default")))
 #else

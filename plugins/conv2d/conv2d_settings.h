@@ -4,7 +4,6 @@
 #include <stdio.h>
 
 #include "../common/activation.h"
-#include "../common/sizes.h"
 #include "../common/window.h"
 #include "clnet/plugin.h"
 
@@ -50,13 +49,14 @@ static inline int conv2d_read(const clnet_create_args *a, conv2d_layer *l,
         return -1;
     /* In 64 bits, capped: 1024x1024 kernels over 2048 channels wrapped to
      * a receptive field the direct plugin took for a small one. */
-    int64_t K = size_mul3(l->g.KH, l->g.KW, l->g.C);
-    int64_t P = size_mul(l->g.OH, l->g.OW);
-    const char *what = K < 0                            ? "receptive field"
-                       : size_mul(K, l->F) < 0          ? "kernel"
-                       : size_mul3(P, l->F, l->B) < 0   ? "output"
-                       : size_mul(P, K) < 0             ? "im2col matrix"
-                                                        : NULL;
+    int64_t K = clnet_size_mul(clnet_size_mul(l->g.KH, l->g.KW), l->g.C);
+    int64_t P = clnet_size_mul(l->g.OH, l->g.OW);
+    int64_t out = clnet_size_mul(clnet_size_mul(P, l->F), l->B);
+    const char *what = K < 0                         ? "receptive field"
+                       : clnet_size_mul(K, l->F) < 0 ? "kernel"
+                       : out < 0                     ? "output"
+                       : clnet_size_mul(P, K) < 0    ? "im2col matrix"
+                                                     : NULL;
     if (what) {
         snprintf(err, CLNET_ERRLEN,
                  "the %s of this layer (kernel %dx%d, channels %d, "
