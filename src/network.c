@@ -873,6 +873,14 @@ int64_t clnet_net_param_count(const clnet_net *net)
     return net ? (int64_t)net->total_params : 0;
 }
 
+double clnet_net_flops(const clnet_net *net)
+{
+    double f = 0;
+    for (int i = 0; net && i < net->nlayers; i++)
+        f += net->layers[i].plan.flops_forward;
+    return f;
+}
+
 int32_t clnet_net_input_size(const clnet_net *net)
 {
     return net ? (int32_t)net->layers[0].out_size : 0;
