@@ -2,7 +2,9 @@
  * their located messages, add and concat, gradients summed where a
  * tensor feeds several layers (against finite differences of the loss),
  * and the same gradients when the layers sit on other backends. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,6 +273,42 @@ START_TEST(gradient_clipping)
 }
 END_TEST
 
+/* A kind with no OpenCL implementation (the test fixture's) runs on the
+ * native CPU, summary says so, and --strict refuses it. */
+START_TEST(fallback_to_the_cpu)
+{
+    if (!have_opencl())
+        return;
+    setenv("CLNET_PLUGIN_PATH", getenv("CLNET_FIXTURE_DIR"), 1);
+    clnet_error e;
+    clnet_registry *r = clnet_registry_open(&e);
+    ck_assert_msg(r != NULL, "%s", e.msg);
+    clnet_topology *t = clnet_topology_parse(
+        "input shape=4x4x1\nconv2d filters=2 kernel=3\nfixture\nflatten\n"
+        "dense units=2 activation=softmax\n",
+        "t.net", &e);
+    clnet_build_options o = {.max_batch = 2, .device = "opencl"};
+    clnet_net *n = clnet_net_build(t, r, &o, &e);
+    ck_assert_msg(n != NULL, "%s", e.msg);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_int_eq(clnet_net_summary(n, f, &e), 0);
+    fclose(f);
+    ck_assert_msg(strstr(text, "cpu/copy (fallback)"), "%s", text);
+    ck_assert_msg(strstr(text, "opencl/"), "%s", text);
+    free(text);
+    clnet_net_free(n);
+    o.strict = 1;
+    ck_assert_ptr_null(clnet_net_build(t, r, &o, &e));
+    ck_assert_msg(strstr(e.msg, "t.net:3:1: the opencl backend has no "
+                                "implementation of fixture"),
+                  "%s", e.msg);
+    clnet_topology_free(t);
+    clnet_registry_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("graph");
@@ -281,6 +319,7 @@ int main(void)
     tcase_add_test(tc, fan_out_gradients_are_summed);
     tcase_add_test(tc, mixed_placement_follows_cpu);
     tcase_add_test(tc, gradient_clipping);
+    tcase_add_test(tc, fallback_to_the_cpu);
     suite_add_tcase(s, tc);
     return test_run(s);
 }
