@@ -236,6 +236,24 @@ static void compare_convs(const char *kind, const conv_case *cases, int n)
     }
 }
 
+START_TEST(dilated_conv2d_matches_cpu)
+{
+    REQUIRE_OPENCL();
+    /* im2col and col2im with dilated taps, valid and same padding; the
+     * implicit GEMM stands aside (score 0), so any device takes
+     * im2col-gemm */
+    for (int same = 0; same < 2; same++) {
+        clnet_value v[CONV_NSETTINGS];
+        conv_values(v, 5, 3, 1, same, 1);
+        v[CONV_DILATION].i[0] = 2;
+        v[CONV_DILATION].i[1] = 3;
+        compare_layer("conv2d", v, (clnet_shape){9, 11, 4}, 3, 0, -1, 1);
+        compare_layer("conv2d/im2col-gemm@tiles32x8", v,
+                      (clnet_shape){9, 11, 4}, 3, 0, -1, 1);
+    }
+}
+END_TEST
+
 START_TEST(conv2d_matches_cpu)
 {
     REQUIRE_OPENCL();
@@ -370,6 +388,13 @@ START_TEST(small_shapes_match_cpu)
     const char *denses[] = {"dense/gemm@tiles16x4", "dense/gemm@vec4x4",
                             "dense/gemm@tiles32x8", "dense/gemm@vec8x2"};
     compare_convs("conv2d/direct", direct, sizeof direct / sizeof direct[0]);
+    /* dilated taps through im2col and col2im */
+    clnet_value dv[CONV_NSETTINGS];
+    conv_values(dv, 3, 3, 1, 1, 1);
+    dv[CONV_DILATION].i[0] = 2;
+    dv[CONV_DILATION].i[1] = 3;
+    compare_layer("conv2d/im2col-gemm@tiles16x4", dv, (clnet_shape){5, 7, 2},
+                  1, 0, -1, 1);
     for (int i = 0; i < 4; i++) {
         compare_convs(convs[i], gemm, sizeof gemm / sizeof gemm[0]);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
@@ -789,6 +814,7 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("versus-cpu");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, conv2d_matches_cpu);
+    tcase_add_test(tc, dilated_conv2d_matches_cpu);
     tcase_add_test(tc, both_gemm_variants_match_cpu);
     tcase_add_test(tc, direct_conv2d_matches_cpu);
     tcase_add_test(tc, pooling_dense_and_activations_match_cpu);

@@ -88,6 +88,12 @@ static int create(const clnet_create_args *a, void **state, char *err) {
         destroy(c);
         return -1;
     }
+    if (OCL_GEMM_VEC && conv2d_dilated(&c->l.g)) {
+        ocl_errorf(err, "the implicit GEMM does not dilate; use "
+                        "opencl/im2col-gemm");
+        destroy(c);
+        return -1;
+    }
     size_t per_image = (size_t)c->l.P * (size_t)c->l.K * sizeof(float);
     c->keep_cols = (size_t)c->l.B * per_image <= KEEP_COLS_BYTES &&
                    (size_t)c->l.B * per_image <= c->o->max_alloc;
@@ -132,6 +138,8 @@ static int create(const clnet_create_args *a, void **state, char *err) {
 
 /* each algorithm where its family suits the device */
 static int32_t score(const clnet_create_args *a) {
+    if (OCL_GEMM_VEC && conv2d_settings_dilated(a))
+        return 0; /* the implicit GEMM reads undilated windows */
     return ((const clnet_ocl *)a->device)->is_gpu == !OCL_GEMM_VEC ? 10 : 1;
 }
 
@@ -144,13 +152,20 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return 0;
 }
 
+/* im2col's and col2im's last two arguments, after the window's. */
+static int dilation_args(ocl_kernel *k, const clnet_window *g) {
+    return clSetKernelArg(k->k, 15, sizeof g->DH, &g->DH) != CL_SUCCESS ||
+           clSetKernelArg(k->k, 16, sizeof g->DW, &g->DW) != CL_SUCCESS;
+}
+
 #if !OCL_GEMM_VEC
 /* col <- im2col of n images starting at image `start` of x. */
 static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
     int xoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
     int args_bad = ocl_args(&c->k.im2col, 4, OCL_ARG(x), OCL_ARG(xoff),
                             OCL_ARG(c->col), OCL_ARG(n)) ||
-                   ocl_window_args(&c->k.im2col, 4, &c->l.g);
+                   ocl_window_args(&c->k.im2col, 4, &c->l.g) ||
+                   dilation_args(&c->k.im2col, &c->l.g);
     if (args_bad)
         return ocl_errorf(err, "im2col: bad arguments"), -1;
     return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->l.P, err);
@@ -278,7 +293,8 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
         int dxoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
         int bad = ocl_args(&c->k.col2im, 4, OCL_ARG(c->dcol), OCL_ARG(dx),
                            OCL_ARG(dxoff), OCL_ARG(n)) ||
-                  ocl_window_args(&c->k.col2im, 4, &c->l.g);
+                  ocl_window_args(&c->k.col2im, 4, &c->l.g) ||
+                  dilation_args(&c->k.col2im, &c->l.g);
         if (bad)
             return ocl_errorf(err, "col2im: bad arguments"), -1;
         if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->l.g.H * c->l.g.W, err))
