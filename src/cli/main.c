@@ -50,8 +50,11 @@ static int cmd_plugins(void)
     for (int i = 0; i < clnet_registry_count(r); i++) {
         const char *path;
         const clnet_plugin *p = clnet_registry_get(r, i, &path);
-        printf("%-*s %-8s %-*s %-4u %s\n", wk, p->kind, p->backend, wi,
-               p->impl, p->abi_version, path);
+        /* a kind's definition belongs to no backend */
+        int def = p->role == CLNET_ROLE_KIND;
+        printf("%-*s %-8s %-*s %-4u %s\n", wk, p->kind,
+               def ? "(kind)" : p->backend, wi, def ? "definition" : p->impl,
+               p->abi_version, path);
     }
     for (int i = 0; i < clnet_registry_refused_count(r); i++)
         printf("refused: %s\n", clnet_registry_refused(r, i));
