@@ -1,10 +1,19 @@
 /* clnet plugin ABI: the one door between the core runtime and the plugins
- * that implement layers, losses and optimizers.
+ * that define layer kinds and implement layers, losses and optimizers.
  *
  * A plugin is a shared object exporting one symbol, CLNET_PLUGIN_ENTRY, a
  * function returning a pointer to a static clnet_plugin. The loader reads
  * abi_version and struct_size first and refuses any other version before it
  * touches anything else in the struct.
+ *
+ * Version 2: a layer kind is defined once, by a plugin of role
+ * CLNET_ROLE_KIND (its settings, shape inference, parameters and FLOPs,
+ * independent of any backend); a backend's layer plugin brings only the
+ * kernels for a kind, built against the same settings table (the loader
+ * refuses one whose table differs). Layers may read several inputs; the
+ * core sums the gradients of a tensor that feeds several layers. A layer
+ * may hold state that is not trained (a moving mean), saved in checkpoints
+ * with its parameters.
  *
  * Data layout (the same on every backend, so tensors move between devices
  * without reshuffling): activations are float32, batch-major NHWC, dense:
@@ -29,9 +38,10 @@
 extern "C" {
 #endif
 
-#define CLNET_PLUGIN_ABI_VERSION 1u
+#define CLNET_PLUGIN_ABI_VERSION 2u
 #define CLNET_PLUGIN_ENTRY "clnet_plugin_entry"
 #define CLNET_MAX_PARAMS 4
+#define CLNET_MAX_INPUTS 16
 #define CLNET_MAX_SETTINGS 16
 #define CLNET_ERRLEN 512
 /* The most elements any one tensor may hold: a layer's output or input
@@ -62,7 +72,8 @@ typedef enum {
     CLNET_ROLE_LAYER = 1,
     CLNET_ROLE_LOSS = 2,
     CLNET_ROLE_OPTIMIZER = 3,
-    CLNET_ROLE_DEVICE = 4 /* a backend's devices and memory (OpenCL) */
+    CLNET_ROLE_DEVICE = 4, /* a backend's devices and memory (OpenCL) */
+    CLNET_ROLE_KIND = 5    /* a layer kind's definition, no kernels */
 } clnet_role;
 
 /* Per-sample shape; n is the batch dimension where a count is meant. */
@@ -97,46 +108,93 @@ typedef struct {
     double f;
 } clnet_value;
 
-/* How the core fills a parameter tensor before training. */
+/* How the core fills a parameter tensor before training: Keras's
+ * initializers, in the order of CLNET_INIT_CHOICES (a kind's
+ * `kernel_initializer=` setting is a CHOICE of these words, so its index
+ * is the value). The normal ones are truncated at two standard
+ * deviations, as Keras's VarianceScaling draws them. */
 typedef enum {
     CLNET_INIT_ZEROS = 0,
-    CLNET_INIT_GLOROT_UNIFORM = 1 /* limit sqrt(6 / (fan_in + fan_out)) */
+    CLNET_INIT_ONES = 1,
+    CLNET_INIT_GLOROT_UNIFORM = 2, /* limit sqrt(6 / (fan_in + fan_out)) */
+    CLNET_INIT_GLOROT_NORMAL = 3,  /* stddev sqrt(2 / (fan_in + fan_out)) */
+    CLNET_INIT_HE_UNIFORM = 4,     /* limit sqrt(6 / fan_in) */
+    CLNET_INIT_HE_NORMAL = 5       /* stddev sqrt(2 / fan_in) */
 } clnet_init;
+#define CLNET_INIT_CHOICES \
+    "zeros|ones|glorot_uniform|glorot_normal|he_uniform|he_normal"
 
 typedef struct {
-    const char *name;    /* "kernel", "bias" */
+    const char *name;    /* "kernel", "bias", "moving_mean" */
     int32_t ndim;
     int32_t dims[4];
     clnet_init init;
     int32_t fan_in, fan_out;
+    /* 1: state the layer updates itself in training forward passes (a
+     * moving mean): saved in checkpoints, given no gradient and no
+     * optimizer state, counted as Keras's Non-trainable params */
+    int32_t non_trainable;
 } clnet_param_info;
 
-/* What the core passes to create(). */
-typedef struct {
-    const clnet_value *settings; /* in the order of the plugin's spec */
-    clnet_shape in;              /* per-sample input shape (layers) */
-    int32_t max_batch;           /* every buffer holds this many samples */
-    int32_t threads;             /* worker threads the plugin may use */
-    int32_t fuse_softmax_loss;   /* layers: the incoming gradient is already
-                                    taken with respect to the logits (the
-                                    loss fused softmax and cross-entropy) */
-    int32_t layer_index;         /* position in the network, for RNG keys */
-    void *device;                /* the backend's open device (the context
-                                    its device plugin's open() returned);
-                                    NULL on the native CPU backend */
-} clnet_create_args;
-
-/* What create() reports back about a layer. */
+/* What a kind's infer() reports about a layer, and what the core hands
+ * the layer plugin that implements it. */
 typedef struct {
     clnet_shape out;
     int32_t nparams;
     clnet_param_info params[CLNET_MAX_PARAMS];
     int32_t alias_input;      /* output is the input buffer reinterpreted
                                  (flatten): the core shares the buffers and
-                                 calls neither forward nor backward */
-    int32_t needs_input_grad; /* 0 when dx is never useful (input layer) */
+                                 needs no layer plugin for the kind */
+    int32_t output_softmax;   /* the output is a softmax over the channel
+                                 axis: a cross-entropy loss may fuse its
+                                 derivative with it */
     double flops_forward;     /* per sample, for reports */
+    double flops_backward;    /* per sample: input and parameter gradients */
 } clnet_layer_plan;
+
+/* What the core passes a kind's infer(). */
+typedef struct {
+    const clnet_value *settings; /* in the order of the kind's spec */
+    int32_t ninputs;
+    const clnet_shape *in;       /* per-sample shape of each input */
+    const char *const *in_names; /* each input's layer and line, as
+                                    "conv2d_1 (net.net:3)", for messages */
+} clnet_kind_args;
+
+typedef struct {
+    /* how many inputs the kind reads: input 0..0, most 1..1, add
+     * 2..CLNET_MAX_INPUTS */
+    int32_t min_inputs, max_inputs;
+    /* Output shape, parameters and FLOPs from settings and input shapes;
+     * a sentence in err (naming the inputs by in_names) when they do not
+     * fit. No allocation beyond the plan. */
+    int (*infer)(const clnet_kind_args *args, clnet_layer_plan *plan,
+                 char *err);
+} clnet_kind_ops;
+
+/* What the core passes to create() (and to score(), before create). */
+typedef struct {
+    const clnet_value *settings; /* in the order of the plugin's spec */
+    int32_t ninputs;             /* layers: how many inputs, and */
+    const clnet_shape *in;       /* each one's per-sample shape; the loss:
+                                    one, its predictions' shape */
+    const clnet_layer_plan *plan; /* layers: what the kind's infer() gave;
+                                     NULL for losses and optimizers */
+    int32_t max_batch;           /* every buffer holds this many samples */
+    int32_t threads;             /* worker threads the plugin may use */
+    int32_t fuse_softmax_loss;   /* layers: the incoming gradient is already
+                                    taken with respect to the logits (the
+                                    loss fused softmax and cross-entropy) */
+    int32_t layer_index;         /* position in the network, for RNG keys */
+    const char *tuning;          /* layers: tuning parameters for this
+                                    layer from the tune cache ("ts=32
+                                    wpt=8"), or "" when there are none:
+                                    the plugin then uses its own default
+                                    table (per vendor, say) */
+    void *device;                /* the backend's open device (the context
+                                    its device plugin's open() returned);
+                                    NULL on the native CPU backend */
+} clnet_create_args;
 
 /* Per-call context. */
 typedef struct {
@@ -147,18 +205,23 @@ typedef struct {
 } clnet_step;
 
 typedef struct {
-    int (*forward)(void *state, const clnet_step *step, const void *x, void *y,
-                   char *err);
-    /* Writes parameter gradients (overwriting them) and, when dx is not
-     * NULL, the gradient with respect to the input. May overwrite dy. */
-    int (*backward)(void *state, const clnet_step *step, const void *x,
-                    const void *y, void *dy, void *dx, char *err);
+    /* x[i]: input i (args->ninputs of them). In a training step a layer
+     * with non-trainable state updates it here. */
+    int (*forward)(void *state, const clnet_step *step, const void *const *x,
+                   void *y, char *err);
+    /* Writes parameter gradients (overwriting them) and, for each input i
+     * whose dx[i] is not NULL, the gradient with respect to it
+     * (overwriting; the core sums where a tensor feeds several layers).
+     * May overwrite dy. */
+    int (*backward)(void *state, const clnet_step *step,
+                    const void *const *x, const void *y, void *dy,
+                    void *const *dx, char *err);
     /* Hands the layer its parameter and gradient buffers, in the order of
-     * plan.params. Called once, after create and before any forward, and
-     * only once the network's memory plan fits: a large workspace (one the
-     * size of the kernel, or of an image's im2col matrix) is allocated
-     * here, not in create(), which the core also calls for one sample to
-     * learn shapes before it plans. Non-zero: out of memory. */
+     * plan.params (grads[k] is NULL for non-trainable state). Called
+     * once, after create and before any forward; create() allocates
+     * nothing sized by the batch beyond what it must, a large workspace
+     * (one the size of an image's im2col matrix) is allocated here.
+     * Non-zero: out of memory. */
     int (*bind)(void *state, void *const *params, void *const *grads);
     /* How well this implementation suits the layer described by args
      * (settings and input shape; create() has not run): 0 when it cannot
@@ -194,6 +257,7 @@ typedef struct {
     char driver_version[64], c_version[64];
     int32_t compute_units;
     uint64_t global_mem, local_mem, max_alloc, max_work_group;
+    uint64_t base_align; /* bytes a view's offset must be a multiple of */
 } clnet_device_info;
 
 /* A backend's device plugin: finds devices, opens one, and owns its
@@ -218,6 +282,21 @@ typedef struct {
      * the kernel time recorded since the previous call. */
     void (*profile)(void *ctx, int on);
     double (*kernel_seconds)(void *ctx);
+    /* Arithmetic the core needs on float buffers of this device: the
+     * gradients of a tensor read by several layers are summed, and
+     * gradient clipping measures and scales the gradient arena. */
+    int (*accumulate)(void *ctx, void *dst, const void *src, size_t count,
+                      char *err); /* dst[i] += src[i] */
+    int (*sum_squares)(void *ctx, const void *buf, size_t count,
+                       double *out, char *err);
+    int (*scale)(void *ctx, void *buf, size_t count, float factor,
+                 char *err);
+    /* A handle on bytes [offset, offset + bytes) of buf, released with
+     * release() before buf: the parameters, gradients and optimizer state
+     * of one backend are each one arena, and a layer's tensors are views
+     * of it. offset is a multiple of info.base_align. */
+    int (*view)(void *ctx, void *buf, size_t offset, size_t bytes,
+                void **out, char *err);
 } clnet_device_ops;
 
 typedef struct clnet_plugin {
@@ -225,16 +304,18 @@ typedef struct clnet_plugin {
     uint32_t struct_size;   /* sizeof(clnet_plugin) */
     clnet_role role;
     const char *kind;       /* "conv2d", "adam", "sparse_categorical_crossentropy" */
-    const char *backend;    /* "cpu" */
-    const char *impl;       /* "gemm", "direct" */
+    const char *backend;    /* "cpu"; "" for a kind's definition */
+    const char *impl;       /* "gemm", "direct"; "" for a kind */
     const char *summary;    /* one line for `clnet plugins` */
+    /* the settings: a kind defines them; a layer plugin carries the table
+     * it was built against, which must equal its kind's */
     int32_t nsettings;
     const clnet_setting_spec *settings;
     /* err points to CLNET_ERRLEN bytes; on failure write a sentence there
-     * and return non-zero. */
-    int (*create)(const clnet_create_args *args, clnet_layer_plan *plan,
-                  void **state, char *err);
+     * and return non-zero. Not used by kinds and devices. */
+    int (*create)(const clnet_create_args *args, void **state, char *err);
     void (*destroy)(void *state);
+    clnet_kind_ops def;            /* CLNET_ROLE_KIND */
     clnet_layer_ops layer;         /* CLNET_ROLE_LAYER */
     clnet_loss_ops loss;           /* CLNET_ROLE_LOSS */
     clnet_optimizer_ops optimizer; /* CLNET_ROLE_OPTIMIZER */

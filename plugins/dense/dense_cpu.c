@@ -1,6 +1,6 @@
-/* dense (fully connected) on the native CPU: one SGEMM per pass, bias and
- * activation fused after it. The input's h x w x c values are its
- * features, in NHWC order, as Keras's Flatten gives them. */
+/* dense (fully connected) on the native CPU: one SGEMM per pass over
+ * every position's channels (dense_kind.c), bias and activation fused
+ * after it. */
 #include <cblas.h>
 #include <stdlib.h>
 
@@ -9,39 +9,24 @@
 
 typedef struct {
     int32_t D, U, act, fused;
+    size_t rows_per_sample; /* h x w positions the units apply at */
     float *w, *b, *dw, *db;
 } dense;
 
 static void destroy(void *s) { free(s); }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
     dense *d = calloc(1, sizeof *d);
     if (!d)
         return cpu_errorf(err, "out of memory"), -1;
-    int64_t D = (int64_t)a->in.h * a->in.w * a->in.c;
-    d->U = a->settings[DENSE_UNITS].i[0];
-    if (D * d->U > CLNET_MAX_ELEMENTS ||
-        D * a->max_batch > CLNET_MAX_ELEMENTS) {
-        cpu_errorf(err, "%lld inputs x %d units is too many weights; add "
-                   "pooling before it", (long long)D, (int)d->U);
-        free(d);
-        return -1;
-    }
-    d->D = (int32_t)D;
+    d->D = a->in[0].c;
+    d->U = a->plan->out.c;
+    d->rows_per_sample = (size_t)a->in[0].h * (size_t)a->in[0].w;
     d->act = a->settings[DENSE_ACTIVATION].i[0];
     d->fused = a->fuse_softmax_loss;
     *state = d;
     cpu_set_threads(a->threads);
-    plan->out = (clnet_shape){1, 1, d->U};
-    plan->nparams = 2;
-    plan->params[0] = (clnet_param_info){"kernel", 2, {d->D, d->U, 0, 0},
-                                         CLNET_INIT_GLOROT_UNIFORM, d->D, d->U};
-    plan->params[1] = (clnet_param_info){"bias", 1, {d->U, 0, 0, 0},
-                                         CLNET_INIT_ZEROS, 0, 0};
-    plan->needs_input_grad = 1;
-    plan->flops_forward = 2.0 * d->D * d->U;
     return 0;
 }
 
@@ -55,30 +40,32 @@ static int bind(void *s, void *const *params, void *const *grads)
     return 0;
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err)
+static int forward(void *s, const clnet_step *st, const void *const *x,
+                   void *y, char *err)
 {
     (void)err;
     dense *d = s;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, st->batch, d->U,
-                d->D, 1.0f, x, d->D, d->w, d->U, 0.0f, y, d->U);
-    cpu_bias_activation(y, (size_t)st->batch, (size_t)d->U, d->b, d->act);
+    int rows = (int)(d->rows_per_sample * (size_t)st->batch);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d->U, d->D,
+                1.0f, x[0], d->D, d->w, d->U, 0.0f, y, d->U);
+    cpu_bias_activation(y, (size_t)rows, (size_t)d->U, d->b, d->act);
     return 0;
 }
 
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
+static int backward(void *s, const clnet_step *st, const void *const *x,
+                    const void *y, void *dy, void *const *dx, char *err)
 {
     (void)err;
     dense *d = s;
-    cpu_activation_backward(y, dy, (size_t)st->batch, (size_t)d->U, d->act,
+    int rows = (int)(d->rows_per_sample * (size_t)st->batch);
+    cpu_activation_backward(y, dy, (size_t)rows, (size_t)d->U, d->act,
                             d->fused);
-    cpu_bias_grad(dy, (size_t)st->batch, (size_t)d->U, d->db);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->D, d->U, st->batch,
-                1.0f, x, d->D, dy, d->U, 0.0f, d->dw, d->U);
-    if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, st->batch, d->D,
-                    d->U, 1.0f, dy, d->U, d->w, d->U, 0.0f, dx, d->D);
+    cpu_bias_grad(dy, (size_t)rows, (size_t)d->U, d->db);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d->D, d->U, rows,
+                1.0f, x[0], d->D, dy, d->U, 0.0f, d->dw, d->U);
+    if (dx[0])
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d->D, d->U,
+                    1.0f, dy, d->U, d->w, d->U, 0.0f, dx[0], d->D);
     return 0;
 }
 
