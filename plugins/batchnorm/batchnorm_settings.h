@@ -44,11 +44,11 @@ static inline bn_param_slots bn_slots(const clnet_value *settings)
 
 /* FLOPs per element of the implementations (batchnorm_cpu.c,
  * cl/batchnorm.cl), in a training step. Forward: the statistics (x - shift,
- * its sum, its square and that sum: 4) and the normalization (one
- * multiply-add: 2). Backward: the sums (x - mean, dy's sum, dy (x - mean)
- * and that sum: 4) and dx = a dy + b (x - mean) + d (a subtraction and two
- * multiply-adds: 5). Per-channel work (C values, not per element) is left
- * out. */
-#define BN_FLOPS_FORWARD 6.0
+ * its sum, its square and that sum: 4) and y = (x - mean) a + b (3; an
+ * inference pass does only these 3). Backward: the sums (x - mean, dy's
+ * sum, dy (x - mean) and that sum: 4) and dx = a dy + b (x - mean) + d (a
+ * subtraction and two multiply-adds: 5). Per-channel work (C values, not
+ * per element) is left out. */
+#define BN_FLOPS_FORWARD 7.0
 #define BN_FLOPS_BACKWARD 9.0
 #endif
