@@ -40,8 +40,26 @@ typedef struct {
     /* mean, inv_std: the last training forward pass's statistics; ka, kb,
      * kd: per-channel factors; parts: BN_GROUPS x 2C partial sums */
     cl_mem mean, inv_std, ka, kb, kd, parts;
-    size_t tc, lr; /* bn_partials' work-group: channels x rows */
+    size_t lr; /* bn_partials' work-group: rows */
 } bn;
+
+/* An element-wise kernel over rows x C: a work-group of all C channels
+ * (up to BN_WG) by as many rows as fit in BN_WG work-items, within the
+ * kernel's limit. */
+static int elementwise(bn *l, ocl_kernel *k, int rows, char *err)
+{
+    size_t wg = BN_WG;
+    while (wg > k->wg || wg > l->o->max_work_group)
+        wg /= 2;
+    if (wg == 0)
+        wg = 1;
+    size_t C = (size_t)l->C;
+    size_t local[2] = {C < wg ? C : wg, 1};
+    local[1] = wg / local[0];
+    size_t global[2] = {(C + local[0] - 1) / local[0] * local[0],
+                        ((size_t)rows + local[1] - 1) / local[1] * local[1]};
+    return ocl_launch(l->o, k, 2, global, local, err);
+}
 
 static void destroy(void *p)
 {
@@ -86,17 +104,13 @@ static int create(const clnet_create_args *a, void **state, char *err)
         destroy(l);
         return -1;
     }
-    /* bn_partials' work-group: up to 16 channels (the next power of two
-     * above C) by the rest of BN_WG in rows, within the kernel's limit */
-    size_t wg = BN_WG;
-    while (wg > l->k.partials.wg || wg > l->o->max_work_group)
-        wg /= 2;
-    if (wg == 0)
-        wg = 1;
-    l->tc = 1;
-    while (l->tc < C && l->tc < 16 && l->tc < wg)
-        l->tc *= 2;
-    l->lr = wg / l->tc;
+    /* bn_partials' work-group: BN_WG rows of 16 channels, within the
+     * kernel's limit */
+    l->lr = BN_WG;
+    while (l->lr > l->k.partials.wg || l->lr > l->o->max_work_group)
+        l->lr /= 2;
+    if (l->lr == 0)
+        l->lr = 1;
     *state = l;
     return 0;
 }
@@ -131,12 +145,11 @@ static int partials(bn *l, cl_mem x, cl_mem dy, cl_mem center, int rows,
     const int C = l->C;
     if (ocl_args(&l->k.partials, 9, OCL_ARG(x), OCL_ARG(dy), OCL_ARG(center),
                  OCL_ARG(rows), OCL_ARG(C), OCL_ARG(rpg), OCL_ARG(backward),
-                 OCL_ARG(l->parts),
-                 2 * l->tc * l->lr * sizeof(float), (const void *)NULL))
+                 OCL_ARG(l->parts), 32 * l->lr * sizeof(float),
+                 (const void *)NULL))
         return ocl_errorf(err, "batchnorm: bad kernel arguments"), -1;
-    size_t local[2] = {l->tc, l->lr};
-    size_t global[2] = {((size_t)C + l->tc - 1) / l->tc * l->tc,
-                        (size_t)groups * l->lr};
+    size_t local[2] = {1, l->lr};
+    size_t global[2] = {((size_t)C + 15) / 16, (size_t)groups * l->lr};
     if (ocl_launch(l->o, &l->k.partials, 2, global, local, err))
         return -1;
     return groups;
@@ -149,7 +162,6 @@ static int forward(void *p, const clnet_step *st, const void *const *xs,
     cl_mem x = (cl_mem)xs[0], y = yv;
     const int C = l->C;
     const int rows = (int)(l->rows_per_sample * (size_t)st->batch);
-    const int n = rows * C;
     int groups = 0, flags = (l->gamma ? BN_GAMMA : 0) | (l->beta ? BN_BETA : 0);
     if (st->training) {
         flags |= BN_TRAINING;
@@ -172,9 +184,9 @@ static int forward(void *p, const clnet_step *st, const void *const *xs,
         return -1;
     cl_mem mean = st->training ? l->mean : l->mm;
     if (ocl_args(&l->k.apply, 7, OCL_ARG(x), OCL_ARG(y), OCL_ARG(mean),
-                 OCL_ARG(l->ka), OCL_ARG(l->kb), OCL_ARG(n), OCL_ARG(C)))
+                 OCL_ARG(l->ka), OCL_ARG(l->kb), OCL_ARG(rows), OCL_ARG(C)))
         return ocl_errorf(err, "batchnorm: bad kernel arguments"), -1;
-    return ocl_run1d(l->o, &l->k.apply, (size_t)n, err);
+    return elementwise(l, &l->k.apply, rows, err);
 }
 
 static int backward(void *p, const clnet_step *st, const void *const *xs,
@@ -185,7 +197,6 @@ static int backward(void *p, const clnet_step *st, const void *const *xs,
     cl_mem x = (cl_mem)xs[0], dy = dyv;
     const int C = l->C;
     const int rows = (int)(l->rows_per_sample * (size_t)st->batch);
-    const int n = rows * C;
     cl_mem mean = st->training ? l->mean : l->mm;
     int groups = partials(l, x, dy, mean, rows, 1, err);
     if (groups < 0)
@@ -209,9 +220,9 @@ static int backward(void *p, const clnet_step *st, const void *const *xs,
         return 0;
     if (ocl_args(&l->k.dx, 9, OCL_ARG(x), OCL_ARG(dy), OCL_ARG(out),
                  OCL_ARG(mean), OCL_ARG(l->ka), OCL_ARG(l->kb),
-                 OCL_ARG(l->kd), OCL_ARG(n), OCL_ARG(C)))
+                 OCL_ARG(l->kd), OCL_ARG(rows), OCL_ARG(C)))
         return ocl_errorf(err, "batchnorm: bad kernel arguments"), -1;
-    return ocl_run1d(l->o, &l->k.dx, (size_t)n, err);
+    return elementwise(l, &l->k.dx, rows, err);
 }
 
 static const clnet_plugin plugin = {
