@@ -21,11 +21,14 @@ __kernel void bn_partials(__global const float *x, __global const float *dy,
 {
     const int c0 = get_group_id(0) * 16, j = get_local_id(1);
     const int LR = get_local_size(1), g = get_group_id(1);
-    const int r1 = min(g * rpg + rpg, rows);
+    /* every index stays below rows C <= INT_MAX, without overflow */
+    const int start = g * rpg;
+    const int r1 = rpg < rows - start ? start + rpg : rows;
+    const int r0 = j < r1 - start ? start + j : r1;
     float16 a = (float16)(0.0f), b = (float16)(0.0f);
     if (c0 + 16 <= C) {
         const float16 k = vload16(0, center + c0);
-        for (int r = g * rpg + j; r < r1; r += LR) {
+        for (int r = r0; r < r1; r = r1 - r > LR ? r + LR : r1) {
             const float16 v = vload16(0, x + r * C + c0) - k;
             const float16 u = backward ? vload16(0, dy + r * C + c0) : v;
             a += u;
@@ -39,7 +42,7 @@ __kernel void bn_partials(__global const float *x, __global const float *dy,
             pa[i] = pb[i] = 0.0f;
             k[i] = i < n ? center[c0 + i] : 0.0f;
         }
-        for (int r = g * rpg + j; r < r1; r += LR)
+        for (int r = r0; r < r1; r = r1 - r > LR ? r + LR : r1)
             for (int i = 0; i < n; i++) {
                 const float v = x[r * C + c0 + i] - k[i];
                 const float u = backward ? dy[r * C + c0 + i] : v;
@@ -121,9 +124,9 @@ __kernel void bn_apply(__global const float *x, __global float *y,
                        __global const float *mean, __global const float *ka,
                        __global const float *kb, const int rows, const int C)
 {
-    const int c = get_global_id(0), r = get_global_id(1);
-    if (c >= C || r >= rows)
+    if (get_global_id(0) >= (size_t)C || get_global_id(1) >= (size_t)rows)
         return;
+    const int c = get_global_id(0), r = get_global_id(1);
     const int i = r * C + c;
     y[i] = (x[i] - mean[c]) * ka[c] + kb[c];
 }
@@ -166,9 +169,9 @@ __kernel void bn_dx(__global const float *x, __global const float *dy,
                     __global const float *ka, __global const float *kb,
                     __global const float *kd, const int rows, const int C)
 {
-    const int c = get_global_id(0), r = get_global_id(1);
-    if (c >= C || r >= rows)
+    if (get_global_id(0) >= (size_t)C || get_global_id(1) >= (size_t)rows)
         return;
+    const int c = get_global_id(0), r = get_global_id(1);
     const int i = r * C + c;
     dx[i] = ka[c] * dy[i] + (kb[c] * (x[i] - mean[c]) + kd[c]);
 }

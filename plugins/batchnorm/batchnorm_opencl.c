@@ -162,7 +162,8 @@ static int forward(void *p, const clnet_step *st, const void *const *xs,
     cl_mem x = (cl_mem)xs[0], y = yv;
     const int C = l->C;
     const int rows = (int)(l->rows_per_sample * (size_t)st->batch);
-    int groups = 0, flags = (l->gamma ? BN_GAMMA : 0) | (l->beta ? BN_BETA : 0);
+    int groups = 0;
+    int flags = (l->gamma ? BN_GAMMA : 0) | (l->beta ? BN_BETA : 0);
     if (st->training) {
         flags |= BN_TRAINING;
         /* the statistics about the first row, read from x itself */
