@@ -336,6 +336,23 @@ static void compare_small_layers(void)
     clnet_value in[2] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
     /* the input layer ignores `in`; here it sizes the test's byte batch */
     compare_layer("input", in, (clnet_shape){5, 7, 1}, 3, 0, 0, 1);
+    /* plugin ABI 2's kinds, on shapes that are no multiple of a
+     * work-group, so oclgrind sees every kernel's edges */
+    clnet_value bn[4] = {{{0, 0, 0}, 0.9}, {{0, 0, 0}, 1e-3}, {{0}, 0}, {{0}, 0}};
+    compare_layer("batchnorm", bn, (clnet_shape){5, 3, 7}, 2, 0, -1, 1);
+    clnet_value ap[3] = {{{3, 3, 0}, 0}, {{2, 2, 0}, 0}, {{1, 0, 0}, 0}};
+    compare_layer("avgpool2d", ap, (clnet_shape){7, 5, 3}, 2, 0, -1, 1);
+    compare_layer("global_avgpool2d", NULL, (clnet_shape){5, 3, 17}, 2, 0, -1,
+                  1);
+    compare_layer("global_maxpool2d", NULL, (clnet_shape){5, 3, 17}, 1, 0, -1,
+                  1);
+    clnet_value alpha[1] = {{{0, 0, 0}, 0.2}}, approx[1] = {{{1, 0, 0}, 0}};
+    compare_layer("sigmoid", NULL, (clnet_shape){3, 2, 5}, 2, 0, -3, 3);
+    compare_layer("tanh", NULL, (clnet_shape){3, 2, 5}, 2, 0, -3, 3);
+    compare_layer("leaky_relu", alpha, (clnet_shape){3, 2, 5}, 2, 0, -3, 3);
+    compare_layer("elu", alpha, (clnet_shape){3, 2, 5}, 2, 0, -3, 3);
+    compare_layer("gelu", approx, (clnet_shape){3, 2, 5}, 2, 0, -3, 3);
+    compare_layer("swish", NULL, (clnet_shape){3, 2, 5}, 2, 0, -3, 3);
 }
 
 START_TEST(pooling_dense_and_activations_match_cpu)
