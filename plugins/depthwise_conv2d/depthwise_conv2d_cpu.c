@@ -1,79 +1,54 @@
 /* depthwise_conv2d on the native CPU (depthwise_conv2d_kind.c), computed
- * directly: NHWC keeps a pixel's channels contiguous and the kernel's
+ * directly. NHWC keeps a pixel's channels contiguous and the kernel's
  * [kh][kw][C][multiplier] layout keeps a tap's weights contiguous in the
- * same output-channel order, so with depth_multiplier 1 every inner loop
- * is an elementwise product over CB channels the compiler vectorises,
- * accumulated in registers across the taps (forward, input gradient) or
- * across a row's pixels (kernel gradient, where the range of pixels each
- * tap reaches inside the input is worked out once, with no test per
- * pixel). OpenMP runs over batch x rows; the kernel gradient is summed
+ * same output-channel order, so with depth_multiplier 1 (MobileNet) every
+ * inner step is an elementwise product over 16-float vectors of channels:
+ * - forward: register tiles of PX pixels x 64 channels summed over the
+ *   taps, a weight vector loaded once per tap for the PX pixels, stored
+ *   once with bias and relu applied, bypassing the cache (v16_stream);
+ *   the border pixels one at a time with their taps checked;
+ * - kernel gradient: for each tap, the range of a row's outputs whose tap
+ *   lies inside the input is known in advance (xlo, xhi), and the tap's
+ *   gradient is summed over it in registers; relu's mask and the bias
+ *   gradient are taken in the same pass over the row;
+ * - input gradient: each input row gathers, tap by tap, from the output
+ *   row the tap came from, in chunks of XCHUNK pixels that stay in L1.
+ * OpenMP runs over batch x rows. The kernel and bias gradients are summed
  * per thread over fixed ranges of rows and the partial sums added in
- * thread order (cpu_sum_partials), so results do not depend on timing.
- * Bias and relu are fused into the forward pass, softmax and the
- * activations' gradients use the shared helpers. */
+ * thread order (cpu_sum_partials); every input-gradient row is written by
+ * one thread in a fixed order: results do not depend on timing. A depth
+ * multiplier above 1 takes plain loops over channel and multiplier. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/cpu_common.h"
+#include "../common/vec16.h"
 #include "depthwise_conv2d_settings.h"
 
-#define CB 32 /* output channels per register block */
+#define NVMAX 4 /* 16-float vectors of channels per register block */
+#define CBLOCK (16 * NVMAX)
+#define PX 4 /* output pixels per forward register tile */
+/* The loops over a tile's pixels and vectors (at most PX and NVMAX,
+ * constants once inlined) carry `#pragma GCC unroll 4` so that -O2 builds
+ * keep the tiles in registers as -O3 does. */
+/* Output pixels per pass over the taps: a block of channels of this many
+ * pixels stays in L1 whatever the channel stride (with 256 channels, a
+ * whole row's pixels fall in few cache sets). */
+#define XCHUNK 8
 
 typedef struct {
     dw_layer l;
     int32_t nthreads;
     const float *w, *b;
     float *dw, *db;
-    float *partial; /* nthreads x T x CO */
+    float *partial; /* nthreads x (T x CO kernel, CO bias) */
+    /* outputs [xlo[kx], xhi[kx]) of a row have tap column kx inside the
+     * input */
+    int32_t *xlo, *xhi;
+    /* outputs [ia, ib) of a row have all their tap columns inside */
+    int32_t ia, ib;
 } dwconv;
-
-static void destroy(void *s)
-{
-    dwconv *d = s;
-    if (d)
-        free(d->partial);
-    free(d);
-}
-
-static int create(const clnet_create_args *a, void **state, char *err)
-{
-    dwconv *d = calloc(1, sizeof *d);
-    if (!d)
-        return cpu_errorf(err, "out of memory"), -1;
-    if (dw_read(a, &d->l, err)) {
-        destroy(d);
-        return -1;
-    }
-    cpu_set_threads(a->threads);
-    d->nthreads = omp_get_max_threads();
-    int64_t n = clnet_size_mul(clnet_size_mul(d->nthreads, d->l.T), d->l.CO);
-    if (n < 0) {
-        cpu_errorf(err,
-                   "depthwise_conv2d: %d threads' kernel gradients (kernel "
-                   "%dx%d, %d output channels) pass %lld values; use fewer "
-                   "threads",
-                   (int)d->nthreads, (int)d->l.g.KH, (int)d->l.g.KW,
-                   (int)d->l.CO, CLNET_MAX_ELEMENTS);
-        destroy(d);
-        return -1;
-    }
-    *state = d;
-    return 0;
-}
-
-static int bind(void *s, void *const *params, void *const *grads)
-{
-    dwconv *d = s;
-    d->w = params[0];
-    d->dw = grads[0];
-    d->b = d->l.bias ? params[1] : NULL;
-    d->db = d->l.bias ? grads[1] : NULL;
-    free(d->partial);
-    d->partial = cpu_alloc(sizeof(float) * (size_t)d->nthreads *
-                           (size_t)d->l.T * (size_t)d->l.CO);
-    return d->partial ? 0 : -1;
-}
 
 /* The range [*lo, *hi) of outputs along an axis (n of them, stride s,
  * padding p) whose tap k lies inside an input of size `in`. */
@@ -90,94 +65,291 @@ static void inside(int32_t k, int32_t s, int32_t p, int32_t in, int32_t n,
         *lo = *hi;
 }
 
-/* Output pixel (b, oy, ox): yp[o] = bias + sum over taps, multiplier 1,
- * channels o0 .. o0 + CB - 1 held in registers. */
-static inline void forward_pixel1(const dwconv *d, const float *restrict xb,
-                                  int32_t oy, int32_t ox, float *restrict yp)
+static void destroy(void *s)
 {
-    const clnet_window *g = &d->l.g;
-    const int32_t CO = d->l.CO;
-    const int32_t iy0 = oy * g->SH - g->PT, ix0 = ox * g->SW - g->PL;
-    for (int32_t o0 = 0; o0 < CO; o0 += CB) {
-        if (o0 + CB <= CO) {
-            float acc[CB];
-            for (int j = 0; j < CB; j++)
-                acc[j] = d->b ? d->b[o0 + j] : 0.0f;
-            for (int32_t ky = 0; ky < g->KH; ky++) {
-                int32_t iy = iy0 + ky;
-                if (iy < 0 || iy >= g->H)
-                    continue;
-                for (int32_t kx = 0; kx < g->KW; kx++) {
-                    int32_t ix = ix0 + kx;
-                    if (ix < 0 || ix >= g->W)
-                        continue;
-                    const float *restrict xp =
-                        xb + ((size_t)iy * g->W + ix) * CO + o0;
-                    const float *restrict wp =
-                        d->w + (size_t)(ky * g->KW + kx) * CO + o0;
-#pragma omp simd
-                    for (int j = 0; j < CB; j++)
-                        acc[j] += xp[j] * wp[j];
-                }
-            }
-            if (d->l.act == ACT_RELU)
-                for (int j = 0; j < CB; j++)
-                    acc[j] = acc[j] > 0.0f ? acc[j] : 0.0f;
-            memcpy(yp + o0, acc, sizeof acc);
-            continue;
-        }
-        for (int32_t o = o0; o < CO; o++) {
-            float acc = d->b ? d->b[o] : 0.0f;
-            for (int32_t ky = 0; ky < g->KH; ky++) {
-                int32_t iy = iy0 + ky;
-                if (iy < 0 || iy >= g->H)
-                    continue;
-                for (int32_t kx = 0; kx < g->KW; kx++) {
-                    int32_t ix = ix0 + kx;
-                    if (ix < 0 || ix >= g->W)
-                        continue;
-                    acc += xb[((size_t)iy * g->W + ix) * CO + o] *
-                           d->w[(size_t)(ky * g->KW + kx) * CO + o];
-                }
-            }
-            yp[o] = d->l.act == ACT_RELU && !(acc > 0.0f) ? 0.0f : acc;
-        }
+    dwconv *d = s;
+    if (d) {
+        free(d->partial);
+        free(d->xlo);
+        free(d->xhi);
+    }
+    free(d);
+}
+
+static int create(const clnet_create_args *a, void **state, char *err)
+{
+    dwconv *d = calloc(1, sizeof *d);
+    if (!d)
+        return cpu_errorf(err, "out of memory"), -1;
+    if (dw_read(a, &d->l, err)) {
+        destroy(d);
+        return -1;
+    }
+    cpu_set_threads(a->threads);
+    d->nthreads = omp_get_max_threads();
+    int64_t n = clnet_size_mul(clnet_size_mul(d->nthreads, d->l.T + 1),
+                               d->l.CO);
+    if (n < 0) {
+        cpu_errorf(err,
+                   "depthwise_conv2d: %d threads' kernel gradients (kernel "
+                   "%dx%d, %d output channels) pass %lld values; use fewer "
+                   "threads",
+                   (int)d->nthreads, (int)d->l.g.KH, (int)d->l.g.KW,
+                   (int)d->l.CO, CLNET_MAX_ELEMENTS);
+        destroy(d);
+        return -1;
+    }
+    d->xlo = malloc(sizeof(int32_t) * (size_t)d->l.g.KW);
+    d->xhi = malloc(sizeof(int32_t) * (size_t)d->l.g.KW);
+    if (!d->xlo || !d->xhi) {
+        destroy(d);
+        return cpu_errorf(err, "out of memory"), -1;
+    }
+    d->ia = 0;
+    d->ib = d->l.g.OW;
+    for (int32_t kx = 0; kx < d->l.g.KW; kx++) {
+        inside(kx, d->l.g.SW, d->l.g.PL, d->l.g.W, d->l.g.OW, &d->xlo[kx],
+               &d->xhi[kx]);
+        d->ia = d->xlo[kx] > d->ia ? d->xlo[kx] : d->ia;
+        d->ib = d->xhi[kx] < d->ib ? d->xhi[kx] : d->ib;
+    }
+    if (d->ib < d->ia)
+        d->ib = d->ia;
+    *state = d;
+    return 0;
+}
+
+static int bind(void *s, void *const *params, void *const *grads)
+{
+    dwconv *d = s;
+    d->w = params[0];
+    d->dw = grads[0];
+    d->b = d->l.bias ? params[1] : NULL;
+    d->db = d->l.bias ? grads[1] : NULL;
+    free(d->partial);
+    d->partial = cpu_alloc(sizeof(float) * (size_t)d->nthreads *
+                           ((size_t)d->l.T + 1) * (size_t)d->l.CO);
+    return d->partial ? 0 : -1;
+}
+
+
+/* dst[i dstep + c] += src[i sstep + c] w[c] for i < n, c < CH: one tap
+ * of a row, the weights held in registers (NV 16-float vectors) while
+ * the row's pixels stream past. */
+static inline __attribute__((always_inline)) void
+row_fma_block(float *restrict dst, size_t dstep, const float *restrict src,
+              size_t sstep, const float *restrict w, int32_t n, int nv)
+{
+    v16 wv[NVMAX];
+    #pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+        wv[v] = *(const v16 *)(w + 16 * v);
+    for (int32_t i = 0; i < n; i++) {
+        float *dp = dst + (size_t)i * dstep;
+        const float *sp = src + (size_t)i * sstep;
+        #pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            *(v16 *)(dp + 16 * v) += *(const v16 *)(sp + 16 * v) * wv[v];
     }
 }
 
-/* The same for a depth multiplier M > 1: output c M + m reads channel c;
- * yp itself accumulates. */
-static inline void forward_pixel(const dwconv *d, const float *restrict xb,
-                                 int32_t oy, int32_t ox, float *restrict yp)
+static void row_fma(float *restrict dst, size_t dstep,
+                    const float *restrict src, size_t sstep,
+                    const float *restrict w, int32_t n, int32_t CH)
+{
+    int32_t c = 0;
+    for (; c + 16 * NVMAX <= CH; c += 16 * NVMAX)
+        row_fma_block(dst + c, dstep, src + c, sstep, w + c, n, NVMAX);
+    for (; c + 16 <= CH; c += 16)
+        row_fma_block(dst + c, dstep, src + c, sstep, w + c, n, 1);
+    for (; c < CH; c++)
+        for (int32_t i = 0; i < n; i++)
+            dst[(size_t)i * dstep + c] += src[(size_t)i * sstep + c] * w[c];
+}
+
+/* acc[c] += sum over i < n of a[i astep + c] b[i bstep + c], c < CH: a
+ * tap's kernel gradient over a row, summed in registers. */
+static inline __attribute__((always_inline)) void
+row_dot_block(float *restrict acc, const float *restrict a, size_t astep,
+              const float *restrict b, size_t bstep, int32_t n, int nv)
+{
+    v16 s[NVMAX];
+    #pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+        s[v] = *(const v16 *)(acc + 16 * v);
+    for (int32_t i = 0; i < n; i++) {
+        const float *ap = a + (size_t)i * astep, *bp = b + (size_t)i * bstep;
+        #pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            s[v] += *(const v16 *)(ap + 16 * v) * *(const v16 *)(bp + 16 * v);
+    }
+    #pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+        *(v16 *)(acc + 16 * v) = s[v];
+}
+
+static void row_dot(float *restrict acc, const float *restrict a,
+                    size_t astep, const float *restrict b, size_t bstep,
+                    int32_t n, int32_t CH)
+{
+    int32_t c = 0;
+    for (; c + 16 * NVMAX <= CH; c += 16 * NVMAX)
+        row_dot_block(acc + c, a + c, astep, b + c, bstep, n, NVMAX);
+    for (; c + 16 <= CH; c += 16)
+        row_dot_block(acc + c, a + c, astep, b + c, bstep, n, 1);
+    for (; c < CH; c++) {
+        float sum = acc[c];
+        for (int32_t i = 0; i < n; i++)
+            sum += a[(size_t)i * astep + c] * b[(size_t)i * bstep + c];
+        acc[c] = sum;
+    }
+}
+
+/* Outputs ox0 .. ox0 + np - 1 of row oy, channels c0 .. c0 + 16 nv - 1,
+ * multiplier 1: the sums stay in registers across the taps, a weight
+ * vector loaded once serves the np pixels, and the results bypass the
+ * cache on their way to memory (v16_stream). With `check`, taps outside
+ * the input in x are skipped (border pixels); without, all lie inside.
+ * Inlined with constant np, check and nv so that acc stays in
+ * registers. */
+static inline __attribute__((always_inline)) void
+forward_tile(const dwconv *d, const float *restrict xb, int32_t oy,
+             int32_t ox0, float *restrict yr, int32_t c0, int np, int check,
+             int nv)
 {
     const clnet_window *g = &d->l.g;
-    const int32_t CO = d->l.CO, C = g->C, M = d->l.M;
-    const int32_t iy0 = oy * g->SH - g->PT, ix0 = ox * g->SW - g->PL;
-    for (int32_t o = 0; o < CO; o++)
-        yp[o] = d->b ? d->b[o] : 0.0f;
+    const int32_t CO = d->l.CO;
+    v16 acc[PX][NVMAX];
+    #pragma GCC unroll 4
+    for (int p = 0; p < np; p++)
+        #pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            acc[p][v] = d->b ? *(const v16 *)(d->b + c0 + 16 * v) : (v16){0};
     for (int32_t ky = 0; ky < g->KH; ky++) {
-        int32_t iy = iy0 + ky;
+        const int32_t iy = oy * g->SH - g->PT + ky;
         if (iy < 0 || iy >= g->H)
             continue;
+        const float *xrow = xb + (size_t)iy * g->W * CO + c0;
         for (int32_t kx = 0; kx < g->KW; kx++) {
-            int32_t ix = ix0 + kx;
-            if (ix < 0 || ix >= g->W)
-                continue;
-            const float *restrict xp = xb + ((size_t)iy * g->W + ix) * C;
-            const float *restrict wp =
-                d->w + (size_t)(ky * g->KW + kx) * CO;
-            for (int32_t c = 0; c < C; c++) {
-                const float xv = xp[c];
-#pragma omp simd
-                for (int32_t m = 0; m < M; m++)
-                    yp[c * M + m] += xv * wp[c * M + m];
+            const float *wp = d->w + (size_t)(ky * g->KW + kx) * CO + c0;
+            v16 wv[NVMAX];
+            #pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                wv[v] = *(const v16 *)(wp + 16 * v);
+            #pragma GCC unroll 4
+            for (int p = 0; p < np; p++) {
+                const int32_t ix = (ox0 + p) * g->SW - g->PL + kx;
+                if (check && (ix < 0 || ix >= g->W))
+                    continue;
+                const float *xp = xrow + (size_t)ix * CO;
+                #pragma GCC unroll 4
+                for (int v = 0; v < nv; v++)
+                    acc[p][v] += *(const v16 *)(xp + 16 * v) * wv[v];
             }
         }
     }
-    if (d->l.act == ACT_RELU)
+    #pragma GCC unroll 4
+    for (int p = 0; p < np; p++)
+        #pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) {
+            v16 o = acc[p][v];
+            if (d->l.act == ACT_RELU)
+                o = V16_RELU(o);
+            v16_stream(yr + (size_t)(ox0 + p) * CO + c0 + 16 * v, &o);
+        }
+}
+
+/* Outputs ox0 .. ox0 + np - 1 of row oy, all channels, multiplier 1. */
+static inline __attribute__((always_inline)) void
+forward_pixels(const dwconv *d, const float *restrict xb, int32_t oy,
+               int32_t ox0, float *restrict yr, int np, int check)
+{
+    const clnet_window *g = &d->l.g;
+    const int32_t CO = d->l.CO;
+    int32_t c0 = 0;
+    for (; c0 + CBLOCK <= CO; c0 += CBLOCK)
+        forward_tile(d, xb, oy, ox0, yr, c0, np, check, NVMAX);
+    for (; c0 + 16 <= CO; c0 += 16)
+        forward_tile(d, xb, oy, ox0, yr, c0, np, check, 1);
+    for (; c0 < CO; c0++)
+        #pragma GCC unroll 4
+        for (int p = 0; p < np; p++) {
+            float acc = d->b ? d->b[c0] : 0.0f;
+            for (int32_t ky = 0; ky < g->KH; ky++) {
+                const int32_t iy = oy * g->SH - g->PT + ky;
+                if (iy < 0 || iy >= g->H)
+                    continue;
+                for (int32_t kx = 0; kx < g->KW; kx++) {
+                    const int32_t ix = (ox0 + p) * g->SW - g->PL + kx;
+                    if (ix >= 0 && ix < g->W)
+                        acc += xb[((size_t)iy * g->W + ix) * CO + c0] *
+                               d->w[(size_t)(ky * g->KW + kx) * CO + c0];
+                }
+            }
+            yr[(size_t)(ox0 + p) * CO + c0] =
+                d->l.act == ACT_RELU && !(acc > 0.0f) ? 0.0f : acc;
+        }
+}
+
+/* Output row (b, oy) into yr, multiplier 1: the border pixels one by
+ * one, the interior PX at a time. */
+static void forward_row1(const dwconv *d, const float *restrict xb,
+                         int32_t oy, float *restrict yr)
+{
+    int32_t ox = 0;
+    for (; ox < d->ia; ox++)
+        forward_pixels(d, xb, oy, ox, yr, 1, 1);
+    for (; ox + PX <= d->ib; ox += PX)
+        forward_pixels(d, xb, oy, ox, yr, PX, 0);
+    for (; ox < d->l.g.OW; ox++)
+        forward_pixels(d, xb, oy, ox, yr, 1, 1);
+}
+
+/* Output row (b, oy) into yr for a multiplier M > 1, where output c M + m
+ * reads channel c: the bias, then each tap in turn over the outputs it
+ * reaches inside the input. xb: image b. */
+static void forward_rowm(const dwconv *d, const float *restrict xb,
+                        int32_t oy, float *restrict yr)
+{
+    const clnet_window *g = &d->l.g;
+    const int32_t CO = d->l.CO, C = g->C, M = d->l.M;
+    for (int32_t ox = 0; ox < g->OW; ox++) {
+        float *yp = yr + (size_t)ox * CO;
+        if (d->b)
+            memcpy(yp, d->b, sizeof(float) * (size_t)CO);
+        else
+            memset(yp, 0, sizeof(float) * (size_t)CO);
+    }
+    for (int32_t ky = 0; ky < g->KH; ky++) {
+        const int32_t iy = oy * g->SH - g->PT + ky;
+        if (iy < 0 || iy >= g->H)
+            continue;
+        for (int32_t kx = 0; kx < g->KW; kx++) {
+            int32_t lo = d->xlo[kx], hi = d->xhi[kx];
+            if (lo >= hi)
+                continue;
+            const float *xp =
+                xb + ((size_t)iy * g->W + (lo * g->SW - g->PL + kx)) * C;
+            const float *wp = d->w + (size_t)(ky * g->KW + kx) * CO;
+            float *yp = yr + (size_t)lo * CO;
+            for (int32_t ox = 0; ox < hi - lo; ox++) {
+                const float *xq = xp + (size_t)ox * g->SW * C;
+                float *yq = yp + (size_t)ox * CO;
+                for (int32_t c = 0; c < C; c++) {
+                    const float xv = xq[c];
 #pragma omp simd
-        for (int32_t o = 0; o < CO; o++)
-            yp[o] = yp[o] > 0.0f ? yp[o] : 0.0f;
+                    for (int32_t m = 0; m < M; m++)
+                        yq[c * M + m] += xv * wp[c * M + m];
+                }
+            }
+        }
+    }
+    if (d->l.act == ACT_RELU) {
+        const size_t n = (size_t)g->OW * CO;
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            yr[i] = yr[i] > 0.0f ? yr[i] : 0.0f;
+    }
 }
 
 static int forward(void *s, const clnet_step *st, const void *const *xv,
@@ -190,17 +362,19 @@ static int forward(void *s, const clnet_step *st, const void *const *xv,
     float *y = yv;
     const long rows = (long)st->batch * g->OH;
     const size_t in_image = (size_t)g->H * g->W * g->C;
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < rows; r++) {
-        const int32_t b = (int32_t)(r / g->OH), oy = (int32_t)(r % g->OH);
-        const float *xb = x + (size_t)b * in_image;
-        float *yr = y + (size_t)r * g->OW * d->l.CO;
-        for (int32_t ox = 0; ox < g->OW; ox++) {
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (long r = 0; r < rows; r++) {
+            const int32_t b = (int32_t)(r / g->OH), oy = (int32_t)(r % g->OH);
+            const float *xb = x + (size_t)b * in_image;
+            float *yr = y + (size_t)r * g->OW * d->l.CO;
             if (d->l.M == 1)
-                forward_pixel1(d, xb, oy, ox, yr + (size_t)ox * d->l.CO);
+                forward_row1(d, xb, oy, yr);
             else
-                forward_pixel(d, xb, oy, ox, yr + (size_t)ox * d->l.CO);
+                forward_rowm(d, xb, oy, yr);
         }
+        v16_stream_fence(); /* y is read by other threads next */
     }
     if (d->l.act == ACT_SOFTMAX)
         cpu_bias_activation(y, (size_t)rows * g->OW, (size_t)d->l.CO, NULL,
@@ -209,8 +383,8 @@ static int forward(void *s, const clnet_step *st, const void *const *xv,
 }
 
 /* Adds output row (b, oy)'s share of the kernel gradient into pw (T x CO):
- * for each tap, the pixels it reaches inside the input, summed in
- * registers per block of CB channels. */
+ * for each tap, the pixels it reaches inside the input. xb: image b; gr:
+ * the row's output gradient. */
 static void kernel_grad_row(const dwconv *d, const float *restrict xb,
                             const float *restrict gr, int32_t oy,
                             float *restrict pw)
@@ -218,100 +392,106 @@ static void kernel_grad_row(const dwconv *d, const float *restrict xb,
     const clnet_window *g = &d->l.g;
     const int32_t CO = d->l.CO, C = g->C, M = d->l.M;
     const size_t xstep = (size_t)g->SW * C;
-    for (int32_t ky = 0; ky < g->KH; ky++) {
+    for (int32_t a = 0, c0 = 0; M == 1 && a < g->OW;
+         (c0 += CBLOCK) < CO ? 0 : (c0 = 0, a += XCHUNK)) {
+        const int32_t cw = CO - c0 < CBLOCK ? CO - c0 : CBLOCK;
+        const int32_t z = g->OW - a < XCHUNK ? g->OW - a : XCHUNK;
+        for (int32_t ky = 0; ky < g->KH; ky++) {
+            const int32_t iy = oy * g->SH - g->PT + ky;
+            if (iy < 0 || iy >= g->H)
+                continue;
+            for (int32_t kx = 0; kx < g->KW; kx++) {
+                const int32_t lo = d->xlo[kx] > a ? d->xlo[kx] : a;
+                const int32_t hi = d->xhi[kx] < a + z ? d->xhi[kx] : a + z;
+                if (lo < hi)
+                    row_dot(pw + (size_t)(ky * g->KW + kx) * CO + c0,
+                            xb + ((size_t)iy * g->W +
+                                  (lo * g->SW - g->PL + kx)) * C + c0,
+                            xstep, gr + (size_t)lo * CO + c0, (size_t)CO,
+                            hi - lo, cw);
+            }
+        }
+    }
+    for (int32_t ky = 0; M > 1 && ky < g->KH; ky++) {
         const int32_t iy = oy * g->SH - g->PT + ky;
         if (iy < 0 || iy >= g->H)
             continue;
         for (int32_t kx = 0; kx < g->KW; kx++) {
-            int32_t lo, hi;
-            inside(kx, g->SW, g->PL, g->W, g->OW, &lo, &hi);
+            int32_t lo = d->xlo[kx], hi = d->xhi[kx];
             if (lo >= hi)
                 continue;
-            /* input pixel of output lo at this tap */
             const float *xrow =
                 xb + ((size_t)iy * g->W + (lo * g->SW - g->PL + kx)) * C;
             const float *grow = gr + (size_t)lo * CO;
-            float *restrict wr = pw + (size_t)(ky * g->KW + kx) * CO;
-            if (M != 1) {
-                for (int32_t ox = lo; ox < hi; ox++) {
-                    const float *xp = xrow + (size_t)(ox - lo) * xstep;
-                    const float *gp = grow + (size_t)(ox - lo) * CO;
-                    for (int32_t c = 0; c < C; c++) {
-                        const float xv = xp[c];
+            float *wr = pw + (size_t)(ky * g->KW + kx) * CO;
+            for (int32_t ox = 0; ox < hi - lo; ox++) {
+                const float *xp = xrow + (size_t)ox * xstep;
+                const float *gp = grow + (size_t)ox * CO;
+                for (int32_t c = 0; c < C; c++) {
+                    const float xv = xp[c];
 #pragma omp simd
-                        for (int32_t m = 0; m < M; m++)
-                            wr[c * M + m] += xv * gp[c * M + m];
-                    }
+                    for (int32_t m = 0; m < M; m++)
+                        wr[c * M + m] += xv * gp[c * M + m];
                 }
-                continue;
-            }
-            int32_t o0 = 0;
-            for (; o0 + CB <= CO; o0 += CB) {
-                float acc[CB];
-                memcpy(acc, wr + o0, sizeof acc);
-                for (int32_t ox = lo; ox < hi; ox++) {
-                    const float *restrict xp =
-                        xrow + (size_t)(ox - lo) * xstep + o0;
-                    const float *restrict gp =
-                        grow + (size_t)(ox - lo) * CO + o0;
-#pragma omp simd
-                    for (int j = 0; j < CB; j++)
-                        acc[j] += xp[j] * gp[j];
-                }
-                memcpy(wr + o0, acc, sizeof acc);
-            }
-            for (; o0 < CO; o0++) {
-                float acc = wr[o0];
-                for (int32_t ox = lo; ox < hi; ox++)
-                    acc += xrow[(size_t)(ox - lo) * xstep + o0] *
-                           grow[(size_t)(ox - lo) * CO + o0];
-                wr[o0] = acc;
             }
         }
     }
 }
 
-/* Input pixel (b, iy, ix)'s gradient: the sum over the outputs whose
- * window covers it. gb: image b's output gradient. */
-static void input_grad_pixel(const dwconv *d, const float *restrict gb,
-                             int32_t iy, int32_t ix, float *restrict dp)
+/* Input row (b, iy)'s gradient into dr: for each tap, the output row it
+ * came from (if any) and, along it, the outputs whose tap lies inside
+ * the input. gb: image b's output gradient. Each row is written by one
+ * thread only, in a fixed order. */
+static void input_grad_row(const dwconv *d, const float *restrict gb,
+                           int32_t iy, float *restrict dr)
 {
     const clnet_window *g = &d->l.g;
     const int32_t CO = d->l.CO, C = g->C, M = d->l.M;
-    for (int32_t c0 = 0; c0 < C; c0 += CB) {
-        const int32_t n = C - c0 < CB ? C - c0 : CB;
-        float acc[CB] = {0};
+    memset(dr, 0, sizeof(float) * (size_t)g->W * C);
+    for (int32_t a = 0, c0 = 0; M == 1 && a < g->OW;
+         (c0 += CBLOCK) < C ? 0 : (c0 = 0, a += XCHUNK)) {
+        const int32_t cw = C - c0 < CBLOCK ? C - c0 : CBLOCK;
+        const int32_t z = g->OW - a < XCHUNK ? g->OW - a : XCHUNK;
         for (int32_t ky = 0; ky < g->KH; ky++) {
             const int32_t ty = iy + g->PT - ky;
             if (ty < 0 || ty % g->SH || ty / g->SH >= g->OH)
                 continue;
+            const float *gr = gb + (size_t)(ty / g->SH) * g->OW * CO;
             for (int32_t kx = 0; kx < g->KW; kx++) {
-                const int32_t tx = ix + g->PL - kx;
-                if (tx < 0 || tx % g->SW || tx / g->SW >= g->OW)
-                    continue;
-                const float *restrict gp =
-                    gb + ((size_t)(ty / g->SH) * g->OW + tx / g->SW) * CO +
-                    (size_t)c0 * M;
-                const float *restrict wp =
-                    d->w + (size_t)(ky * g->KW + kx) * CO + (size_t)c0 * M;
-                if (M == 1 && n == CB) {
-#pragma omp simd
-                    for (int j = 0; j < CB; j++)
-                        acc[j] += gp[j] * wp[j];
-                } else if (M == 1) {
-                    for (int32_t j = 0; j < n; j++)
-                        acc[j] += gp[j] * wp[j];
-                } else {
-                    for (int32_t j = 0; j < n; j++) {
-                        float sum = 0.0f;
-                        for (int32_t m = 0; m < M; m++)
-                            sum += gp[j * M + m] * wp[j * M + m];
-                        acc[j] += sum;
-                    }
+                const int32_t lo = d->xlo[kx] > a ? d->xlo[kx] : a;
+                const int32_t hi = d->xhi[kx] < a + z ? d->xhi[kx] : a + z;
+                if (lo < hi)
+                    row_fma(dr + (size_t)(lo * g->SW - g->PL + kx) * C + c0,
+                            (size_t)g->SW * C, gr + (size_t)lo * CO + c0,
+                            (size_t)CO,
+                            d->w + (size_t)(ky * g->KW + kx) * CO + c0,
+                            hi - lo, cw);
+            }
+        }
+    }
+    for (int32_t ky = 0; M > 1 && ky < g->KH; ky++) {
+        const int32_t ty = iy + g->PT - ky;
+        if (ty < 0 || ty % g->SH || ty / g->SH >= g->OH)
+            continue;
+        const float *gr = gb + (size_t)(ty / g->SH) * g->OW * CO;
+        for (int32_t kx = 0; kx < g->KW; kx++) {
+            int32_t lo = d->xlo[kx], hi = d->xhi[kx];
+            if (lo >= hi)
+                continue;
+            const float *wp = d->w + (size_t)(ky * g->KW + kx) * CO;
+            float *dp = dr + (size_t)(lo * g->SW - g->PL + kx) * C;
+            const float *gp = gr + (size_t)lo * CO;
+            for (int32_t ox = 0; ox < hi - lo; ox++) {
+                float *dq = dp + (size_t)ox * g->SW * C;
+                const float *gq = gp + (size_t)ox * CO;
+                for (int32_t c = 0; c < C; c++) {
+                    float sum = 0.0f;
+                    for (int32_t m = 0; m < M; m++)
+                        sum += gq[c * M + m] * wp[c * M + m];
+                    dq[c] += sum;
                 }
             }
         }
-        memcpy(dp + c0, acc, sizeof(float) * (size_t)n);
     }
 }
 
@@ -321,40 +501,57 @@ static int backward(void *s, const clnet_step *st, const void *const *xv,
     (void)err;
     dwconv *d = s;
     const clnet_window *g = &d->l.g;
-    const float *x = xv[0];
+    const float *x = xv[0], *y = yv;
     float *dy = dyv, *dx = dxv[0];
     const int32_t CO = d->l.CO;
     const long rows = (long)st->batch * g->OH;
     const size_t pixels = (size_t)rows * g->OW;
     const size_t in_image = (size_t)g->H * g->W * g->C;
     const size_t out_image = (size_t)g->OH * g->OW * CO;
-    cpu_activation_backward(yv, dy, pixels, (size_t)CO, d->l.act, d->l.fused);
-    if (d->db)
-        cpu_bias_grad(dy, pixels, (size_t)CO, d->db);
-    const size_t tc = (size_t)d->l.T * CO;
-    memset(d->partial, 0, sizeof(float) * (size_t)d->nthreads * tc);
+    /* softmax's gradient needs whole pixels' rows: one pass first;
+     * relu's mask and the bias gradient are taken row by row below, in
+     * the pass that sums the kernel gradient, while the row is in cache */
+    if (d->l.act == ACT_SOFTMAX)
+        cpu_activation_backward(y, dy, pixels, (size_t)CO, d->l.act,
+                                d->l.fused);
+    const size_t tc = (size_t)d->l.T * CO, part = tc + (size_t)CO;
+    memset(d->partial, 0, sizeof(float) * (size_t)d->nthreads * part);
 #pragma omp parallel num_threads(d->nthreads)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
-        float *pw = d->partial + (size_t)t * tc;
+        float *pw = d->partial + (size_t)t * part, *pb = pw + tc;
         const long lo = rows * t / T, hi = rows * (t + 1) / T;
+        const size_t n = (size_t)g->OW * CO;
         for (long r = lo; r < hi; r++) {
             const int32_t b = (int32_t)(r / g->OH), oy = (int32_t)(r % g->OH);
-            kernel_grad_row(d, x + (size_t)b * in_image,
-                            dy + (size_t)r * g->OW * CO, oy, pw);
+            float *gr = dy + (size_t)r * n;
+            if (d->l.act == ACT_RELU) {
+                const float *yr = y + (size_t)r * n;
+#pragma omp simd
+                for (size_t i = 0; i < n; i++)
+                    gr[i] = yr[i] > 0.0f ? gr[i] : 0.0f;
+            }
+            for (int32_t ox = 0; d->db && ox < g->OW; ox++) {
+                const float *gp = gr + (size_t)ox * CO;
+#pragma omp simd
+                for (int32_t o = 0; o < CO; o++)
+                    pb[o] += gp[o];
+            }
+            kernel_grad_row(d, x + (size_t)b * in_image, gr, oy, pw);
         }
     }
-    cpu_sum_partials(d->partial, d->nthreads, tc, tc, d->dw);
+    if (d->db)
+        cpu_sum_partials(d->partial + tc, d->nthreads, part, (size_t)CO,
+                         d->db);
+    cpu_sum_partials(d->partial, d->nthreads, part, tc, d->dw);
     if (!dx)
         return 0;
     const long in_rows = (long)st->batch * g->H;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < in_rows; r++) {
         const int32_t b = (int32_t)(r / g->H), iy = (int32_t)(r % g->H);
-        const float *gb = dy + (size_t)b * out_image;
-        for (int32_t ix = 0; ix < g->W; ix++)
-            input_grad_pixel(d, gb, iy, ix,
-                             dx + ((size_t)r * g->W + ix) * g->C);
+        input_grad_row(d, dy + (size_t)b * out_image, iy,
+                       dx + (size_t)r * g->W * g->C);
     }
     return 0;
 }
