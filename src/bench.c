@@ -37,11 +37,67 @@ static double device_kernel_seconds(clnet_net *net)
     return s;
 }
 
-static void reset_timers(clnet_net *net)
+/* clnet bench's timers, an observer of the network's plugin calls. Host
+ * plugins are timed by the clock (their work is done when they return);
+ * device plugins by the kernel time their device recorded. */
+typedef struct {
+    enum { TIME_LAYERS, TIME_SUM } mode; /* waiting for each layer's
+                                            device, or summed freely */
+    double *forward, *backward; /* seconds per layer */
+    double loss, update, host;
+    double t0;
+} timers;
+
+static double *slot_of(timers *t, clnet_call call, int layer)
+{
+    switch (call) {
+    case CLNET_CALL_FORWARD:
+        return &t->forward[layer];
+    case CLNET_CALL_BACKWARD:
+        return &t->backward[layer];
+    case CLNET_CALL_LOSS:
+        return &t->loss;
+    default:
+        return &t->update;
+    }
+}
+
+static void time_call(void *user, clnet_net *net, clnet_call call, int layer,
+                      int bk, int end)
+{
+    timers *t = user;
+    clnet_backend *b = &net->backends[bk];
+    int host = clnet_backend_is_host(net, bk);
+    if (!end) {
+        if (t->mode == TIME_LAYERS && !host)
+            b->ops->kernel_seconds(b->ctx); /* waits, drops earlier work */
+        t->t0 = clnet_now();
+        return;
+    }
+    double *acc = slot_of(t, call, layer);
+    if (host) {
+        double dt = clnet_now() - t->t0;
+        *acc += dt;
+        t->host += dt;
+    } else if (t->mode == TIME_LAYERS) {
+        *acc += b->ops->kernel_seconds(b->ctx);
+    }
+}
+
+static void attach(clnet_net *net, timers *t, int mode)
 {
     for (int i = 0; i < net->nlayers; i++)
-        net->t_forward[i] = net->t_backward[i] = 0;
-    net->t_loss = net->t_update = net->t_host = 0;
+        t->forward[i] = t->backward[i] = 0;
+    t->loss = t->update = t->host = 0;
+    t->mode = mode;
+    net->observer = time_call;
+    net->observer_user = t;
+}
+
+static void detach(clnet_net *net)
+{
+    net->observer = NULL;
+    net->observer_user = NULL;
 }
 
 static int train_steps(clnet_net *net, int32_t steps, clnet_error *err)
@@ -57,33 +113,38 @@ static int train_steps(clnet_net *net, int32_t steps, clnet_error *err)
     return finish_all(net, err);
 }
 
-static void describe_layers(clnet_net *net, clnet_bench_result *res,
-                            int32_t steps)
+static void describe_layers(clnet_net *net, const timers *tm,
+                            clnet_bench_result *res, int32_t steps)
 {
     double b = net->max_batch;
     for (int i = 0; i < net->nlayers; i++) {
         const clnet_net_layer *L = &net->layers[i];
         clnet_layer_timing *t = &res->layers[i];
         snprintf(t->name, sizeof t->name, "%s", L->name);
-        snprintf(t->kind, sizeof t->kind, "%s", L->plugin->kind);
+        snprintf(t->kind, sizeof t->kind, "%s", L->kind->kind);
         snprintf(t->backend, sizeof t->backend, "%s",
                  net->backends[L->bk].name);
-        snprintf(t->impl, sizeof t->impl, "%s", L->plugin->impl);
-        t->forward_ms = net->t_forward[i] / steps * 1e3;
-        t->backward_ms = net->t_backward[i] / steps * 1e3;
-        /* products: backward computes the weight gradient and, unless the
-         * layer's input is the input layer's, the input gradient, each as
-         * costly as the forward product */
+        snprintf(t->impl, sizeof t->impl, "%s",
+                 L->plugin ? L->plugin->impl : "alias");
+        t->forward_ms = tm->forward[i] / steps * 1e3;
+        t->backward_ms = tm->backward[i] / steps * 1e3;
+        /* the kind's FLOPs: backward's covers the weight and the input
+         * gradient; without an input gradient (the first layer after the
+         * input) only the weight's half of it is computed */
+        int dx = 0;
+        for (int k = 0; k < L->ninputs; k++)
+            dx |= L->inputs[k].dx_mode != CLNET_DX_NONE;
         double fwd = L->plan.flops_forward * b;
-        double bwd =
-            L->plan.nparams ? fwd * (clnet_net_needs_dx(net, i) ? 2 : 1) : 0;
+        double bwd = L->plan.flops_backward * b * (dx ? 1.0 : 0.5);
+        if (!L->wants_grad)
+            bwd = 0;
         if (L->plan.nparams && t->forward_ms > 0)
             t->forward_gflops = fwd / (t->forward_ms * 1e-3) / 1e9;
         if (bwd > 0 && t->backward_ms > 0)
             t->backward_gflops = bwd / (t->backward_ms * 1e-3) / 1e9;
     }
-    res->loss_ms = net->t_loss / steps * 1e3;
-    res->update_ms = net->t_update / steps * 1e3;
+    res->loss_ms = tm->loss / steps * 1e3;
+    res->update_ms = tm->update / steps * 1e3;
 }
 
 void clnet_net_synthetic_batch(clnet_net *net)
@@ -116,17 +177,25 @@ int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
     snprintf(res->device_label, sizeof res->device_label, "%s:%d", first->name,
              first->index);
 
+    timers tm = {0};
+    tm.forward = calloc((size_t)net->nlayers, sizeof(double));
+    tm.backward = calloc((size_t)net->nlayers, sizeof(double));
+    if (!tm.forward || !tm.backward) {
+        free(tm.forward);
+        free(tm.backward);
+        clnet_bench_free(res);
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+    }
     clnet_net_synthetic_batch(net);
     int rc = train_steps(net, WARMUP_STEPS, err);
     /* per layer, waiting for each layer's device */
     if (!rc) {
         profile_all(net, 1);
-        reset_timers(net);
-        net->timing = CLNET_TIME_LAYERS;
+        attach(net, &tm, TIME_LAYERS);
         rc = train_steps(net, steps, err);
-        net->timing = CLNET_TIME_OFF;
+        detach(net);
         profile_all(net, 0);
-        describe_layers(net, res, steps);
+        describe_layers(net, &tm, res, steps);
     }
     /* whole steps at full speed */
     if (!rc) {
@@ -139,13 +208,12 @@ int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
     /* the same, counting time in plugin calls and device kernels */
     if (!rc) {
         profile_all(net, 1);
-        reset_timers(net);
-        net->timing = CLNET_TIME_SUM;
+        attach(net, &tm, TIME_SUM);
         double t0 = clnet_now();
         rc = train_steps(net, steps, err);
         double wall = clnet_now() - t0;
-        double busy = net->t_host + device_kernel_seconds(net);
-        net->timing = CLNET_TIME_OFF;
+        double busy = tm.host + device_kernel_seconds(net);
+        detach(net);
         profile_all(net, 0);
         res->outside_kernels = wall > 0 ? 1.0 - busy / wall : 0;
         if (res->outside_kernels < 0)
@@ -162,6 +230,8 @@ int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
         double dt = clnet_now() - t0;
         res->infer_images_per_second = (double)steps * net->max_batch / dt;
     }
+    free(tm.forward);
+    free(tm.backward);
     if (rc)
         clnet_bench_free(res);
     return rc;

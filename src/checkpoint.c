@@ -5,7 +5,9 @@
  * little-endian, sizes 64-bit. Written as a stream through a temporary
  * file, fsync and a rename, so a good checkpoint is never replaced by a
  * partial one; read in two passes (check, then copy), so a bad file leaves
- * the network untouched. Version 1 files (weights only) still load. */
+ * the network untouched. Version 3: the layouts of plugin ABI 2, with
+ * non-trainable state (a moving mean) among the parameters, without
+ * optimizer slots; files of versions 1 and 2 are refused. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +23,7 @@
 #include "net.h"
 
 #define CKPT_MAGIC "CLNETCKP"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u /* 3: plugin ABI 2 (kinds, graphs, state) */
 #define CKPT_HAS_STATE 1u
 #define CHUNK (1u << 20)
 
@@ -114,6 +116,13 @@ static void tensor_name(const clnet_net_layer *L, int k, int slot, char *out,
         snprintf(out, n, "%s/%s#%d", L->name, L->plan.params[k].name, slot);
 }
 
+/* Whether tensor k of L has optimizer slots: trainable parameters do,
+ * non-trainable state does not. */
+static int has_slots(const clnet_net_layer *L, int k)
+{
+    return !L->plan.params[k].non_trainable;
+}
+
 static int nslots_of(const clnet_net *net)
 {
     int n = -1;
@@ -192,7 +201,8 @@ static int serialize(writer *w, const clnet_net *net)
     for (int slot = -1; slot < nslots && !bad; slot++)
         for (int i = 0; i < net->nlayers && !bad; i++)
             for (int k = 0; k < net->layers[i].plan.nparams && !bad; k++)
-                bad = put_tensor(w, net, &net->layers[i], k, slot, host);
+                if (slot < 0 || has_slots(&net->layers[i], k))
+                    bad = put_tensor(w, net, &net->layers[i], k, slot, host);
     free(host);
     return bad;
 }
@@ -348,17 +358,18 @@ static int read_header(reader *r, header *h, const char *path,
                           "%s is not a clnet checkpoint (no %s header)", path,
                           CKPT_MAGIC);
     h->version = get32(r);
-    if (h->version == 1) {
-        h->ntensors = get32(r);
-        h->hash = get64(r);
-        return r->short_read ? clnet_fail(err, CLNET_E_CHECKPOINT,
-                                          "%s ends inside its header", path)
-                             : CLNET_OK;
-    }
+    if (h->version == 1 || h->version == 2)
+        return clnet_fail(err, CLNET_E_CHECKPOINT,
+                          "%s is a version %u checkpoint, written before "
+                          "plugin ABI 2 changed what layers hold (kernel "
+                          "initializers, non-trainable state, graph inputs); "
+                          "this clnet reads version %u: train the network "
+                          "again",
+                          path, h->version, CKPT_VERSION);
     if (h->version != CKPT_VERSION)
         return clnet_fail(err, CLNET_E_CHECKPOINT,
                           "%s is a version %u checkpoint; this clnet reads "
-                          "versions 1 and %u",
+                          "version %u",
                           path, h->version, CKPT_VERSION);
     h->flags = get32(r);
     h->hash = get64(r);
@@ -395,8 +406,8 @@ static int read_header(reader *r, header *h, const char *path,
 /* The file's length that net and header h imply: checked before any
  * tensor is read, so that a header cannot make this code read or
  * allocate for data the file does not hold. */
-static uint64_t expected_length(const clnet_net *net, const header *h,
-                                uint64_t header_bytes, int slots)
+static uint64_t expected_length(const clnet_net *net, uint64_t header_bytes,
+                                int slots)
 {
     uint64_t n = header_bytes + 4;
     for (int slot = -1; slot < slots; slot++)
@@ -404,10 +415,11 @@ static uint64_t expected_length(const clnet_net *net, const header *h,
             const clnet_net_layer *L = &net->layers[i];
             for (int k = 0; k < L->plan.nparams; k++) {
                 char name[160];
+                if (slot >= 0 && !has_slots(L, k))
+                    continue;
                 tensor_name(L, k, slot, name, sizeof name);
                 n += 4 + strlen(name) + 4 +
-                     4 * (uint64_t)L->plan.params[k].ndim +
-                     (h->version >= 2 ? 8 : 0) +
+                     4 * (uint64_t)L->plan.params[k].ndim + 8 +
                      4 * (uint64_t)L->param_count[k];
             }
         }
@@ -417,8 +429,8 @@ static uint64_t expected_length(const clnet_net *net, const header *h,
 /* Reads one tensor's record: checks name, shape and count, then copies
  * its values to the device when `copy`. */
 static int get_tensor(reader *r, clnet_net *net, const clnet_net_layer *L,
-                      int k, int slot, uint32_t version, int copy,
-                      float *host, const char *path, clnet_error *err)
+                      int k, int slot, int copy, float *host,
+                      const char *path, clnet_error *err)
 {
     char want[160], got[160];
     tensor_name(L, k, slot, want, sizeof want);
@@ -432,7 +444,7 @@ static int get_tensor(reader *r, clnet_net *net, const clnet_net_layer *L,
     ok = get32(r) == (uint32_t)pi->ndim;
     for (int d = 0; ok && d < pi->ndim; d++)
         ok = get32(r) == (uint32_t)pi->dims[d];
-    if (ok && version >= 2)
+    if (ok)
         ok = get64(r) == (uint64_t)L->param_count[k];
     if (!ok || r->short_read)
         return clnet_fail(err, CLNET_E_CHECKPOINT,
@@ -501,6 +513,25 @@ static void rewind_reader(reader *r)
     r->short_read = 0;
 }
 
+/* Walks the file's tensor records against the network's without copying
+ * (take() is bounded by the file): the error names the first tensor
+ * expected and not found; CLNET_OK when every name and shape is there. */
+static int first_missing(reader *r, clnet_net *net, header *h, int slots,
+                         const char *path, clnet_error *err)
+{
+    rewind_reader(r);
+    if (read_header(r, h, path, err))
+        return err ? err->status : CLNET_E_CHECKPOINT;
+    int rc = CLNET_OK;
+    for (int slot = -1; slot < slots && !rc; slot++)
+        for (int i = 0; i < net->nlayers && !rc; i++)
+            for (int k = 0; k < net->layers[i].plan.nparams && !rc; k++)
+                if (slot < 0 || has_slots(&net->layers[i], k))
+                    rc = get_tensor(r, net, &net->layers[i], k, slot, 0, NULL,
+                                    path, err);
+    return rc;
+}
+
 /* Loads the weights, and with `state` the optimizer's slots and the
  * training state too. */
 static int load(clnet_net *net, const char *path, int state, clnet_error *err)
@@ -520,8 +551,7 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
     rewind_reader(r);
     if ((rc = read_header(r, &h, path, err)))
         goto out;
-    uint64_t want_hash = h.version == 1 ? net->topo_hash_v1 : net->topo_hash;
-    if (h.hash != want_hash) {
+    if (h.hash != net->topo_hash) {
         rc = clnet_fail(err, CLNET_E_CHECKPOINT,
                         "%s was saved from another topology than %s (layer "
                         "names, kinds, shapes or settings differ); use the "
@@ -530,11 +560,10 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
         goto out;
     }
     int nslots = nslots_of(net);
-    if (state && (h.version < 2 || !(h.flags & CKPT_HAS_STATE))) {
+    if (state && !(h.flags & CKPT_HAS_STATE)) {
         rc = clnet_fail(err, CLNET_E_CHECKPOINT,
-                        "%s holds weights only (a version 1 checkpoint); it "
-                        "can start a new training with --init-weights, not "
-                        "be resumed",
+                        "%s holds weights only; it can start a new training "
+                        "with --init-weights, not be resumed",
                         path);
         goto out;
     }
@@ -547,11 +576,15 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
                         path, h.optimizer, net->file, net->optimizer_kind);
         goto out;
     }
-    int file_slots = h.version >= 2 ? (int)h.nslots : 0;
-    uint64_t expect = expected_length(net, &h, r->off, file_slots);
+    int file_slots = (int)h.nslots;
+    uint64_t expect = expected_length(net, r->off, file_slots);
     if ((uint64_t)h.ntensors != (uint64_t)count_tensors(net) ||
         expect != r->len + 4) {
-        rc = clnet_fail(err, CLNET_E_CHECKPOINT,
+        /* the first tensor that is not where it should be, when one is
+         * missing (a layer's state, say); else the lengths */
+        rc = first_missing(r, net, &h, file_slots, path, err);
+        if (!rc)
+            rc = clnet_fail(err, CLNET_E_CHECKPOINT,
                         "%s is %llu bytes, but a checkpoint of %s holds %llu "
                         "(cut short, or other tensors)",
                         path, (unsigned long long)(r->len + 4), net->file,
@@ -577,9 +610,10 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
         for (int slot = -1; slot < file_slots && !rc; slot++)
             for (int i = 0; i < net->nlayers && !rc; i++)
                 for (int k = 0; k < net->layers[i].plan.nparams && !rc; k++)
-                    rc = get_tensor(r, net, &net->layers[i], k, slot,
-                                    h.version, pass == 1 && slot < last, host,
-                                    path, err);
+                    if (slot < 0 || has_slots(&net->layers[i], k))
+                        rc = get_tensor(r, net, &net->layers[i], k, slot,
+                                        pass == 1 && slot < last, host, path,
+                                        err);
         if (pass == 0) {
             /* a flipped byte reads as corrupt wherever it lies, not as
              * the wrong tensor name it may have made: sum the whole file */

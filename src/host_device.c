@@ -33,6 +33,7 @@ static int host_list(clnet_device_info *out, int32_t max, char *err)
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     if (pages > 0 && psize > 0)
         out->global_mem = out->max_alloc = (uint64_t)pages * (uint64_t)psize;
+    out->base_align = 64; /* a cache line: views start on one */
     return 1;
 }
 
@@ -108,11 +109,67 @@ static double host_kernel_seconds(void *ctx)
     return 0.0;
 }
 
+static int host_accumulate(void *ctx, void *dst, const void *src,
+                           size_t count, char *err)
+{
+    (void)ctx;
+    (void)err;
+    float *d = dst;
+    const float *s = src;
+    for (size_t i = 0; i < count; i++)
+        d[i] += s[i];
+    return 0;
+}
+
+/* In double, in order: the same figure for the same gradients. */
+static int host_sum_squares(void *ctx, const void *buf, size_t count,
+                            double *out, char *err)
+{
+    (void)ctx;
+    (void)err;
+    const float *x = buf;
+    double s = 0;
+    for (size_t i = 0; i < count; i++)
+        s += (double)x[i] * x[i];
+    *out = s;
+    return 0;
+}
+
+static int host_scale(void *ctx, void *buf, size_t count, float factor,
+                      char *err)
+{
+    (void)ctx;
+    (void)err;
+    float *x = buf;
+    for (size_t i = 0; i < count; i++)
+        x[i] *= factor;
+    return 0;
+}
+
+/* A view of host memory is a pointer into it, with nothing to give
+ * back. */
+static int host_view(void *ctx, void *buf, size_t offset, size_t bytes,
+                     void **out, char *err)
+{
+    (void)ctx;
+    (void)bytes;
+    (void)err;
+    *out = (char *)buf + offset;
+    return 0;
+}
+
+static void host_release_view(void *ctx, void *view)
+{
+    (void)ctx;
+    (void)view;
+}
+
 const clnet_device_ops *clnet_host_device_ops(void)
 {
     static const clnet_device_ops ops = {
-        host_list,  host_open,   host_close,   host_alloc,
-        host_release, host_write, host_read,   host_finish,
-        host_profile, host_kernel_seconds};
+        host_list,       host_open,        host_close,  host_alloc,
+        host_release,    host_write,       host_read,   host_finish,
+        host_profile,    host_kernel_seconds, host_accumulate,
+        host_sum_squares, host_scale,      host_view,   host_release_view};
     return &ops;
 }

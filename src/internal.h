@@ -46,6 +46,10 @@ struct clnet_topology {
     clnet_topo_line train;
 };
 
+/* The definition (CLNET_ROLE_KIND plugin) of a layer kind, or NULL. */
+const clnet_plugin *clnet_registry_kind(const clnet_registry *r,
+                                        const char *kind);
+
 /* Parses `text` as a setting of type spec into v; on failure writes what
  * was expected into msg. */
 int clnet_parse_value(const clnet_setting_spec *spec, const char *text,

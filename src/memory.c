@@ -13,18 +13,61 @@
 #include "backends.h"
 #include "clnet/philox.h"
 
+/* A uniform draw in [0, 1) for element k of a layer's parameter `which`,
+ * attempt `a` (the truncated normal redraws). */
+static double uniform(uint64_t seed, uint32_t layer, uint32_t which,
+                      uint32_t a, uint32_t k)
+{
+    return clnet_philox_uniform(seed, 0x80000000u | layer,
+                                (uint64_t)which | (uint64_t)a << 32, k);
+}
+
+/* Keras's initializers (plugin.h): the normal ones are truncated at two
+ * standard deviations and scaled up by 1 / 0.8796, as Keras's
+ * VarianceScaling draws them, so the variance is the one asked for. */
 static void init_param(float *p, size_t n, const clnet_param_info *info,
                        uint64_t seed, uint32_t layer, uint32_t which)
 {
-    if (info->init == CLNET_INIT_ZEROS) {
-        memset(p, 0, n * sizeof *p);
+    double fan_in = info->fan_in > 0 ? info->fan_in : 1;
+    double fan_avg = info->fan_in + info->fan_out > 0
+                         ? (info->fan_in + info->fan_out) / 2.0
+                         : 1;
+    double limit = 0, stddev = 0;
+    switch (info->init) {
+    case CLNET_INIT_ZEROS:
+    case CLNET_INIT_ONES:
+        for (size_t k = 0; k < n; k++)
+            p[k] = info->init == CLNET_INIT_ONES ? 1.0f : 0.0f;
         return;
+    case CLNET_INIT_GLOROT_UNIFORM:
+        limit = sqrt(3.0 / fan_avg);
+        break;
+    case CLNET_INIT_HE_UNIFORM:
+        limit = sqrt(6.0 / fan_in);
+        break;
+    case CLNET_INIT_GLOROT_NORMAL:
+        stddev = sqrt(1.0 / fan_avg) / 0.87962566103423978;
+        break;
+    case CLNET_INIT_HE_NORMAL:
+        stddev = sqrt(2.0 / fan_in) / 0.87962566103423978;
+        break;
     }
-    double limit = sqrt(6.0 / (double)(info->fan_in + info->fan_out));
     for (size_t k = 0; k < n; k++) {
-        float u = clnet_philox_uniform(seed, 0x80000000u | layer, which,
-                                       (uint32_t)k);
-        p[k] = (float)((2.0 * u - 1.0) * limit);
+        if (limit > 0) {
+            double u = uniform(seed, layer, which, 0, (uint32_t)k);
+            p[k] = (float)((2.0 * u - 1.0) * limit);
+            continue;
+        }
+        double z = 0;
+        for (uint32_t a = 0;; a += 2) {
+            /* Box-Muller on a pair of draws; redrawn past 2 deviations */
+            double u1 = uniform(seed, layer, which, a, (uint32_t)k);
+            double u2 = uniform(seed, layer, which, a + 1, (uint32_t)k);
+            z = sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
+            if (fabs(z) <= 2.0 || a > 64)
+                break;
+        }
+        p[k] = (float)(z * stddev);
     }
 }
 
@@ -52,52 +95,102 @@ int clnet_net_param_read(const clnet_net *net, const clnet_net_layer *L,
     return CLNET_OK;
 }
 
-/* Counts every parameter tensor's elements; returns the largest. */
-static int count_params(clnet_net *net, size_t *largest, clnet_error *err)
+static size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+/* Counts every parameter tensor's elements and lays the trainable ones
+ * of each backend out in its arenas; returns the largest tensor. */
+static size_t count_params(clnet_net *net)
 {
-    net->total_params = 0;
+    size_t largest = 0;
+    net->total_params = net->trainable_params = 0;
+    for (int b = 0; b < net->nbackends; b++)
+        net->backends[b].arena_bytes = 0;
     for (int i = 0; i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
-        if (L->plan.nparams < 0 || L->plan.nparams > CLNET_MAX_PARAMS)
-            return clnet_fail(err, CLNET_E_INTERNAL,
-                              "plugin %s declares %d parameters",
-                              L->plugin->kind, L->plan.nparams);
+        clnet_backend *b = &net->backends[L->bk];
+        size_t align = b->info.base_align ? b->info.base_align : 64;
         for (int k = 0; k < L->plan.nparams; k++) {
             size_t n = 1;
             for (int d = 0; d < L->plan.params[k].ndim; d++)
                 n *= (size_t)L->plan.params[k].dims[d];
             L->param_count[k] = n;
             net->total_params += n;
-            *largest = n > *largest ? n : *largest;
+            largest = n > largest ? n : largest;
+            if (L->plan.params[k].non_trainable)
+                continue;
+            net->trainable_params += n;
+            L->param_offset[k] = b->arena_bytes;
+            b->arena_bytes = align_up(b->arena_bytes + n * sizeof(float),
+                                      align);
         }
     }
-    return CLNET_OK;
+    return largest;
 }
 
-/* Parameters, their gradients and optimizer state on each layer's
- * backend (every backend's alloc returns zeroed memory); initial values
- * drawn on the host (scratch) and written once. */
+static void *view_of(clnet_net *net, int bk, void *arena, size_t offset,
+                     size_t bytes, clnet_error *err)
+{
+    clnet_backend *b = &net->backends[bk];
+    void *v = NULL;
+    char perr[CLNET_ERRLEN] = "";
+    if (b->ops->view(b->ctx, arena, offset, bytes, &v, perr)) {
+        clnet_fail(err, CLNET_E_NOMEM, "%s: %s", b->name, perr);
+        return NULL;
+    }
+    return v;
+}
+
+/* Each backend's arenas (every backend's alloc returns zeroed memory),
+ * each layer's tensors as views of them, non-trainable state in buffers
+ * of its own; initial values drawn on the host (scratch) and written
+ * once. */
 static int plan_params(clnet_net *net, float *scratch, clnet_error *err)
 {
+    for (int b = 0; b < net->nbackends; b++) {
+        clnet_backend *bk = &net->backends[b];
+        int32_t nslots = bk->optimizer ? bk->optimizer->optimizer.nslots : 0;
+        if (!bk->arena_bytes)
+            continue;
+        if (!(bk->param_arena = clnet_backend_alloc(net, b, bk->arena_bytes,
+                                                    err)) ||
+            !(bk->grad_arena = clnet_backend_alloc(net, b, bk->arena_bytes,
+                                                   err)))
+            return err ? err->status : CLNET_E_NOMEM;
+        for (int s = 0; s < nslots; s++)
+            if (!(bk->slot_arena[s] =
+                      clnet_backend_alloc(net, b, bk->arena_bytes, err)))
+                return err ? err->status : CLNET_E_NOMEM;
+    }
     for (int i = 0; i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
-        const clnet_backend *b = &net->backends[L->bk];
-        int32_t nslots = b->optimizer ? b->optimizer->optimizer.nslots : 0;
+        clnet_backend *bk = &net->backends[L->bk];
+        int32_t nslots = bk->optimizer ? bk->optimizer->optimizer.nslots : 0;
         for (int k = 0; k < L->plan.nparams; k++) {
             size_t n = L->param_count[k], bytes = n * sizeof(float);
-            if (!(L->params[k] = clnet_backend_alloc(net, L->bk, bytes, err)) ||
-                !(L->grads[k] = clnet_backend_alloc(net, L->bk, bytes, err)))
-                return err ? err->status : CLNET_E_NOMEM;
-            for (int s = 0; s < nslots; s++)
-                if (!(L->slots[k][s] = clnet_backend_alloc(net, L->bk, bytes, err)))
+            size_t off = L->param_offset[k];
+            if (L->plan.params[k].non_trainable) {
+                if (!(L->params[k] =
+                          clnet_backend_alloc(net, L->bk, bytes, err)))
                     return err ? err->status : CLNET_E_NOMEM;
+            } else {
+                if (!(L->params[k] = view_of(net, L->bk, bk->param_arena, off,
+                                             bytes, err)) ||
+                    !(L->grads[k] = view_of(net, L->bk, bk->grad_arena, off,
+                                            bytes, err)))
+                    return err ? err->status : CLNET_E_NOMEM;
+                for (int s = 0; s < nslots; s++)
+                    if (!(L->slots[k][s] = view_of(net, L->bk,
+                                                   bk->slot_arena[s], off,
+                                                   bytes, err)))
+                        return err ? err->status : CLNET_E_NOMEM;
+            }
             init_param(scratch, n, &L->plan.params[k], net->seed, (uint32_t)i,
                        (uint32_t)k);
             int rc = clnet_net_param_write(net, L, k, scratch, err);
             if (rc)
                 return rc;
         }
-        if (L->plan.nparams && L->plugin->layer.bind &&
+        if (L->plugin && L->plugin->layer.bind &&
             L->plugin->layer.bind(L->state, L->params, L->grads))
             return clnet_fail(err, CLNET_E_NOMEM,
                               "%s (%s/%s) could not take its parameters: out "
@@ -107,30 +200,51 @@ static int plan_params(clnet_net *net, float *scratch, clnet_error *err)
     return CLNET_OK;
 }
 
-/* Elements of the largest activation copied between two backends that
- * are both devices: only such a copy goes through host_stage. */
+/* Elements of the largest tensor copied between two backends that are
+ * both devices: only such a copy goes through host_stage. */
 static size_t device_copy_elems(const clnet_net *net)
 {
     size_t largest = 0;
     for (int i = 1; i < net->nlayers; i++) {
-        const clnet_net_layer *P = &net->layers[i - 1], *L = &net->layers[i];
-        size_t n = (size_t)net->max_batch * L->in_size;
-        if (P->bk != L->bk && !clnet_backend_is_host(net, P->bk) &&
-            !clnet_backend_is_host(net, L->bk) && n > largest)
-            largest = n;
+        const clnet_net_layer *L = &net->layers[i];
+        for (int k = 0; k < L->ninputs; k++) {
+            const clnet_net_layer *P = &net->layers[L->inputs[k].src];
+            size_t n = (size_t)net->max_batch * L->inputs[k].size;
+            if (P->bk != L->bk && !clnet_backend_is_host(net, P->bk) &&
+                !clnet_backend_is_host(net, L->bk) && n > largest)
+                largest = n;
+        }
     }
     return largest;
 }
 
+/* Each input's staging and gradient buffers (see clnet_dx_mode). */
+static int plan_inputs(clnet_net *net, clnet_net_layer *L, clnet_error *err)
+{
+    for (int k = 0; k < L->ninputs; k++) {
+        clnet_net_input *e = &L->inputs[k];
+        const clnet_net_layer *P = &net->layers[e->src];
+        size_t bytes = (size_t)net->max_batch * e->size * sizeof(float);
+        int cross = P->bk != L->bk;
+        if (cross && !(e->stage = clnet_backend_alloc(net, L->bk, bytes, err)))
+            return err ? err->status : CLNET_E_NOMEM;
+        if (e->dx_mode != CLNET_DX_NONE && e->dx_mode != CLNET_DX_DIRECT &&
+            !(e->dx_own = clnet_backend_alloc(net, L->bk, bytes, err)))
+            return err ? err->status : CLNET_E_NOMEM;
+        if (e->dx_mode == CLNET_DX_COPY_ADD &&
+            !(e->dx_remote = clnet_backend_alloc(net, P->bk, bytes, err)))
+            return err ? err->status : CLNET_E_NOMEM;
+    }
+    return CLNET_OK;
+}
+
 int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
 {
-    size_t largest_param = 0;
-    int rc = count_params(net, &largest_param, err);
-    if (rc)
-        return rc;
+    size_t largest_param = count_params(net);
     float *scratch = malloc((largest_param ? largest_param : 1) *
                             sizeof(float));
-    net->host_stage = clnet_alloc(device_copy_elems(net) * sizeof(float));
+    net->host_stage_elems = device_copy_elems(net);
+    net->host_stage = clnet_alloc(net->host_stage_elems * sizeof(float));
     /* predictions are read back only from a device */
     int pred_on_host =
         clnet_backend_is_host(net, net->layers[net->nlayers - 1].bk);
@@ -146,27 +260,23 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
         free(scratch);
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory for a batch");
     }
-    rc = plan_params(net, scratch, err);
+    int rc = plan_params(net, scratch, err);
     free(scratch);
     for (int i = 0; !rc && i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
         size_t bytes = (size_t)net->max_batch * L->out_size * sizeof(float);
-        if (i > 0 && L->plan.alias_input) {
-            L->act = net->layers[i - 1].act;
-            L->dact = net->layers[i - 1].dact;
+        if (L->plan.alias_input) {
+            const clnet_net_layer *S = &net->layers[L->inputs[0].src];
+            L->act = S->act;
+            L->dact = S->dact;
             continue;
         }
         if (!(L->act = clnet_backend_alloc(net, L->bk, bytes, err)) ||
-            (i > 0 && !(L->dact = clnet_backend_alloc(net, L->bk, bytes, err))))
+            (L->wants_grad &&
+             !(L->dact = clnet_backend_alloc(net, L->bk, bytes, err))))
             rc = err ? err->status : CLNET_E_NOMEM;
-        const clnet_net_layer *P = i > 0 ? &net->layers[i - 1] : NULL;
-        if (!rc && P && P->bk != L->bk) {
-            size_t in_bytes =
-                (size_t)net->max_batch * L->in_size * sizeof(float);
-            if (!(L->in_stage = clnet_backend_alloc(net, L->bk, in_bytes, err)) ||
-                (i > 1 && !(L->dx_stage = clnet_backend_alloc(net, L->bk, in_bytes, err))))
-                rc = err ? err->status : CLNET_E_NOMEM;
-        }
+        if (!rc)
+            rc = plan_inputs(net, L, err);
     }
     if (rc)
         return rc;
@@ -184,22 +294,43 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
     return CLNET_OK;
 }
 
+static void release_view(clnet_net *net, int bk, void *v)
+{
+    if (v)
+        net->backends[bk].ops->release_view(net->backends[bk].ctx, v);
+}
+
 void clnet_net_release_memory(clnet_net *net)
 {
     for (int i = 0; i < net->nlayers && net->layers; i++) {
         clnet_net_layer *L = &net->layers[i];
-        if (!(i > 0 && L->plan.alias_input)) {
+        if (!L->plan.alias_input) {
             clnet_backend_release(net, L->bk, L->act);
             clnet_backend_release(net, L->bk, L->dact);
         }
-        clnet_backend_release(net, L->bk, L->in_stage);
-        clnet_backend_release(net, L->bk, L->dx_stage);
-        for (int k = 0; k < CLNET_MAX_PARAMS; k++) {
-            clnet_backend_release(net, L->bk, L->params[k]);
-            clnet_backend_release(net, L->bk, L->grads[k]);
-            for (int s = 0; s < CLNET_MAX_SLOTS; s++)
-                clnet_backend_release(net, L->bk, L->slots[k][s]);
+        for (int k = 0; k < L->ninputs; k++) {
+            clnet_net_input *e = &L->inputs[k];
+            clnet_backend_release(net, L->bk, e->stage);
+            clnet_backend_release(net, L->bk, e->dx_own);
+            clnet_backend_release(net, net->layers[e->src].bk, e->dx_remote);
         }
+        for (int k = 0; k < L->plan.nparams && k < CLNET_MAX_PARAMS; k++) {
+            if (L->plan.params[k].non_trainable) {
+                clnet_backend_release(net, L->bk, L->params[k]);
+                continue;
+            }
+            release_view(net, L->bk, L->params[k]);
+            release_view(net, L->bk, L->grads[k]);
+            for (int s = 0; s < CLNET_MAX_SLOTS; s++)
+                release_view(net, L->bk, L->slots[k][s]);
+        }
+    }
+    for (int b = 0; b < net->nbackends; b++) {
+        clnet_backend *bk = &net->backends[b];
+        clnet_backend_release(net, b, bk->param_arena);
+        clnet_backend_release(net, b, bk->grad_arena);
+        for (int s = 0; s < CLNET_MAX_SLOTS; s++)
+            clnet_backend_release(net, b, bk->slot_arena[s]);
     }
     if (net->nlayers && net->layers) {
         clnet_backend_release(net, net->layers[0].bk, net->pixels_dev);
@@ -227,33 +358,6 @@ void clnet_format_bytes(uint64_t bytes, char *buf, size_t len)
         u++;
     }
     snprintf(buf, len, "%.1f %s", v, unit[u]);
-}
-
-int clnet_net_probe_create(const clnet_registry *r, const clnet_plugin *p,
-                           const clnet_create_args *args,
-                           clnet_layer_plan *plan, void **state,
-                           const clnet_plugin **used, char *perr)
-{
-    clnet_create_args one = *args;
-    one.max_batch = 1;
-    one.threads = 1;
-    /* shapes do not depend on the backend (the ABI's layout is the same
-     * everywhere), and a CPU instance compiles no kernels */
-    const clnet_plugin *cpu = strcmp(p->backend, "cpu") == 0
-                                  ? p
-                                  : clnet_registry_find(r, p->kind, "cpu");
-    if (cpu && cpu->role == CLNET_ROLE_LAYER) {
-        clnet_create_args c = one;
-        c.device = NULL;
-        if (cpu->create(&c, plan, state, perr) == 0) {
-            *used = cpu;
-            return 0;
-        }
-        *state = NULL;
-        perr[0] = '\0';
-    }
-    *used = p;
-    return p->create(&one, plan, state, perr);
 }
 
 /* Sums and products that cannot wrap: an overflow sticks in *ovf. */
@@ -333,9 +437,9 @@ static uint64_t layer_params(const clnet_net_layer *L, int *ovf)
 }
 
 /* Every buffer clnet_net_plan_memory allocates, on the memory it lives
- * in. Plugins allocate workspace of their own in create() (im2col
- * columns, pooling indices); the plugin ABI has no way to report it, so
- * it is not in these figures. */
+ * in. Plugins allocate workspace of their own (im2col columns, pooling
+ * indices); the plugin ABI has no way to report it, so it is not in
+ * these figures. */
 static int plan_figures(clnet_net *net, const clnet_registry *r, int *ovf)
 {
     uint64_t B = (uint64_t)net->max_batch, f4 = sizeof(float);
@@ -369,26 +473,39 @@ static int plan_figures(clnet_net *net, const clnet_registry *r, int *ovf)
                              : 0;
         nslots = nslots < 0 ? 0 : nslots > CLNET_MAX_SLOTS ? CLNET_MAX_SLOTS
                                                            : nslots;
+        uint64_t align = bk->info.base_align ? bk->info.base_align : 64;
         for (int k = 0; k < L->plan.nparams && k < CLNET_MAX_PARAMS; k++) {
             clnet_net_layer one = *L;
             one.plan.nparams = 1;
             one.plan.params[0] = L->plan.params[k];
             uint64_t n = layer_params(&one, ovf);
             largest_param = n > largest_param ? n : largest_param;
+            /* trainable tensors sit at aligned offsets in the arenas */
+            uint64_t bytes = mul(n, f4, ovf);
+            if (L->plan.params[k].non_trainable) {
+                add(&m->params, bytes, ovf);
+                continue;
+            }
+            add(&bytes, align, ovf);
+            add(&m->params, bytes, ovf);
+            add(&m->grads, bytes, ovf);
+            add(&m->slots, mul(bytes, (uint64_t)nslots, ovf), ovf);
         }
-        uint64_t pbytes = mul(layer_params(L, ovf), f4, ovf);
-        add(&m->params, pbytes, ovf);
-        add(&m->grads, pbytes, ovf);
-        add(&m->slots, mul(pbytes, (uint64_t)nslots, ovf), ovf);
-        uint64_t act = mul(B, L->out_size, ovf);
-        if (i > 0 && L->plan.alias_input)
+        if (L->plan.alias_input)
             continue; /* shares its input's buffers */
-        add(&m->acts, mul(mul(act, f4, ovf), i > 0 ? 2 : 1, ovf), ovf);
-        const clnet_net_layer *P = i > 0 ? &net->layers[i - 1] : NULL;
-        if (P && P->bk != L->bk)
-            add(&m->stage,
-                mul(mul(B, L->in_size, ovf), f4 * (i > 1 ? 2 : 1), ovf),
-                ovf);
+        uint64_t act = mul(mul(B, L->out_size, ovf), f4, ovf);
+        add(&m->acts, mul(act, L->wants_grad ? 2 : 1, ovf), ovf);
+        for (int k = 0; k < L->ninputs; k++) {
+            const clnet_net_input *e = &L->inputs[k];
+            const clnet_net_layer *P = &net->layers[e->src];
+            uint64_t bytes = mul(mul(B, e->size, ovf), f4, ovf);
+            if (P->bk != L->bk)
+                add(&m->stage, bytes, ovf);
+            if (e->dx_mode != CLNET_DX_NONE && e->dx_mode != CLNET_DX_DIRECT)
+                add(&m->stage, bytes, ovf);
+            if (e->dx_mode == CLNET_DX_COPY_ADD)
+                add(&net->mem[P->bk].stage, bytes, ovf);
+        }
     }
     uint64_t in = net->layers[0].out_size, k = (uint64_t)net->classes;
     if (!clnet_backend_is_host(net, net->layers[0].bk))

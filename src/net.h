@@ -19,6 +19,13 @@ typedef struct {
     clnet_device_info info;
     const clnet_plugin *optimizer;
     void *optimizer_state;
+    /* every trainable parameter of the backend's layers in one buffer,
+     * each at an aligned offset; their gradients and each optimizer slot
+     * in buffers of the same layout: the optimizer updates the arena in
+     * one call, and clipping and (later) all-reduce see it whole */
+    size_t arena_bytes;
+    void *param_arena, *grad_arena;
+    void *slot_arena[CLNET_MAX_SLOTS];
 } clnet_backend;
 
 /* What the network needs in one memory, a backend's device or the host,
@@ -38,29 +45,73 @@ typedef struct {
 /* The native CPU's memory functions, in the device plugins' form. */
 const clnet_device_ops *clnet_host_device_ops(void);
 
+/* How a layer's backward pass hands on the gradient of one input. */
+typedef enum {
+    CLNET_DX_NONE,   /* no gradient is needed there */
+    CLNET_DX_DIRECT, /* written straight into the producer's dact */
+    CLNET_DX_COPY,   /* written into dx_own, copied to the producer's dact
+                        on its backend */
+    CLNET_DX_ADD,    /* written into dx_own, added to the producer's dact
+                        (another reader wrote it first) */
+    CLNET_DX_COPY_ADD /* dx_own copied to dx_remote on the producer's
+                         backend, then added there */
+} clnet_dx_mode;
+
+/* One input of a layer: the tensor it reads and where its gradient goes. */
 typedef struct {
-    const clnet_plugin *plugin;
+    int named; /* the layer named (for its shape): may alias its input */
+    int src;   /* the layer that owns the buffers (aliases resolved) */
+    size_t size; /* elements per sample */
+    void *stage; /* src's output copied to this layer's backend, when the
+                    two differ; else NULL */
+    clnet_dx_mode dx_mode;
+    void *dx_own;    /* on this layer's backend */
+    void *dx_remote; /* on the producer's backend (CLNET_DX_COPY_ADD) */
+} clnet_net_input;
+
+typedef struct {
+    const clnet_plugin *plugin; /* the implementation; NULL for a kind
+                                   that only aliases its input */
+    const clnet_plugin *kind;   /* the kind's definition */
     void *state;
     int bk; /* index into net->backends */
+    int fallback; /* runs on the native CPU: its backend has no
+                     implementation of the kind */
     char name[64];
     char tune_key[160]; /* the layer's shape and settings, for tune.c */
     int line, col;
-    clnet_shape in, out;
-    size_t in_size, out_size; /* elements per sample */
+    int ninputs;
+    clnet_net_input inputs[CLNET_MAX_INPUTS];
+    clnet_shape in[CLNET_MAX_INPUTS], out;
+    size_t out_size; /* elements per sample */
+    int wants_grad;  /* its output's gradient is needed: it or a layer
+                        above it has trainable parameters */
+    int readers;     /* how many inputs of later layers read its output */
     clnet_layer_plan plan;
     clnet_value settings[CLNET_MAX_SETTINGS];
-    /* handles on the layer's backend */
+    /* handles on the layer's backend: trainable tensors are views of the
+     * backend's arenas, non-trainable ones buffers of their own */
     void *params[CLNET_MAX_PARAMS];
-    void *grads[CLNET_MAX_PARAMS];
+    void *grads[CLNET_MAX_PARAMS];  /* NULL for non-trainable state */
     void *slots[CLNET_MAX_PARAMS][CLNET_MAX_SLOTS]; /* optimizer state */
     size_t param_count[CLNET_MAX_PARAMS];
+    size_t param_offset[CLNET_MAX_PARAMS]; /* bytes into the arenas */
     void *act;  /* output, max_batch * out_size floats */
-    void *dact; /* gradient of the output; NULL for the input layer */
-    void *in_stage; /* the previous layer's output copied to this layer's
-                       backend, when the two differ; else NULL */
-    void *dx_stage; /* the input gradient on this backend, before its copy
-                       to the previous layer's backend */
+    void *dact; /* gradient of the output; NULL when not wanted */
 } clnet_net_layer;
+
+/* A plugin call of a step, for an observer (clnet bench's timers). */
+typedef enum {
+    CLNET_CALL_FORWARD,
+    CLNET_CALL_BACKWARD,
+    CLNET_CALL_LOSS,
+    CLNET_CALL_UPDATE /* the optimizer, on backend bk */
+} clnet_call;
+/* Called before (end 0) and after (end 1) each call; layer -1 for the
+ * loss and the update. */
+typedef void (*clnet_net_observer)(void *user, clnet_net *net,
+                                   clnet_call call, int layer, int bk,
+                                   int end);
 
 /* How far training has gone, saved in checkpoints so that a run resumes
  * where it stopped: `epoch` epochs finished and `epoch_step` steps of the
@@ -82,6 +133,8 @@ struct clnet_net {
     const clnet_plugin *loss;
     void *loss_state;
     int loss_bk;          /* the loss runs on the last layer's backend */
+    double clipnorm;        /* Keras's clipnorm: each tensor's gradient */
+    double global_clipnorm; /* and global_clipnorm: all of them together */
     const char *optimizer_kind;
     int optimizer_epsilon_zero; /* its `epsilon` setting is 0 (a hint) */
     int fused; /* softmax and cross-entropy fused in the backward pass */
@@ -90,31 +143,23 @@ struct clnet_net {
     uint64_t seed, step, topo_hash;
     uint64_t topo_hash_v1; /* without settings: version 1 checkpoints */
     clnet_progress progress;
-    size_t total_params;
+    size_t total_params, trainable_params;
     uint8_t *batch_pixels; /* max_batch inputs, as bytes, on the host */
     int32_t *batch_labels;
     void *pixels_dev;      /* the same on the input layer's backend */
     void *labels_dev;      /* the labels on the loss's backend */
     float *host_stage;     /* host staging for copies between backends */
-    /* clnet bench's timers (bench.c): off, per layer (waiting for each
-     * layer's device), or summed without waiting */
-    enum { CLNET_TIME_OFF, CLNET_TIME_LAYERS, CLNET_TIME_SUM } timing;
-    double *t_forward, *t_backward; /* seconds per layer */
-    double t_loss, t_update, t_host;
+    size_t host_stage_elems;
+    /* an observer of every plugin call (clnet bench's timers) */
+    clnet_net_observer observer;
+    void *observer_user;
     float *host_pred;      /* the last layer's output, read back */
-    int planning; /* build pass that only learns shapes, at one sample */
     int nmem;
     clnet_mem_need mem[CLNET_MAX_BACKENDS + 1]; /* per backend, + host */
 };
 
-/* The memory plan (memory.c). The planning pass creates each layer for
- * one sample, with its kind's CPU implementation where there is one, so
- * that nothing sized by the batch exists before the plan is checked. */
-int clnet_net_probe_create(const clnet_registry *r, const clnet_plugin *p,
-                           const clnet_create_args *args,
-                           clnet_layer_plan *plan, void **state,
-                           const clnet_plugin **used, char *perr);
-/* Adds up every buffer of the planned layers on each backend and refuses
+/* The memory plan (memory.c), from the kinds' plans before any layer
+ * is created. Adds up every buffer of the planned layers on each backend and refuses
  * the build when one exceeds its limit: max_memory when not 0, else the
  * host's available RAM or the device's global memory. */
 int clnet_net_plan_check(clnet_net *net, const clnet_registry *r,
@@ -136,10 +181,6 @@ void clnet_net_synthetic_batch(clnet_net *net);
 const float *clnet_net_predictions(clnet_net *net, int32_t batch,
                                    clnet_error *err);
 
-/* Whether layer i's backward pass must produce its input gradient: not
- * when its input is the input layer's output, directly or through layers
- * that only alias their input (flatten). */
-int clnet_net_needs_dx(const clnet_net *net, int i);
 
 /* Runs the forward pass over `batch` samples already in batch_pixels. */
 int clnet_net_forward(clnet_net *net, int32_t batch, int training,

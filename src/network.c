@@ -8,31 +8,12 @@
 #include <string.h>
 
 #include "backends.h"
-#include "strset.h"
+#include "graph.h"
 #include "tune.h"
 
 #define KERAS_DEFAULT_BATCH 32
 #define KERAS_DEFAULT_EPOCHS 1
-#define MAX_KINDS 64
-
-/* The words users may mean when they mistype a layer kind. */
-static int layer_kinds(const clnet_registry *r, const char **words, int max)
-{
-    int n = 0;
-    for (int i = 0; i < clnet_registry_count(r) && n < max - 2; i++) {
-        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
-        if (p->role != CLNET_ROLE_LAYER)
-            continue;
-        int seen = 0;
-        for (int k = 0; k < n; k++)
-            seen |= strcmp(words[k], p->kind) == 0;
-        if (!seen)
-            words[n++] = p->kind;
-    }
-    words[n++] = "train";
-    words[n] = NULL;
-    return n;
-}
+#define MAX_KINDS 64 /* losses and optimizers, for suggestions */
 
 static void list_backends(const clnet_registry *r, const char *kind,
                           char *buf, size_t len)
@@ -184,12 +165,12 @@ static int check_overrides(const char *overrides, const clnet_net *net,
                               (int)n, p);
         char key[64];
         snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
-        int known = clnet_registry_find(r, key, NULL) != NULL;
+        int known = clnet_registry_kind(r, key) != NULL;
         for (int i = 0; net && i < net->nlayers && !known; i++)
             known = strcmp(net->layers[i].name, key) == 0;
         if (net && !known) {
-            const char *words[MAX_KINDS + 1];
-            layer_kinds(r, words, MAX_KINDS);
+            const char *words[CLNET_GRAPH_MAX_KINDS + 1];
+            clnet_graph_kind_words(r, words, CLNET_GRAPH_MAX_KINDS + 1);
             char msg[CLNET_ERRLEN];
             snprintf(msg, sizeof msg,
                      "--backend: '%s' is neither a layer kind nor a layer "
@@ -217,12 +198,12 @@ static int64_t shape_elems(clnet_shape s)
  * anything is allocated for it. */
 static int check_plan_sizes(const clnet_net *net, const clnet_topology *t,
                             const clnet_topo_line *l, const clnet_net_layer *L,
-                            clnet_error *err)
+                            int32_t batch, clnet_error *err)
 {
-    /* the planning pass checks one sample: the memory plan that follows
-     * names the batch's figure against the machine's */
+    /* one sample, or the batch: the memory plan, checked in between,
+     * names the batch's figure against the machine's first */
     int64_t per = shape_elems(L->plan.out);
-    if (per < 0 || clnet_size_mul(per, net->planning ? 1 : net->max_batch) < 0)
+    if (per < 0 || clnet_size_mul(per, batch) < 0)
         return clnet_fail(err, CLNET_E_SHAPE,
                           "%s:%d:%d: %s gives an output of %dx%dx%d, which "
                           "is empty, or over a batch of %d more than %lld "
@@ -252,21 +233,9 @@ static int check_plan_sizes(const clnet_net *net, const clnet_topology *t,
     return CLNET_OK;
 }
 
-static int valid_name(const char *s)
-{
-    if (!*s || strlen(s) >= 64)
-        return 0;
-    for (; *s; s++)
-        if (!(*s == '_' || *s == '-' || *s == '.' ||
-              (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= 'A' && *s <= 'Z')))
-            return 0;
-    return 1;
-}
-
 /* Of the implementations of p's kind on p's backend, the one that scores
  * best for these arguments (ties: the first loaded); NULL when all score
- * 0. Implementations of one kind share their settings table. */
+ * 0. */
 static const clnet_plugin *best_implementation(const clnet_registry *r,
                                                const clnet_plugin *p,
                                                const clnet_create_args *args)
@@ -315,203 +284,248 @@ static void list_implementations(const clnet_registry *r,
     }
 }
 
-static int build_layers_named(clnet_net *net, const clnet_topology *t,
-                              const clnet_registry *r,
-                              const clnet_build_options *o,
-                              const char *default_backend,
-                              int32_t device_index, clnet_strset *names,
-                              clnet_error *err)
+/* A layer plugin of `kind` on `backend`, or NULL. */
+static const clnet_plugin *layer_plugin(const clnet_registry *r,
+                                        const char *kind, const char *backend)
 {
-    const char *extra[] = {"name", "backend", NULL};
-    const char *kinds[MAX_KINDS + 1];
-    layer_kinds(r, kinds, MAX_KINDS);
-    int counts[MAX_KINDS] = {0};
-    clnet_shape prev = {0, 0, 0};
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *q = clnet_registry_get(r, i, NULL);
+        if (q->role == CLNET_ROLE_LAYER && !strcmp(q->kind, kind) &&
+            !strcmp(q->backend, backend))
+            return q;
+    }
+    return NULL;
+}
 
-    for (int i = 0; i < t->nlayers; i++) {
-        const clnet_topo_line *l = &t->layers[i];
-        clnet_net_layer *L = &net->layers[i];
-        L->line = l->line;
-        L->col = l->col;
-        int kind_idx = -1;
-        for (int k = 0; kinds[k]; k++)
-            if (strcmp(kinds[k], l->kind) == 0)
-                kind_idx = k;
-        if (kind_idx < 0 || strcmp(l->kind, "train") == 0) {
-            char msg[CLNET_ERRLEN];
-            snprintf(msg, sizeof msg, "unknown layer '%s' at %s:%d:%d", l->kind,
-                     t->file, l->line, l->col);
-            clnet_append_suggestion(msg, sizeof msg, l->kind, kinds);
-            return clnet_fail(err, CLNET_E_PARSE, "%s", msg);
-        }
-        if ((i == 0) != (strcmp(l->kind, "input") == 0))
-            return clnet_fail(err, CLNET_E_PARSE,
-                              i == 0 ? "%s:%d:%d: the first layer must be "
-                                       "'input' (e.g. 'input shape=28x28x1'), "
-                                       "got '%s'"
-                                     : "%s:%d:%d: '%s' may only be the first "
-                                       "line",
-                              t->file, l->line, l->col, l->kind);
+/* Whether `backend` is one this registry can run: the native CPU, or one
+ * with a device plugin. */
+static int known_backend(const clnet_registry *r, const char *backend)
+{
+    if (!strcmp(backend, "cpu"))
+        return 1;
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *q = clnet_registry_get(r, i, NULL);
+        if (q->role == CLNET_ROLE_DEVICE && !strcmp(q->backend, backend))
+            return 1;
+    }
+    return 0;
+}
 
-        const clnet_topo_setting *nm = find_setting(l, "name");
-        if (nm) {
-            if (!valid_name(nm->value))
-                return clnet_fail(err, CLNET_E_PARSE,
-                                  "%s:%d:%d: a name is 1 to 63 letters, "
-                                  "digits, '_', '-' or '.', got '%s'",
-                                  t->file, nm->line, nm->value_col, nm->value);
-            snprintf(L->name, sizeof L->name, "%s", nm->value);
-        } else {
-            snprintf(L->name, sizeof L->name, "%s_%d", l->kind,
-                     ++counts[kind_idx]);
-        }
-        /* a set, not a scan of the layers above: 150,000 lines took
-         * minutes */
-        int j = clnet_strset_put(names, L->name, i);
-        if (j == -2)
-            return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
-        if (j >= 0)
-            return clnet_fail(err, CLNET_E_PARSE,
-                              "%s:%d:%d: the name '%s' is already used by "
-                              "the layer on line %d",
-                              t->file, l->line, l->col, L->name,
-                              net->layers[j].line);
+/* Settings, input shapes and the kind's plan of layer i; the buffers'
+ * owners of its inputs. */
+static int infer_layer(clnet_net *net, const clnet_topology *t, int i,
+                       clnet_error *err)
+{
+    static const char *const extra[] = {"name", "backend", "inputs", "from",
+                                        NULL};
+    const clnet_topo_line *l = &t->layers[i];
+    clnet_net_layer *L = &net->layers[i];
+    int rc = parse_settings(t->file, l, L->kind, extra, L->settings, err);
+    if (rc)
+        return rc;
+    char names[CLNET_MAX_INPUTS][160];
+    const char *name_ptrs[CLNET_MAX_INPUTS];
+    for (int k = 0; k < L->ninputs; k++) {
+        clnet_net_input *e = &L->inputs[k];
+        const clnet_net_layer *N = &net->layers[e->named];
+        L->in[k] = N->out;
+        e->size = N->out_size;
+        /* a layer that aliases its input owns no buffers: its input does */
+        e->src = N->plan.alias_input ? N->inputs[0].src : e->named;
+        snprintf(names[k], sizeof names[k], "%s (%s:%d)", N->name, t->file,
+                 N->line);
+        name_ptrs[k] = names[k];
+    }
+    clnet_kind_args ka = {L->settings, L->ninputs, L->in, name_ptrs};
+    char perr[CLNET_ERRLEN] = "";
+    memset(&L->plan, 0, sizeof L->plan);
+    if (L->kind->def.infer(&ka, &L->plan, perr))
+        return clnet_fail(err, CLNET_E_SHAPE, "%s:%d:%d: %s: %s", t->file,
+                          l->line, l->col, l->kind,
+                          perr[0] ? perr : "the kind refused these inputs");
+    if ((rc = check_plan_sizes(net, t, l, L, 1, err)))
+        return rc;
+    L->out = L->plan.out;
+    L->out_size = (size_t)shape_elems(L->out);
+    if (L->plan.alias_input &&
+        (L->ninputs != 1 || L->out_size != L->inputs[0].size))
+        return clnet_fail(err, CLNET_E_INTERNAL,
+                          "kind %s aliases its input but changes its size",
+                          l->kind);
+    return CLNET_OK;
+}
 
-        char obuf[64];
-        const clnet_topo_setting *bk = find_setting(l, "backend");
-        const char *backend =
-            override_for(o->backends, l->kind, L->name, obuf, sizeof obuf);
-        if (!backend && bk)
-            backend = bk->value;
-        if (!backend)
-            backend = default_backend;
-        if (strcmp(backend, "auto") == 0)
-            backend = default_backend;
-        /* BACKEND/IMPL names an implementation */
-        char bname[32];
-        const char *impl = strchr(backend, '/');
-        snprintf(bname, sizeof bname, "%.*s",
-                 (int)(impl ? (size_t)(impl - backend) : strlen(backend)),
-                 backend);
-        backend = bname;
-        if (impl)
-            impl++;
-        const clnet_plugin *p = clnet_registry_find(r, l->kind, backend);
-        if (!p) {
-            char have[256];
-            list_backends(r, l->kind, have, sizeof have);
+/* The backend and implementation of layer i: --backend, the line's
+ * backend=, the default device; the native CPU when the backend has no
+ * implementation of the kind (unless --strict). */
+static int place_layer(clnet_net *net, const clnet_topology *t,
+                       const clnet_registry *r, const clnet_build_options *o,
+                       int i, const char *default_backend,
+                       int32_t device_index, clnet_error *err)
+{
+    const clnet_topo_line *l = &t->layers[i];
+    clnet_net_layer *L = &net->layers[i];
+    char obuf[64];
+    const clnet_topo_setting *bks = find_setting(l, "backend");
+    const char *backend =
+        override_for(o->backends, l->kind, L->name, obuf, sizeof obuf);
+    if (!backend && bks)
+        backend = bks->value;
+    if (!backend || strcmp(backend, "auto") == 0)
+        backend = default_backend;
+    /* BACKEND/IMPL names an implementation */
+    char bname[32];
+    const char *impl = strchr(backend, '/');
+    snprintf(bname, sizeof bname, "%.*s",
+             (int)(impl ? (size_t)(impl - backend) : strlen(backend)),
+             backend);
+    if (impl)
+        impl++;
+    if (L->plan.alias_input) {
+        if (!known_backend(r, bname))
             return clnet_fail(err, CLNET_E_ARG,
-                              "%s:%d:%d: no '%s' implementation of %s is "
-                              "loaded (available: %s)",
-                              t->file, l->line, l->col, backend, l->kind, have);
-        }
-        if (p->role != CLNET_ROLE_LAYER)
-            return clnet_fail(err, CLNET_E_PARSE,
-                              "%s:%d:%d: '%s' is a %s, not a layer; set it on "
-                              "the 'train' line",
-                              t->file, l->line, l->col, l->kind,
-                              p->role == CLNET_ROLE_LOSS ? "loss" : "optimizer");
-        L->plugin = p;
-        int rc = parse_settings(t->file, l, p, extra, L->settings, err);
-        if (rc)
-            return rc;
-        L->bk = clnet_backend_acquire(
-            net, r, backend,
-            strcmp(backend, default_backend) == 0 ? device_index : -1, err);
-        if (L->bk < 0)
-            return err ? err->status : CLNET_E_ARG;
-
-        clnet_create_args args = {0};
-        args.settings = L->settings;
-        args.in = prev;
-        args.max_batch = net->max_batch;
-        args.threads = net->threads;
-        args.layer_index = i;
-        args.device = net->backends[L->bk].ctx;
-        if (i == t->nlayers - 1 && net->fused)
-            args.fuse_softmax_loss = 1;
-        clnet_tune_key(&args, l->kind, net->max_batch, L->tune_key,
-                       sizeof L->tune_key);
-        if (impl) {
-            const clnet_plugin *q = named_implementation(r, p, impl);
-            if (!q) {
-                char have[256];
-                list_implementations(r, p, have, sizeof have);
-                return clnet_fail(err, CLNET_E_ARG,
-                                  "%s:%d:%d: %s has no '%s' implementation on "
-                                  "%s (available: %s)",
-                                  t->file, l->line, l->col, l->kind, impl,
-                                  backend, have);
-            }
-            p = q;
-        } else {
-            char cached[32];
-            const clnet_plugin *q = NULL;
-            if (clnet_tune_lookup(&net->backends[L->bk], l->kind,
-                                  L->tune_key, cached, sizeof cached))
-                q = named_implementation(r, p, cached);
-            if (q && (!q->layer.score || q->layer.score(&args) > 0))
-                p = q;
-            else if (!(p = best_implementation(r, p, &args)))
-                return clnet_fail(err, CLNET_E_SHAPE,
-                                  "%s:%d:%d: no %s implementation of %s can "
-                                  "run this layer's settings and shape",
-                                  t->file, l->line, l->col, backend, l->kind);
-        }
-        L->plugin = p;
-        char perr[CLNET_ERRLEN] = "";
-        if (net->planning
-                ? clnet_net_probe_create(r, p, &args, &L->plan, &L->state,
-                                         &L->plugin, perr)
-                : p->create(&args, &L->plan, &L->state, perr)) {
-            L->state = NULL;
-            return clnet_fail(err, CLNET_E_SHAPE, "%s:%d:%d: %s: %s", t->file,
-                              l->line, l->col, l->kind,
-                              perr[0] ? perr : "the plugin refused it");
-        }
-        if ((rc = check_plan_sizes(net, t, l, L, err)))
-            return rc;
-        L->in = prev;
-        L->out = L->plan.out;
-        L->in_size = i > 0 ? (size_t)shape_elems(prev) : 0;
-        L->out_size = (size_t)shape_elems(L->out);
-        if (L->plan.alias_input && L->out_size != L->in_size)
-            return clnet_fail(err, CLNET_E_INTERNAL,
-                              "plugin %s aliases its input but changes its size",
-                              p->kind);
+                              "%s:%d:%d: there is no '%s' backend (a device "
+                              "plugin for it is not loaded)",
+                              t->file, l->line, l->col, bname);
         /* a reshape without data runs where its input lives */
-        if (L->plan.alias_input && i > 0)
-            L->bk = net->layers[i - 1].bk;
-        if (!L->plan.alias_input && (!p->layer.forward || !p->layer.backward))
-            return clnet_fail(err, CLNET_E_INTERNAL,
-                              "plugin %s has no forward or backward", p->kind);
-        prev = L->out;
+        L->bk = net->layers[L->inputs[0].src].bk;
+        return CLNET_OK;
+    }
+    const clnet_plugin *p = layer_plugin(r, l->kind, bname);
+    if (!p && known_backend(r, bname) && !impl && strcmp(bname, "cpu") != 0 &&
+        layer_plugin(r, l->kind, "cpu")) {
+        if (o->strict)
+            return clnet_fail(err, CLNET_E_ARG,
+                              "%s:%d:%d: the %s backend has no implementation "
+                              "of %s (--strict refuses running it on the "
+                              "native CPU instead)",
+                              t->file, l->line, l->col, bname, l->kind);
+        L->fallback = 1;
+        snprintf(bname, sizeof bname, "cpu");
+        p = layer_plugin(r, l->kind, "cpu");
+    }
+    if (!p) {
+        char have[256];
+        list_backends(r, l->kind, have, sizeof have);
+        return clnet_fail(err, CLNET_E_ARG,
+                          "%s:%d:%d: no '%s' implementation of %s is loaded "
+                          "(available: %s)",
+                          t->file, l->line, l->col, bname, l->kind,
+                          have[0] ? have : "none");
+    }
+    L->bk = clnet_backend_acquire(
+        net, r, bname,
+        strcmp(bname, default_backend) == 0 ? device_index : -1, err);
+    if (L->bk < 0)
+        return err ? err->status : CLNET_E_ARG;
+
+    clnet_create_args args = {0};
+    args.settings = L->settings;
+    args.ninputs = L->ninputs;
+    args.in = L->in;
+    args.plan = &L->plan;
+    args.max_batch = net->max_batch;
+    args.threads = net->threads;
+    args.layer_index = i;
+    args.tuning = "";
+    args.device = net->backends[L->bk].ctx;
+    args.fuse_softmax_loss = i == net->nlayers - 1 && net->fused;
+    clnet_tune_key(&args, l->kind, net->max_batch, L->tune_key,
+                   sizeof L->tune_key);
+    if (impl) {
+        const clnet_plugin *q = named_implementation(r, p, impl);
+        if (!q) {
+            char have[256];
+            list_implementations(r, p, have, sizeof have);
+            return clnet_fail(err, CLNET_E_ARG,
+                              "%s:%d:%d: %s has no '%s' implementation on %s "
+                              "(available: %s)",
+                              t->file, l->line, l->col, l->kind, impl, bname,
+                              have);
+        }
+        p = q;
+    } else {
+        char cached[32];
+        const clnet_plugin *q = NULL;
+        if (clnet_tune_lookup(&net->backends[L->bk], l->kind, L->tune_key,
+                              cached, sizeof cached))
+            q = named_implementation(r, p, cached);
+        if (q && (!q->layer.score || q->layer.score(&args) > 0))
+            p = q;
+        else if (!(p = best_implementation(r, p, &args)))
+            return clnet_fail(err, CLNET_E_SHAPE,
+                              "%s:%d:%d: no %s implementation of %s can run "
+                              "this layer's settings and shape",
+                              t->file, l->line, l->col, bname, l->kind);
+    }
+    L->plugin = p;
+    return CLNET_OK;
+}
+
+static int create_layer(clnet_net *net, const clnet_topology *t, int i,
+                        clnet_error *err)
+{
+    clnet_net_layer *L = &net->layers[i];
+    if (!L->plugin)
+        return CLNET_OK;
+    clnet_create_args args = {0};
+    args.settings = L->settings;
+    args.ninputs = L->ninputs;
+    args.in = L->in;
+    args.plan = &L->plan;
+    args.max_batch = net->max_batch;
+    args.threads = net->threads;
+    args.layer_index = i;
+    args.tuning = "";
+    args.device = net->backends[L->bk].ctx;
+    args.fuse_softmax_loss = i == net->nlayers - 1 && net->fused;
+    char perr[CLNET_ERRLEN] = "";
+    if (L->plugin->create(&args, &L->state, perr)) {
+        L->state = NULL;
+        return clnet_fail(err, CLNET_E_SHAPE, "%s:%d:%d: %s: %s", t->file,
+                          L->line, L->col, L->kind->kind,
+                          perr[0] ? perr : "the plugin refused it");
     }
     return CLNET_OK;
 }
 
-static int build_layers(clnet_net *net, const clnet_topology *t,
-                        const clnet_registry *r, const clnet_build_options *o,
-                        const char *default_backend, int32_t device_index,
-                        clnet_error *err)
+/* Which outputs need a gradient (a layer's own trainable parameters, or
+ * a layer it reads that needs one), and how each input's gradient gets
+ * to its producer: the reader that backward reaches first (the last one
+ * in the file) writes the producer's gradient, the others add to it. */
+static int plan_gradients(clnet_net *net, clnet_error *err)
 {
-    clnet_strset names;
-    if (clnet_strset_init(&names, (size_t)t->nlayers))
-        return clnet_fail(err, CLNET_E_NOMEM, "out of memory building the "
-                                              "network");
-    int rc = build_layers_named(net, t, r, o, default_backend, device_index,
-                                &names, err);
-    clnet_strset_free(&names);
-    return rc;
-}
-
-/* The last layer ends in softmax: the loss can fuse its derivative. */
-static int ends_in_softmax(const clnet_topo_line *l)
-{
-    if (strcmp(l->kind, "softmax") == 0)
-        return 1;
-    const clnet_topo_setting *a = find_setting(l, "activation");
-    return a && strcmp(a->value, "softmax") == 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        int w = 0;
+        for (int k = 0; k < L->plan.nparams; k++)
+            w |= !L->plan.params[k].non_trainable;
+        for (int k = 0; k < L->ninputs; k++)
+            w |= net->layers[L->inputs[k].src].wants_grad;
+        L->wants_grad = w;
+    }
+    char *written = calloc((size_t)(unsigned)net->nlayers, 1);
+    if (!written)
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+    for (int i = net->nlayers - 1; i >= 1; i--) {
+        clnet_net_layer *L = &net->layers[i];
+        for (int k = 0; k < L->ninputs; k++) {
+            clnet_net_input *e = &L->inputs[k];
+            const clnet_net_layer *P = &net->layers[e->src];
+            if (!P->wants_grad || L->plan.alias_input) {
+                e->dx_mode = CLNET_DX_NONE;
+                continue;
+            }
+            int first = !written[e->src];
+            written[e->src] = 1;
+            e->dx_mode = P->bk == L->bk ? (first ? CLNET_DX_DIRECT
+                                                 : CLNET_DX_ADD)
+                                        : (first ? CLNET_DX_COPY
+                                                 : CLNET_DX_COPY_ADD);
+        }
+    }
+    free(written);
+    return CLNET_OK;
 }
 
 /* Reads the train line: the optimizer's and the loss's kinds (their
@@ -573,7 +587,9 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
     }
     int no = 0, nl = 0, rc = CLNET_OK;
-    const char *core_keys[] = {"optimizer", "loss", "batch", "epochs", NULL};
+    const char *core_keys[] = {"optimizer", "loss",     "batch",
+                               "epochs",    "clipnorm", "global_clipnorm",
+                               NULL};
     for (int i = 0; i < l->nsettings && !rc; i++) {
         const clnet_topo_setting *st = &l->settings[i];
         int is_core = 0;
@@ -593,8 +609,7 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
     opt_line.nsettings = no;
     loss_line.settings = lss;
     loss_line.nsettings = nl;
-    const char *opt_extra[] = {"optimizer", "loss", "batch", "epochs", NULL};
-    rc = parse_settings(t->file, &opt_line, opt, opt_extra, opt_values, err);
+    rc = parse_settings(t->file, &opt_line, opt, core_keys, opt_values, err);
     if (!rc)
         rc = parse_settings(t->file, &loss_line, loss, NULL, loss_values, err);
     free(os);
@@ -625,27 +640,49 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
                               st->line, st->value_col, msg);
         *dest[k] = v.i[0];
     }
+    /* Keras's gradient clipping: clipnorm each tensor by its own norm,
+     * global_clipnorm all of them by their joint norm */
+    static const clnet_setting_spec clip_spec[2] = {
+        {"clipnorm", NULL, CLNET_SET_FLOAT, NULL, NULL, 1e-12, 1e30},
+        {"global_clipnorm", NULL, CLNET_SET_FLOAT, NULL, NULL, 1e-12, 1e30}};
+    double *clip_dest[2] = {&net->clipnorm, &net->global_clipnorm};
+    for (int k = 0; k < 2; k++) {
+        const clnet_topo_setting *st = find_setting(l, clip_spec[k].key);
+        if (!st)
+            continue;
+        clnet_value v;
+        char msg[CLNET_ERRLEN];
+        if (clnet_parse_value(&clip_spec[k], st->value, &v, msg, sizeof msg))
+            return clnet_fail(err, CLNET_E_PARSE, "%s:%d:%d: %s", t->file,
+                              st->line, st->value_col, msg);
+        *clip_dest[k] = v.f;
+    }
     return CLNET_OK;
 }
 
-/* What the weights mean: each layer's kind, name, output shape,
- * parameter shapes and, with `settings`, every setting's value (an
+/* What the weights mean: each layer's kind, name, inputs, output shape,
+ * parameter shapes (trainable or not) and every setting's value (an
  * activation, a stride, the input's scale), not the implementation or
- * backend that computes it. Version 1 checkpoints carry the hash without
- * settings, which could not tell two activations apart. */
-static uint64_t topology_hash(const clnet_net *net, int settings)
+ * backend that computes it. */
+static uint64_t topology_hash(const clnet_net *net)
 {
     uint64_t h = CLNET_FNV_INIT;
     for (int i = 0; i < net->nlayers; i++) {
         const clnet_net_layer *L = &net->layers[i];
-        h = clnet_fnv1a(h, L->plugin->kind, strlen(L->plugin->kind) + 1);
+        h = clnet_fnv1a(h, L->kind->kind, strlen(L->kind->kind) + 1);
         h = clnet_fnv1a(h, L->name, strlen(L->name) + 1);
+        for (int k = 0; k < L->ninputs; k++)
+            h = clnet_fnv1a(h, &L->inputs[k].named,
+                            sizeof L->inputs[k].named);
         int32_t dims[3] = {L->out.h, L->out.w, L->out.c};
         h = clnet_fnv1a(h, dims, sizeof dims);
-        for (int k = 0; k < L->plan.nparams; k++)
+        for (int k = 0; k < L->plan.nparams; k++) {
             h = clnet_fnv1a(h, L->plan.params[k].dims,
                             sizeof L->plan.params[k].dims);
-        for (int k = 0; settings && k < L->plugin->nsettings; k++) {
+            h = clnet_fnv1a(h, &L->plan.params[k].non_trainable,
+                            sizeof L->plan.params[k].non_trainable);
+        }
+        for (int k = 0; k < L->kind->nsettings; k++) {
             const clnet_value *v = &L->settings[k];
             h = clnet_fnv1a(h, v->i, sizeof v->i);
             h = clnet_fnv1a(h, &v->f, sizeof v->f);
@@ -677,7 +714,6 @@ static int create_training(clnet_net *net, const clnet_registry *r,
                            const clnet_value *loss_values, clnet_error *err)
 {
     clnet_create_args a = {0};
-    clnet_layer_plan unused;
     char perr[CLNET_ERRLEN] = "";
     const clnet_net_layer *last = &net->layers[net->nlayers - 1];
     net->loss_bk = last->bk;
@@ -688,11 +724,13 @@ static int create_training(clnet_net *net, const clnet_registry *r,
         return err ? err->status : CLNET_E_ARG;
     net->loss = loss;
     a.settings = loss_values;
-    a.in = last->out;
+    a.ninputs = 1;
+    a.in = &last->out;
     a.max_batch = net->max_batch;
     a.threads = net->threads;
+    a.tuning = "";
     a.device = lb->ctx;
-    if (loss->create(&a, &unused, &net->loss_state, perr)) {
+    if (loss->create(&a, &net->loss_state, perr)) {
         net->loss_state = NULL;
         return clnet_fail(err, CLNET_E_PARSE, "%s: loss %s: %s", net->file,
                           loss->kind, perr);
@@ -700,7 +738,9 @@ static int create_training(clnet_net *net, const clnet_registry *r,
     for (int b = 0; b < net->nbackends; b++) {
         int holds = 0;
         for (int i = 0; i < net->nlayers; i++)
-            holds |= net->layers[i].bk == b && net->layers[i].plan.nparams > 0;
+            for (int k = 0; k < net->layers[i].plan.nparams; k++)
+                holds |= net->layers[i].bk == b &&
+                         !net->layers[i].plan.params[k].non_trainable;
         if (!holds)
             continue;
         clnet_backend *bk = &net->backends[b];
@@ -716,9 +756,10 @@ static int create_training(clnet_net *net, const clnet_registry *r,
                               opt->kind, opt->optimizer.nslots,
                               CLNET_MAX_SLOTS);
         a.settings = opt_values;
-        a.in = (clnet_shape){0, 0, 0};
+        a.ninputs = 0;
+        a.in = NULL;
         a.device = bk->ctx;
-        if (opt->create(&a, &unused, &bk->optimizer_state, perr)) {
+        if (opt->create(&a, &bk->optimizer_state, perr)) {
             bk->optimizer_state = NULL;
             return clnet_fail(err, CLNET_E_PARSE, "%s: optimizer %s: %s",
                               net->file, opt->kind, perr);
@@ -751,9 +792,8 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
         return NULL;
 
     clnet_net *net = calloc(1, sizeof *net);
-    if (!net || !(net->layers = calloc((size_t)t->nlayers, sizeof *net->layers)) ||
-        !(net->t_forward = calloc((size_t)t->nlayers, sizeof(double))) ||
-        !(net->t_backward = calloc((size_t)t->nlayers, sizeof(double))) ||
+    if (!net ||
+        !(net->layers = calloc((size_t)t->nlayers, sizeof *net->layers)) ||
         !(net->file = strdup(t->file))) {
         clnet_fail(err, CLNET_E_NOMEM, "out of memory building the network");
         clnet_net_free(net);
@@ -764,26 +804,16 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     net->threads = o->threads ? o->threads : clnet_default_threads();
 
     clnet_value opt_values[CLNET_MAX_SETTINGS], loss_values[CLNET_MAX_SETTINGS];
-    if (parse_train_line(net, t, r, opt_values, loss_values, err))
+    if (parse_train_line(net, t, r, opt_values, loss_values, err) ||
+        clnet_graph_resolve(net, t, r, err))
         goto fail;
     net->max_batch = o->max_batch ? o->max_batch : net->default_batch;
-    net->fused = net->loss->loss.can_fuse_softmax &&
-                 ends_in_softmax(&t->layers[t->nlayers - 1]);
-    /* a first pass at one sample learns every shape, so the memory plan
-     * is checked before anything sized by the batch exists */
-    net->planning = 1;
-    int planned = build_layers(net, t, r, o, backend, device_index, err) ||
-                  clnet_net_plan_check(net, r, o->max_memory, err);
+    /* every shape and parameter from the kinds' definitions, then the
+     * backends, then the memory plan: nothing sized by the batch exists
+     * before the plan is checked */
     for (int i = 0; i < net->nlayers; i++)
-        if (net->layers[i].state)
-            net->layers[i].plugin->destroy(net->layers[i].state);
-    memset(net->layers, 0, (size_t)net->nlayers * sizeof *net->layers);
-    net->planning = 0;
-    if (planned ||
-        build_layers(net, t, r, o, backend, device_index, err) ||
-        check_overrides(o->backends, net, r, err))
-        goto fail;
-
+        if (infer_layer(net, t, i, err))
+            goto fail;
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
     net->classes = (int32_t)last->out_size;
     if (net->nlayers < 2 || net->classes < 2) {
@@ -793,11 +823,27 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
                    t->file, last->line, last->col, net->classes);
         goto fail;
     }
+    net->fused = net->loss->loss.can_fuse_softmax &&
+                 last->plan.output_softmax && !last->plan.alias_input;
+    for (int i = 0; i < net->nlayers; i++)
+        if (place_layer(net, t, r, o, i, backend, device_index, err))
+            goto fail;
+    if (check_overrides(o->backends, net, r, err))
+        goto fail;
+    if (plan_gradients(net, err) ||
+        clnet_net_plan_check(net, r, o->max_memory, err))
+        goto fail;
+    for (int i = 0; i < net->nlayers; i++)
+        if (check_plan_sizes(net, t, &t->layers[i], &net->layers[i],
+                             net->max_batch, err))
+            goto fail;
+    for (int i = 0; i < net->nlayers; i++)
+        if (create_layer(net, t, i, err))
+            goto fail;
     if (create_training(net, r, opt_values, loss_values, err) ||
         clnet_net_plan_memory(net, err))
         goto fail;
-    net->topo_hash = topology_hash(net, 1);
-    net->topo_hash_v1 = topology_hash(net, 0);
+    net->topo_hash = topology_hash(net);
     return net;
 fail:
     clnet_net_free(net);
@@ -817,8 +863,6 @@ void clnet_net_free(clnet_net *net)
     if (net->loss_state)
         net->loss->destroy(net->loss_state);
     clnet_backends_close(net);
-    free(net->t_forward);
-    free(net->t_backward);
     free(net->layers);
     free(net->file);
     free(net);

@@ -121,8 +121,12 @@ static int valid_role(const clnet_plugin *p)
 {
     switch (p->role) {
     case CLNET_ROLE_LAYER:
-        /* forward may be NULL for layers that alias their input */
-        return p->create && p->destroy;
+        return p->create && p->destroy && p->layer.forward &&
+               p->layer.backward && p->backend[0] && p->impl[0];
+    case CLNET_ROLE_KIND:
+        return p->def.infer && p->def.min_inputs >= 0 &&
+               p->def.min_inputs <= p->def.max_inputs &&
+               p->def.max_inputs <= CLNET_MAX_INPUTS;
     case CLNET_ROLE_LOSS:
         return p->create && p->destroy && p->loss.compute;
     case CLNET_ROLE_OPTIMIZER:
@@ -131,7 +135,9 @@ static int valid_role(const clnet_plugin *p)
         return p->device.list && p->device.open && p->device.close &&
                p->device.alloc && p->device.release && p->device.write &&
                p->device.read && p->device.finish && p->device.profile &&
-               p->device.kernel_seconds;
+               p->device.kernel_seconds && p->device.accumulate &&
+               p->device.sum_squares && p->device.scale && p->device.view &&
+               p->device.release_view;
     }
     return 0;
 }
@@ -242,7 +248,7 @@ static int load_file(clnet_registry *r, const char *path)
     }
     for (int i = 0; i < r->count; i++) {
         const clnet_plugin *q = r->entries[i].plugin;
-        if (strcmp(q->kind, p->kind) == 0 &&
+        if (strcmp(q->kind, p->kind) == 0 && q->role == p->role &&
             strcmp(q->backend, p->backend) == 0 &&
             strcmp(q->impl, p->impl) == 0) {
             char detail[PATH_MAX + 128];
@@ -271,6 +277,66 @@ static int load_file(clnet_registry *r, const char *path)
     }
     r->entries[r->count++] = (entry){p, h, copy};
     return 1;
+}
+
+static int same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether two settings tables say the same: a layer plugin indexes the
+ * values the core parses with its kind's table by its own. */
+static int same_settings(const clnet_plugin *a, const clnet_plugin *b)
+{
+    if (a->nsettings != b->nsettings)
+        return 0;
+    for (int i = 0; i < a->nsettings; i++) {
+        const clnet_setting_spec *x = &a->settings[i], *y = &b->settings[i];
+        if (!same_text(x->key, y->key) || !same_text(x->alias, y->alias) ||
+            x->type != y->type ||
+            !same_text(x->default_value, y->default_value) ||
+            !same_text(x->choices, y->choices) || x->min != y->min ||
+            x->max != y->max)
+            return 0;
+    }
+    return 1;
+}
+
+const clnet_plugin *clnet_registry_kind(const clnet_registry *r,
+                                        const char *kind)
+{
+    for (int i = 0; r && kind && i < r->count; i++) {
+        const clnet_plugin *p = r->entries[i].plugin;
+        if (p->role == CLNET_ROLE_KIND && strcmp(p->kind, kind) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Refuses every layer plugin whose settings table differs from its
+ * kind's definition (loaded in any order). */
+static void check_kinds(clnet_registry *r)
+{
+    int kept = 0;
+    for (int i = 0; i < r->count; i++) {
+        entry e = r->entries[i];
+        const clnet_plugin *k = e.plugin->role == CLNET_ROLE_LAYER
+                                    ? clnet_registry_kind(r, e.plugin->kind)
+                                    : NULL;
+        if (k && !same_settings(k, e.plugin)) {
+            char detail[256];
+            snprintf(detail, sizeof detail,
+                     "its settings for %s differ from the kind's definition "
+                     "(%d settings against %d); rebuild it against the "
+                     "kind's settings header",
+                     e.plugin->kind, e.plugin->nsettings, k->nsettings);
+            refuse(r, "%s: refused: %s", e.path, detail);
+            free(e.path);
+            continue; /* its handle stays open, as every handle does */
+        }
+        r->entries[kept++] = e;
+    }
+    r->count = kept;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -340,7 +406,9 @@ int clnet_registry_add_dir(clnet_registry *r, const char *dir,
         free(names[i]);
     }
     free(names);
-    return added;
+    int before = r->count;
+    check_kinds(r);
+    return added - (before - r->count);
 }
 
 static int is_dir(const char *p)

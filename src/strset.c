@@ -73,3 +73,9 @@ void clnet_strset_free(clnet_strset *s)
     s->values = NULL;
     s->cap = s->count = 0;
 }
+
+int clnet_strset_get(const clnet_strset *s, const char *key)
+{
+    size_t i = slot_of(s, key);
+    return s->keys[i] ? s->values[i] : -1;
+}

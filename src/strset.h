@@ -16,6 +16,8 @@ int clnet_strset_init(clnet_strset *s, size_t expected);
 /* The value stored for key, or -1 after storing (key, value) when it was
  * absent; -2 when memory runs out. value must not be negative. */
 int clnet_strset_put(clnet_strset *s, const char *key, int value);
+/* The value stored for key, or -1. */
+int clnet_strset_get(const clnet_strset *s, const char *key);
 void clnet_strset_free(clnet_strset *s);
 
 #endif

@@ -17,20 +17,56 @@ static void group_thousands(int64_t v, char *buf, size_t len)
     buf[o] = '\0';
 }
 
+/* Keras 3's readable_memory_size: "1.07 MB". */
+static void keras_size(double bytes, char *buf, size_t len)
+{
+    static const char *units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+    int u = 0;
+    while (u < 5 && bytes / 1024 >= 1) {
+        bytes /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.2f %s", bytes, units[u]);
+}
+
+/* Whether some layer reads other than the line above it: the table then
+ * has Keras's "Connected to" column, as for a functional model. */
+static int branches(const clnet_net *net)
+{
+    for (int i = 1; i < net->nlayers; i++)
+        if (net->layers[i].ninputs != 1 ||
+            net->layers[i].inputs[0].named != i - 1)
+            return 1;
+    return 0;
+}
+
+static void connected_to(const clnet_net *net, const clnet_net_layer *L,
+                         char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int k = 0; k < L->ninputs; k++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s%s", k ? ", " : "",
+                 net->layers[L->inputs[k].named].name);
+    }
+}
+
 int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
 {
     if (!net || !out)
         return clnet_fail(err, CLNET_E_ARG, "clnet_net_summary: NULL argument");
     const char *rule = "==========================================="
                        "===========================================";
+    int graph = branches(net);
     fprintf(out, "Model: \"%s\"\n", net->file);
-    fprintf(out, "%-28s %-22s %12s  %s\n", "Layer (type)", "Output Shape",
-            "Param #", "Backend/implementation");
+    fprintf(out, "%-28s %-22s %12s  %s%s\n", "Layer (type)", "Output Shape",
+            "Param #", "Backend/implementation", graph ? "  Connected to" : "");
     fprintf(out, "%s\n", rule);
+    int fallbacks = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const clnet_net_layer *L = &net->layers[i];
-        char label[96], shape[48], params[32], impl[96];
-        snprintf(label, sizeof label, "%s (%s)", L->name, L->plugin->kind);
+        char label[96], shape[48], params[32], impl[128], conn[256];
+        snprintf(label, sizeof label, "%s (%s)", L->name, L->kind->kind);
         if (L->out.h == 1 && L->out.w == 1)
             snprintf(shape, sizeof shape, "(None, %d)", L->out.c);
         else
@@ -40,15 +76,38 @@ int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
         for (int k = 0; k < L->plan.nparams; k++)
             np += L->param_count[k];
         group_thousands((int64_t)np, params, sizeof params);
-        snprintf(impl, sizeof impl, "%s/%s", L->plugin->backend,
-                 L->plugin->impl);
-        fprintf(out, "%-28s %-22s %12s  %s\n", label, shape, params, impl);
+        if (L->plugin)
+            snprintf(impl, sizeof impl, "%s/%s%s", L->plugin->backend,
+                     L->plugin->impl, L->fallback ? " (fallback)" : "");
+        else
+            snprintf(impl, sizeof impl, "%s (its input's buffer)",
+                     net->backends[L->bk].name);
+        fallbacks += L->fallback;
+        connected_to(net, L, conn, sizeof conn);
+        if (graph)
+            fprintf(out, "%-28s %-22s %12s  %-24s  %s\n", label, shape,
+                    params, impl, conn);
+        else
+            fprintf(out, "%-28s %-22s %12s  %s\n", label, shape, params,
+                    impl);
     }
-    char total[32];
+    char total[32], trainable[32], frozen[32], sz[3][32];
+    size_t nt = net->total_params - net->trainable_params;
     group_thousands((int64_t)net->total_params, total, sizeof total);
+    group_thousands((int64_t)net->trainable_params, trainable,
+                    sizeof trainable);
+    group_thousands((int64_t)nt, frozen, sizeof frozen);
+    keras_size(4.0 * (double)net->total_params, sz[0], sizeof sz[0]);
+    keras_size(4.0 * (double)net->trainable_params, sz[1], sizeof sz[1]);
+    keras_size(4.0 * (double)nt, sz[2], sizeof sz[2]);
     fprintf(out, "%s\n", rule);
-    fprintf(out, "Total params: %s\n", total);
-    fprintf(out, "Trainable params: %s\n", total);
+    fprintf(out, "Total params: %s (%s)\n", total, sz[0]);
+    fprintf(out, "Trainable params: %s (%s)\n", trainable, sz[1]);
+    fprintf(out, "Non-trainable params: %s (%s)\n", frozen, sz[2]);
+    if (fallbacks)
+        fprintf(out, "(fallback): the chosen backend has no implementation of "
+                     "the kind, so the layer runs on the native CPU, with "
+                     "copies in between; --strict refuses this\n");
     fprintf(out, "Training: optimizer %s, loss %s (%s)%s, batch %d, epochs "
                  "%d\n",
             net->optimizer_kind, net->loss->kind, net->loss->backend,

@@ -29,31 +29,12 @@ static void shuffle(int32_t *idx, int32_t n, uint64_t seed, int32_t epoch)
     }
 }
 
-/* clnet bench's timers around each plugin call; no cost when off. Host
- * plugins are timed by the clock (their work is done when they return);
- * device plugins by the kernel time their device recorded. */
-static double timer_start(clnet_net *net, int bk)
+/* Tells the observer (clnet bench's timers), if any, about a call. */
+static void observe(clnet_net *net, clnet_call call, int layer, int bk,
+                    int end)
 {
-    if (net->timing == CLNET_TIME_OFF)
-        return 0;
-    clnet_backend *b = &net->backends[bk];
-    if (net->timing == CLNET_TIME_LAYERS && !clnet_backend_is_host(net, bk))
-        b->ops->kernel_seconds(b->ctx); /* waits, and drops earlier work */
-    return clnet_now();
-}
-
-static void timer_stop(clnet_net *net, int bk, double t0, double *acc)
-{
-    if (net->timing == CLNET_TIME_OFF)
-        return;
-    clnet_backend *b = &net->backends[bk];
-    if (clnet_backend_is_host(net, bk)) {
-        double dt = clnet_now() - t0;
-        *acc += dt;
-        net->t_host += dt;
-    } else if (net->timing == CLNET_TIME_LAYERS) {
-        *acc += b->ops->kernel_seconds(b->ctx);
-    }
+    if (net->observer)
+        net->observer(net->observer_user, net, call, layer, bk, end);
 }
 
 /* The batch's pixels to the input layer's backend (the forward pass does
@@ -88,26 +69,30 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
     int rc = upload_pixels(net, batch, err);
     if (rc)
         return rc;
-    const void *x = net->pixels_dev ? net->pixels_dev : net->batch_pixels;
+    const void *pixels = net->pixels_dev ? net->pixels_dev : net->batch_pixels;
     for (int i = 0; i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
-        if (L->in_stage) {
-            const clnet_net_layer *P = &net->layers[i - 1];
-            rc = clnet_backend_copy(net, P->bk, P->act, L->bk, L->in_stage,
-                                    (size_t)batch * L->in_size * sizeof(float),
+        if (L->plan.alias_input)
+            continue;
+        const void *xs[CLNET_MAX_INPUTS] = {pixels};
+        for (int k = 0; k < L->ninputs; k++) {
+            clnet_net_input *e = &L->inputs[k];
+            const clnet_net_layer *P = &net->layers[e->src];
+            xs[k] = P->act;
+            if (!e->stage)
+                continue;
+            rc = clnet_backend_copy(net, P->bk, P->act, L->bk, e->stage,
+                                    (size_t)batch * e->size * sizeof(float),
                                     err);
             if (rc)
                 return rc;
-            x = L->in_stage;
+            xs[k] = e->stage;
         }
-        if (!L->plan.alias_input) {
-            double t0 = timer_start(net, L->bk);
-            if (L->plugin->layer.forward(L->state, &st, x, L->act, perr))
-                return clnet_fail(err, CLNET_E_PLUGIN, "%s forward failed: %s",
-                                  L->name, perr);
-            timer_stop(net, L->bk, t0, &net->t_forward[i]);
-        }
-        x = L->act;
+        observe(net, CLNET_CALL_FORWARD, i, L->bk, 0);
+        if (L->plugin->layer.forward(L->state, &st, xs, L->act, perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "%s forward failed: %s",
+                              L->name, perr);
+        observe(net, CLNET_CALL_FORWARD, i, L->bk, 1);
     }
     return CLNET_OK;
 }
@@ -141,17 +126,128 @@ int clnet_net_read_output(clnet_net *net, int i, int32_t batch, float *host,
     return CLNET_OK;
 }
 
-int clnet_net_needs_dx(const clnet_net *net, int i)
-{
-    for (int j = i - 1; j > 0; j--)
-        if (!net->layers[j].plan.alias_input)
-            return 1;
-    return 0;
-}
-
 static const void *labels_for_loss(const clnet_net *net)
 {
     return net->labels_dev ? net->labels_dev : (const void *)net->batch_labels;
+}
+
+/* Hands on the input gradients layer L's backward pass wrote (see
+ * clnet_dx_mode). */
+static int pass_gradients(clnet_net *net, clnet_net_layer *L, int32_t batch,
+                          clnet_error *err)
+{
+    char perr[CLNET_ERRLEN] = "";
+    for (int k = 0; k < L->ninputs; k++) {
+        clnet_net_input *e = &L->inputs[k];
+        clnet_net_layer *P = &net->layers[e->src];
+        size_t n = (size_t)batch * e->size;
+        clnet_backend *pb = &net->backends[P->bk];
+        int rc = CLNET_OK;
+        switch (e->dx_mode) {
+        case CLNET_DX_NONE:
+        case CLNET_DX_DIRECT:
+            break;
+        case CLNET_DX_COPY:
+            rc = clnet_backend_copy(net, L->bk, e->dx_own, P->bk, P->dact,
+                                    n * sizeof(float), err);
+            break;
+        case CLNET_DX_ADD:
+            if (pb->ops->accumulate(pb->ctx, P->dact, e->dx_own, n, perr))
+                rc = clnet_fail(err, CLNET_E_PLUGIN, "%s: %s", pb->name, perr);
+            break;
+        case CLNET_DX_COPY_ADD:
+            rc = clnet_backend_copy(net, L->bk, e->dx_own, P->bk, e->dx_remote,
+                                    n * sizeof(float), err);
+            if (!rc &&
+                pb->ops->accumulate(pb->ctx, P->dact, e->dx_remote, n, perr))
+                rc = clnet_fail(err, CLNET_E_PLUGIN, "%s: %s", pb->name, perr);
+            break;
+        }
+        if (rc)
+            return rc;
+    }
+    return CLNET_OK;
+}
+
+static int backward(clnet_net *net, const clnet_step *st, clnet_error *err)
+{
+    char perr[CLNET_ERRLEN] = "";
+    for (int i = net->nlayers - 1; i >= 1; i--) {
+        clnet_net_layer *L = &net->layers[i];
+        if (L->plan.alias_input || !L->wants_grad)
+            continue;
+        const void *xs[CLNET_MAX_INPUTS];
+        void *dxs[CLNET_MAX_INPUTS];
+        for (int k = 0; k < L->ninputs; k++) {
+            clnet_net_input *e = &L->inputs[k];
+            clnet_net_layer *P = &net->layers[e->src];
+            xs[k] = e->stage ? e->stage : P->act;
+            dxs[k] = e->dx_mode == CLNET_DX_NONE     ? NULL
+                     : e->dx_mode == CLNET_DX_DIRECT ? P->dact
+                                                     : e->dx_own;
+        }
+        observe(net, CLNET_CALL_BACKWARD, i, L->bk, 0);
+        if (L->plugin->layer.backward(L->state, st, xs, L->act, L->dact, dxs,
+                                      perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "%s backward failed: %s",
+                              L->name, perr);
+        observe(net, CLNET_CALL_BACKWARD, i, L->bk, 1);
+        int rc = pass_gradients(net, L, st->batch, err);
+        if (rc)
+            return rc;
+    }
+    return CLNET_OK;
+}
+
+/* Keras's gradient clipping, on the gradient arenas between backward and
+ * the update: clipnorm scales each tensor whose norm passes it down to
+ * it, global_clipnorm all tensors by their joint norm. */
+static int clip_gradients(clnet_net *net, clnet_error *err)
+{
+    char perr[CLNET_ERRLEN] = "";
+    for (int i = 0; net->clipnorm > 0 && i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        clnet_backend *b = &net->backends[L->bk];
+        for (int k = 0; k < L->plan.nparams; k++) {
+            double ss;
+            if (!L->grads[k])
+                continue;
+            if (b->ops->sum_squares(b->ctx, L->grads[k], L->param_count[k],
+                                    &ss, perr))
+                return clnet_fail(err, CLNET_E_PLUGIN, "%s: %s", b->name,
+                                  perr);
+            double norm = sqrt(ss);
+            if (norm > net->clipnorm &&
+                b->ops->scale(b->ctx, L->grads[k], L->param_count[k],
+                              (float)(net->clipnorm / norm), perr))
+                return clnet_fail(err, CLNET_E_PLUGIN, "%s: %s", b->name,
+                                  perr);
+        }
+    }
+    if (!(net->global_clipnorm > 0))
+        return CLNET_OK;
+    double total = 0;
+    for (int bi = 0; bi < net->nbackends; bi++) {
+        clnet_backend *b = &net->backends[bi];
+        double ss = 0;
+        if (b->grad_arena &&
+            b->ops->sum_squares(b->ctx, b->grad_arena,
+                                b->arena_bytes / sizeof(float), &ss, perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "%s: %s", b->name, perr);
+        total += ss;
+    }
+    double norm = sqrt(total);
+    if (!(norm > net->global_clipnorm))
+        return CLNET_OK;
+    for (int bi = 0; bi < net->nbackends; bi++) {
+        clnet_backend *b = &net->backends[bi];
+        if (b->grad_arena &&
+            b->ops->scale(b->ctx, b->grad_arena,
+                          b->arena_bytes / sizeof(float),
+                          (float)(net->global_clipnorm / norm), perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "%s: %s", b->name, perr);
+    }
+    return CLNET_OK;
 }
 
 int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
@@ -165,55 +261,38 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
     clnet_step st = {batch, 1, net->seed, net->step + 1};
     char perr[CLNET_ERRLEN] = "";
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
-    double t0 = timer_start(net, net->loss_bk), before = *loss_sum;
+    double before = *loss_sum;
+    observe(net, CLNET_CALL_LOSS, -1, net->loss_bk, 0);
     if (net->loss->loss.compute(net->loss_state, &st, last->act,
                                 labels_for_loss(net), net->classes, net->fused,
                                 last->dact, loss_sum, correct, perr))
         return clnet_fail(err, CLNET_E_PLUGIN, "loss %s failed: %s",
                           net->loss->kind, perr);
-    timer_stop(net, net->loss_bk, t0, &net->t_loss);
+    observe(net, CLNET_CALL_LOSS, -1, net->loss_bk, 1);
     /* no backward pass or update from a non-finite loss: the gradients
      * and parameters stay those of the step before, for the diagnosis */
     if (!isfinite(*loss_sum - before))
         return clnet_fail(err, CLNET_E_NONFINITE, "the loss became %g",
                           *loss_sum - before);
-    for (int i = net->nlayers - 1; i >= 1; i--) {
-        clnet_net_layer *L = &net->layers[i];
-        if (L->plan.alias_input)
-            continue;
-        clnet_net_layer *P = &net->layers[i - 1];
-        const void *x = L->in_stage ? L->in_stage : P->act;
-        void *dx = !clnet_net_needs_dx(net, i) ? NULL
-                   : L->dx_stage                ? L->dx_stage
-                                                : P->dact;
-        t0 = timer_start(net, L->bk);
-        if (L->plugin->layer.backward(L->state, &st, x, L->act, L->dact, dx,
-                                      perr))
-            return clnet_fail(err, CLNET_E_PLUGIN, "%s backward failed: %s",
-                              L->name, perr);
-        timer_stop(net, L->bk, t0, &net->t_backward[i]);
-        if (dx && L->dx_stage &&
-            (rc = clnet_backend_copy(net, L->bk, L->dx_stage, P->bk, P->dact,
-                                     (size_t)batch * L->in_size *
-                                         sizeof(float),
-                                     err)))
-            return rc;
-    }
+    if ((rc = backward(net, &st, err)) || (rc = clip_gradients(net, err)))
+        return rc;
     net->step++;
     st.step = net->step;
-    for (int i = 0; i < net->nlayers; i++) {
-        clnet_net_layer *L = &net->layers[i];
-        clnet_backend *b = &net->backends[L->bk];
-        t0 = timer_start(net, L->bk);
-        for (int k = 0; k < L->plan.nparams; k++) {
-            if (b->optimizer->optimizer.update(
-                    b->optimizer_state, &st, L->params[k], L->grads[k],
-                    L->slots[k], L->param_count[k], perr))
-                return clnet_fail(err, CLNET_E_PLUGIN, "optimizer %s failed "
-                                  "on %s: %s", b->optimizer->kind, L->name,
-                                  perr);
-        }
-        timer_stop(net, L->bk, t0, &net->t_update);
+    /* one update per backend, over its whole arena */
+    for (int b = 0; b < net->nbackends; b++) {
+        clnet_backend *bk = &net->backends[b];
+        if (!bk->grad_arena || !bk->optimizer)
+            continue;
+        observe(net, CLNET_CALL_UPDATE, -1, b, 0);
+        void *slots[CLNET_MAX_SLOTS];
+        for (int s = 0; s < CLNET_MAX_SLOTS; s++)
+            slots[s] = bk->slot_arena[s];
+        if (bk->optimizer->optimizer.update(
+                bk->optimizer_state, &st, bk->param_arena, bk->grad_arena,
+                slots, bk->arena_bytes / sizeof(float), perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "optimizer %s failed on "
+                              "%s: %s", bk->optimizer->kind, bk->name, perr);
+        observe(net, CLNET_CALL_UPDATE, -1, b, 1);
     }
     return CLNET_OK;
 }
@@ -275,6 +354,8 @@ static void diagnose(clnet_net *net, char *what, size_t len)
             clnet_backend *b = &net->backends[L->bk];
             for (int k = 0; k < L->plan.nparams; k++) {
                 char perr[CLNET_ERRLEN];
+                if (!kind && !L->grads[k])
+                    continue;
                 if (b->ops->read(b->ctx, kind ? L->params[k] : L->grads[k], h,
                                  L->param_count[k] * sizeof *h, perr))
                     continue;

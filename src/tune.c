@@ -119,6 +119,8 @@ int clnet_tune(const clnet_topology *t, const clnet_registry *r,
     int rc = CLNET_OK, tuned = 0;
     for (int i = 0; i < base->nlayers && !rc; i++) {
         const clnet_plugin *p = base->layers[i].plugin;
+        if (!p)
+            continue; /* it aliases its input: nothing runs */
         int candidates = 0;
         for (int c = 0; c < clnet_registry_count(r); c++) {
             const clnet_plugin *q = clnet_registry_get(r, c, NULL);

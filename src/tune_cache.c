@@ -47,8 +47,11 @@ void clnet_tune_key(const clnet_create_args *args, const char *kind,
                     int32_t batch, char *out, size_t len)
 {
     (void)kind;
-    int n = snprintf(out, len, "in=%dx%dx%d;batch=%d;s=", args->in.h,
-                     args->in.w, args->in.c, batch);
+    int n = snprintf(out, len, "in=%dx%dx%d;batch=%d;s=", args->in[0].h,
+                     args->in[0].w, args->in[0].c, batch);
+    for (int k = 1; k < args->ninputs && n > 0 && (size_t)n < len; k++)
+        n += snprintf(out + n, len - (size_t)n, "in%d=%dx%dx%d;", k,
+                      args->in[k].h, args->in[k].w, args->in[k].c);
     /* settings: as many as fit; they are the same table for every
      * implementation of a kind */
     for (int i = 0; i < CLNET_MAX_SETTINGS && n > 0 && (size_t)n < len; i++) {

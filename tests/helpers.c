@@ -100,6 +100,46 @@ void test_fill(float *x, size_t n, float lo, float hi, unsigned *seed)
     }
 }
 
+const clnet_plugin *test_kind(const char *kind)
+{
+    const clnet_registry *r = test_registry();
+    for (int i = 0; i < clnet_registry_count(r); i++) {
+        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
+        if (p->role == CLNET_ROLE_KIND && !strcmp(p->kind, kind))
+            return p;
+    }
+    ck_abort_msg("no definition of the kind %s", kind);
+    return NULL;
+}
+
+int test_infer(const char *kind, const clnet_value *values,
+               const clnet_shape *in, int32_t ninputs, clnet_layer_plan *plan,
+               char *err)
+{
+    const clnet_plugin *k = test_kind(kind);
+    const char *names[CLNET_MAX_INPUTS];
+    for (int i = 0; i < ninputs && i < CLNET_MAX_INPUTS; i++)
+        names[i] = "input";
+    clnet_kind_args a = {values, ninputs, in, names};
+    memset(plan, 0, sizeof *plan);
+    return k->def.infer(&a, plan, err);
+}
+
+int test_forward(const clnet_plugin *p, void *state, const clnet_step *st,
+                 const void *x, void *y, char *err)
+{
+    const void *xs[1] = {x};
+    return p->layer.forward(state, st, xs, y, err);
+}
+
+int test_backward(const clnet_plugin *p, void *state, const clnet_step *st,
+                  const void *x, const void *y, void *dy, void *dx, char *err)
+{
+    const void *xs[1] = {x};
+    void *dxs[1] = {dx};
+    return p->layer.backward(state, st, xs, y, dy, dxs, err);
+}
+
 void test_layer_create(test_layer *l, const char *kind,
                        const clnet_value *values, clnet_shape in,
                        int32_t batch, int fuse, unsigned seed)
@@ -115,16 +155,21 @@ void test_layer_create(test_layer *l, const char *kind,
     }
     l->in = in;
     l->batch = batch;
+    char err[CLNET_ERRLEN] = "";
+    ck_assert_msg(test_infer(l->p->kind, values, &l->in, 1, &l->plan, err) ==
+                      0,
+                  "%s: %s", kind, err);
     clnet_create_args a = {0};
     a.settings = values;
-    a.in = in;
+    a.ninputs = 1;
+    a.in = &l->in;
+    a.plan = &l->plan;
     a.max_batch = batch;
     a.threads = 2;
     a.fuse_softmax_loss = fuse;
     a.layer_index = 3;
-    char err[CLNET_ERRLEN] = "";
-    ck_assert_msg(l->p->create(&a, &l->plan, &l->state, err) == 0, "%s: %s",
-                  kind, err);
+    a.tuning = "";
+    ck_assert_msg(l->p->create(&a, &l->state, err) == 0, "%s: %s", kind, err);
     l->in_size = (size_t)in.h * in.w * in.c;
     l->out_size = (size_t)l->plan.out.h * l->plan.out.w * l->plan.out.c;
     for (int k = 0; k < l->plan.nparams; k++) {
@@ -133,7 +178,9 @@ void test_layer_create(test_layer *l, const char *kind,
             n *= (size_t)l->plan.params[k].dims[d];
         l->nparam[k] = n;
         l->params[k] = calloc(n, sizeof(float));
-        l->grads[k] = calloc(n, sizeof(float));
+        l->grads[k] = l->plan.params[k].non_trainable
+                          ? NULL
+                          : calloc(n, sizeof(float));
         test_fill(l->params[k], n, -1, 1, &seed);
     }
     if (l->plan.nparams)
@@ -156,7 +203,7 @@ static double objective(test_layer *l, const float *x, const float *r,
 {
     clnet_step st = {l->batch, 1, 42, 7};
     char err[CLNET_ERRLEN];
-    ck_assert_int_eq(l->p->layer.forward(l->state, &st, x, y, err), 0);
+    ck_assert_int_eq(test_forward(l->p, l->state, &st, x, y, err), 0);
     double s = 0;
     for (size_t i = 0; i < l->out_size * (size_t)l->batch; i++)
         s += (double)y[i] * r[i];
@@ -198,7 +245,7 @@ void test_gradcheck(test_layer *l, const float *x0, float h, double tol)
         dx[i] = NAN;
     clnet_step st = {l->batch, 1, 42, 7};
     char err[CLNET_ERRLEN];
-    ck_assert_int_eq(l->p->layer.backward(l->state, &st, x, y, dy, dx, err), 0);
+    ck_assert_int_eq(test_backward(l->p, l->state, &st, x, y, dy, dx, err), 0);
 
     for (size_t i = 0; i < nin; i++) {
         float keep = x[i];
@@ -214,6 +261,8 @@ void test_gradcheck(test_layer *l, const float *x0, float h, double tol)
     for (int k = 0; k < l->plan.nparams; k++) {
         float *p = l->params[k];
         size_t n = l->nparam[k];
+        if (!l->grads[k])
+            continue; /* state the layer updates itself */
         double *numk = malloc(n * sizeof *numk);
         for (size_t i = 0; i < n; i++) {
             float keep = p[i];

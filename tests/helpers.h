@@ -42,6 +42,17 @@ const clnet_plugin *test_plugin(const char *kind);
 /* The cpu plugin of kind with implementation impl. */
 const clnet_plugin *test_plugin_impl(const char *kind, const char *impl);
 
+/* The kind's definition, and its plan for settings and inputs. */
+const clnet_plugin *test_kind(const char *kind);
+int test_infer(const char *kind, const clnet_value *values,
+               const clnet_shape *in, int32_t ninputs, clnet_layer_plan *plan,
+               char *err);
+/* A single-input layer's forward and backward through the ABI's arrays. */
+int test_forward(const clnet_plugin *p, void *state, const clnet_step *st,
+                 const void *x, void *y, char *err);
+int test_backward(const clnet_plugin *p, void *state, const clnet_step *st,
+                  const void *x, const void *y, void *dy, void *dx, char *err);
+
 /* A layer created from a plugin for tests. */
 typedef struct {
     const clnet_plugin *p;

@@ -88,19 +88,24 @@ static void compare_layer(const char *kind, const clnet_value *v,
                           clnet_shape in, int32_t batch, int fuse,
                           float lo, float hi)
 {
+    /* "kind/impl" picks the OpenCL implementation; a bare kind the one
+     * the device would pick, the best score */
+    char base[64], err[CLNET_ERRLEN];
+    const char *impl = strchr(kind, '/');
+    snprintf(base, sizeof base, "%.*s",
+             (int)(impl ? (size_t)(impl - kind) : strlen(kind)), kind);
+    clnet_layer_plan plc = {0};
+    ck_assert_msg(test_infer(base, v, &in, 1, &plc, err) == 0, "%s", err);
     clnet_create_args a = {0};
     a.settings = v;
-    a.in = in;
+    a.ninputs = 1;
+    a.in = &in;
+    a.plan = &plc;
     a.max_batch = batch;
     a.threads = 2;
     a.fuse_softmax_loss = fuse;
     a.layer_index = 2;
-    /* "kind/impl" picks the OpenCL implementation; a bare kind the one
-     * the device would pick, the best score */
-    char base[64];
-    const char *impl = strchr(kind, '/');
-    snprintf(base, sizeof base, "%.*s",
-             (int)(impl ? (size_t)(impl - kind) : strlen(kind)), kind);
+    a.tuning = "";
     const clnet_plugin *pc = test_plugin(base);
     const clnet_plugin *po = NULL;
     int32_t best = -1;
@@ -116,16 +121,10 @@ static void compare_layer(const char *kind, const clnet_value *v,
     }
     a.device = NULL;
     ck_assert_msg(po != NULL, "no opencl %s", kind);
-    clnet_layer_plan plc = {0}, plo = {0};
     void *sc, *so;
-    char err[CLNET_ERRLEN];
-    ck_assert_msg(pc->create(&a, &plc, &sc, err) == 0, "%s", err);
+    ck_assert_msg(pc->create(&a, &sc, err) == 0, "%s", err);
     a.device = ctx;
-    ck_assert_msg(po->create(&a, &plo, &so, err) == 0, "%s: %s", kind, err);
-    ck_assert_int_eq(plc.out.h, plo.out.h);
-    ck_assert_int_eq(plc.out.w, plo.out.w);
-    ck_assert_int_eq(plc.out.c, plo.out.c);
-    ck_assert_int_eq(plc.nparams, plo.nparams);
+    ck_assert_msg(po->create(&a, &so, err) == 0, "%s: %s", kind, err);
     size_t nin = (size_t)in.h * in.w * in.c * batch;
     size_t nout = (size_t)plc.out.h * plc.out.w * plc.out.c * batch;
     unsigned seed = 17;
@@ -162,17 +161,17 @@ static void compare_layer(const char *kind, const clnet_value *v,
     }
     void *oy = upload(y, nout), *ody = upload(dy, nout), *odx = upload(dx, nin);
     clnet_step st = {batch, 1, 42, 5};
-    ck_assert_msg(pc->layer.forward(sc, &st, bytes_in ? (void *)xb : x, y,
-                                    err) == 0, "%s", err);
-    ck_assert_msg(po->layer.forward(so, &st, ox, oy, err) == 0, "%s", err);
+    ck_assert_msg(test_forward(pc, sc, &st, bytes_in ? (void *)xb : x, y,
+                               err) == 0, "%s", err);
+    ck_assert_msg(test_forward(po, so, &st, ox, oy, err) == 0, "%s", err);
     download(oy, r, nout);
     char what[128];
     snprintf(what, sizeof what, "%s forward", kind);
     expect_close(what, y, r, nout);
     if (!bytes_in) {
-        ck_assert_msg(pc->layer.backward(sc, &st, x, y, dy, dx, err) == 0, "%s",
+        ck_assert_msg(test_backward(pc, sc, &st, x, y, dy, dx, err) == 0, "%s",
                       err);
-        ck_assert_msg(po->layer.backward(so, &st, ox, oy, ody, odx, err) == 0,
+        ck_assert_msg(test_backward(po, so, &st, ox, oy, ody, odx, err) == 0,
                       "%s", err);
         download(odx, r, nin);
         snprintf(what, sizeof what, "%s input gradient", kind);
@@ -389,14 +388,13 @@ START_TEST(loss_and_optimizers_match_cpu)
     REQUIRE_OPENCL();
     char err[CLNET_ERRLEN];
     clnet_create_args a = {0};
-    clnet_layer_plan plan;
     const clnet_plugin *lc = test_plugin("sparse_categorical_crossentropy");
     const clnet_plugin *lo = clnet_registry_find(
         test_registry(), "sparse_categorical_crossentropy", "opencl");
     void *sc, *so;
-    ck_assert_int_eq(lc->create(&a, &plan, &sc, err), 0);
+    ck_assert_int_eq(lc->create(&a, &sc, err), 0);
     a.device = ctx;
-    ck_assert_msg(lo->create(&a, &plan, &so, err) == 0, "%s", err);
+    ck_assert_msg(lo->create(&a, &so, err) == 0, "%s", err);
     enum { B = 300, K = 10 };
     float pred[B * K], d[B * K], r[B * K];
     int32_t labels[B];
@@ -430,9 +428,9 @@ START_TEST(loss_and_optimizers_match_cpu)
             clnet_registry_find(test_registry(), opts[o], "opencl");
         clnet_create_args oa = {0};
         oa.settings = o == 0 ? av : sv;
-        ck_assert_int_eq(oc->create(&oa, &plan, &sc, err), 0);
+        ck_assert_int_eq(oc->create(&oa, &sc, err), 0);
         oa.device = ctx;
-        ck_assert_msg(oo->create(&oa, &plan, &so, err) == 0, "%s", err);
+        ck_assert_msg(oo->create(&oa, &so, err) == 0, "%s", err);
         enum { N = 1001 };
         float w[N], g[N], m[N] = {0}, v[N] = {0}, wr[N];
         test_fill(w, N, -1, 1, &seed);

@@ -27,17 +27,22 @@ START_TEST(fixture_refusals)
 {
     clnet_error e;
     clnet_registry *r = clnet_registry_new(&e);
+    /* the good layer and its kind's definition */
     ck_assert_int_eq(clnet_registry_add_dir(r, getenv("CLNET_FIXTURE_DIR"), &e),
-                     1);
-    ck_assert_int_eq(clnet_registry_count(r), 1);
+                     2);
+    ck_assert_int_eq(clnet_registry_count(r), 2);
     const char *path;
     const clnet_plugin *p = clnet_registry_get(r, 0, &path);
     ck_assert_str_eq(p->kind, "fixture");
     ck_assert_ptr_nonnull(strstr(path, "a-good.so"));
-    ck_assert(refused_with(r, "b-duplicate.so", "duplicate of fixture/cpu/alias"));
+    ck_assert_ptr_nonnull(clnet_registry_find(r, "fixture", "cpu"));
+    ck_assert(refused_with(r, "b-duplicate.so", "duplicate of fixture/cpu/copy"));
     ck_assert(refused_with(r, "c-wrong-abi.so", "ABI version 999"));
-    ck_assert(refused_with(r, "c-wrong-abi.so", "version 1"));
+    ck_assert(refused_with(r, "c-wrong-abi.so", "version 2"));
     ck_assert(refused_with(r, "d-no-entry.so", "no 'clnet_plugin_entry'"));
+    /* loaded before its kind, refused once the kind is known */
+    ck_assert(refused_with(r, "e-other-settings.so",
+                           "settings for fixture differ"));
     clnet_registry_free(r);
 }
 END_TEST
@@ -66,8 +71,16 @@ START_TEST(build_tree_plugins)
                            NULL};
     for (int i = 0; kinds[i]; i++) {
         const clnet_plugin *p = clnet_registry_find(r, kinds[i], "cpu");
+        /* flatten is only a kind's definition: nothing runs for it */
+        if (strcmp(kinds[i], "flatten") == 0) {
+            ck_assert_ptr_null(p);
+            ck_assert_int_eq(test_kind(kinds[i])->def.max_inputs, 1);
+            continue;
+        }
         ck_assert_msg(p != NULL, "no cpu %s", kinds[i]);
         ck_assert_uint_eq(p->abi_version, CLNET_PLUGIN_ABI_VERSION);
+        if (p->role == CLNET_ROLE_LAYER)
+            ck_assert_ptr_nonnull(test_kind(kinds[i]));
     }
     ck_assert_int_eq(clnet_registry_refused_count(r), 0);
 }

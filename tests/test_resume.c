@@ -271,11 +271,11 @@ START_TEST(divergence_is_told)
 }
 END_TEST
 
-/* A version 1 checkpoint (weights only, written before the training
- * state existed; the fuzzing seed tests/fuzz/corpus/checkpoint/whole,
- * after its one-byte harness flag) still loads for eval and predict, and
- * is refused for a resume with a message that says why. */
-START_TEST(version_1_checkpoints_still_load)
+/* Checkpoints written before plugin ABI 2 (version 1: weights only,
+ * the fuzzing seed tests/fuzz/corpus/checkpoint/whole after its one-byte
+ * harness flag; version 2: with the training state) are refused with a
+ * message that says why, not read as the wrong tensors. */
+START_TEST(checkpoints_before_abi_2_are_refused)
 {
     char src[1024];
     snprintf(src, sizeof src, "%s/tests/fuzz/corpus/checkpoint/whole",
@@ -285,6 +285,8 @@ START_TEST(version_1_checkpoints_still_load)
     ck_assert_uint_gt(len, 9);
     ck_assert_int_eq(b[9], 1); /* the version, after the flag and magic */
     const char *v1 = test_write("v1.ckpt", b + 1, len - 1);
+    b[9] = 2;
+    const char *v2 = test_write("v2.ckpt", b + 1, len - 1);
     free(b);
     clnet_net *n = build("input shape=6x6x1\n"
                          "conv2d filters=2 kernel=3 activation=relu\n"
@@ -293,9 +295,14 @@ START_TEST(version_1_checkpoints_still_load)
                          "train optimizer=sgd lr=0.1\n",
                          2);
     clnet_error e;
-    ck_assert_msg(clnet_checkpoint_load(n, v1, &e) == 0, "%s", e.msg);
-    ck_assert_int_eq(clnet_checkpoint_resume(n, v1, &e), CLNET_E_CHECKPOINT);
-    ck_assert_msg(strstr(e.msg, "weights only"), "%s", e.msg);
+    const char *files[2] = {v1, v2};
+    for (int v = 0; v < 2; v++) {
+        ck_assert_int_eq(clnet_checkpoint_load(n, files[v], &e),
+                         CLNET_E_CHECKPOINT);
+        ck_assert_msg(strstr(e.msg, "before plugin ABI 2"), "%s", e.msg);
+        ck_assert_msg(strstr(e.msg, v ? "version 2" : "version 1"), "%s",
+                      e.msg);
+    }
     clnet_net_free(n);
 }
 END_TEST
@@ -501,7 +508,7 @@ int main(void)
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, nonfinite_loss_names_layer_and_cause);
     tcase_add_test(tc, divergence_is_told);
-    tcase_add_test(tc, version_1_checkpoints_still_load);
+    tcase_add_test(tc, checkpoints_before_abi_2_are_refused);
     tcase_add_test(tc, resume_on_opencl);
     tcase_add_test(tc, signals_save_and_resume);
     const char *slow = getenv("CLNET_SLOW_TESTS");

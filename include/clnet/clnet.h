@@ -108,6 +108,9 @@ typedef struct {
     uint64_t max_memory;  /* bytes the network may plan on each backend
                              (the host included); 0: the host's available
                              RAM, each device's global memory */
+    int32_t strict;       /* 1: refuse a layer whose backend has no
+                             implementation of its kind, instead of
+                             running it on the native CPU */
 } clnet_build_options;
 
 /* Plans every buffer before allocating any and refuses (CLNET_E_ARG) a

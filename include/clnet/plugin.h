@@ -291,12 +291,14 @@ typedef struct {
                        double *out, char *err);
     int (*scale)(void *ctx, void *buf, size_t count, float factor,
                  char *err);
-    /* A handle on bytes [offset, offset + bytes) of buf, released with
-     * release() before buf: the parameters, gradients and optimizer state
-     * of one backend are each one arena, and a layer's tensors are views
-     * of it. offset is a multiple of info.base_align. */
+    /* A handle on bytes [offset, offset + bytes) of buf, given back with
+     * release_view() before buf is released: the parameters, gradients
+     * and optimizer state of one backend are each one arena, and a
+     * layer's tensors are views of it. offset is a multiple of
+     * info.base_align. */
     int (*view)(void *ctx, void *buf, size_t offset, size_t bytes,
                 void **out, char *err);
+    void (*release_view)(void *ctx, void *view);
 } clnet_device_ops;
 
 typedef struct clnet_plugin {

@@ -18,26 +18,23 @@ typedef struct {
 
 static void destroy(void *s) { free(s); }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
     activation *l = calloc(1, sizeof *l);
     if (!l)
         return cpu_errorf(err, "out of memory"), -1;
-    l->rows_per_sample = (size_t)a->in.h * (size_t)a->in.w;
-    l->cols = (size_t)a->in.c;
+    l->rows_per_sample = (size_t)a->in[0].h * (size_t)a->in[0].w;
+    l->cols = (size_t)a->in[0].c;
     l->fused = a->fuse_softmax_loss;
     *state = l;
     cpu_set_threads(a->threads);
-    plan->out = a->in;
-    plan->needs_input_grad = 1;
-    plan->flops_forward = (double)l->rows_per_sample * l->cols;
     return 0;
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err)
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *y, char *err)
 {
+    const void *x = xs[0];
     (void)err;
     activation *l = s;
     size_t rows = l->rows_per_sample * (size_t)st->batch;
@@ -46,9 +43,11 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
     return 0;
 }
 
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dy, void *const *dxs, char *err)
 {
+    const void *x = xs[0];
+    void *dx = dxs[0];
     (void)x;
     (void)err;
     activation *l = s;

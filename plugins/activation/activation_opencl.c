@@ -27,16 +27,15 @@ static void destroy(void *s)
     free(l);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
     static const char *const names[] = {OCL_ACT_KERNELS, NULL};
     activation *l = calloc(1, sizeof *l);
     if (!l)
         return ocl_errorf(err, "out of memory"), -1;
     l->o = a->device;
-    l->rows_per_sample = (size_t)a->in.h * (size_t)a->in.w;
-    l->cols = a->in.c;
+    l->rows_per_sample = (size_t)a->in[0].h * (size_t)a->in[0].w;
+    l->cols = a->in[0].c;
     l->fused = a->fuse_softmax_loss;
     if (ocl_program(l->o, activation_cl, NULL, &l->prog, names,
                     (ocl_kernel *)&l->k, err)) {
@@ -44,15 +43,13 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = l;
-    plan->out = a->in;
-    plan->needs_input_grad = 1;
-    plan->flops_forward = (double)l->rows_per_sample * l->cols;
     return 0;
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err)
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *y, char *err)
 {
+    const void *x = xs[0];
     activation *l = s;
     size_t rows = l->rows_per_sample * (size_t)st->batch;
     if (ocl_copy(l->o, &l->k, (cl_mem)x, (cl_mem)y, rows * (size_t)l->cols,
@@ -62,9 +59,11 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
                                rows, l->cols, err);
 }
 
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dy, void *const *dxs, char *err)
 {
+    const void *x = xs[0];
+    void *dx = dxs[0];
     (void)x;
     activation *l = s;
     if (!dx)

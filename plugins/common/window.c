@@ -42,20 +42,3 @@ clnet_window window_transposed(const clnet_window *g, int32_t F)
                           .OW = g->W, .PT = g->KH - 1 - g->PT,
                           .PL = g->KW - 1 - g->PL};
 }
-
-void conv2d_plan(const clnet_window *g, int32_t filters,
-                 clnet_layer_plan *plan)
-{
-    /* conv2d_read has checked that k and k * filters fit */
-    int32_t k = g->KH * g->KW * g->C;
-    plan->out = (clnet_shape){g->OH, g->OW, filters};
-    plan->nparams = 2;
-    plan->params[0] = (clnet_param_info){"kernel", 4,
-                                         {g->KH, g->KW, g->C, filters},
-                                         CLNET_INIT_GLOROT_UNIFORM, k,
-                                         g->KH * g->KW * filters};
-    plan->params[1] = (clnet_param_info){"bias", 1, {filters, 0, 0, 0},
-                                         CLNET_INIT_ZEROS, 0, 0};
-    plan->needs_input_grad = 1;
-    plan->flops_forward = 2.0 * g->OH * g->OW * (double)k * filters;
-}

@@ -29,9 +29,4 @@ int window_geometry(clnet_shape in, int32_t kh, int32_t kw, int32_t sh,
  * output positions are g's input pixels. */
 clnet_window window_transposed(const clnet_window *g, int32_t F);
 
-/* A convolution's plan: output shape, kernel and bias (Glorot-uniform,
- * zeros), and its forward cost, for `filters` filters. */
-void conv2d_plan(const clnet_window *g, int32_t filters,
-                 clnet_layer_plan *plan);
-
 #endif

@@ -44,8 +44,7 @@ static void destroy(void *s) {
     free(c);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err) {
+static int create(const clnet_create_args *a, void **state, char *err) {
     conv *c = calloc(1, sizeof *c);
     if (!c)
         return cpu_errorf(err, "out of memory"), -1;
@@ -63,7 +62,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
     cpu_set_threads(a->threads);
     c->nthreads = omp_get_max_threads();
-    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -173,8 +171,10 @@ static const float *cols_for(conv *c, const float *x, int t, int32_t start,
     return col;
 }
 
-static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err) {
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *yv, char *err)
+{
+    const void *xv = xs[0];
     (void)err;
     conv *c = s;
     const float *x = xv;
@@ -207,8 +207,12 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
     return 0;
 }
 
-static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err) {
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *yv, void *dyv, void *const *dxs,
+                    char *err)
+{
+    const void *xv = xs[0];
+    void *dxv = dxs[0];
     (void)err;
     conv *c = s;
     const float *x = xv;

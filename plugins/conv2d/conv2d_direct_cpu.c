@@ -54,8 +54,7 @@ static void destroy(void *s) {
     free(c);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err) {
+static int create(const clnet_create_args *a, void **state, char *err) {
     if (conv2d_receptive(a) > CONV_DIRECT_MAX_K)
         return cpu_errorf(err,
                           "the direct convolution takes receptive "
@@ -84,7 +83,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return cpu_errorf(err, "out of memory"), -1;
     }
     *state = c;
-    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -188,8 +186,10 @@ static void forward_block(const conv *c, const fields *fv, int32_t n,
         }
 }
 
-static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err) {
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *yv, char *err)
+{
+    const void *xv = xs[0];
     (void)err;
     conv *c = s;
     const float *x = xv;
@@ -284,8 +284,12 @@ static void backward_block(const conv *c, const fields *fv, int32_t n,
         }
 }
 
-static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err) {
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *yv, void *dyv, void *const *dxs,
+                    char *err)
+{
+    const void *xv = xs[0];
+    void *dxv = dxs[0];
     (void)err;
     conv *c = s;
     const float *x = xv;

@@ -44,8 +44,7 @@ static int32_t score(const clnet_create_args *a) {
     return ((const clnet_ocl *)a->device)->is_gpu ? 5 : 20;
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err) {
+static int create(const clnet_create_args *a, void **state, char *err) {
     if (conv2d_receptive(a) > CONV_DIRECT_MAX_K)
         return ocl_errorf(err,
                           "the direct convolution takes receptive fields of "
@@ -82,7 +81,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = c;
-    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -95,8 +93,10 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return 0;
 }
 
-static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err) {
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *yv, char *err)
+{
+    const void *xv = xs[0];
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
     int P = st->batch * c->l.g.OH * c->l.g.OW, relu = c->l.act == ACT_RELU;
@@ -114,8 +114,12 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
                                c->l.F, err);
 }
 
-static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err) {
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *yv, void *dyv, void *const *dxs,
+                    char *err)
+{
+    const void *xv = xs[0];
+    void *dxv = dxs[0];
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv, dy = dyv, dx = dxv;
     int P = st->batch * c->l.g.OH * c->l.g.OW, relu = c->l.act == ACT_RELU;

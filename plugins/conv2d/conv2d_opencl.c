@@ -71,8 +71,7 @@ static void destroy(void *s) {
     free(c);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err) {
+static int create(const clnet_create_args *a, void **state, char *err) {
     conv *c = calloc(1, sizeof *c);
     if (!c)
         return ocl_errorf(err, "out of memory"), -1;
@@ -120,7 +119,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = c;
-    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -164,8 +162,10 @@ static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels, char *err) {
 }
 #endif
 
-static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err) {
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *yv, char *err)
+{
+    const void *xv = xs[0];
     conv *c = s;
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv;
 #if OCL_GEMM_VEC
@@ -229,8 +229,12 @@ static int transposed_grad(conv *c, cl_mem dy, cl_mem dx, int n, char *err) {
 }
 #endif
 
-static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err) {
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *yv, void *dyv, void *const *dxs,
+                    char *err)
+{
+    const void *xv = xs[0];
+    void *dxv = dxs[0];
     conv *c = s;
     cl_mem x = (cl_mem)xv, dy = (cl_mem)dyv, dx = (cl_mem)dxv;
     size_t rows = (size_t)st->batch * c->l.P;

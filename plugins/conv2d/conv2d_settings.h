@@ -7,8 +7,15 @@
 #include "../common/window.h"
 #include "clnet/plugin.h"
 
-enum { CONV_FILTERS, CONV_KERNEL, CONV_STRIDES, CONV_PADDING, CONV_ACTIVATION,
-       CONV_NSETTINGS };
+enum {
+    CONV_FILTERS,
+    CONV_KERNEL,
+    CONV_STRIDES,
+    CONV_PADDING,
+    CONV_ACTIVATION,
+    CONV_KERNEL_INITIALIZER,
+    CONV_NSETTINGS
+};
 
 static const clnet_setting_spec conv2d_settings[CONV_NSETTINGS] = {
     {"filters", NULL, CLNET_SET_INT, NULL, NULL, 1, 65536},
@@ -17,16 +24,47 @@ static const clnet_setting_spec conv2d_settings[CONV_NSETTINGS] = {
     {"padding", NULL, CLNET_SET_CHOICE, "valid", "valid|same", 0, 0},
     {"activation", NULL, CLNET_SET_CHOICE, "linear", CLNET_ACTIVATION_CHOICES,
      0, 0},
+    {"kernel_initializer", NULL, CLNET_SET_CHOICE, "glorot_uniform",
+     CLNET_INIT_CHOICES, 0, 0},
 };
 
-/* The geometry these settings give on input args->in. */
-static inline int conv2d_window(const clnet_create_args *a, clnet_window *g,
-                                char *err)
+/* The geometry settings v give on input `in`. */
+static inline int conv2d_window(const clnet_value *v, clnet_shape in,
+                                clnet_window *g, char *err)
 {
-    const clnet_value *v = a->settings;
-    return window_geometry(a->in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
+    return window_geometry(in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
                            v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
                            v[CONV_PADDING].i[0] == 1, "kernel", g, err);
+}
+
+/* Which of a layer's figures passes CLNET_MAX_ELEMENTS, or NULL. In 64
+ * bits, capped: 1024x1024 kernels over 2048 channels wrapped to a
+ * receptive field the direct plugin took for a small one. */
+static inline const char *conv2d_too_large(const clnet_window *g, int32_t F,
+                                           int32_t B)
+{
+    int64_t K = clnet_size_mul(clnet_size_mul(g->KH, g->KW), g->C);
+    int64_t P = clnet_size_mul(g->OH, g->OW);
+    int64_t out = clnet_size_mul(clnet_size_mul(P, F), B);
+    return K < 0                       ? "receptive field"
+           : clnet_size_mul(K, F) < 0 ? "kernel"
+           : out < 0                   ? "output"
+           : clnet_size_mul(P, K) < 0  ? "im2col matrix"
+                                       : NULL;
+}
+
+/* "the receptive field of this layer (...) has more than ..." into err. */
+static inline int conv2d_refuse_size(const char *what, const clnet_window *g,
+                                     int32_t F, int32_t B, char *err)
+{
+    snprintf(err, CLNET_ERRLEN,
+             "the %s of this layer (kernel %dx%d, channels %d, "
+             "filters %d, output %dx%d, batch %d) has more than %lld "
+             "values; use a smaller kernel, fewer channels or filters, "
+             "or a smaller batch",
+             what, g->KH, g->KW, g->C, F, g->OH, g->OW, B,
+             CLNET_MAX_ELEMENTS);
+    return -1;
 }
 
 /* What every conv2d implementation reads from its create arguments. */
@@ -45,30 +83,13 @@ static inline int conv2d_read(const clnet_create_args *a, conv2d_layer *l,
     l->F = a->settings[CONV_FILTERS].i[0];
     l->act = a->settings[CONV_ACTIVATION].i[0];
     l->fused = a->fuse_softmax_loss;
-    if (conv2d_window(a, &l->g, err))
+    if (conv2d_window(a->settings, a->in[0], &l->g, err))
         return -1;
-    /* In 64 bits, capped: 1024x1024 kernels over 2048 channels wrapped to
-     * a receptive field the direct plugin took for a small one. */
-    int64_t K = clnet_size_mul(clnet_size_mul(l->g.KH, l->g.KW), l->g.C);
-    int64_t P = clnet_size_mul(l->g.OH, l->g.OW);
-    int64_t out = clnet_size_mul(clnet_size_mul(P, l->F), l->B);
-    const char *what = K < 0                         ? "receptive field"
-                       : clnet_size_mul(K, l->F) < 0 ? "kernel"
-                       : out < 0                     ? "output"
-                       : clnet_size_mul(P, K) < 0    ? "im2col matrix"
-                                                     : NULL;
-    if (what) {
-        snprintf(err, CLNET_ERRLEN,
-                 "the %s of this layer (kernel %dx%d, channels %d, "
-                 "filters %d, output %dx%d, batch %d) has more than %lld "
-                 "values; use a smaller kernel, fewer channels or filters, "
-                 "or a smaller batch",
-                 what, l->g.KH, l->g.KW, l->g.C, l->F, l->g.OH, l->g.OW, l->B,
-                 CLNET_MAX_ELEMENTS);
-        return -1;
-    }
-    l->K = (int32_t)K;
-    l->P = (int32_t)P;
+    const char *what = conv2d_too_large(&l->g, l->F, l->B);
+    if (what)
+        return conv2d_refuse_size(what, &l->g, l->F, l->B, err);
+    l->K = l->g.KH * l->g.KW * l->g.C;
+    l->P = l->g.OH * l->g.OW;
     return 0;
 }
 
@@ -93,7 +114,7 @@ static inline int conv2d_winograd_refuse(const clnet_create_args *a,
              "conv2d implementation",
              a->settings[CONV_KERNEL].i[0], a->settings[CONV_KERNEL].i[1],
              a->settings[CONV_STRIDES].i[0], a->settings[CONV_STRIDES].i[1],
-             a->in.c, l->F);
+             a->in[0].c, l->F);
     return -1;
 }
 
@@ -106,6 +127,6 @@ static inline int conv2d_winograd_refuse(const clnet_create_args *a,
 static inline int64_t conv2d_receptive(const clnet_create_args *a)
 {
     return (int64_t)a->settings[CONV_KERNEL].i[0] *
-           a->settings[CONV_KERNEL].i[1] * a->in.c;
+           a->settings[CONV_KERNEL].i[1] * a->in[0].c;
 }
 #endif

@@ -44,8 +44,7 @@ static void destroy(void *s) {
     free(c);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err) {
+static int create(const clnet_create_args *a, void **state, char *err) {
     conv *c = calloc(1, sizeof *c);
     if (!c)
         return cpu_errorf(err, "out of memory"), -1;
@@ -69,7 +68,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return cpu_errorf(err, "out of memory for the Winograd buffers"), -1;
     }
     *state = c;
-    conv2d_plan(&c->l.g, c->l.F, plan);
     return 0;
 }
 
@@ -91,8 +89,10 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return !c->u || !c->partial ? -1 : 0;
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *yv,
-                   char *err) {
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *yv, char *err)
+{
+    const void *x = xs[0];
     (void)err;
     conv *c = s;
     float *y = yv;
@@ -105,8 +105,12 @@ static int forward(void *s, const clnet_step *st, const void *x, void *yv,
     return 0;
 }
 
-static int backward(void *s, const clnet_step *st, const void *x, const void *y,
-                    void *dyv, void *dx, char *err) {
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dyv, void *const *dxs,
+                    char *err)
+{
+    const void *x = xs[0];
+    void *dx = dxs[0];
     (void)err;
     conv *c = s;
     float *dy = dyv;

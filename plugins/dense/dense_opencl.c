@@ -1,4 +1,5 @@
-/* dense on OpenCL: the project's GEMM (either family of cl/gemm.cl, one
+/* dense on OpenCL, over every position's channels (dense_kind.c): the
+ * project's GEMM (either family of cl/gemm.cl, one
  * plugin each) for all three products, bias and relu in the forward
  * product's epilogue, softmax from cl/activation.cl. */
 #include <stdlib.h>
@@ -20,6 +21,7 @@ typedef struct {
     cl_program prog;
     kernels k;
     int32_t D, U, act, fused;
+    int32_t rows_per_sample; /* h x w positions the units apply at */
     cl_mem w, b, dw, db;
     ocl_scratch scratch;
 } dense;
@@ -34,27 +36,19 @@ static void destroy(void *s) {
     free(d);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err) {
+static int create(const clnet_create_args *a, void **state, char *err) {
     dense *d = calloc(1, sizeof *d);
     if (!d)
         return ocl_errorf(err, "out of memory"), -1;
     d->o = a->device;
-    int64_t D = (int64_t)a->in.h * a->in.w * a->in.c;
-    d->U = a->settings[DENSE_UNITS].i[0];
-    if (D * d->U > CLNET_MAX_ELEMENTS || D * a->max_batch > CLNET_MAX_ELEMENTS) {
-        ocl_errorf(err,
-                   "%lld inputs x %d units is too many weights; add "
-                   "pooling before it",
-                   (long long)D, (int)d->U);
-        free(d);
-        return -1;
-    }
-    d->D = (int32_t)D;
+    d->D = a->in[0].c;
+    d->U = a->plan->out.c;
+    d->rows_per_sample = a->in[0].h * a->in[0].w;
     d->act = a->settings[DENSE_ACTIVATION].i[0];
     d->fused = a->fuse_softmax_loss;
-    d->scratch.floats = ocl_layer_scratch(&shape, (size_t)a->max_batch,
-                                          (size_t)a->max_batch, d->D, d->U);
+    d->scratch.floats = ocl_layer_scratch(
+        &shape, (size_t)a->max_batch * (size_t)d->rows_per_sample,
+        (size_t)a->max_batch * (size_t)d->rows_per_sample, d->D, d->U);
     if (ocl_gemm_program(d->o, &shape, dense_cl, &d->prog, names,
                          (ocl_kernel *)&d->k, err) ||
         !(d->scratch.buf =
@@ -63,14 +57,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = d;
-    plan->out = (clnet_shape){1, 1, d->U};
-    plan->nparams = 2;
-    plan->params[0] = (clnet_param_info){
-        "kernel", 2, {d->D, d->U, 0, 0}, CLNET_INIT_GLOROT_UNIFORM, d->D, d->U};
-    plan->params[1] =
-        (clnet_param_info){"bias", 1, {d->U, 0, 0, 0}, CLNET_INIT_ZEROS, 0, 0};
-    plan->needs_input_grad = 1;
-    plan->flops_forward = 2.0 * d->D * d->U;
     return 0;
 }
 
@@ -87,31 +73,39 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return 0;
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err) {
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *y, char *err)
+{
+    const void *x = xs[0];
     dense *d = s;
+    int rows = st->batch * d->rows_per_sample;
     ocl_epilogue ep = {d->b, d->act == ACT_RELU};
-    if (ocl_sgemm(d->o, &d->k.g, &shape, 0, 0, st->batch, d->U, d->D, 1.0f,
+    if (ocl_sgemm(d->o, &d->k.g, &shape, 0, 0, rows, d->U, d->D, 1.0f,
                   (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y, d->U, 0,
                   NULL, &ep, err))
         return -1;
     if (d->act != ACT_SOFTMAX)
         return 0;
     return ocl_bias_activation(d->o, &d->k.a, (cl_mem)y, NULL, d->act,
-                               (size_t)st->batch, d->U, err);
+                               (size_t)rows, d->U, err);
 }
 
-static int backward(void *s, const clnet_step *st, const void *x, const void *y,
-                    void *dy, void *dx, char *err) {
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dy, void *const *dxs,
+                    char *err)
+{
+    const void *x = xs[0];
+    void *dx = dxs[0];
     dense *d = s;
+    int rows = st->batch * d->rows_per_sample;
     if (ocl_bias_activation_backward(
             d->o, &d->k.a, &d->k.g, (cl_mem)y, (cl_mem)dy, d->db, d->act,
-            d->fused, (size_t)st->batch, d->U, &d->scratch, err) ||
-        ocl_sgemm(d->o, &d->k.g, &shape, 1, 0, d->D, d->U, st->batch, 1.0f,
+            d->fused, (size_t)rows, d->U, &d->scratch, err) ||
+        ocl_sgemm(d->o, &d->k.g, &shape, 1, 0, d->D, d->U, rows, 1.0f,
                   (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw, d->U, 0,
                   &d->scratch, NULL, err))
         return -1;
-    if (dx && ocl_sgemm(d->o, &d->k.g, &shape, 0, 1, st->batch, d->D, d->U,
+    if (dx && ocl_sgemm(d->o, &d->k.g, &shape, 0, 1, rows, d->D, d->U,
                         1.0f, (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f,
                         (cl_mem)dx, d->D, 0, &d->scratch, NULL, err))
         return -1;

@@ -19,21 +19,17 @@ typedef struct {
 
 static void destroy(void *s) { free(s); }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
     dropout *d = calloc(1, sizeof *d);
     if (!d)
         return cpu_errorf(err, "out of memory"), -1;
-    d->size = (size_t)a->in.h * a->in.w * a->in.c;
+    d->size = (size_t)a->in[0].h * a->in[0].w * a->in[0].c;
     d->rate = (float)a->settings[DROPOUT_RATE].f;
     d->scale = 1.0f / (1.0f - d->rate);
     d->stream = (uint32_t)a->layer_index;
     *state = d;
     cpu_set_threads(a->threads);
-    plan->out = a->in;
-    plan->needs_input_grad = 1;
-    plan->flops_forward = (double)d->size;
     return 0;
 }
 
@@ -50,9 +46,10 @@ static void apply(const dropout *d, const clnet_step *st, const float *x,
     }
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err)
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *y, char *err)
 {
+    const void *x = xs[0];
     (void)err;
     dropout *d = s;
     if (!st->training || d->rate == 0.0f)
@@ -62,9 +59,11 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
     return 0;
 }
 
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dy, void *const *dxs, char *err)
 {
+    const void *x = xs[0];
+    void *dx = dxs[0];
     (void)x;
     (void)y;
     (void)err;

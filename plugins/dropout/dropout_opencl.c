@@ -24,15 +24,14 @@ static void destroy(void *s)
     free(d);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
     static const char *const names[] = {"dropout_apply", "copy", NULL};
     dropout *d = calloc(1, sizeof *d);
     if (!d)
         return ocl_errorf(err, "out of memory"), -1;
     d->o = a->device;
-    d->size = a->in.h * a->in.w * a->in.c;
+    d->size = a->in[0].h * a->in[0].w * a->in[0].c;
     d->rate = (float)a->settings[DROPOUT_RATE].f;
     d->scale = 1.0f / (1.0f - d->rate);
     d->stream = (cl_uint)a->layer_index;
@@ -41,9 +40,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = d;
-    plan->out = a->in;
-    plan->needs_input_grad = 1;
-    plan->flops_forward = (double)d->size;
     return 0;
 }
 
@@ -66,16 +62,19 @@ static int run(dropout *d, const clnet_step *st, cl_mem x, cl_mem y, int mask,
     return ocl_run1d(d->o, k, (size_t)n, err);
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err)
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *y, char *err)
 {
+    const void *x = xs[0];
     dropout *d = s;
     return run(d, st, (cl_mem)x, (cl_mem)y, st->training && d->rate > 0, err);
 }
 
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dy, void *const *dxs, char *err)
 {
+    const void *x = xs[0];
+    void *dx = dxs[0];
     (void)x;
     (void)y;
     dropout *d = s;

@@ -15,8 +15,7 @@ typedef struct {
 
 static void destroy(void *s) { free(s); }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
     input *l = calloc(1, sizeof *l);
     if (!l)
@@ -26,14 +25,13 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     l->scale = (float)a->settings[INPUT_SCALE].f;
     *state = l;
     cpu_set_threads(a->threads);
-    plan->out = (clnet_shape){s[0], s[1], s[2]};
-    plan->needs_input_grad = 0;
     return 0;
 }
 
-static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err)
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *yv, char *err)
 {
+    const void *xv = xs[0];
     (void)err;
     input *l = s;
     const uint8_t *x = xv;
@@ -46,9 +44,11 @@ static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
 }
 
 /* Nothing comes before the input, so there is nothing to send back. */
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dy, void *const *dxs, char *err)
 {
+    const void *x = xs[0];
+    void *dx = dxs[0];
     (void)s, (void)st, (void)x, (void)y, (void)dy, (void)dx, (void)err;
     return 0;
 }

@@ -23,8 +23,7 @@ static void destroy(void *s)
     free(l);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
     static const char *const names[] = {"bytes_to_float", NULL};
     input *l = calloc(1, sizeof *l);
@@ -39,14 +38,13 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = l;
-    plan->out = (clnet_shape){s[0], s[1], s[2]};
-    plan->needs_input_grad = 0;
     return 0;
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err)
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *y, char *err)
 {
+    const void *x = xs[0];
     input *l = s;
     int n = l->size * st->batch;
     cl_mem xm = (cl_mem)x, ym = (cl_mem)y;
@@ -57,9 +55,11 @@ static int forward(void *s, const clnet_step *st, const void *x, void *y,
 }
 
 /* Nothing comes before the input, so there is nothing to send back. */
-static int backward(void *s, const clnet_step *st, const void *x,
-                    const void *y, void *dy, void *dx, char *err)
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dy, void *const *dxs, char *err)
 {
+    const void *x = xs[0];
+    void *dx = dxs[0];
     (void)s, (void)st, (void)x, (void)y, (void)dy, (void)dx, (void)err;
     return 0;
 }

@@ -11,11 +11,9 @@
 
 #define CLIP_EPS 1e-7f
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
     (void)a;
-    (void)plan;
     (void)err;
     static int token;
     *state = &token;

@@ -25,10 +25,8 @@ static void destroy(void *s)
     free(l);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
-    (void)plan;
     static const char *const names[] = {"scce", NULL};
     loss *l = calloc(1, sizeof *l);
     if (!l)

@@ -26,13 +26,12 @@ static void destroy(void *s) {
     free(p);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err) {
+static int create(const clnet_create_args *a, void **state, char *err) {
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return cpu_errorf(err, "out of memory"), -1;
     p->B = a->max_batch;
-    if (maxpool2d_window(a, &p->g, err)) {
+    if (maxpool2d_window(a->settings, a->in[0], &p->g, err)) {
         destroy(p);
         return -1;
     }
@@ -44,10 +43,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
     }
     *state = p;
     cpu_set_threads(a->threads);
-    plan->out = (clnet_shape){p->g.OH, p->g.OW, p->g.C};
-    plan->needs_input_grad = 1;
-    plan->flops_forward =
-        (double)p->g.OH * p->g.OW * p->g.C * p->g.KH * p->g.KW;
     return 0;
 }
 
@@ -105,8 +100,10 @@ static void pool1(const clnet_window *g, const float *xi, span w, int32_t c,
     ao[c] = arg;
 }
 
-static int forward(void *s, const clnet_step *st, const void *xv, void *yv,
-                   char *err) {
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *yv, char *err)
+{
+    const void *xv = xs[0];
     (void)err;
     pool *p = s;
     const clnet_window *g = &p->g;
@@ -164,8 +161,12 @@ static void unpool_tiled(const clnet_window *g, const float *dyi,
         }
 }
 
-static int backward(void *s, const clnet_step *st, const void *xv,
-                    const void *yv, void *dyv, void *dxv, char *err) {
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *yv, void *dyv, void *const *dxs,
+                    char *err)
+{
+    const void *xv = xs[0];
+    void *dxv = dxs[0];
     (void)xv;
     (void)yv;
     (void)err;

@@ -30,13 +30,12 @@ static void destroy(void *s) {
     free(p);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err) {
+static int create(const clnet_create_args *a, void **state, char *err) {
     pool *p = calloc(1, sizeof *p);
     if (!p)
         return ocl_errorf(err, "out of memory"), -1;
     p->o = a->device;
-    if (maxpool2d_window(a, &p->g, err)) {
+    if (maxpool2d_window(a->settings, a->in[0], &p->g, err)) {
         destroy(p);
         return -1;
     }
@@ -55,10 +54,6 @@ static int create(const clnet_create_args *a, clnet_layer_plan *plan,
         return -1;
     }
     *state = p;
-    plan->out = (clnet_shape){p->g.OH, p->g.OW, p->g.C};
-    plan->needs_input_grad = 1;
-    plan->flops_forward =
-        (double)p->g.OH * p->g.OW * p->g.C * p->g.KH * p->g.KW;
     return 0;
 }
 
@@ -70,15 +65,21 @@ static int launch(pool *p, ocl_kernel *k, cl_mem a, cl_mem b, cl_mem c,
     return ocl_run1d(p->o, k, items, err);
 }
 
-static int forward(void *s, const clnet_step *st, const void *x, void *y,
-                   char *err) {
+static int forward(void *s, const clnet_step *st, const void *const *xs,
+                   void *y, char *err)
+{
+    const void *x = xs[0];
     pool *p = s;
     return launch(p, &p->k.fwd, (cl_mem)x, (cl_mem)y, p->arg, st->batch,
                   (size_t)st->batch * p->g.OH * p->g.OW, err);
 }
 
-static int backward(void *s, const clnet_step *st, const void *x, const void *y,
-                    void *dy, void *dx, char *err) {
+static int backward(void *s, const clnet_step *st, const void *const *xs,
+                    const void *y, void *dy, void *const *dxs,
+                    char *err)
+{
+    const void *x = xs[0];
+    void *dx = dxs[0];
     (void)x;
     (void)y;
     pool *p = s;

@@ -13,14 +13,13 @@ static const clnet_setting_spec maxpool2d_settings[POOL_NSETTINGS] = {
     {"padding", NULL, CLNET_SET_CHOICE, "valid", "valid|same", 0, 0},
 };
 
-/* The geometry these settings give on input args->in (strides default to
- * the pool size). */
-static inline int maxpool2d_window(const clnet_create_args *a,
+/* The geometry settings v give on input `in` (strides default to the
+ * pool size). */
+static inline int maxpool2d_window(const clnet_value *v, clnet_shape in,
                                    clnet_window *g, char *err)
 {
-    const clnet_value *v = a->settings;
     int32_t ph = v[POOL_POOL].i[0], pw = v[POOL_POOL].i[1];
-    return window_geometry(a->in, ph, pw,
+    return window_geometry(in, ph, pw,
                            v[POOL_STRIDES].i[0] ? v[POOL_STRIDES].i[0] : ph,
                            v[POOL_STRIDES].i[1] ? v[POOL_STRIDES].i[1] : pw,
                            v[POOL_PADDING].i[0] == 1, "pool", g, err);

@@ -16,6 +16,7 @@
 
 #include "ocl.h"
 #include "ocl_common.h"
+#include "tensor_cl.h"
 
 #define MAX_PLATFORMS 16
 #define MAX_DEVICES 64
@@ -48,6 +49,16 @@ static void info_str(cl_device_id d, cl_device_info what, char *out, size_t n)
     if (clGetDeviceInfo(d, what, n, out, NULL) != CL_SUCCESS)
         out[0] = '\0';
     out[n - 1] = '\0';
+}
+
+/* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes (the device gives bits): a
+ * sub-buffer's origin must be a multiple of it. */
+static size_t base_align(cl_device_id dev)
+{
+    cl_uint bits = 0;
+    clGetDeviceInfo(dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits,
+                    NULL);
+    return bits >= 8 ? bits / 8 : 128;
 }
 
 static int list(clnet_device_info *out, int32_t max, char *err)
@@ -91,6 +102,7 @@ static int list(clnet_device_info *out, int32_t max, char *err)
         clGetDeviceInfo(devs[i], CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg,
                         NULL);
         d->max_work_group = wg;
+        d->base_align = base_align(devs[i]);
     }
     return n;
 }
@@ -451,6 +463,7 @@ static int ocl_build(clnet_ocl *o, const char *source, const char *options,
 
 /* ---- device and memory ---- */
 
+
 static int open_device(int32_t index, void **ctx, char *err)
 {
     cl_platform_id plat[MAX_DEVICES];
@@ -481,6 +494,7 @@ static int open_device(int32_t index, void **ctx, char *err)
                     &o->local_mem, NULL);
     clGetDeviceInfo(o->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE,
                     sizeof o->max_alloc, &o->max_alloc, NULL);
+    o->base_align = base_align(o->device);
     cl_device_type type = 0;
     clGetDeviceInfo(o->device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     o->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
@@ -509,6 +523,13 @@ static void close_device(void *ctx)
     if (!o)
         return;
     clFinish(o->queue);
+    for (int k = 0; k < 3; k++)
+        if (o->tensor_k[k])
+            clReleaseKernel(o->tensor_k[k]);
+    if (o->tensor_prog)
+        clReleaseProgram(o->tensor_prog);
+    if (o->partials)
+        clReleaseMemObject(o->partials);
     for (size_t i = 0; i < o->nevents; i++)
         clReleaseEvent(o->events[i]);
     free(o->events);
@@ -598,6 +619,146 @@ static double kernel_seconds(void *ctx)
     return total;
 }
 
+/* ---- the core's arithmetic (cl/tensor.cl) ---- */
+
+enum { K_ACCUMULATE, K_SCALE, K_SUMSQ };
+#define SUMSQ_WG 256
+#define SUMSQ_GROUPS 256
+
+static int tensor_kernels(clnet_ocl *o, char *err)
+{
+    static const char *const names[] = {"accumulate", "scale", "sum_squares"};
+    if (o->tensor_prog)
+        return 0;
+    cl_program prog;
+    if (o->build(o, tensor_cl, "", &prog, err))
+        return -1;
+    cl_int rc = CL_SUCCESS;
+    for (int k = 0; k < 3 && rc == CL_SUCCESS; k++)
+        o->tensor_k[k] = clCreateKernel(prog, names[k], &rc);
+    if (rc == CL_SUCCESS)
+        o->partials = clCreateBuffer(o->context, CL_MEM_READ_WRITE,
+                                     SUMSQ_GROUPS * sizeof(float), NULL, &rc);
+    if (rc != CL_SUCCESS) {
+        for (int k = 0; k < 3; k++)
+            if (o->tensor_k[k])
+                clReleaseKernel(o->tensor_k[k]);
+        memset(o->tensor_k, 0, sizeof o->tensor_k);
+        o->partials = NULL;
+        clReleaseProgram(prog);
+        snprintf(err, CLNET_ERRLEN, "cl/tensor.cl's kernels: %s",
+                 ocl_strerror(rc));
+        return -1;
+    }
+    o->tensor_prog = prog;
+    return 0;
+}
+
+/* Runs kernel k over n items (rounded up to whole groups of `wg`; 0:
+ * the driver's choice) after its arguments are set. */
+static int run(clnet_ocl *o, cl_kernel k, size_t global, size_t wg,
+               const char *what, char *err)
+{
+    cl_int rc = clEnqueueNDRangeKernel(o->queue, k, 1, NULL, &global,
+                                       wg ? &wg : NULL, 0, NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        snprintf(err, CLNET_ERRLEN, "%s: %s", what, ocl_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_count(size_t count, char *err)
+{
+    if (count > (size_t)CLNET_MAX_ELEMENTS) {
+        snprintf(err, CLNET_ERRLEN, "%zu values are more than a kernel "
+                 "indexes", count);
+        return -1;
+    }
+    return 0;
+}
+
+static int accumulate(void *ctx, void *dst, const void *src, size_t count,
+                      char *err)
+{
+    clnet_ocl *o = ctx;
+    if (!count)
+        return 0;
+    if (check_count(count, err) || tensor_kernels(o, err))
+        return -1;
+    cl_kernel k = o->tensor_k[K_ACCUMULATE];
+    cl_mem d = dst, s = (cl_mem)src;
+    int n = (int)count;
+    clSetKernelArg(k, 0, sizeof d, &d);
+    clSetKernelArg(k, 1, sizeof s, &s);
+    clSetKernelArg(k, 2, sizeof n, &n);
+    return run(o, k, (count + 255) / 256 * 256, 256, "accumulate", err);
+}
+
+static int scale(void *ctx, void *buf, size_t count, float factor, char *err)
+{
+    clnet_ocl *o = ctx;
+    if (!count)
+        return 0;
+    if (check_count(count, err) || tensor_kernels(o, err))
+        return -1;
+    cl_kernel k = o->tensor_k[K_SCALE];
+    cl_mem b = buf;
+    int n = (int)count;
+    clSetKernelArg(k, 0, sizeof b, &b);
+    clSetKernelArg(k, 1, sizeof n, &n);
+    clSetKernelArg(k, 2, sizeof factor, &factor);
+    return run(o, k, (count + 255) / 256 * 256, 256, "scale", err);
+}
+
+static int sum_squares(void *ctx, const void *buf, size_t count, double *out,
+                       char *err)
+{
+    clnet_ocl *o = ctx;
+    *out = 0;
+    if (!count)
+        return 0;
+    if (check_count(count, err) || tensor_kernels(o, err))
+        return -1;
+    cl_kernel k = o->tensor_k[K_SUMSQ];
+    cl_mem b = (cl_mem)buf;
+    int n = (int)count;
+    size_t groups = (count + SUMSQ_WG - 1) / SUMSQ_WG;
+    groups = groups > SUMSQ_GROUPS ? SUMSQ_GROUPS : groups;
+    clSetKernelArg(k, 0, sizeof b, &b);
+    clSetKernelArg(k, 1, sizeof n, &n);
+    clSetKernelArg(k, 2, sizeof o->partials, &o->partials);
+    float part[SUMSQ_GROUPS];
+    if (run(o, k, groups * SUMSQ_WG, SUMSQ_WG, "sum_squares", err) ||
+        read_buf(o, o->partials, part, groups * sizeof(float), err))
+        return -1;
+    for (size_t g = 0; g < groups; g++)
+        *out += part[g];
+    return 0;
+}
+
+static int view(void *ctx, void *buf, size_t offset, size_t bytes, void **out,
+                char *err)
+{
+    clnet_ocl *o = ctx;
+    if (offset % o->base_align) {
+        snprintf(err, CLNET_ERRLEN, "a view at byte %zu is not a multiple of "
+                 "the device's %zu-byte alignment", offset, o->base_align);
+        return -1;
+    }
+    cl_buffer_region region = {offset, bytes};
+    cl_int rc;
+    cl_mem m = clCreateSubBuffer((cl_mem)buf, CL_MEM_READ_WRITE,
+                                 CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
+    if (rc != CL_SUCCESS) {
+        snprintf(err, CLNET_ERRLEN, "clCreateSubBuffer of %zu bytes at %zu: "
+                 "%s", bytes, offset, ocl_strerror(rc));
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
 static const clnet_plugin plugin = {
     .abi_version = CLNET_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(clnet_plugin),
@@ -608,7 +769,8 @@ static const clnet_plugin plugin = {
     .summary = "OpenCL devices through the ICD loader, with a program "
                "binary cache",
     .device = {list, open_device, close_device, alloc, release, write_buf,
-               read_buf, finish, profile, kernel_seconds},
+               read_buf, finish, profile, kernel_seconds, accumulate,
+               sum_squares, scale, view, release},
 };
 
 CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

@@ -32,6 +32,11 @@ struct clnet_ocl {
     int profiling;
     cl_event *events;
     size_t nevents, cap_events;
+    /* the device plugin's own kernels (cl/tensor.cl), built on first use */
+    cl_program tensor_prog;
+    cl_kernel tensor_k[3];
+    cl_mem partials; /* sum_squares's per-group sums */
+    size_t base_align; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN, in bytes */
 };
 
 #endif

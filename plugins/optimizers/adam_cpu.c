@@ -16,10 +16,8 @@ typedef struct {
 
 static void destroy(void *s) { free(s); }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
-    (void)plan;
     adam *o = calloc(1, sizeof *o);
     if (!o)
         return cpu_errorf(err, "out of memory"), -1;

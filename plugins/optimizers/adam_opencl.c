@@ -24,10 +24,8 @@ static void destroy(void *s)
     free(a);
 }
 
-static int create(const clnet_create_args *args, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *args, void **state, char *err)
 {
-    (void)plan;
     static const char *const names[] = {"adam_update", NULL};
     adam *a = calloc(1, sizeof *a);
     if (!a)

@@ -21,10 +21,8 @@ static void destroy(void *s)
     free(o);
 }
 
-static int create(const clnet_create_args *a, clnet_layer_plan *plan,
-                  void **state, char *err)
+static int create(const clnet_create_args *a, void **state, char *err)
 {
-    (void)plan;
     static const char *const names[] = {"sgd_update", NULL};
     sgd *o = calloc(1, sizeof *o);
     if (!o)
