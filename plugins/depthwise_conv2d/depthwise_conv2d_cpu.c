@@ -16,8 +16,13 @@
  * OpenMP runs over batch x rows. The kernel and bias gradients are summed
  * per thread over fixed ranges of rows and the partial sums added in
  * thread order (cpu_sum_partials); every input-gradient row is written by
- * one thread in a fixed order: results do not depend on timing. A depth
- * multiplier above 1 takes plain loops over channel and multiplier. */
+ * one thread in a fixed order: results do not depend on timing.
+ * A depth multiplier M above 1 runs the same code on the input expanded
+ * to C M channels (channel c repeated M times, a workspace of the input's
+ * size times M): output c M + m is then the multiplier-1 convolution of
+ * expanded channel c M + m, and the input gradient of the expanded input,
+ * written over the same workspace, is summed over each channel's M
+ * copies. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,7 @@ typedef struct {
     int32_t *xlo, *xhi;
     /* outputs [ia, ib) of a row have all their tap columns inside */
     int32_t ia, ib;
+    float *wide; /* multiplier > 1: max_batch x H x W x CO floats */
 } dwconv;
 
 /* The range [*lo, *hi) of outputs along an axis (n of them, stride s,
@@ -70,6 +76,7 @@ static void destroy(void *s)
     dwconv *d = s;
     if (d) {
         free(d->partial);
+        free(d->wide);
         free(d->xlo);
         free(d->xhi);
     }
@@ -89,6 +96,18 @@ static int create(const clnet_create_args *a, void **state, char *err)
     d->nthreads = omp_get_max_threads();
     int64_t n = clnet_size_mul(clnet_size_mul(d->nthreads, d->l.T + 1),
                                d->l.CO);
+    int64_t wide = clnet_size_mul(
+        clnet_size_mul(clnet_size_mul(d->l.B, d->l.g.H), d->l.g.W), d->l.CO);
+    if (d->l.M > 1 && wide < 0) {
+        cpu_errorf(err,
+                   "depthwise_conv2d: the input expanded to %d channels "
+                   "(%d x depth_multiplier %d) over a batch of %d would "
+                   "pass %lld values; use a smaller batch",
+                   (int)d->l.CO, (int)d->l.g.C, (int)d->l.M, (int)d->l.B,
+                   CLNET_MAX_ELEMENTS);
+        destroy(d);
+        return -1;
+    }
     if (n < 0) {
         cpu_errorf(err,
                    "depthwise_conv2d: %d threads' kernel gradients (kernel "
@@ -129,6 +148,13 @@ static int bind(void *s, void *const *params, void *const *grads)
     free(d->partial);
     d->partial = cpu_alloc(sizeof(float) * (size_t)d->nthreads *
                            ((size_t)d->l.T + 1) * (size_t)d->l.CO);
+    if (d->l.M > 1) {
+        free(d->wide);
+        d->wide = cpu_alloc(sizeof(float) * (size_t)d->l.B * d->l.g.H *
+                            d->l.g.W * d->l.CO);
+        if (!d->wide)
+            return -1;
+    }
     return d->partial ? 0 : -1;
 }
 
@@ -305,50 +331,51 @@ static void forward_row1(const dwconv *d, const float *restrict xb,
         forward_pixels(d, xb, oy, ox, yr, 1, 1);
 }
 
-/* Output row (b, oy) into yr for a multiplier M > 1, where output c M + m
- * reads channel c: the bias, then each tap in turn over the outputs it
- * reaches inside the input. xb: image b. */
-static void forward_rowm(const dwconv *d, const float *restrict xb,
-                        int32_t oy, float *restrict yr)
+/* wide[c M + m] = x[c] and x[c] = sum over m of wide[c M + m] for one
+ * pixel of C channels: inlined with M a constant for the usual
+ * multipliers, so the compiler interleaves and vectorises them. */
+static inline __attribute__((always_inline)) void
+widen_pixel(const float *restrict x, float *restrict wide, int32_t C,
+            int32_t M)
 {
-    const clnet_window *g = &d->l.g;
-    const int32_t CO = d->l.CO, C = g->C, M = d->l.M;
-    for (int32_t ox = 0; ox < g->OW; ox++) {
-        float *yp = yr + (size_t)ox * CO;
-        if (d->b)
-            memcpy(yp, d->b, sizeof(float) * (size_t)CO);
-        else
-            memset(yp, 0, sizeof(float) * (size_t)CO);
+    for (int32_t c = 0; c < C; c++)
+        for (int32_t m = 0; m < M; m++)
+            wide[c * M + m] = x[c];
+}
+
+static inline __attribute__((always_inline)) void
+narrow_pixel(const float *restrict wide, float *restrict x, int32_t C,
+             int32_t M)
+{
+    for (int32_t c = 0; c < C; c++) {
+        float sum = 0.0f;
+        for (int32_t m = 0; m < M; m++)
+            sum += wide[c * M + m];
+        x[c] = sum;
     }
-    for (int32_t ky = 0; ky < g->KH; ky++) {
-        const int32_t iy = oy * g->SH - g->PT + ky;
-        if (iy < 0 || iy >= g->H)
-            continue;
-        for (int32_t kx = 0; kx < g->KW; kx++) {
-            int32_t lo = d->xlo[kx], hi = d->xhi[kx];
-            if (lo >= hi)
-                continue;
-            const float *xp =
-                xb + ((size_t)iy * g->W + (lo * g->SW - g->PL + kx)) * C;
-            const float *wp = d->w + (size_t)(ky * g->KW + kx) * CO;
-            float *yp = yr + (size_t)lo * CO;
-            for (int32_t ox = 0; ox < hi - lo; ox++) {
-                const float *xq = xp + (size_t)ox * g->SW * C;
-                float *yq = yp + (size_t)ox * CO;
-                for (int32_t c = 0; c < C; c++) {
-                    const float xv = xq[c];
-#pragma omp simd
-                    for (int32_t m = 0; m < M; m++)
-                        yq[c * M + m] += xv * wp[c * M + m];
-                }
-            }
+}
+
+/* The first n pixels of x (C channels) expanded into wide (C M), or with
+ * `back` the expanded gradient wide summed back into x. */
+static void widen(const dwconv *d, float *x, long n, float *wide, int back)
+{
+    const int32_t C = d->l.g.C, M = d->l.M;
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < n; p++) {
+        float *xp = x + (size_t)p * C, *wp = wide + (size_t)p * C * M;
+        switch (back ? -M : M) {
+        case 2: widen_pixel(xp, wp, C, 2); break;
+        case 3: widen_pixel(xp, wp, C, 3); break;
+        case 4: widen_pixel(xp, wp, C, 4); break;
+        case -2: narrow_pixel(wp, xp, C, 2); break;
+        case -3: narrow_pixel(wp, xp, C, 3); break;
+        case -4: narrow_pixel(wp, xp, C, 4); break;
+        default:
+            if (back)
+                narrow_pixel(wp, xp, C, M);
+            else
+                widen_pixel(xp, wp, C, M);
         }
-    }
-    if (d->l.act == ACT_RELU) {
-        const size_t n = (size_t)g->OW * CO;
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            yr[i] = yr[i] > 0.0f ? yr[i] : 0.0f;
     }
 }
 
@@ -361,18 +388,19 @@ static int forward(void *s, const clnet_step *st, const void *const *xv,
     const float *x = xv[0];
     float *y = yv;
     const long rows = (long)st->batch * g->OH;
-    const size_t in_image = (size_t)g->H * g->W * g->C;
+    /* the input as the multiplier-1 code reads it: CO channels */
+    const size_t in_image = (size_t)g->H * g->W * d->l.CO;
+    if (d->l.M > 1) {
+        widen(d, (float *)x, (long)st->batch * g->H * g->W, d->wide, 0);
+        x = d->wide;
+    }
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
         for (long r = 0; r < rows; r++) {
             const int32_t b = (int32_t)(r / g->OH), oy = (int32_t)(r % g->OH);
-            const float *xb = x + (size_t)b * in_image;
-            float *yr = y + (size_t)r * g->OW * d->l.CO;
-            if (d->l.M == 1)
-                forward_row1(d, xb, oy, yr);
-            else
-                forward_rowm(d, xb, oy, yr);
+            forward_row1(d, x + (size_t)b * in_image, oy,
+                         y + (size_t)r * g->OW * d->l.CO);
         }
         v16_stream_fence(); /* y is read by other threads next */
     }
@@ -383,16 +411,16 @@ static int forward(void *s, const clnet_step *st, const void *const *xv,
 }
 
 /* Adds output row (b, oy)'s share of the kernel gradient into pw (T x CO):
- * for each tap, the pixels it reaches inside the input. xb: image b; gr:
- * the row's output gradient. */
+ * for each tap, the outputs it reaches inside the input, in chunks of
+ * XCHUNK pixels and blocks of channels. xb: image b as the multiplier-1
+ * code reads it (CO channels); gr: the row's output gradient. */
 static void kernel_grad_row(const dwconv *d, const float *restrict xb,
                             const float *restrict gr, int32_t oy,
                             float *restrict pw)
 {
     const clnet_window *g = &d->l.g;
-    const int32_t CO = d->l.CO, C = g->C, M = d->l.M;
-    const size_t xstep = (size_t)g->SW * C;
-    for (int32_t a = 0, c0 = 0; M == 1 && a < g->OW;
+    const int32_t CO = d->l.CO;
+    for (int32_t a = 0, c0 = 0; a < g->OW;
          (c0 += CBLOCK) < CO ? 0 : (c0 = 0, a += XCHUNK)) {
         const int32_t cw = CO - c0 < CBLOCK ? CO - c0 : CBLOCK;
         const int32_t z = g->OW - a < XCHUNK ? g->OW - a : XCHUNK;
@@ -406,39 +434,16 @@ static void kernel_grad_row(const dwconv *d, const float *restrict xb,
                 if (lo < hi)
                     row_dot(pw + (size_t)(ky * g->KW + kx) * CO + c0,
                             xb + ((size_t)iy * g->W +
-                                  (lo * g->SW - g->PL + kx)) * C + c0,
-                            xstep, gr + (size_t)lo * CO + c0, (size_t)CO,
-                            hi - lo, cw);
-            }
-        }
-    }
-    for (int32_t ky = 0; M > 1 && ky < g->KH; ky++) {
-        const int32_t iy = oy * g->SH - g->PT + ky;
-        if (iy < 0 || iy >= g->H)
-            continue;
-        for (int32_t kx = 0; kx < g->KW; kx++) {
-            int32_t lo = d->xlo[kx], hi = d->xhi[kx];
-            if (lo >= hi)
-                continue;
-            const float *xrow =
-                xb + ((size_t)iy * g->W + (lo * g->SW - g->PL + kx)) * C;
-            const float *grow = gr + (size_t)lo * CO;
-            float *wr = pw + (size_t)(ky * g->KW + kx) * CO;
-            for (int32_t ox = 0; ox < hi - lo; ox++) {
-                const float *xp = xrow + (size_t)ox * xstep;
-                const float *gp = grow + (size_t)ox * CO;
-                for (int32_t c = 0; c < C; c++) {
-                    const float xv = xp[c];
-#pragma omp simd
-                    for (int32_t m = 0; m < M; m++)
-                        wr[c * M + m] += xv * gp[c * M + m];
-                }
+                                  (lo * g->SW - g->PL + kx)) * CO + c0,
+                            (size_t)g->SW * CO, gr + (size_t)lo * CO + c0,
+                            (size_t)CO, hi - lo, cw);
             }
         }
     }
 }
 
-/* Input row (b, iy)'s gradient into dr: for each tap, the output row it
+/* Input row (b, iy)'s gradient (CO channels: the expanded input's when
+ * the multiplier is above 1) into dr: for each tap, the output row it
  * came from (if any) and, along it, the outputs whose tap lies inside
  * the input. gb: image b's output gradient. Each row is written by one
  * thread only, in a fixed order. */
@@ -446,11 +451,11 @@ static void input_grad_row(const dwconv *d, const float *restrict gb,
                            int32_t iy, float *restrict dr)
 {
     const clnet_window *g = &d->l.g;
-    const int32_t CO = d->l.CO, C = g->C, M = d->l.M;
-    memset(dr, 0, sizeof(float) * (size_t)g->W * C);
-    for (int32_t a = 0, c0 = 0; M == 1 && a < g->OW;
-         (c0 += CBLOCK) < C ? 0 : (c0 = 0, a += XCHUNK)) {
-        const int32_t cw = C - c0 < CBLOCK ? C - c0 : CBLOCK;
+    const int32_t CO = d->l.CO;
+    memset(dr, 0, sizeof(float) * (size_t)g->W * CO);
+    for (int32_t a = 0, c0 = 0; a < g->OW;
+         (c0 += CBLOCK) < CO ? 0 : (c0 = 0, a += XCHUNK)) {
+        const int32_t cw = CO - c0 < CBLOCK ? CO - c0 : CBLOCK;
         const int32_t z = g->OW - a < XCHUNK ? g->OW - a : XCHUNK;
         for (int32_t ky = 0; ky < g->KH; ky++) {
             const int32_t ty = iy + g->PT - ky;
@@ -461,35 +466,11 @@ static void input_grad_row(const dwconv *d, const float *restrict gb,
                 const int32_t lo = d->xlo[kx] > a ? d->xlo[kx] : a;
                 const int32_t hi = d->xhi[kx] < a + z ? d->xhi[kx] : a + z;
                 if (lo < hi)
-                    row_fma(dr + (size_t)(lo * g->SW - g->PL + kx) * C + c0,
-                            (size_t)g->SW * C, gr + (size_t)lo * CO + c0,
+                    row_fma(dr + (size_t)(lo * g->SW - g->PL + kx) * CO + c0,
+                            (size_t)g->SW * CO, gr + (size_t)lo * CO + c0,
                             (size_t)CO,
                             d->w + (size_t)(ky * g->KW + kx) * CO + c0,
                             hi - lo, cw);
-            }
-        }
-    }
-    for (int32_t ky = 0; M > 1 && ky < g->KH; ky++) {
-        const int32_t ty = iy + g->PT - ky;
-        if (ty < 0 || ty % g->SH || ty / g->SH >= g->OH)
-            continue;
-        const float *gr = gb + (size_t)(ty / g->SH) * g->OW * CO;
-        for (int32_t kx = 0; kx < g->KW; kx++) {
-            int32_t lo = d->xlo[kx], hi = d->xhi[kx];
-            if (lo >= hi)
-                continue;
-            const float *wp = d->w + (size_t)(ky * g->KW + kx) * CO;
-            float *dp = dr + (size_t)(lo * g->SW - g->PL + kx) * C;
-            const float *gp = gr + (size_t)lo * CO;
-            for (int32_t ox = 0; ox < hi - lo; ox++) {
-                float *dq = dp + (size_t)ox * g->SW * C;
-                const float *gq = gp + (size_t)ox * CO;
-                for (int32_t c = 0; c < C; c++) {
-                    float sum = 0.0f;
-                    for (int32_t m = 0; m < M; m++)
-                        sum += gq[c * M + m] * wp[c * M + m];
-                    dq[c] += sum;
-                }
             }
         }
     }
@@ -506,8 +487,13 @@ static int backward(void *s, const clnet_step *st, const void *const *xv,
     const int32_t CO = d->l.CO;
     const long rows = (long)st->batch * g->OH;
     const size_t pixels = (size_t)rows * g->OW;
-    const size_t in_image = (size_t)g->H * g->W * g->C;
+    /* the input as the multiplier-1 code reads it: CO channels */
+    const size_t in_image = (size_t)g->H * g->W * CO;
     const size_t out_image = (size_t)g->OH * g->OW * CO;
+    if (d->l.M > 1) {
+        widen(d, (float *)x, (long)st->batch * g->H * g->W, d->wide, 0);
+        x = d->wide;
+    }
     /* softmax's gradient needs whole pixels' rows: one pass first;
      * relu's mask and the bias gradient are taken row by row below, in
      * the pass that sums the kernel gradient, while the row is in cache */
@@ -547,12 +533,18 @@ static int backward(void *s, const clnet_step *st, const void *const *xv,
     if (!dx)
         return 0;
     const long in_rows = (long)st->batch * g->H;
+    /* with a multiplier, the expanded input's gradient over the expanded
+     * input (the kernel gradient has read it), then each channel's M
+     * copies summed */
+    float *dwide = d->l.M > 1 ? d->wide : dx;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < in_rows; r++) {
         const int32_t b = (int32_t)(r / g->H), iy = (int32_t)(r % g->H);
         input_grad_row(d, dy + (size_t)b * out_image, iy,
-                       dx + (size_t)r * g->W * g->C);
+                       dwide + (size_t)r * g->W * CO);
     }
+    if (d->l.M > 1)
+        widen(d, dx, in_rows * g->W, dwide, 1);
     return 0;
 }
 
