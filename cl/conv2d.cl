@@ -7,7 +7,8 @@
 __kernel void im2col(__global const float *x, const int xoff,
                      __global float *col, const int n, const int H, const int W, const int C,
                      const int KH, const int KW, const int SH, const int SW,
-                     const int PT, const int PL, const int OH, const int OW)
+                     const int PT, const int PL, const int OH, const int OW,
+                     const int DH, const int DW)
 {
     const int p = get_global_id(0);
     if (p >= n * OH * OW)
@@ -17,9 +18,9 @@ __kernel void im2col(__global const float *x, const int xoff,
     __global const float *xb = x + xoff + b * H * W * C;
     __global float *row = col + p * K;
     for (int ky = 0; ky < KH; ky++) {
-        const int iy = oy * SH - PT + ky;
+        const int iy = oy * SH - PT + ky * DH;
         for (int kx = 0; kx < KW; kx++) {
-            const int ix = ox * SW - PL + kx;
+            const int ix = ox * SW - PL + kx * DW;
             const int in = iy >= 0 && iy < H && ix >= 0 && ix < W;
             copy_channels(row + (ky * KW + kx) * C,
                           in ? xb + (iy * W + ix) * C : 0, C);
@@ -30,13 +31,35 @@ __kernel void im2col(__global const float *x, const int xoff,
 __kernel void col2im(__global const float *dcol, __global float *dx,
                      const int dxoff, const int n, const int H, const int W, const int C,
                      const int KH, const int KW, const int SH, const int SW,
-                     const int PT, const int PL, const int OH, const int OW)
+                     const int PT, const int PL, const int OH, const int OW,
+                     const int DH, const int DW)
 {
     const int q = get_global_id(0);
     if (q >= n * H * W)
         return;
     const int ix = q % W, iy = (q / W) % H, b = q / (W * H);
     const int K = KH * KW * C;
+    if (DH > 1 || DW > 1) {
+        /* dilated taps, at stride 1 (a convolution strides or dilates):
+         * tap (ky, kx) of output (iy + PT - ky DH, ix + PL - kx DW) */
+        __global const float *db = dcol + b * OH * OW * K;
+        __global float *out = dx + dxoff + q * C;
+        for (int c = 0; c < C; c++) {
+            float s = 0.0f;
+            for (int ky = 0; ky < KH; ky++) {
+                const int oy = iy + PT - ky * DH;
+                if (oy < 0 || oy >= OH)
+                    continue;
+                for (int kx = 0; kx < KW; kx++) {
+                    const int ox = ix + PL - kx * DW;
+                    if (ox >= 0 && ox < OW)
+                        s += db[(oy * OW + ox) * K + (ky * KW + kx) * C + c];
+                }
+            }
+            out[c] = s;
+        }
+        return;
+    }
     int oy0, oy1, ox0, ox1;
     covering(iy, KH, SH, PT, OH, &oy0, &oy1);
     covering(ix, KW, SW, PL, OW, &ox0, &ox1);

@@ -67,20 +67,22 @@ int clnet_parse_device(const clnet_registry *r, const char *device,
     if (!device || !*device)
         device = "cpu";
     if (strcmp(device, "auto") == 0) {
-        /* a GPU when an OpenCL device plugin finds one, else the CPU */
+        /* the first GPU any device plugin finds, else the CPU */
         snprintf(backend, len, "cpu");
-        if (device_plugin(r, "opencl")) {
-            clnet_device_info *d = calloc(MAX_DEVICES, sizeof *d);
-            int n = d ? clnet_devices(r, "opencl", d, MAX_DEVICES, NULL)
-                      : -1;
+        clnet_device_info *d = calloc(MAX_DEVICES, sizeof *d);
+        for (int p = 0; d && p < clnet_registry_count(r) && *index < 0; p++) {
+            const clnet_plugin *q = clnet_registry_get(r, p, NULL);
+            if (q->role != CLNET_ROLE_DEVICE)
+                continue;
+            int n = clnet_devices(r, q->backend, d, MAX_DEVICES, NULL);
             for (int i = 0; i < n && i < MAX_DEVICES; i++)
                 if (strcmp(d[i].type, "GPU") == 0) {
-                    snprintf(backend, len, "opencl");
+                    snprintf(backend, len, "%s", q->backend);
                     *index = i;
                     break;
                 }
-            free(d);
         }
+        free(d);
         return CLNET_OK;
     }
     size_t n = strcspn(device, ":");
@@ -96,7 +98,12 @@ int clnet_parse_device(const clnet_registry *r, const char *device,
         *index = (int32_t)v;
     }
     if (strcmp(backend, "cpu") != 0 && !device_plugin(r, backend)) {
-        const char *known[] = {"cpu", "opencl", "auto", NULL};
+        const char *known[MAX_DEVICES + 3] = {"cpu", "auto"};
+        int nk = 2;
+        for (int p = 0; p < clnet_registry_count(r) && nk < MAX_DEVICES; p++)
+            if (clnet_registry_get(r, p, NULL)->role == CLNET_ROLE_DEVICE)
+                known[nk++] = clnet_registry_get(r, p, NULL)->backend;
+        known[nk] = NULL;
         char msg[CLNET_ERRLEN];
         snprintf(msg, sizeof msg,
                  "--device %s: no plugins for the '%s' backend were found "

@@ -79,6 +79,7 @@ typedef struct {
                      implementation of the kind */
     char name[64];
     char tune_key[160]; /* the layer's shape and settings, for tune.c */
+    char tuning[32];    /* the implementation's parameter set, or "" */
     int line, col;
     int ninputs;
     clnet_net_input inputs[CLNET_MAX_INPUTS];

@@ -284,6 +284,17 @@ static void list_implementations(const clnet_registry *r,
     }
 }
 
+/* Whether p runs with parameter set `tuning` ("" always). */
+static int offers_tuning(const clnet_plugin *p, const char *tuning)
+{
+    if (!tuning[0])
+        return 1;
+    for (int k = 0; p->layer.tunings && p->layer.tunings[k]; k++)
+        if (strcmp(p->layer.tunings[k], tuning) == 0)
+            return 1;
+    return 0;
+}
+
 /* A layer plugin of `kind` on `backend`, or NULL. */
 static const clnet_plugin *layer_plugin(const clnet_registry *r,
                                         const char *kind, const char *backend)
@@ -373,14 +384,23 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
         backend = bks->value;
     if (!backend || strcmp(backend, "auto") == 0)
         backend = default_backend;
-    /* BACKEND/IMPL names an implementation */
-    char bname[32];
+    /* BACKEND/IMPL names an implementation, BACKEND/IMPL@TUNING also its
+     * parameter set */
+    char bname[32], iname[32] = "";
     const char *impl = strchr(backend, '/');
     snprintf(bname, sizeof bname, "%.*s",
              (int)(impl ? (size_t)(impl - backend) : strlen(backend)),
              backend);
-    if (impl)
-        impl++;
+    L->tuning[0] = '\0';
+    if (impl) {
+        const char *at = strchr(impl + 1, '@');
+        snprintf(iname, sizeof iname, "%.*s",
+                 (int)(at ? (size_t)(at - impl - 1) : strlen(impl + 1)),
+                 impl + 1);
+        if (at)
+            snprintf(L->tuning, sizeof L->tuning, "%s", at + 1);
+        impl = iname;
+    }
     if (L->plan.alias_input) {
         if (!known_backend(r, bname))
             return clnet_fail(err, CLNET_E_ARG,
@@ -427,7 +447,7 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
     args.max_batch = net->max_batch;
     args.threads = net->threads;
     args.layer_index = i;
-    args.tuning = "";
+    args.tuning = L->tuning;
     args.device = net->backends[L->bk].ctx;
     args.fuse_softmax_loss = i == net->nlayers - 1 && net->fused;
     clnet_tune_key(&args, l->kind, net->max_batch, L->tune_key,
@@ -445,11 +465,20 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
         }
         p = q;
     } else {
-        char cached[32];
+        char cached[64];
         const clnet_plugin *q = NULL;
         if (clnet_tune_lookup(&net->backends[L->bk], l->kind, L->tune_key,
-                              cached, sizeof cached))
+                              cached, sizeof cached)) {
+            /* IMPL or IMPL@TUNING */
+            char *at = strchr(cached, '@');
+            if (at) {
+                *at = '\0';
+                snprintf(L->tuning, sizeof L->tuning, "%s", at + 1);
+            }
             q = named_implementation(r, p, cached);
+            if (!q || !offers_tuning(q, L->tuning))
+                q = NULL, L->tuning[0] = '\0';
+        }
         if (q && (!q->layer.score || q->layer.score(&args) > 0))
             p = q;
         else if (!(p = best_implementation(r, p, &args)))
@@ -457,6 +486,19 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
                               "%s:%d:%d: no %s implementation of %s can run "
                               "this layer's settings and shape",
                               t->file, l->line, l->col, bname, l->kind);
+    }
+    if (!offers_tuning(p, L->tuning)) {
+        char have[256] = "";
+        for (int k = 0; p->layer.tunings && p->layer.tunings[k]; k++) {
+            size_t used = strlen(have);
+            snprintf(have + used, sizeof have - used, "%s%s", k ? ", " : "",
+                     p->layer.tunings[k]);
+        }
+        return clnet_fail(err, CLNET_E_ARG,
+                          "%s:%d:%d: %s/%s has no parameter set '%s' (%s%s)",
+                          t->file, l->line, l->col, bname, p->impl, L->tuning,
+                          have[0] ? "it has: " : "it takes none",
+                          have);
     }
     L->plugin = p;
     return CLNET_OK;
@@ -476,7 +518,7 @@ static int create_layer(clnet_net *net, const clnet_topology *t, int i,
     args.max_batch = net->max_batch;
     args.threads = net->threads;
     args.layer_index = i;
-    args.tuning = "";
+    args.tuning = L->tuning;
     args.device = net->backends[L->bk].ctx;
     args.fuse_softmax_loss = i == net->nlayers - 1 && net->fused;
     char perr[CLNET_ERRLEN] = "";
@@ -871,6 +913,14 @@ void clnet_net_free(clnet_net *net)
 int64_t clnet_net_param_count(const clnet_net *net)
 {
     return net ? (int64_t)net->total_params : 0;
+}
+
+double clnet_net_flops(const clnet_net *net)
+{
+    double f = 0;
+    for (int i = 0; net && i < net->nlayers; i++)
+        f += net->layers[i].plan.flops_forward;
+    return f;
 }
 
 int32_t clnet_net_input_size(const clnet_net *net)

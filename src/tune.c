@@ -1,7 +1,8 @@
 /* clnet tune: for every layer whose backend has several implementations of
- * its kind, build the network once per implementation, check that its
- * output matches the default choice's, time it with clnet_bench, and keep
- * the fastest in the tuning cache. */
+ * its kind, or one with several tuning parameter sets, build the network
+ * once per implementation and set, check that its output matches the
+ * default choice's, time it with clnet_bench, and keep the fastest in the
+ * tuning cache (as IMPL or IMPL@TUNING). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -22,19 +23,41 @@ static double rel_error(const float *a, const float *b, size_t n)
     return norm > 0 ? sqrt(diff / norm) : sqrt(diff);
 }
 
-/* Builds with layer `name` forced to backend/impl; NULL when that
- * implementation cannot run the layer (the reason in err). */
+/* Builds with layer `name` forced to backend/choice (IMPL or
+ * IMPL@TUNING); NULL when it cannot run the layer (the reason in err). */
 static clnet_net *build_with(const clnet_topology *t, const clnet_registry *r,
                              const clnet_build_options *o, const char *name,
-                             const char *backend, const char *impl,
+                             const char *backend, const char *choice,
                              clnet_error *err)
 {
     char ov[1024];
-    snprintf(ov, sizeof ov, "%s%s%s=%s/%s", o->backends ? o->backends : "",
-             o->backends ? "," : "", name, backend, impl);
+    snprintf(ov, sizeof ov, "%s%s%s=%s/%.95s", o->backends ? o->backends : "",
+             o->backends ? "," : "", name, backend, choice);
     clnet_build_options b = *o;
     b.backends = ov;
     return clnet_net_build(t, r, &b, err);
+}
+
+#define MAX_CHOICES 64
+
+/* Every implementation of layer L's kind on its backend, with each of
+ * its tuning parameter sets: "IMPL" or "IMPL@TUNING". */
+static int list_choices(const clnet_registry *r, const clnet_plugin *p,
+                        char choices[][96], int max)
+{
+    int n = 0;
+    for (int c = 0; c < clnet_registry_count(r); c++) {
+        const clnet_plugin *q = clnet_registry_get(r, c, NULL);
+        if (q->role != CLNET_ROLE_LAYER || strcmp(q->kind, p->kind) ||
+            strcmp(q->backend, p->backend))
+            continue;
+        if (!q->layer.tunings && n < max)
+            snprintf(choices[n++], 96, "%s", q->impl);
+        for (int s = 0; q->layer.tunings && q->layer.tunings[s] && n < max;
+             s++)
+            snprintf(choices[n++], 96, "%s@%s", q->impl, q->layer.tunings[s]);
+    }
+    return n;
 }
 
 static int tune_layer(const clnet_topology *t, const clnet_registry *r,
@@ -51,20 +74,19 @@ static int tune_layer(const clnet_topology *t, const clnet_registry *r,
         free(out);
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
     }
+    static char choices[MAX_CHOICES][96];
+    int nchoices = list_choices(r, p, choices, MAX_CHOICES);
     int have_ref = 0, tried = 0, rc = CLNET_OK;
     double best_ms = 0;
-    const char *best = NULL;
-    for (int c = 0; c < clnet_registry_count(r) && !rc; c++) {
-        const clnet_plugin *q = clnet_registry_get(r, c, NULL);
-        if (q->role != CLNET_ROLE_LAYER || strcmp(q->kind, p->kind) ||
-            strcmp(q->backend, p->backend))
-            continue;
+    char best[96] = "";
+    for (int c = 0; c < nchoices && !rc; c++) {
+        const char *choice = choices[c];
         clnet_error e;
-        clnet_net *net = build_with(t, r, o, L->name, q->backend, q->impl, &e);
+        clnet_net *net = build_with(t, r, o, L->name, p->backend, choice, &e);
         if (!net) {
             if (report)
                 fprintf(report, "%s: %s/%s cannot run it: %s\n", L->name,
-                        q->backend, q->impl, e.msg);
+                        p->backend, choice, e.msg);
             continue;
         }
         tried++;
@@ -82,10 +104,10 @@ static int tune_layer(const clnet_topology *t, const clnet_registry *r,
             int ok = error <= MATCH_TOLERANCE;
             if (report)
                 fprintf(report, "%s: %s/%s %.3f ms forward + backward%s\n",
-                        L->name, q->backend, q->impl, ms,
+                        L->name, p->backend, choice, ms,
                         ok ? "" : " (refused: its output differs)");
-            if (ok && (!best || ms < best_ms)) {
-                best = q->impl;
+            if (ok && (!best[0] || ms < best_ms)) {
+                snprintf(best, sizeof best, "%.95s", choice);
                 best_ms = ms;
             }
             clnet_bench_free(&res);
@@ -93,7 +115,7 @@ static int tune_layer(const clnet_topology *t, const clnet_registry *r,
         have_ref = 1;
         clnet_net_free(net);
     }
-    if (!rc && best && tried > 1) {
+    if (!rc && best[0] && tried > 1) {
         rc = clnet_tune_store(bk, p->kind, L->tune_key, best, err);
         if (!rc && report)
             fprintf(report, "%s: chose %s/%s for %s on %s\n", L->name,
@@ -121,20 +143,15 @@ int clnet_tune(const clnet_topology *t, const clnet_registry *r,
         const clnet_plugin *p = base->layers[i].plugin;
         if (!p)
             continue; /* it aliases its input: nothing runs */
-        int candidates = 0;
-        for (int c = 0; c < clnet_registry_count(r); c++) {
-            const clnet_plugin *q = clnet_registry_get(r, c, NULL);
-            candidates += q->role == CLNET_ROLE_LAYER &&
-                          !strcmp(q->kind, p->kind) &&
-                          !strcmp(q->backend, p->backend);
-        }
-        if (candidates < 2)
+        static char choices[MAX_CHOICES][96];
+        if (list_choices(r, p, choices, MAX_CHOICES) < 2)
             continue;
         tuned++;
         rc = tune_layer(t, r, o, base, i, steps, report, err);
     }
     if (!rc && report && !tuned)
-        fprintf(report, "no layer has more than one implementation on its "
+        fprintf(report, "no layer has more than one implementation or "
+                        "parameter set on its "
                         "backend; nothing to tune\n");
     clnet_net_free(base);
     return rc;

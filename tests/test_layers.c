@@ -109,6 +109,72 @@ START_TEST(conv2d_gradients_same_strided)
 }
 END_TEST
 
+START_TEST(conv2d_dilated_by_hand)
+{
+    /* 5x5 input 1..25, a 2x2 kernel of ones dilated 2x2 (it spans 3x3):
+     * output (y, x) sums x at (y, x), (y, x+2), (y+2, x), (y+2, x+2) */
+    clnet_value v[CONV_NSETTINGS];
+    conv_values(v, 1, 2, 2, 1, 0, 0);
+    v[CONV_DILATION].i[0] = v[CONV_DILATION].i[1] = 2;
+    test_layer l;
+    test_layer_create(&l, "conv2d/gemm", v, (clnet_shape){5, 5, 1}, 1, 0, 1);
+    ck_assert_int_eq(l.plan.out.h, 3);
+    ck_assert_int_eq(l.plan.out.w, 3);
+    for (int i = 0; i < 4; i++)
+        l.params[0][i] = 1.0f;
+    l.params[1][0] = 0.0f;
+    float x[25], y[9];
+    for (int i = 0; i < 25; i++)
+        x[i] = (float)(i + 1);
+    clnet_step st = train_step(1);
+    char err[CLNET_ERRLEN];
+    ck_assert_int_eq(test_forward(l.p, l.state, &st, x, y, err), 0);
+    for (int oy = 0; oy < 3; oy++)
+        for (int ox = 0; ox < 3; ox++) {
+            float want = x[oy * 5 + ox] + x[oy * 5 + ox + 2] +
+                         x[(oy + 2) * 5 + ox] + x[(oy + 2) * 5 + ox + 2];
+            ck_assert_float_eq_tol(y[oy * 3 + ox], want, 1e-4f);
+        }
+    test_layer_destroy(&l);
+    /* the direct and Winograd implementations refuse it */
+    clnet_shape in = {5, 5, 1};
+    clnet_layer_plan plan;
+    ck_assert_int_eq(test_infer("conv2d", v, &in, 1, &plan, err), 0);
+    clnet_create_args a = {.settings = v, .ninputs = 1, .in = &in,
+                           .plan = &plan, .max_batch = 1, .threads = 1,
+                           .tuning = ""};
+    ck_assert_int_eq(test_plugin_impl("conv2d", "direct")->layer.score(&a), 0);
+    /* strides and dilation together are refused, as Keras does */
+    v[CONV_STRIDES].i[0] = 2;
+    ck_assert_int_ne(test_infer("conv2d", v, &in, 1, &plan, err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "strides or dilates"));
+}
+END_TEST
+
+START_TEST(conv2d_gradients_dilated)
+{
+    clnet_value v[CONV_NSETTINGS];
+    for (int same = 0; same < 2; same++) {
+        /* 16 channels and filters: the implicit paths must stand aside */
+        int C[2] = {3, 16};
+        for (int k = 0; k < 2; k++) {
+            conv_values(v, C[k], 3, 2, 1, same, 0);
+            v[CONV_DILATION].i[0] = 2;
+            v[CONV_DILATION].i[1] = 3;
+            test_layer l;
+            test_layer_create(&l, "conv2d/gemm", v, (clnet_shape){7, 8, C[k]},
+                              2, 0, 5);
+            unsigned seed = 11;
+            float *x = malloc(sizeof(float) * l.in_size * 2);
+            test_fill(x, l.in_size * 2, -1, 1, &seed);
+            test_gradcheck(&l, x, 1e-2f, 2e-3);
+            free(x);
+            test_layer_destroy(&l);
+        }
+    }
+}
+END_TEST
+
 START_TEST(conv2d_gradients_implicit)
 {
     /* channels and filters in 16s: gemm's implicit forward and its input
@@ -591,6 +657,8 @@ int main(void)
     tcase_add_test(tc, conv2d_gradients_valid);
     tcase_add_test(tc, conv2d_gradients_same_strided);
     tcase_add_test(tc, conv2d_gradients_implicit);
+    tcase_add_test(tc, conv2d_dilated_by_hand);
+    tcase_add_test(tc, conv2d_gradients_dilated);
     tcase_add_test(tc, conv2d_gradients_pointwise);
     tcase_add_test(tc, conv2d_implementations_agree);
     tcase_add_test(tc, conv2d_winograd_agrees_with_gemm);

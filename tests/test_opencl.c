@@ -88,12 +88,18 @@ static void compare_layer(const char *kind, const clnet_value *v,
                           clnet_shape in, int32_t batch, int fuse,
                           float lo, float hi)
 {
-    /* "kind/impl" picks the OpenCL implementation; a bare kind the one
-     * the device would pick, the best score */
-    char base[64], err[CLNET_ERRLEN];
+    /* "kind/impl" picks the OpenCL implementation, "kind/impl@set" also
+     * its parameter set; a bare kind the one the device would pick, the
+     * best score */
+    char base[64], name[64] = "", err[CLNET_ERRLEN];
     const char *impl = strchr(kind, '/');
     snprintf(base, sizeof base, "%.*s",
              (int)(impl ? (size_t)(impl - kind) : strlen(kind)), kind);
+    const char *tuning = impl && strchr(impl, '@') ? strchr(impl, '@') + 1
+                                                   : "";
+    if (impl)
+        snprintf(name, sizeof name, "%.*s",
+                 (int)(strcspn(impl + 1, "@")), impl + 1);
     clnet_layer_plan plc = {0};
     ck_assert_msg(test_infer(base, v, &in, 1, &plc, err) == 0, "%s", err);
     clnet_create_args a = {0};
@@ -105,7 +111,7 @@ static void compare_layer(const char *kind, const clnet_value *v,
     a.threads = 2;
     a.fuse_softmax_loss = fuse;
     a.layer_index = 2;
-    a.tuning = "";
+    a.tuning = tuning;
     const clnet_plugin *pc = test_plugin(base);
     const clnet_plugin *po = NULL;
     int32_t best = -1;
@@ -113,7 +119,7 @@ static void compare_layer(const char *kind, const clnet_value *v,
     for (int i = 0; i < clnet_registry_count(test_registry()); i++) {
         const clnet_plugin *q = clnet_registry_get(test_registry(), i, NULL);
         if (strcmp(q->kind, base) || strcmp(q->backend, "opencl") ||
-            (impl && strcmp(q->impl, impl + 1)))
+            (impl && strcmp(q->impl, name)))
             continue;
         int32_t sc = q->layer.score ? q->layer.score(&a) : 0;
         if (sc > best)
@@ -230,6 +236,24 @@ static void compare_convs(const char *kind, const conv_case *cases, int n)
     }
 }
 
+START_TEST(dilated_conv2d_matches_cpu)
+{
+    REQUIRE_OPENCL();
+    /* im2col and col2im with dilated taps, valid and same padding; the
+     * implicit GEMM stands aside (score 0), so any device takes
+     * im2col-gemm */
+    for (int same = 0; same < 2; same++) {
+        clnet_value v[CONV_NSETTINGS];
+        conv_values(v, 5, 3, 1, same, 1);
+        v[CONV_DILATION].i[0] = 2;
+        v[CONV_DILATION].i[1] = 3;
+        compare_layer("conv2d", v, (clnet_shape){9, 11, 4}, 3, 0, -1, 1);
+        compare_layer("conv2d/im2col-gemm@tiles32x8", v,
+                      (clnet_shape){9, 11, 4}, 3, 0, -1, 1);
+    }
+}
+END_TEST
+
 START_TEST(conv2d_matches_cpu)
 {
     REQUIRE_OPENCL();
@@ -271,12 +295,12 @@ START_TEST(both_gemm_variants_match_cpu)
      * tail, and batch 300 over 2000 inputs splits dense's A' B into slices
      * of K; 8 filters over 16 x 18 x 18 = 5,184 output pixels splits
      * conv2d's weight and bias gradients into partial sums */
-    const char *convs[] = {"conv2d/im2col-gemm-tiles",
-                           "conv2d/implicit-gemm-vec",
-                           "conv2d/im2col-gemm-tiles32",
-                           "conv2d/implicit-gemm-vec8x2"};
-    const char *denses[] = {"dense/gemm-tiles", "dense/gemm-vec",
-                            "dense/gemm-tiles32", "dense/gemm-vec8x2"};
+    const char *convs[] = {"conv2d/im2col-gemm@tiles16x4",
+                           "conv2d/implicit-gemm@vec4x4",
+                           "conv2d/im2col-gemm@tiles32x8",
+                           "conv2d/implicit-gemm@vec8x2"};
+    const char *denses[] = {"dense/gemm@tiles16x4", "dense/gemm@vec4x4",
+                            "dense/gemm@tiles32x8", "dense/gemm@vec8x2"};
     static const conv_case cases[] = {
         {7, 3, 1, 0, 1, {9, 11, 5}, 3, -1},
         {67, 3, 2, 1, 1, {7, 9, 19}, 3, -1},
@@ -357,13 +381,20 @@ START_TEST(small_shapes_match_cpu)
         {5, 3, 1, 1, 1, {4, 4, 64}, 1, -1},
         {4, 1, 1, 0, 1, {16, 16, 1}, 17, 0},
     };
-    const char *convs[] = {"conv2d/im2col-gemm-tiles",
-                           "conv2d/implicit-gemm-vec",
-                           "conv2d/im2col-gemm-tiles32",
-                           "conv2d/implicit-gemm-vec8x2"};
-    const char *denses[] = {"dense/gemm-tiles", "dense/gemm-vec",
-                            "dense/gemm-tiles32", "dense/gemm-vec8x2"};
+    const char *convs[] = {"conv2d/im2col-gemm@tiles16x4",
+                           "conv2d/implicit-gemm@vec4x4",
+                           "conv2d/im2col-gemm@tiles32x8",
+                           "conv2d/implicit-gemm@vec8x2"};
+    const char *denses[] = {"dense/gemm@tiles16x4", "dense/gemm@vec4x4",
+                            "dense/gemm@tiles32x8", "dense/gemm@vec8x2"};
     compare_convs("conv2d/direct", direct, sizeof direct / sizeof direct[0]);
+    /* dilated taps through im2col and col2im */
+    clnet_value dv[CONV_NSETTINGS];
+    conv_values(dv, 3, 3, 1, 1, 1);
+    dv[CONV_DILATION].i[0] = 2;
+    dv[CONV_DILATION].i[1] = 3;
+    compare_layer("conv2d/im2col-gemm@tiles16x4", dv, (clnet_shape){5, 7, 2},
+                  1, 0, -1, 1);
     for (int i = 0; i < 4; i++) {
         compare_convs(convs[i], gemm, sizeof gemm / sizeof gemm[0]);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
@@ -783,6 +814,7 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("versus-cpu");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, conv2d_matches_cpu);
+    tcase_add_test(tc, dilated_conv2d_matches_cpu);
     tcase_add_test(tc, both_gemm_variants_match_cpu);
     tcase_add_test(tc, direct_conv2d_matches_cpu);
     tcase_add_test(tc, pooling_dense_and_activations_match_cpu);

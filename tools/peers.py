@@ -1,11 +1,12 @@
-"""Side-by-side benchmark of the seed model (models/mnist.net) in clnet,
-PyTorch and Keras 3 on TensorFlow, on this machine, in one run.
+"""Side-by-side benchmark of a clnet topology (--net, default the seed
+model models/mnist.net) in clnet, PyTorch and Keras 3 on TensorFlow, on
+this machine, in one run.
 
 Run through tools/bench-peers, which provides the frameworks. Every
-framework trains the same model (conv 64 3x3 relu, maxpool 2, conv 128 3x3
-relu, maxpool 2, flatten, dense 64 relu, dropout 0.5, dense 10 softmax;
-Adam lr 0.001, epsilon 1e-7) on the real MNIST images, with the same batch
-and thread count; images/s are measured after warm-up steps.
+framework trains the same network, built from the topology file by
+tools/topology.py, with the train line's optimizer, on the real images
+of --data (MNIST or Fashion-MNIST, IDX files), with the same batch and
+thread count; images/s are measured after warm-up steps.
 """
 import argparse
 import gzip
@@ -18,6 +19,8 @@ import time
 
 import numpy as np
 
+import topology
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLNET = os.path.join(ROOT, "build", "clnet")
 NET = os.path.join(ROOT, "models", "mnist.net")
@@ -29,7 +32,9 @@ def load(data, prefix):
         opener = gzip.open if os.path.exists(path + ".gz") else open
         with opener(path + (".gz" if opener is gzip.open else ""), "rb") as f:
             return np.frombuffer(f.read(), np.uint8, offset=offset)
-    x = read(prefix + "-images-idx3-ubyte", 16).reshape(-1, 28, 28, 1)
+    raw = read(prefix + "-images-idx3-ubyte", 0)
+    rows, cols = int.from_bytes(raw[8:12], "big"), int.from_bytes(raw[12:16], "big")
+    x = raw[16:].reshape(-1, rows, cols, 1)
     y = read(prefix + "-labels-idx1-ubyte", 8).astype(np.int64)
     return x, y
 
@@ -47,6 +52,15 @@ def clnet_bench(device, args):
                        check=True, stdout=subprocess.DEVNULL)
         infer = json.load(open(f.name))["results"][0]["infer_images_per_second"]
     return train, infer
+
+
+def clnet_params():
+    out = subprocess.run([CLNET, "summary", NET], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("Total params:"):
+            return int(line.split()[2].replace(",", ""))
+    return None
 
 
 def clnet_time_to(device, args, target):
@@ -67,21 +81,12 @@ def clnet_time_to(device, args, target):
     return None, args.max_epochs
 
 
-def torch_model():
-    import torch
-    from torch import nn
-    return nn.Sequential(
-        nn.Conv2d(1, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(3200, 64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 10))
-
-
 def torch_bench(args, xtr, ytr, xte, yte, target):
     import torch
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
-    model = torch_model()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    model, train_line = topology.torch_model(NET)
+    opt = topology.torch_optimizer(model, train_line)
     lossf = torch.nn.CrossEntropyLoss()
     x = torch.from_numpy(xtr.transpose(0, 3, 1, 2).astype(np.float32) / 255)
     y = torch.from_numpy(ytr)
@@ -109,11 +114,14 @@ def torch_bench(args, xtr, ytr, xte, yte, target):
         for i in range(n):
             model(xt[(i % 10) * 1000:(i % 10 + 1) * 1000])
         infer = n * 1000 / (time.time() - t)
-    result = {"train": train, "infer": infer}
+    result = {"train": train, "infer": infer,
+              "params": sum(p.numel() for p in model.parameters()) +
+              sum(b.numel() for n, b in model.named_buffers()
+                  if n.endswith(("running_mean", "running_var")))}
     if target:
         torch.manual_seed(1)
-        model = torch_model()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+        model, _ = topology.torch_model(NET)
+        opt = topology.torch_optimizer(model, train_line)
         total, epoch = 0.0, 0
         while epoch < args.max_epochs:
             epoch += 1
@@ -144,17 +152,11 @@ def keras_bench(args, xtr, ytr, xte, yte, target):
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
-    from keras import layers
 
     def model():
         keras.utils.set_random_seed(1)
-        m = keras.Sequential([
-            keras.Input((28, 28, 1)), layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(2), layers.Conv2D(128, 3, activation="relu"),
-            layers.MaxPooling2D(2), layers.Flatten(),
-            layers.Dense(64, activation="relu"), layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax")])
-        m.compile(optimizer=keras.optimizers.Adam(1e-3),
+        m, train_line = topology.keras_model(NET)
+        m.compile(optimizer=topology.keras_optimizer(train_line),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return m
 
@@ -173,7 +175,7 @@ def keras_bench(args, xtr, ytr, xte, yte, target):
     t = time.time()
     m.predict(xt[:1000 * min(k, 10)], batch_size=1000, verbose=0)
     infer = 1000 * min(k, 10) / (time.time() - t)
-    result = {"train": train, "infer": infer}
+    result = {"train": train, "infer": infer, "params": m.count_params()}
     if target:
         m = model()
         total, epoch = 0.0, 0
@@ -192,6 +194,7 @@ def keras_bench(args, xtr, ytr, xte, yte, target):
 
 
 def main():
+    global NET
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--steps", type=int, default=40)
@@ -201,22 +204,29 @@ def main():
                    help="also measure the time to 99.0%% test accuracy")
     p.add_argument("--max-epochs", type=int, default=15)
     p.add_argument("--frameworks", default="clnet,opencl,torch,keras")
+    p.add_argument("--net", default=NET,
+                   help="the topology file (default models/mnist.net)")
+    p.add_argument("--target", type=float, default=0.99,
+                   help="the test accuracy --accuracy times (default 0.99)")
     args = p.parse_args()
-    target = 0.99 if args.accuracy else None
+    NET = os.path.abspath(args.net)
+    target = args.target if args.accuracy else None
     want = args.frameworks.split(",")
     xtr, ytr = load(args.data, "train")
     xte, yte = load(args.data, "t10k")
     rows = []
     if "clnet" in want:
         tr, inf = clnet_bench("cpu", args)
-        r = {"name": "clnet cpu", "train": tr, "infer": inf}
+        r = {"name": "clnet cpu", "train": tr, "infer": inf,
+             "params": clnet_params()}
         if target:
             r["time_to"], r["epochs_to"] = clnet_time_to("cpu", args, target)
         rows.append(r)
     if "opencl" in want:
         try:
             tr, inf = clnet_bench("opencl", args)
-            r = {"name": "clnet opencl", "train": tr, "infer": inf}
+            r = {"name": "clnet opencl", "train": tr, "infer": inf,
+                 "params": clnet_params()}
             if target:
                 r["time_to"], r["epochs_to"] = clnet_time_to("opencl", args,
                                                              target)
@@ -235,17 +245,19 @@ def main():
         r["name"] = "Keras %s / TF %s" % (keras.__version__, tf.__version__)
         rows.append(r)
     base = rows[0]
-    print("seed model, batch %d, %d threads, %d timed training steps, "
-          "inference in batches of 1000" % (args.batch, args.threads,
+    print("%s, batch %d, %d threads, %d timed training steps, "
+          "inference in batches of 1000" % (os.path.relpath(NET, ROOT),
+                                            args.batch, args.threads,
                                             args.steps))
-    head = "| framework | train img/s | x clnet | infer img/s | x clnet |"
+    head = "| framework | params | train img/s | x clnet | infer img/s | x clnet |"
     if target:
-        head += " time to 99.0% | epochs |"
+        head += " time to %.1f%% | epochs |" % (100 * target)
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
-        line = "| %s | %.0f | %.2f | %.0f | %.2f |" % (
-            r["name"], r["train"], r["train"] / base["train"], r["infer"],
+        line = "| %s | %s | %.0f | %.2f | %.0f | %.2f |" % (
+            r["name"], r.get("params", "-"), r["train"],
+            r["train"] / base["train"], r["infer"],
             r["infer"] / base["infer"])
         if target:
             tt = r.get("time_to")

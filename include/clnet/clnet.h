@@ -121,6 +121,8 @@ void clnet_net_free(clnet_net *net);
 /* Keras-style table: layer, output shape, parameters, backend. */
 int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err);
 int64_t clnet_net_param_count(const clnet_net *net);
+/* Forward FLOPs per sample, as the layer kinds count them. */
+double clnet_net_flops(const clnet_net *net);
 /* Input height * width * channels, and output classes. */
 int32_t clnet_net_input_size(const clnet_net *net);
 clnet_shape clnet_net_input_shape(const clnet_net *net);
@@ -202,6 +204,24 @@ int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
 /* pixels: n images of clnet_net_input_size bytes; probs: n * classes. */
 int clnet_predict(clnet_net *net, const uint8_t *pixels, int32_t n,
                   float *probs, clnet_error *err);
+
+/* One training step (forward, loss, backward, update) on n samples, 1 to
+ * the network's batch: pixels as for clnet_predict, labels class
+ * indices; *loss the batch's mean loss, *correct its right answers
+ * (either may be NULL). */
+int clnet_net_train_batch(clnet_net *net, const uint8_t *pixels,
+                          const int32_t *labels, int32_t n, double *loss,
+                          int64_t *correct, clnet_error *err);
+/* A parameter or state tensor by name, "LAYER/TENSOR" as clnet summary
+ * names layers and checkpoints name tensors ("conv2d_1/kernel",
+ * "batchnorm_1/moving_mean"): its element count (-1 when there is no such
+ * tensor), and its values copied out of or into the network, count
+ * being exactly that size. Layouts as plugin.h describes them. */
+int64_t clnet_net_param_size(const clnet_net *net, const char *name);
+int clnet_net_param_get(clnet_net *net, const char *name, float *values,
+                        size_t count, clnet_error *err);
+int clnet_net_param_set(clnet_net *net, const char *name,
+                        const float *values, size_t count, clnet_error *err);
 
 /* How far the network's training has gone: epochs finished, and steps
  * of the next one (after clnet_train or clnet_checkpoint_resume). */

@@ -186,11 +186,11 @@ typedef struct {
                                     taken with respect to the logits (the
                                     loss fused softmax and cross-entropy) */
     int32_t layer_index;         /* position in the network, for RNG keys */
-    const char *tuning;          /* layers: tuning parameters for this
-                                    layer from the tune cache ("ts=32
-                                    wpt=8"), or "" when there are none:
-                                    the plugin then uses its own default
-                                    table (per vendor, say) */
+    const char *tuning;          /* layers: one of layer.tunings, from
+                                    --backend NAME=BACKEND/IMPL@TUNING or
+                                    the tune cache; "" when none is
+                                    chosen: the plugin uses its default
+                                    table (per vendor and device type) */
     void *device;                /* the backend's open device (the context
                                     its device plugin's open() returned);
                                     NULL on the native CPU backend */
@@ -229,6 +229,12 @@ typedef struct {
      * implementations of a kind, the core creates the best-scoring one.
      * NULL counts as 1. */
     int32_t (*score)(const clnet_create_args *args);
+    /* The tuning parameter sets this implementation runs with, by name
+     * ("tiles32x8"), NULL-terminated; NULL when it has none. Data, not
+     * plugins: one plugin per algorithm, `clnet tune` measures each set
+     * and caches the fastest, and without a cached choice the plugin
+     * takes the one its own default table gives for the device. */
+    const char *const *tunings;
 } clnet_layer_ops;
 
 typedef struct {

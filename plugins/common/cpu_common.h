@@ -19,9 +19,26 @@ void cpu_bias_activation(float *y, size_t rows, size_t cols, const float *bias,
                          int act);
 /* Turns dy (gradient of the activation's output y) into the gradient of
  * its input, in place. With `fused` the softmax step is skipped: the loss
- * already gave the gradient with respect to the logits. */
+ * already gave the gradient with respect to the logits. Only for the
+ * activations whose gradient follows from y (activation.h): with gelu or
+ * swish (act_needs_input) it cannot, and leaves dy as it is; call
+ * cpu_activation_grad with the pre-activation input instead. The new ids
+ * take the `activation=` string's parameter (act_default_alpha). */
 void cpu_activation_backward(const float *y, float *dy, size_t rows,
                              size_t cols, int act, int fused);
+
+/* y = act(x) over `rows` rows of `cols` values (softmax over each row),
+ * with alpha the slope of leaky_relu or elu's alpha (ignored by the
+ * others); x may be y. Any id of activation.h, ACT_GELU_TANH included. */
+void cpu_activation(const float *x, float *y, size_t rows, size_t cols,
+                    int act, float alpha);
+/* dx = dy times the activation's derivative at x, where y = act(x) as
+ * cpu_activation computed it: every id, gelu and swish included (they read
+ * x; sigmoid, tanh and softmax read y). dx may be dy; with `fused` softmax
+ * passes dy through. */
+void cpu_activation_grad(const float *x, const float *y, const float *dy,
+                         float *dx, size_t rows, size_t cols, int act,
+                         float alpha, int fused);
 /* db[c] = sum over rows of dy[r][c], summed in a fixed order. */
 void cpu_bias_grad(const float *dy, size_t rows, size_t cols, float *db);
 

@@ -55,8 +55,11 @@ static int create(const clnet_create_args *a, void **state, char *err) {
     }
     c->direct =
         c->l.g.KH == 1 && c->l.g.KW == 1 && c->l.g.SH == 1 && c->l.g.SW == 1;
-    c->implicit = implicit_conv_fits(c->l.F);
-    c->transposed = !c->direct && implicit_conv_input_grad_fits(&c->l.g);
+    /* the implicit products read undilated windows */
+    int dilated = conv2d_dilated(&c->l.g);
+    c->implicit = implicit_conv_fits(c->l.F) && !dilated;
+    c->transposed =
+        !c->direct && !dilated && implicit_conv_input_grad_fits(&c->l.g);
     size_t per_image = (size_t)c->l.P * (size_t)c->l.K * sizeof(float);
     c->chunk = (int32_t)(CHUNK_BYTES / per_image);
     c->chunk = c->chunk < 1 ? 1 : c->chunk > c->l.B ? c->l.B : c->chunk;
@@ -106,9 +109,9 @@ static void im2col(const conv *c, const float *x, int32_t n, float *col) {
         for (int32_t ox = 0; ox < c->l.g.OW; ox++) {
             float *dst = col + ((size_t)r * c->l.g.OW + ox) * c->l.K;
             for (int32_t ky = 0; ky < c->l.g.KH; ky++) {
-                int32_t iy = oy * c->l.g.SH - c->l.g.PT + ky;
+                int32_t iy = oy * c->l.g.SH - c->l.g.PT + ky * c->l.g.DH;
                 for (int32_t kx = 0; kx < c->l.g.KW; kx++) {
-                    int32_t ix = ox * c->l.g.SW - c->l.g.PL + kx;
+                    int32_t ix = ox * c->l.g.SW - c->l.g.PL + kx * c->l.g.DW;
                     float *d = dst + ((size_t)ky * c->l.g.KW + kx) * c->l.g.C;
                     if (iy < 0 || iy >= c->l.g.H || ix < 0 || ix >= c->l.g.W)
                         memset(d, 0, cb);
@@ -133,11 +136,12 @@ static void col2im(const conv *c, const float *dcol, int32_t n, float *dx) {
                     dcol +
                     (((size_t)img * c->l.g.OH + oy) * c->l.g.OW + ox) * c->l.K;
                 for (int32_t ky = 0; ky < c->l.g.KH; ky++) {
-                    int32_t iy = oy * c->l.g.SH - c->l.g.PT + ky;
+                    int32_t iy = oy * c->l.g.SH - c->l.g.PT + ky * c->l.g.DH;
                     if (iy < 0 || iy >= c->l.g.H)
                         continue;
                     for (int32_t kx = 0; kx < c->l.g.KW; kx++) {
-                        int32_t ix = ox * c->l.g.SW - c->l.g.PL + kx;
+                        int32_t ix =
+                            ox * c->l.g.SW - c->l.g.PL + kx * c->l.g.DW;
                         if (ix < 0 || ix >= c->l.g.W)
                             continue;
                         const float *s =

@@ -57,8 +57,8 @@ static void destroy(void *s) {
 static int create(const clnet_create_args *a, void **state, char *err) {
     if (conv2d_receptive(a) > CONV_DIRECT_MAX_K)
         return cpu_errorf(err,
-                          "the direct convolution takes receptive "
-                          "fields of at most %d values",
+                          "the direct convolution takes undilated "
+                          "receptive fields of at most %d values",
                           CONV_DIRECT_MAX_K),
                -1;
     conv *c = calloc(1, sizeof *c);

@@ -1,5 +1,5 @@
-/* conv2d on OpenCL with the project's GEMM, NHWC, one plugin per family
- * of cl/gemm.cl. The tiles family (GPUs) goes through im2col; the column
+/* conv2d on OpenCL with the project's GEMM, NHWC, one plugin per
+ * algorithm (each with the parameter sets of its family of cl/gemm.cl). The tiles family (GPUs) goes through im2col; the column
  * matrix of the whole batch is kept from forward to backward when it fits
  * a budget, else rebuilt per chunk of images. The vector family (CPU
  * devices) reads x straight from its forward product and weight gradient
@@ -17,12 +17,18 @@
 #define KEEP_COLS_BYTES (256u << 20)
 #define CHUNK_BYTES (32u << 20)
 
-#if OCL_GEMM_VEC
-#define CONV_IMPL "implicit-gemm-" OCL_GEMM_SUFFIX
+/* OCL_GEMM_VEC picks the algorithm: the implicit GEMM of the vector
+ * family, or im2col and the tiles family; each takes its family's
+ * parameter sets */
+#ifdef OCL_GEMM_VARIANT_VEC
+#define OCL_GEMM_VEC 1
+#define CONV_IMPL "implicit-gemm"
+static const char *const tunings[] = {OCL_GEMM_VEC_SETS, NULL};
 #else
-#define CONV_IMPL "im2col-gemm-" OCL_GEMM_SUFFIX
+#define OCL_GEMM_VEC 0
+#define CONV_IMPL "im2col-gemm"
+static const char *const tunings[] = {OCL_GEMM_TILES_SETS, NULL};
 #endif
-static const ocl_gemm_shape shape = OCL_GEMM_SHAPE;
 
 typedef struct {
     ocl_gemm g;
@@ -53,6 +59,7 @@ typedef struct {
     conv2d_layer l;
     int32_t chunk, keep_cols;
     int transposed; /* dx by transposed_grad, not dy w' and col2im */
+    ocl_gemm_shape gs;
     cl_mem col, dcol, w, b, dw, db;
     ocl_scratch scratch;
 } conv;
@@ -76,7 +83,14 @@ static int create(const clnet_create_args *a, void **state, char *err) {
     if (!c)
         return ocl_errorf(err, "out of memory"), -1;
     c->o = a->device;
-    if (conv2d_read(a, &c->l, err)) {
+    if (conv2d_read(a, &c->l, err) ||
+        ocl_gemm_choose(c->o, a->tuning, OCL_GEMM_VEC, &c->gs, err)) {
+        destroy(c);
+        return -1;
+    }
+    if (OCL_GEMM_VEC && conv2d_dilated(&c->l.g)) {
+        ocl_errorf(err, "the implicit GEMM does not dilate; use "
+                        "opencl/im2col-gemm");
         destroy(c);
         return -1;
     }
@@ -97,17 +111,17 @@ static int create(const clnet_create_args *a, void **state, char *err) {
         return -1;
     }
     c->scratch.floats =
-        ocl_layer_scratch(&shape, (size_t)c->chunk * c->l.P,
+        ocl_layer_scratch(&c->gs, (size_t)c->chunk * c->l.P,
                           (size_t)c->l.B * c->l.P, c->l.K, c->l.F);
 #if OCL_GEMM_VEC
     /* a larger stride would need dy spread out with zeros; channels in
      * whole column blocks keep conv_forward on its vector path */
     c->transposed = c->l.g.SH == 1 && c->l.g.SW == 1 &&
-                    c->l.g.C % (16 * shape.nv) == 0;
+                    c->l.g.C % (16 * c->gs.nv) == 0;
     if (c->transposed && c->scratch.floats < (size_t)c->l.K * c->l.F)
         c->scratch.floats = (size_t)c->l.K * c->l.F; /* flipped weights */
 #endif
-    if (ocl_gemm_program(c->o, &shape, conv2d_cl, &c->prog, names,
+    if (ocl_gemm_program(c->o, &c->gs, conv2d_cl, &c->prog, names,
                          (ocl_kernel *)&c->k, err) ||
         (!OCL_GEMM_VEC &&
          !(c->col = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) ||
@@ -122,8 +136,11 @@ static int create(const clnet_create_args *a, void **state, char *err) {
     return 0;
 }
 
+/* each algorithm where its family suits the device */
 static int32_t score(const clnet_create_args *a) {
-    return OCL_GEMM_SCORE((const clnet_ocl *)a->device);
+    if (OCL_GEMM_VEC && conv2d_settings_dilated(a))
+        return 0; /* the implicit GEMM reads undilated windows */
+    return ((const clnet_ocl *)a->device)->is_gpu == !OCL_GEMM_VEC ? 10 : 1;
 }
 
 static int bind(void *s, void *const *params, void *const *grads) {
@@ -135,13 +152,20 @@ static int bind(void *s, void *const *params, void *const *grads) {
     return 0;
 }
 
+/* im2col's and col2im's last two arguments, after the window's. */
+static int dilation_args(ocl_kernel *k, const clnet_window *g) {
+    return clSetKernelArg(k->k, 15, sizeof g->DH, &g->DH) != CL_SUCCESS ||
+           clSetKernelArg(k->k, 16, sizeof g->DW, &g->DW) != CL_SUCCESS;
+}
+
 #if !OCL_GEMM_VEC
 /* col <- im2col of n images starting at image `start` of x. */
 static int im2col(conv *c, cl_mem x, int32_t start, int32_t n, char *err) {
     int xoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
     int args_bad = ocl_args(&c->k.im2col, 4, OCL_ARG(x), OCL_ARG(xoff),
                             OCL_ARG(c->col), OCL_ARG(n)) ||
-                   ocl_window_args(&c->k.im2col, 4, &c->l.g);
+                   ocl_window_args(&c->k.im2col, 4, &c->l.g) ||
+                   dilation_args(&c->k.im2col, &c->l.g);
     if (args_bad)
         return ocl_errorf(err, "im2col: bad arguments"), -1;
     return ocl_run1d(c->o, &c->k.im2col, (size_t)n * c->l.P, err);
@@ -158,7 +182,7 @@ static int forward_direct(conv *c, cl_mem x, cl_mem y, int pixels, char *err) {
                  OCL_ARG(c->l.F), OCL_ARG(c->b), OCL_ARG(epi)) ||
         ocl_window_args(k, 7, &c->l.g))
         return ocl_errorf(err, "conv_forward: bad arguments"), -1;
-    return ocl_launch_vec(c->o, k, &shape, pixels, c->l.F, 1, err);
+    return ocl_launch_vec(c->o, k, &c->gs, pixels, c->l.F, 1, err);
 }
 #endif
 
@@ -176,7 +200,7 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     for (int32_t start = 0; start < st->batch; start += c->chunk) {
         int32_t n = st->batch - start < c->chunk ? st->batch - start : c->chunk;
         if (im2col(c, x, start, n, err) ||
-            ocl_sgemm(c->o, &c->k.g, &shape, 0, 0, n * c->l.P, c->l.F, c->l.K,
+            ocl_sgemm(c->o, &c->k.g, &c->gs, 0, 0, n * c->l.P, c->l.F, c->l.K,
                       1.0f, c->col, c->l.K, 0, c->w, c->l.F, 0, 0.0f, y, c->l.F,
                       (size_t)start * c->l.P * c->l.F, NULL, &ep, err))
             return -1;
@@ -201,7 +225,7 @@ static int weight_grad(conv *c, cl_mem x, cl_mem dy, int pixels, char *err) {
                      OCL_ARG(p1), OCL_ARG(beta), OCL_ARG(c->l.F)) ||
             ocl_window_args(k, 7, &c->l.g))
             return ocl_errorf(err, "conv_weight_grad: bad arguments"), -1;
-        if (ocl_launch_vec(c->o, k, &shape, c->l.K, c->l.F, 1, err))
+        if (ocl_launch_vec(c->o, k, &c->gs, c->l.K, c->l.F, 1, err))
             return -1;
     }
     return 0;
@@ -225,7 +249,7 @@ static int transposed_grad(conv *c, cl_mem dy, cl_mem dx, int n, char *err) {
         return ocl_errorf(err, "conv2d input gradient: bad arguments"), -1;
     if (ocl_run1d(c->o, f, (size_t)c->l.K * c->l.F, err))
         return -1;
-    return ocl_launch_vec(c->o, k, &shape, pixels, g->C, 1, err);
+    return ocl_launch_vec(c->o, k, &c->gs, pixels, g->C, 1, err);
 }
 #endif
 
@@ -254,7 +278,7 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
 #if !OCL_GEMM_VEC
         if (!c->keep_cols && im2col(c, x, start, n, err))
             return -1;
-        if (ocl_sgemm(c->o, &c->k.g, &shape, 1, 0, c->l.K, c->l.F, n * c->l.P,
+        if (ocl_sgemm(c->o, &c->k.g, &c->gs, 1, 0, c->l.K, c->l.F, n * c->l.P,
                       1.0f, c->col, c->l.K, 0, dy, c->l.F, off,
                       start == 0 ? 0.0f : 1.0f, c->dw, c->l.F, 0, &c->scratch,
                       NULL, err))
@@ -262,14 +286,15 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
 #endif
         if (!dx)
             continue;
-        if (ocl_sgemm(c->o, &c->k.g, &shape, 0, 1, n * c->l.P, c->l.K, c->l.F,
+        if (ocl_sgemm(c->o, &c->k.g, &c->gs, 0, 1, n * c->l.P, c->l.K, c->l.F,
                       1.0f, dy, c->l.F, off, c->w, c->l.F, 0, 0.0f, c->dcol,
                       c->l.K, 0, &c->scratch, NULL, err))
             return -1;
         int dxoff = start * c->l.g.H * c->l.g.W * c->l.g.C;
         int bad = ocl_args(&c->k.col2im, 4, OCL_ARG(c->dcol), OCL_ARG(dx),
                            OCL_ARG(dxoff), OCL_ARG(n)) ||
-                  ocl_window_args(&c->k.col2im, 4, &c->l.g);
+                  ocl_window_args(&c->k.col2im, 4, &c->l.g) ||
+                  dilation_args(&c->k.col2im, &c->l.g);
         if (bad)
             return ocl_errorf(err, "col2im: bad arguments"), -1;
         if (ocl_run1d(c->o, &c->k.col2im, (size_t)n * c->l.g.H * c->l.g.W, err))
@@ -285,12 +310,15 @@ static const clnet_plugin plugin = {
     .kind = "conv2d",
     .backend = "opencl",
     .impl = CONV_IMPL,
-    .summary = "2-D convolution, GEMM kernels (" OCL_GEMM_SUFFIX ")",
+    .summary = OCL_GEMM_VEC ? "2-D convolution, implicit GEMM (vector "
+                              "family of cl/gemm.cl)"
+                            : "2-D convolution, im2col and GEMM (tiles "
+                              "family of cl/gemm.cl)",
     .nsettings = CONV_NSETTINGS,
     .settings = conv2d_settings,
     .create = create,
     .destroy = destroy,
-    .layer = {forward, backward, bind, score},
+    .layer = {forward, backward, bind, score, tunings},
 };
 
 CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

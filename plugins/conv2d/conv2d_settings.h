@@ -14,6 +14,7 @@ enum {
     CONV_PADDING,
     CONV_ACTIVATION,
     CONV_KERNEL_INITIALIZER,
+    CONV_DILATION,
     CONV_NSETTINGS
 };
 
@@ -26,15 +27,26 @@ static const clnet_setting_spec conv2d_settings[CONV_NSETTINGS] = {
      0, 0},
     {"kernel_initializer", NULL, CLNET_SET_CHOICE, "glorot_uniform",
      CLNET_INIT_CHOICES, 0, 0},
+    {"dilation", "dilation_rate", CLNET_SET_SIZE2, "1", NULL, 1, 1024},
 };
 
 /* The geometry settings v give on input `in`. */
 static inline int conv2d_window(const clnet_value *v, clnet_shape in,
                                 clnet_window *g, char *err)
 {
-    return window_geometry(in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1],
-                           v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1],
-                           v[CONV_PADDING].i[0] == 1, "kernel", g, err);
+    const int32_t *d = v[CONV_DILATION].i;
+    if ((d[0] > 1 || d[1] > 1) &&
+        (v[CONV_STRIDES].i[0] > 1 || v[CONV_STRIDES].i[1] > 1)) {
+        snprintf(err, CLNET_ERRLEN,
+                 "strides %dx%d with dilation %dx%d: as in Keras, a "
+                 "convolution strides or dilates, not both",
+                 v[CONV_STRIDES].i[0], v[CONV_STRIDES].i[1], d[0], d[1]);
+        return -1;
+    }
+    return window_geometry_dilated(
+        in, v[CONV_KERNEL].i[0], v[CONV_KERNEL].i[1], v[CONV_STRIDES].i[0],
+        v[CONV_STRIDES].i[1], d[0] ? d[0] : 1, d[1] ? d[1] : 1,
+        v[CONV_PADDING].i[0] == 1, "kernel", g, err);
 }
 
 /* Which of a layer's figures passes CLNET_MAX_ELEMENTS, or NULL. In 64
@@ -93,13 +105,19 @@ static inline int conv2d_read(const clnet_create_args *a, conv2d_layer *l,
     return 0;
 }
 
+/* Whether a layer's taps are dilated: only the im2col paths run it. */
+static inline int conv2d_dilated(const clnet_window *g)
+{
+    return g->DH > 1 || g->DW > 1;
+}
+
 /* Whether the Winograd implementations (every backend) take a layer:
  * F(4x4, 3x3) needs a 3x3 kernel at stride 1, and their kernels work on
  * channels and filters in whole 16-float vectors. */
 static inline int conv2d_winograd_fits(const conv2d_layer *l)
 {
     return l->g.KH == 3 && l->g.KW == 3 && l->g.SH == 1 && l->g.SW == 1 &&
-           l->g.C % 16 == 0 && l->F % 16 == 0;
+           !conv2d_dilated(&l->g) && l->g.C % 16 == 0 && l->F % 16 == 0;
 }
 
 /* The Winograd implementations' refusal of layer l (settings a), naming
@@ -123,9 +141,22 @@ static inline int conv2d_winograd_refuse(const clnet_create_args *a,
  * images, where im2col rows are too short for a GEMM to run well. */
 #define CONV_DIRECT_MAX_K 32
 
-/* kh * kw * channels, in 64 bits: it does not fit 32 for large layers. */
+/* Whether settings ask for dilated taps (1x1 kernels have none to
+ * dilate). */
+static inline int conv2d_settings_dilated(const clnet_create_args *a)
+{
+    const clnet_value *v = a->settings;
+    return (v[CONV_DILATION].i[0] > 1 && v[CONV_KERNEL].i[0] > 1) ||
+           (v[CONV_DILATION].i[1] > 1 && v[CONV_KERNEL].i[1] > 1);
+}
+
+/* kh * kw * channels, in 64 bits: it does not fit 32 for large layers.
+ * Dilated layers count as too large for the direct implementations,
+ * whose tap tables are not dilated. */
 static inline int64_t conv2d_receptive(const clnet_create_args *a)
 {
+    if (conv2d_settings_dilated(a))
+        return INT64_MAX;
     return (int64_t)a->settings[CONV_KERNEL].i[0] *
            a->settings[CONV_KERNEL].i[1] * a->in[0].c;
 }

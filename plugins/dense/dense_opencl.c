@@ -14,7 +14,8 @@ typedef struct {
     ocl_act a;
 } kernels;
 static const char *const names[] = {OCL_GEMM_KERNELS, OCL_ACT_KERNELS, NULL};
-static const ocl_gemm_shape shape = OCL_GEMM_SHAPE;
+static const char *const tunings[] = {OCL_GEMM_TILES_SETS, OCL_GEMM_VEC_SETS,
+                                      NULL};
 
 typedef struct {
     clnet_ocl *o;
@@ -22,6 +23,7 @@ typedef struct {
     kernels k;
     int32_t D, U, act, fused;
     int32_t rows_per_sample; /* h x w positions the units apply at */
+    ocl_gemm_shape gs;       /* either family; tiles on GPUs by default */
     cl_mem w, b, dw, db;
     ocl_scratch scratch;
 } dense;
@@ -44,12 +46,16 @@ static int create(const clnet_create_args *a, void **state, char *err) {
     d->D = a->in[0].c;
     d->U = a->plan->out.c;
     d->rows_per_sample = a->in[0].h * a->in[0].w;
+    if (ocl_gemm_choose(d->o, a->tuning, -1, &d->gs, err)) {
+        free(d);
+        return -1;
+    }
     d->act = a->settings[DENSE_ACTIVATION].i[0];
     d->fused = a->fuse_softmax_loss;
     d->scratch.floats = ocl_layer_scratch(
-        &shape, (size_t)a->max_batch * (size_t)d->rows_per_sample,
+        &d->gs, (size_t)a->max_batch * (size_t)d->rows_per_sample,
         (size_t)a->max_batch * (size_t)d->rows_per_sample, d->D, d->U);
-    if (ocl_gemm_program(d->o, &shape, dense_cl, &d->prog, names,
+    if (ocl_gemm_program(d->o, &d->gs, dense_cl, &d->prog, names,
                          (ocl_kernel *)&d->k, err) ||
         !(d->scratch.buf =
               ocl_buffer(d->o, d->scratch.floats * sizeof(float), err))) {
@@ -58,10 +64,6 @@ static int create(const clnet_create_args *a, void **state, char *err) {
     }
     *state = d;
     return 0;
-}
-
-static int32_t score(const clnet_create_args *a) {
-    return OCL_GEMM_SCORE((const clnet_ocl *)a->device);
 }
 
 static int bind(void *s, void *const *params, void *const *grads) {
@@ -80,7 +82,7 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     dense *d = s;
     int rows = st->batch * d->rows_per_sample;
     ocl_epilogue ep = {d->b, d->act == ACT_RELU};
-    if (ocl_sgemm(d->o, &d->k.g, &shape, 0, 0, rows, d->U, d->D, 1.0f,
+    if (ocl_sgemm(d->o, &d->k.g, &d->gs, 0, 0, rows, d->U, d->D, 1.0f,
                   (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y, d->U, 0,
                   NULL, &ep, err))
         return -1;
@@ -101,11 +103,11 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
     if (ocl_bias_activation_backward(
             d->o, &d->k.a, &d->k.g, (cl_mem)y, (cl_mem)dy, d->db, d->act,
             d->fused, (size_t)rows, d->U, &d->scratch, err) ||
-        ocl_sgemm(d->o, &d->k.g, &shape, 1, 0, d->D, d->U, rows, 1.0f,
+        ocl_sgemm(d->o, &d->k.g, &d->gs, 1, 0, d->D, d->U, rows, 1.0f,
                   (cl_mem)x, d->D, 0, (cl_mem)dy, d->U, 0, 0.0f, d->dw, d->U, 0,
                   &d->scratch, NULL, err))
         return -1;
-    if (dx && ocl_sgemm(d->o, &d->k.g, &shape, 0, 1, rows, d->D, d->U,
+    if (dx && ocl_sgemm(d->o, &d->k.g, &d->gs, 0, 1, rows, d->D, d->U,
                         1.0f, (cl_mem)dy, d->U, 0, d->w, d->U, 0, 0.0f,
                         (cl_mem)dx, d->D, 0, &d->scratch, NULL, err))
         return -1;
@@ -118,13 +120,14 @@ static const clnet_plugin plugin = {
     .role = CLNET_ROLE_LAYER,
     .kind = "dense",
     .backend = "opencl",
-    .impl = "gemm-" OCL_GEMM_SUFFIX,
-    .summary = "fully connected layer, GEMM kernels (" OCL_GEMM_SUFFIX ")",
+    .impl = "gemm",
+    .summary = "fully connected layer, GEMM kernels (either family of "
+               "cl/gemm.cl, by tuning)",
     .nsettings = DENSE_NSETTINGS,
     .settings = dense_settings,
     .create = create,
     .destroy = destroy,
-    .layer = {forward, backward, bind, score},
+    .layer = {forward, backward, bind, NULL, tunings},
 };
 
 CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void) { return &plugin; }

@@ -483,6 +483,7 @@ static int open_device(int32_t index, void **ctx, char *err)
     o->device = devs[index];
     o->build = ocl_build;
     info_str(o->device, CL_DEVICE_NAME, o->device_name, sizeof o->device_name);
+    info_str(o->device, CL_DEVICE_VENDOR, o->vendor, sizeof o->vendor);
     info_str(o->device, CL_DRIVER_VERSION, o->driver_version,
              sizeof o->driver_version);
     clGetPlatformInfo(o->platform, CL_PLATFORM_VERSION,

@@ -20,7 +20,8 @@ struct clnet_ocl {
     size_t max_work_group;
     int is_gpu;
     cl_ulong local_mem, max_alloc;
-    char device_name[128], driver_version[64], platform_version[128];
+    char device_name[128], vendor[128], driver_version[64],
+        platform_version[128];
     /* Builds `source` with `options` (OpenCL C 1.2), from the binary cache
      * when it holds a build for this device, driver, platform, source and
      * options; writes the build log into err when the build fails. */

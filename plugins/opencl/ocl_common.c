@@ -1,5 +1,6 @@
 /* Helpers the OpenCL plugins share; see ocl_common.h. */
 #include "ocl_common.h"
+#include "gemm_defaults.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -258,6 +259,54 @@ static int gemm_args(ocl_kernel *k, int M, int N, int K, float alpha, cl_mem A,
         return -1;
     }
     return 0;
+}
+
+int ocl_gemm_parse(const char *name, ocl_gemm_shape *gs) {
+    int a = 0, b = 0;
+    char tail;
+    memset(gs, 0, sizeof *gs);
+    if (sscanf(name, "tiles%dx%d%c", &a, &b, &tail) == 2 &&
+        (a == 16 || a == 32) && b >= 1 && a % b == 0) {
+        gs->ts = a;
+        gs->wpt = b;
+        return 0;
+    }
+    if (sscanf(name, "vec%dx%d%c", &a, &b, &tail) == 2 && a >= 1 &&
+        a <= 16 && b >= 1 && b <= 4) {
+        gs->vec = 1;
+        gs->tm = a;
+        gs->nv = b;
+        return 0;
+    }
+    return -1;
+}
+
+int ocl_gemm_choose(const clnet_ocl *o, const char *tuning, int vec,
+                    ocl_gemm_shape *gs, char *err) {
+    if (tuning && *tuning) {
+        if (ocl_gemm_parse(tuning, gs) || (vec >= 0 && gs->vec != vec))
+            return ocl_errorf(err,
+                              "'%s' is not one of this implementation's "
+                              "GEMM parameter sets (%s)",
+                              tuning,
+                              vec == 1   ? "vec4x4, vec8x2"
+                              : vec == 0 ? "tiles16x4, tiles32x8"
+                                         : "tiles16x4, tiles32x8, vec4x4, "
+                                           "vec8x2"),
+                   -1;
+        return 0;
+    }
+    int want = vec >= 0 ? vec : !o->is_gpu;
+    size_t n = sizeof ocl_gemm_defaults / sizeof *ocl_gemm_defaults;
+    for (size_t i = 0; i < n; i++) {
+        const ocl_gemm_default *d = &ocl_gemm_defaults[i];
+        if (d->gpu == o->is_gpu && d->vec == want &&
+            strstr(o->vendor, d->vendor))
+            return ocl_gemm_parse(d->tuning, gs);
+    }
+    return ocl_errorf(err, "no default GEMM parameter set for %s",
+                      o->device_name),
+           -1;
 }
 
 static void gemm_options(const ocl_gemm_shape *gs, char *buf, size_t n) {

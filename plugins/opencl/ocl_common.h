@@ -73,43 +73,21 @@ typedef struct {
     int tm, nv;  /* vector: TM rows by NV float16 vectors per work-item */
 } ocl_gemm_shape;
 
-/* A plugin variant's shape, from its build flags: OCL_GEMM_VARIANT_VEC
- * picks the vector family; OCL_GEMM_TM/NV or OCL_GEMM_TS/WPT override the
- * default tiles (4 x 4 vectors: fastest of 4-14 x 1-4 on PoCL here; 16 x
- * 16 tiles with 4 per work-item), OCL_GEMM_SUFFIX names the variant and
- * OCL_GEMM_RANK (0 for the defaults) lowers its score below theirs. Each
- * family scores higher on the kind of device it suits; `clnet tune`
- * measures every variant. */
-#ifndef OCL_GEMM_RANK
-#define OCL_GEMM_RANK 0
-#endif
-#if defined(OCL_GEMM_VARIANT_VEC)
-#ifndef OCL_GEMM_TM
-#define OCL_GEMM_TM 4
-#endif
-#ifndef OCL_GEMM_NV
-#define OCL_GEMM_NV 4
-#endif
-#ifndef OCL_GEMM_SUFFIX
-#define OCL_GEMM_SUFFIX "vec"
-#endif
-#define OCL_GEMM_VEC 1
-#define OCL_GEMM_SHAPE {1, 0, 0, OCL_GEMM_TM, OCL_GEMM_NV}
-#define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 1 : 10 - OCL_GEMM_RANK)
-#else
-#ifndef OCL_GEMM_TS
-#define OCL_GEMM_TS 16
-#endif
-#ifndef OCL_GEMM_WPT
-#define OCL_GEMM_WPT 4
-#endif
-#ifndef OCL_GEMM_SUFFIX
-#define OCL_GEMM_SUFFIX "tiles"
-#endif
-#define OCL_GEMM_VEC 0
-#define OCL_GEMM_SHAPE {0, OCL_GEMM_TS, OCL_GEMM_WPT, 0, 0}
-#define OCL_GEMM_SCORE(o) ((o)->is_gpu ? 10 - OCL_GEMM_RANK : 1)
-#endif
+
+/* A GEMM parameter set by name: "tilesTSxWPT" (local-memory tiles, TS x
+ * TS outputs per work-group, WPT per work-item) or "vecTMxNV" (TM rows
+ * by NV float16 vectors per work-item); -1 on another name. */
+int ocl_gemm_parse(const char *name, ocl_gemm_shape *gs);
+/* The parameter set to use: `tuning` when given (it must be of the
+ * family `vec` when vec >= 0), else the default table's for this
+ * device's vendor and type (gemm_defaults.h), in that family (vec >= 0)
+ * or the device type's (vec < 0). A sentence in err on a bad name. */
+int ocl_gemm_choose(const clnet_ocl *o, const char *tuning, int vec,
+                    ocl_gemm_shape *gs, char *err);
+/* Every parameter set the GEMM plugins offer, NULL-terminated: the tiles
+ * sets, then the vector sets (OCL_GEMM_TILES, OCL_GEMM_VECS of them). */
+#define OCL_GEMM_TILES_SETS "tiles16x4", "tiles32x8"
+#define OCL_GEMM_VEC_SETS "vec4x4", "vec8x2"
 
 /* What a product adds to each element as it stores it: bias[column]
  * (when bias is not NULL), then relu (when relu). */

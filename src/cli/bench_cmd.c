@@ -104,11 +104,15 @@ int cli_bench(const cli_options *o, cli_open_net_fn open_net, cli_fail_fn fail)
     if (o->device && !strcmp(o->device, "all")) {
         snprintf(labels[n++], sizeof labels[0], "cpu");
         clnet_device_info d[64];
-        int nd = clnet_registry_find(r, "device", "opencl")
-                     ? clnet_devices(r, "opencl", d, 64, &e)
-                     : 0;
-        for (int i = 0; i < nd && i < 64; i++)
-            snprintf(labels[n++], sizeof labels[0], "opencl:%d", i);
+        for (int p = 0; p < clnet_registry_count(r); p++) {
+            const clnet_plugin *q = clnet_registry_get(r, p, NULL);
+            if (q->role != CLNET_ROLE_DEVICE)
+                continue;
+            int nd = clnet_devices(r, q->backend, d, 64, &e);
+            for (int i = 0; i < nd && i < 64 && n < 65; i++)
+                snprintf(labels[n++], sizeof labels[0], "%s:%d", q->backend,
+                         i);
+        }
     } else {
         snprintf(labels[n++], sizeof labels[0], "%s",
                  o->device ? o->device : "cpu");

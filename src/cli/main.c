@@ -50,8 +50,11 @@ static int cmd_plugins(void)
     for (int i = 0; i < clnet_registry_count(r); i++) {
         const char *path;
         const clnet_plugin *p = clnet_registry_get(r, i, &path);
-        printf("%-*s %-8s %-*s %-4u %s\n", wk, p->kind, p->backend, wi,
-               p->impl, p->abi_version, path);
+        /* a kind's definition belongs to no backend */
+        int def = p->role == CLNET_ROLE_KIND;
+        printf("%-*s %-8s %-*s %-4u %s\n", wk, p->kind,
+               def ? "(kind)" : p->backend, wi, def ? "definition" : p->impl,
+               p->abi_version, path);
     }
     for (int i = 0; i < clnet_registry_refused_count(r); i++)
         printf("refused: %s\n", clnet_registry_refused(r, i));
@@ -90,24 +93,24 @@ static int cmd_devices(void)
     clnet_device_info d[64];
     int n = clnet_devices(r, "cpu", d, 64, &e);
     print_devices("cpu", d, n < 64 ? n : 64);
-    int any_opencl = 0;
+    int device_plugins = 0;
     for (int i = 0; i < clnet_registry_count(r); i++) {
         const clnet_plugin *p = clnet_registry_get(r, i, NULL);
         if (p->role != CLNET_ROLE_DEVICE)
             continue;
-        any_opencl |= strcmp(p->backend, "opencl") == 0;
+        device_plugins++;
         n = clnet_devices(r, p->backend, d, 64, &e);
         if (n < 0)
             printf("%s: %s\n", p->backend, e.msg);
         else if (n == 0)
-            printf("%s: no %s platform or device was found\n", p->backend,
-                   strcmp(p->backend, "opencl") == 0 ? "OpenCL" : p->backend);
+            printf("%s: no platform or device was found (%s)\n", p->backend,
+                   p->summary);
         else
             print_devices(p->backend, d, n < 64 ? n : 64);
     }
-    if (!any_opencl)
-        printf("opencl: the OpenCL backend plugin is not loaded (built "
-               "without OpenCL?), so no OpenCL devices are listed\n");
+    if (!device_plugins)
+        printf("no device plugin is loaded (clnet built without OpenCL?), so "
+               "only the native CPU is listed\n");
     clnet_registry_free(r);
     return 0;
 }
@@ -133,6 +136,7 @@ static clnet_net *open_net(const cli_options *o, int32_t batch,
     b.device = o->device;
     b.backends = o->backend;
     b.max_memory = o->max_memory;
+    b.strict = o->strict;
     int tune = o->autotune || !strcmp(o->command, "tune");
     if (tune && clnet_tune(t, *reg, &b, o->steps ? o->steps : TUNE_STEPS,
                            stdout, e)) {

@@ -54,6 +54,9 @@ static const option_spec options[] = {
     {"backend", C_BUILD, 1,
      "LIST KIND=BACKEND or NAME=BACKEND[/IMPL], comma-separated, per "
      "layer"},
+    {"strict", C_BUILD, 0,
+     "         refuse a layer whose backend has no implementation of its "
+     "kind, instead of running it on the native CPU"},
     {"seed", C_BUILD, 1, "N       seed for weights, shuffling and dropout "
                          "(default 1)"},
     {"epochs", C_TRAIN, 1, "N     epochs (default: the topology's train line)"},
@@ -212,6 +215,7 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "invert")) o->invert = 1;
     else if (!strcmp(name, "quiet")) o->quiet = 1;
     else if (!strcmp(name, "autotune")) o->autotune = 1;
+    else if (!strcmp(name, "strict")) o->strict = 1;
     else if (!strcmp(name, "json")) o->json = v;
     else if (!strcmp(name, "stop-at")) {
         char *end;

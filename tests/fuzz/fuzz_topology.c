@@ -15,6 +15,12 @@
  * which is no defect. */
 #define TRAIN_MAX_INPUT 1024
 #define TRAIN_MAX_PARAMS 100000
+/* forward FLOPs per sample: a 28x28 stack of four 3x3 convolutions with
+ * 62 filters (52 MFLOP) trained in 0.5 s under the sanitizers, and a
+ * 3.5 MFLOP one whose direct convolution's backward pass is slow under
+ * the instrumentation in 0.3-0.4 s; both passed the one-second limit
+ * while the machine was busy */
+#define TRAIN_MAX_FLOPS 1e6
 
 static clnet_registry *registry;
 static FILE *devnull;
@@ -40,6 +46,7 @@ static void train_step(clnet_net *net)
     int32_t in = clnet_net_input_size(net);
     if (in < 1 || in > TRAIN_MAX_INPUT ||
         clnet_net_param_count(net) > TRAIN_MAX_PARAMS ||
+        clnet_net_flops(net) > TRAIN_MAX_FLOPS ||
         clnet_net_classes(net) < 1)
         return;
     clnet_shape s = clnet_net_input_shape(net);
