@@ -11,11 +11,16 @@
  * sum_slices: no atomics, the same result on every run. */
 
 /* y, a work-item per output value: bias (when has_bias) plus the taps
- * inside the input, then relu when relu. n: values in y. */
+ * inside the input, then the activation act when it is elementwise
+ * (activation.cl's act_apply with act_default_alpha's parameter; softmax,
+ * act 2, is softmax_rows's, after). With store_pre the sums before the
+ * activation go to pre as well (gelu's and swish's gradients need them).
+ * n: values in y. */
 __kernel void dw_forward(__global const float *x, __global const float *w,
                          __global const float *bias, __global float *y,
-                         const int n, const int CO, const int has_bias,
-                         const int relu, const int H, const int W,
+                         __global float *pre, const int n, const int CO,
+                         const int has_bias, const int act,
+                         const int store_pre, const int H, const int W,
                          const int C, const int KH, const int KW,
                          const int SH, const int SW, const int PT,
                          const int PL, const int OH, const int OW)
@@ -39,7 +44,11 @@ __kernel void dw_forward(__global const float *x, __global const float *w,
                           acc);
         }
     }
-    y[i] = relu ? fmax(acc, 0.0f) : acc;
+    if (store_pre)
+        pre[i] = acc;
+    y[i] = act == 1   ? fmax(acc, 0.0f)
+           : act >= 3 ? act_apply(act, acc, act_default_alpha(act))
+                      : acc;
 }
 
 /* dx, a work-item per input value of the batch's `batch` images: the sum

@@ -1,8 +1,9 @@
 /* depthwise_conv2d (Keras's DepthwiseConv2D): the kind's shapes,
  * parameters and refusals; the native CPU plugin on hand-computed values
- * and against finite differences; the OpenCL plugin against the CPU one on
- * odd sizes (skipped without an OpenCL device); and a MobileNet-style
- * network built by the core whose parameter count is Keras's. */
+ * and against finite differences (the smooth activations too); the OpenCL
+ * plugin against the CPU one on odd sizes with every activation (skipped
+ * without an OpenCL device); and a MobileNet-style network built by the
+ * core whose parameter count is Keras's, trained a few steps. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,13 @@ static const dw_case grad_cases[] = {
     {6, 6, 5, 2, 2, 2, 1, 1, ACT_LINEAR, 0, 2},
     {6, 5, 40, 3, 3, 1, 1, 1, ACT_LINEAR, 1, 1},
     {5, 6, 17, 3, 3, 2, 1, 2, ACT_LINEAR, 1, 1},
+    /* the smooth activations: from y alone, and from the sums before the
+     * activation (gelu, swish) */
+    {5, 7, 3, 3, 3, 2, 1, 2, ACT_SIGMOID, 1, 2},
+    {5, 7, 3, 3, 3, 1, 1, 1, ACT_TANH, 1, 2},
+    {5, 7, 3, 3, 3, 2, 1, 2, ACT_ELU, 1, 2},
+    {5, 7, 3, 3, 3, 2, 1, 2, ACT_GELU, 1, 2},
+    {6, 5, 20, 3, 3, 1, 1, 1, ACT_SWISH, 1, 2},
 };
 
 START_TEST(gradients_match_finite_differences)
@@ -336,11 +344,18 @@ START_TEST(opencl_agrees_with_cpu)
 {
     if (!have_opencl())
         return;
+    /* every activation, on sizes no multiple of anything */
     const dw_case cases[] = {
         {5, 7, 3, 3, 3, 2, 1, 2, ACT_RELU, 1, 1},
         {5, 7, 3, 3, 3, 1, 0, 1, ACT_LINEAR, 1, 3},
         {6, 5, 4, 3, 2, 2, 1, 3, ACT_SOFTMAX, 0, 2},
         {9, 8, 40, 3, 3, 1, 1, 1, ACT_RELU, 1, 2},
+        {5, 7, 3, 3, 3, 2, 1, 2, ACT_SIGMOID, 1, 1},
+        {5, 7, 3, 3, 3, 1, 1, 1, ACT_TANH, 0, 2},
+        {5, 7, 3, 3, 3, 2, 1, 2, ACT_LEAKY_RELU, 1, 1},
+        {5, 7, 3, 3, 3, 2, 1, 1, ACT_ELU, 1, 2},
+        {5, 7, 3, 3, 3, 2, 1, 2, ACT_GELU, 1, 1},
+        {6, 5, 17, 3, 3, 1, 1, 1, ACT_SWISH, 1, 2},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const dw_case *c = &cases[k];

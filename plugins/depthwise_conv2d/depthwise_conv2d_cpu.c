@@ -22,7 +22,10 @@
  * size times M): output c M + m is then the multiplier-1 convolution of
  * expanded channel c M + m, and the input gradient of the expanded input,
  * written over the same workspace, is summed over each channel's M
- * copies. */
+ * copies. Relu is applied in the forward tiles and its mask in the
+ * kernel-gradient pass; the other activations and their gradients go
+ * through the shared helpers (cpu_common.h), gelu and swish with the
+ * pre-activation values the forward pass keeps in a workspace. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +57,9 @@ typedef struct {
     /* outputs [ia, ib) of a row have all their tap columns inside */
     int32_t ia, ib;
     float *wide; /* multiplier > 1: max_batch x H x W x CO floats */
+    /* gelu and swish, whose gradient needs the pre-activation values:
+     * those of the last forward pass, max_batch x OH x OW x CO */
+    float *pre;
 } dwconv;
 
 /* The range [*lo, *hi) of outputs along an axis (n of them, stride s,
@@ -77,6 +83,7 @@ static void destroy(void *s)
     if (d) {
         free(d->partial);
         free(d->wide);
+        free(d->pre);
         free(d->xlo);
         free(d->xhi);
     }
@@ -153,6 +160,13 @@ static int bind(void *s, void *const *params, void *const *grads)
         d->wide = cpu_alloc(sizeof(float) * (size_t)d->l.B * d->l.g.H *
                             d->l.g.W * d->l.CO);
         if (!d->wide)
+            return -1;
+    }
+    if (act_needs_input(d->l.act)) {
+        free(d->pre);
+        d->pre = cpu_alloc(sizeof(float) * (size_t)d->l.B * d->l.g.OH *
+                           d->l.g.OW * d->l.CO);
+        if (!d->pre)
             return -1;
     }
     return d->partial ? 0 : -1;
@@ -394,19 +408,25 @@ static int forward(void *s, const clnet_step *st, const void *const *xv,
         widen(d, (float *)x, (long)st->batch * g->H * g->W, d->wide, 0);
         x = d->wide;
     }
+    /* the sums with the bias (and relu) go to y, or for gelu and swish
+     * to the pre-activation workspace the backward pass reads */
+    float *out = d->pre ? d->pre : y;
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
         for (long r = 0; r < rows; r++) {
             const int32_t b = (int32_t)(r / g->OH), oy = (int32_t)(r % g->OH);
             forward_row1(d, x + (size_t)b * in_image, oy,
-                         y + (size_t)r * g->OW * d->l.CO);
+                         out + (size_t)r * g->OW * d->l.CO);
         }
         v16_stream_fence(); /* y is read by other threads next */
     }
-    if (d->l.act == ACT_SOFTMAX)
-        cpu_bias_activation(y, (size_t)rows * g->OW, (size_t)d->l.CO, NULL,
-                            ACT_SOFTMAX);
+    const size_t pixels = (size_t)rows * g->OW;
+    if (d->pre)
+        cpu_activation(d->pre, y, pixels, (size_t)d->l.CO, d->l.act,
+                       act_default_alpha(d->l.act));
+    else if (d->l.act != ACT_LINEAR && d->l.act != ACT_RELU)
+        cpu_bias_activation(y, pixels, (size_t)d->l.CO, NULL, d->l.act);
     return 0;
 }
 
@@ -494,10 +514,14 @@ static int backward(void *s, const clnet_step *st, const void *const *xv,
         widen(d, (float *)x, (long)st->batch * g->H * g->W, d->wide, 0);
         x = d->wide;
     }
-    /* softmax's gradient needs whole pixels' rows: one pass first;
-     * relu's mask and the bias gradient are taken row by row below, in
-     * the pass that sums the kernel gradient, while the row is in cache */
-    if (d->l.act == ACT_SOFTMAX)
+    /* relu's mask and the bias gradient are taken row by row below, in
+     * the pass that sums the kernel gradient, while the row is in cache;
+     * the other activations in one pass first (gelu and swish from the
+     * pre-activation values the forward pass kept) */
+    if (d->pre)
+        cpu_activation_grad(d->pre, y, dy, dy, pixels, (size_t)CO, d->l.act,
+                            act_default_alpha(d->l.act), d->l.fused);
+    else if (d->l.act != ACT_LINEAR && d->l.act != ACT_RELU)
         cpu_activation_backward(y, dy, pixels, (size_t)CO, d->l.act,
                                 d->l.fused);
     const size_t tc = (size_t)d->l.T * CO, part = tc + (size_t)CO;

@@ -1,6 +1,8 @@
 /* depthwise_conv2d on OpenCL (cl/depthwise_conv2d.cl): the forward pass
- * and the input gradient a work-item per value, bias and relu fused into
- * the forward pass; the kernel and bias gradients summed per work-group
+ * and the input gradient a work-item per value, bias and the elementwise
+ * activations fused into the forward pass (softmax after it, gelu and
+ * swish keeping the sums before the activation for their gradients); the
+ * kernel and bias gradients summed per work-group
  * over slices of pixels, then the slices added up in order (reduce.cl's
  * sum_slices): no atomics, the same result on every run. */
 #include <stdio.h>
@@ -16,12 +18,12 @@
 #define MAX_SLICES 256
 
 typedef struct {
-    ocl_kernel fwd, input_grad, grad, sum_slices;
+    ocl_kernel fwd, input_grad, grad, sum_slices, act_backward, act_backward_y;
     ocl_act a;
 } kernels;
-static const char *const names[] = {"dw_forward", "dw_input_grad",
-                                    "dw_grad_partials", "sum_slices",
-                                    OCL_ACT_KERNELS, NULL};
+static const char *const names[] = {
+    "dw_forward",   "dw_input_grad",  "dw_grad_partials", "sum_slices",
+    "act_backward", "act_backward_y", OCL_ACT_KERNELS,    NULL};
 
 typedef struct {
     clnet_ocl *o;
@@ -31,6 +33,8 @@ typedef struct {
     int ly;        /* work-items per group along the pixels */
     int slices;    /* most slices, for the largest batch */
     cl_mem parts;  /* slices x T x CO kernel partials, then slices x CO */
+    cl_mem pre;    /* gelu, swish: the last forward pass's sums before the
+                      activation, max_batch x OH x OW x CO */
     cl_mem w, b, dw, db;
 } dwconv;
 
@@ -41,6 +45,8 @@ static void destroy(void *s)
         return;
     if (d->parts)
         clReleaseMemObject(d->parts);
+    if (d->pre)
+        clReleaseMemObject(d->pre);
     ocl_release(d->prog, (ocl_kernel *)&d->k,
                 sizeof d->k / sizeof(ocl_kernel));
     free(d);
@@ -96,6 +102,13 @@ static int create(const clnet_create_args *a, void **state, char *err)
         destroy(d);
         return -1;
     }
+    if (act_needs_input(d->l.act) &&
+        !(d->pre = ocl_buffer(d->o,
+                              (size_t)P * (size_t)d->l.CO * sizeof(float),
+                              err))) {
+        destroy(d);
+        return -1;
+    }
     if (d->k.grad.wg < (size_t)(LX * d->ly)) {
         ocl_errorf(err,
                    "depthwise_conv2d: the device runs the gradient kernel "
@@ -126,11 +139,12 @@ static int forward(void *s, const clnet_step *st, const void *const *xv,
     /* without a bias the kernel never reads it, but needs a buffer */
     cl_mem bias = d->b ? d->b : d->w;
     int P = st->batch * d->l.g.OH * d->l.g.OW, n = P * d->l.CO;
-    int has_bias = d->b != NULL, relu = d->l.act == ACT_RELU;
-    if (ocl_args(&d->k.fwd, 8, OCL_ARG(x), OCL_ARG(d->w), OCL_ARG(bias),
-                 OCL_ARG(y), OCL_ARG(n), OCL_ARG(d->l.CO), OCL_ARG(has_bias),
-                 OCL_ARG(relu)) ||
-        ocl_window_args(&d->k.fwd, 8, &d->l.g))
+    int has_bias = d->b != NULL, act = d->l.act, store_pre = d->pre != NULL;
+    cl_mem pre = d->pre ? d->pre : y;
+    if (ocl_args(&d->k.fwd, 10, OCL_ARG(x), OCL_ARG(d->w), OCL_ARG(bias),
+                 OCL_ARG(y), OCL_ARG(pre), OCL_ARG(n), OCL_ARG(d->l.CO),
+                 OCL_ARG(has_bias), OCL_ARG(act), OCL_ARG(store_pre)) ||
+        ocl_window_args(&d->k.fwd, 10, &d->l.g))
         return ocl_errorf(err, "depthwise_conv2d: bad kernel arguments"), -1;
     if (ocl_run1d(d->o, &d->k.fwd, (size_t)n, err))
         return -1;
@@ -140,6 +154,33 @@ static int forward(void *s, const clnet_step *st, const void *const *xv,
                                (size_t)P, d->l.CO, err);
 }
 
+/* dy through the activation, in place, for n = P x CO values: relu and
+ * softmax by the shared helper; sigmoid, tanh, leaky_relu and elu from y;
+ * gelu and swish from the sums the forward pass kept. */
+static int activation_backward(dwconv *d, cl_mem y, cl_mem dy, int n, int P,
+                               char *err)
+{
+    int act = d->l.act;
+    if (act == ACT_LINEAR)
+        return 0;
+    if (act == ACT_RELU || act == ACT_SOFTMAX)
+        return ocl_activation_backward(d->o, &d->k.a, y, dy, act, d->l.fused,
+                                       (size_t)P, d->l.CO, err);
+    if (d->pre) {
+        float alpha = act_default_alpha(act);
+        if (ocl_args(&d->k.act_backward, 7, OCL_ARG(d->pre), OCL_ARG(y),
+                     OCL_ARG(dy), OCL_ARG(dy), OCL_ARG(act), OCL_ARG(alpha),
+                     OCL_ARG(n)))
+            return ocl_errorf(err, "depthwise_conv2d: bad kernel arguments"),
+                   -1;
+        return ocl_run1d(d->o, &d->k.act_backward, (size_t)n, err);
+    }
+    if (ocl_args(&d->k.act_backward_y, 4, OCL_ARG(y), OCL_ARG(dy),
+                 OCL_ARG(act), OCL_ARG(n)))
+        return ocl_errorf(err, "depthwise_conv2d: bad kernel arguments"), -1;
+    return ocl_run1d(d->o, &d->k.act_backward_y, (size_t)n, err);
+}
+
 static int backward(void *s, const clnet_step *st, const void *const *xv,
                     const void *yv, void *dyv, void *const *dxv, char *err)
 {
@@ -147,8 +188,7 @@ static int backward(void *s, const clnet_step *st, const void *const *xv,
     cl_mem x = (cl_mem)xv[0], y = (cl_mem)yv, dy = dyv, dx = dxv[0];
     int P = st->batch * d->l.g.OH * d->l.g.OW, batch = st->batch;
     int has_bias = d->db != NULL, CO = d->l.CO;
-    if (ocl_activation_backward(d->o, &d->k.a, y, dy, d->l.act, d->l.fused,
-                                (size_t)P, CO, err))
+    if (activation_backward(d, y, dy, P * CO, P, err))
         return -1;
     int ps = slice_pixels(d, P), slices = (P + ps - 1) / ps;
     if (ocl_args(&d->k.grad, 7, OCL_ARG(x), OCL_ARG(dy), OCL_ARG(d->parts),
