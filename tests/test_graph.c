@@ -273,6 +273,48 @@ START_TEST(gradient_clipping)
 }
 END_TEST
 
+/* clnet summary's totals against Keras's for the models in models/: the
+ * figures are Keras 3.15.1's model.summary() of the same networks, built
+ * by tools/topology.py (keras_model) from these files. */
+START_TEST(keras_parameter_counts)
+{
+    static const struct {
+        const char *file, *lines[3];
+    } models[] = {
+        {"models/resnet20.net",
+         {"Total params: 274,538 (1.05 MB)\n",
+          "Trainable params: 272,970 (1.04 MB)\n",
+          "Non-trainable params: 1,568 (6.12 KB)\n"}},
+        {"models/mnist.net",
+         {"Total params: 280,010 (1.07 MB)\n",
+          "Trainable params: 280,010 (1.07 MB)\n",
+          "Non-trainable params: 0 (0.00 B)\n"}},
+    };
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", getenv("CLNET_SOURCE_ROOT"),
+                 models[m].file);
+        clnet_error e;
+        clnet_topology *t = clnet_topology_load(path, &e);
+        ck_assert_msg(t != NULL, "%s", e.msg);
+        clnet_build_options o = {.max_batch = 2};
+        clnet_net *n = clnet_net_build(t, test_registry(), &o, &e);
+        ck_assert_msg(n != NULL, "%s", e.msg);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        ck_assert_int_eq(clnet_net_summary(n, f, &e), 0);
+        fclose(f);
+        for (int k = 0; k < 3; k++)
+            ck_assert_msg(strstr(text, models[m].lines[k]), "%s: no '%s' in\n%s",
+                          models[m].file, models[m].lines[k], text);
+        free(text);
+        clnet_net_free(n);
+        clnet_topology_free(t);
+    }
+}
+END_TEST
+
 /* A kind with no OpenCL implementation (the test fixture's) runs on the
  * native CPU, summary says so, and --strict refuses it. */
 START_TEST(fallback_to_the_cpu)
@@ -320,6 +362,7 @@ int main(void)
     tcase_add_test(tc, mixed_placement_follows_cpu);
     tcase_add_test(tc, gradient_clipping);
     tcase_add_test(tc, fallback_to_the_cpu);
+    tcase_add_test(tc, keras_parameter_counts);
     suite_add_tcase(s, tc);
     return test_run(s);
 }

@@ -51,6 +51,31 @@ static const row rows[] = {
      "conv2d filters=3 kernel=1 name=other inputs=input_1\n"
      "add inputs=pre,other,pre\n",
      {"other/kernel"}, 0},
+    {"conv2d tanh", "5x5x2", "conv2d filters=3 kernel=3 activation=tanh name=t\n",
+     {"t/kernel"}, 0},
+    {"conv2d elu same", "5x4x3",
+     "conv2d filters=4 kernel=3 padding=same activation=elu name=t\n",
+     {"t/kernel"}, 0},
+    {"dense sigmoid", "1x1x6", "dense units=4 activation=sigmoid name=t\n",
+     {"t/kernel"}, 0},
+    {"dense leaky_relu", "2x2x5",
+     "dense units=4 activation=leaky_relu name=t\n", {"t/kernel"}, 0},
+    {"sigmoid", "3x3x3", "sigmoid\n", {NULL}, 0},
+    {"tanh", "3x3x3", "tanh\n", {NULL}, 0},
+    {"leaky_relu", "3x4x3", "leaky_relu negative_slope=0.1\n", {NULL}, 0},
+    {"elu", "4x3x2", "elu alpha=0.7\n", {NULL}, 0},
+    {"gelu", "3x3x3", "gelu\n", {NULL}, 0},
+    {"gelu tanh form", "3x3x3", "gelu approximate=true\n", {NULL}, 0},
+    {"swish", "3x3x3", "swish\n", {NULL}, 0},
+    {"avgpool2d", "6x7x3", "avgpool2d pool=2\n", {NULL}, 0},
+    {"avgpool2d same strided", "7x5x2",
+     "avgpool2d pool=3 strides=2 padding=same\n", {NULL}, 0},
+    {"global_avgpool2d", "5x6x4", "global_avgpool2d\n", {NULL}, 0},
+    {"global_maxpool2d", "5x6x4", "global_maxpool2d\n", {NULL}, 0},
+    {"batchnorm", "4x5x3", "batchnorm name=t\n",
+     {"t/gamma", "t/beta", "t/moving_mean", "t/moving_variance"}, 1},
+    {"batchnorm without scale", "3x3x4", "batchnorm scale=false name=t\n",
+     {"t/beta", "t/moving_mean"}, 1},
     {"concat", "4x5x2",
      "conv2d filters=3 kernel=3 padding=same name=other inputs=input_1\n"
      "concat inputs=other,pre\n",
@@ -239,12 +264,33 @@ START_TEST(layer_table)
 }
 END_TEST
 
+/* gelu and swish need their input for the gradient: a fused activation=
+ * of conv2d or dense is refused, naming the layer to write instead. */
+START_TEST(fused_gelu_and_swish_refused)
+{
+    const char *cases[][2] = {
+        {"input shape=4x4x1\nconv2d filters=2 kernel=3 activation=gelu\n"
+         "flatten\ndense units=2\n",
+         "t.net:2:1: conv2d: activation=gelu"},
+        {"input shape=4x4x1\nflatten\ndense units=3 activation=swish\n"
+         "dense units=2\n",
+         "t.net:3:1: dense: activation=swish"}};
+    for (int i = 0; i < 2; i++) {
+        clnet_error e;
+        ck_assert_ptr_null(test_build(cases[i][0], NULL, &e));
+        ck_assert_msg(strstr(e.msg, cases[i][1]), "%s", e.msg);
+        ck_assert_msg(strstr(e.msg, "layer after this one"), "%s", e.msg);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("layer_table");
     TCase *tc = tcase_create("rows");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, layer_table, 0, NROWS);
+    tcase_add_test(tc, fused_gelu_and_swish_refused);
     suite_add_tcase(s, tc);
     return test_run(s);
 }

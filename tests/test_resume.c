@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "helpers.h"
 
@@ -310,6 +311,71 @@ END_TEST
 /* On OpenCL the resumed run agrees with the straight one within float32
  * tolerance (kernels may sum in another order from one build to the next
  * on some drivers; on PoCL they are the same). */
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> 8 * i);
+}
+
+/* A checkpoint whose topology needs batch normalization's moving mean,
+ * rewritten without that tensor (and with a checksum that fits): refused,
+ * naming the tensor. */
+START_TEST(missing_state_is_named)
+{
+    clnet_net *n = build("input shape=6x6x1\n"
+                         "conv2d filters=2 kernel=3\n"
+                         "batchnorm\nflatten\n"
+                         "dense units=3 activation=softmax\n"
+                         "train optimizer=sgd lr=0.1\n",
+                         2);
+    const char *path = tmp("bn.ckpt");
+    clnet_error e;
+    ck_assert_int_eq(clnet_checkpoint_save(n, path, &e), 0);
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    /* the header's fixed part, the optimizer's name, the rest */
+    size_t off = 8 + 4 + 4 + 8 + 8 + 8;
+    off += 4 + le32(b + off);
+    off += 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8;
+    size_t count_at = off;
+    uint32_t ntensors = le32(b + off);
+    off += 4;
+    const char *want = "batchnorm_1/moving_mean";
+    size_t cut = 0, cut_len = 0;
+    for (uint32_t t = 0; t < ntensors; t++) {
+        size_t start = off;
+        uint32_t nl = le32(b + off);
+        int hit = nl == strlen(want) && !memcmp(b + off + 4, want, nl);
+        off += 4 + nl;
+        uint32_t ndim = le32(b + off);
+        off += 4 + 4 * (size_t)ndim;
+        uint64_t count = le32(b + off) | (uint64_t)le32(b + off + 4) << 32;
+        off += 8 + 4 * count;
+        if (hit) {
+            cut = start;
+            cut_len = off - start;
+        }
+    }
+    ck_assert_uint_gt(cut_len, 0);
+    memmove(b + cut, b + cut + cut_len, len - cut - cut_len);
+    len -= cut_len;
+    put_le32(b + count_at, ntensors - 1);
+    put_le32(b + len - 4, (uint32_t)crc32(0L, b, (uInt)(len - 4)));
+    const char *bad = test_write("bn-missing.ckpt", b, len);
+    free(b);
+    ck_assert_int_eq(clnet_checkpoint_load(n, bad, &e), CLNET_E_CHECKPOINT);
+    ck_assert_msg(strstr(e.msg, "expected tensor batchnorm_1/moving_mean"),
+                  "%s", e.msg);
+    clnet_net_free(n);
+}
+END_TEST
+
 START_TEST(resume_on_opencl)
 {
     clnet_error e;
@@ -509,6 +575,7 @@ int main(void)
     tcase_add_test(tc, nonfinite_loss_names_layer_and_cause);
     tcase_add_test(tc, divergence_is_told);
     tcase_add_test(tc, checkpoints_before_abi_2_are_refused);
+    tcase_add_test(tc, missing_state_is_named);
     tcase_add_test(tc, resume_on_opencl);
     tcase_add_test(tc, signals_save_and_resume);
     const char *slow = getenv("CLNET_SLOW_TESTS");

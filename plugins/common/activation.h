@@ -34,6 +34,10 @@
 #ifndef CLNET_ACTIVATION_H
 #define CLNET_ACTIVATION_H
 
+#include <stdio.h>
+
+#include "clnet/plugin.h"
+
 #define CLNET_ACTIVATION_CHOICES                                             \
     "linear|relu|softmax|sigmoid|tanh|leaky_relu|elu|gelu|swish"
 enum {
@@ -64,6 +68,22 @@ static inline float act_default_alpha(int act)
 static inline int act_needs_input(int act)
 {
     return act == ACT_GELU || act == ACT_SWISH || act == ACT_GELU_TANH;
+}
+
+/* A kind's refusal of such an activation as its `activation=` (its fused
+ * epilogue keeps only y): the sentence into err (CLNET_ERRLEN bytes),
+ * -1; 0 for every other activation. */
+static inline int act_refuse_fused(int act, const char *kind, char *err)
+{
+    if (!act_needs_input(act))
+        return 0;
+    const char *word = act == ACT_SWISH ? "swish" : "gelu";
+    snprintf(err, CLNET_ERRLEN,
+             "activation=%s needs the values before it for its gradient, "
+             "which %s's fused activation does not keep; write a '%s' "
+             "layer after this one instead",
+             word, kind, word);
+    return -1;
 }
 
 #endif

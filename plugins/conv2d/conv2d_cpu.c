@@ -187,9 +187,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
         long pixels = (long)st->batch * c->l.P;
         implicit_conv_forward(&c->l.g, c->l.F, x, c->w, c->b,
                               c->l.act == ACT_RELU, y, pixels);
-        if (c->l.act == ACT_SOFTMAX)
+        if (c->l.act != ACT_RELU && c->l.act != ACT_LINEAR)
             cpu_bias_activation(y, (size_t)pixels, (size_t)c->l.F, NULL,
-                                ACT_SOFTMAX);
+                                c->l.act);
         return 0;
     }
 #pragma omp parallel num_threads(c->nthreads)

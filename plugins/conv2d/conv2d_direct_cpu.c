@@ -211,9 +211,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
         }
         v16_stream_fence(); /* y is read by other threads next */
     }
-    if (c->l.act == ACT_SOFTMAX)
+    if (c->l.act != ACT_RELU && c->l.act != ACT_LINEAR)
         cpu_bias_activation(y, (size_t)rows * c->l.g.OW, (size_t)c->l.F, NULL,
-                            ACT_SOFTMAX);
+                            c->l.act);
     return 0;
 }
 

@@ -108,7 +108,7 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     size_t global = ((size_t)P + 3) / 4;
     if (ocl_launch(c->o, &c->k.fwd, 1, &global, NULL, err))
         return -1;
-    if (c->l.act != ACT_SOFTMAX)
+    if (c->l.act == ACT_RELU || c->l.act == ACT_LINEAR)
         return 0;
     return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->l.act, (size_t)P,
                                c->l.F, err);

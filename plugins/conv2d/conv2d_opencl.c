@@ -206,7 +206,7 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
             return -1;
     }
 #endif
-    if (c->l.act != ACT_SOFTMAX)
+    if (c->l.act == ACT_RELU || c->l.act == ACT_LINEAR)
         return 0;
     return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->l.act,
                                (size_t)st->batch * c->l.P, c->l.F, err);

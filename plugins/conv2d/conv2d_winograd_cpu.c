@@ -99,9 +99,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     winograd_weights(&c->l.g, c->l.F, c->w, 0, c->u);
     winograd_forward(&c->l.g, c->l.F, x, c->u, c->b, c->l.act == ACT_RELU, y,
                      st->batch, c->nthreads, c->scratch);
-    if (c->l.act == ACT_SOFTMAX)
+    if (c->l.act != ACT_RELU && c->l.act != ACT_LINEAR)
         cpu_bias_activation(y, (size_t)st->batch * c->l.P, (size_t)c->l.F, NULL,
-                            ACT_SOFTMAX);
+                            c->l.act);
     return 0;
 }
 

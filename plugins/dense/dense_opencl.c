@@ -86,7 +86,7 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
                   (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y, d->U, 0,
                   NULL, &ep, err))
         return -1;
-    if (d->act != ACT_SOFTMAX)
+    if (d->act == ACT_RELU || d->act == ACT_LINEAR)
         return 0;
     return ocl_bias_activation(d->o, &d->k.a, (cl_mem)y, NULL, d->act,
                                (size_t)rows, d->U, err);

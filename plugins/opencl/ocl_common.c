@@ -471,6 +471,15 @@ int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
                              OCL_ARG(cols)),
                     rows, err))
         return -1;
+    /* the other activations element by element, with the `activation=`
+     * string's parameter */
+    float alpha = act_default_alpha(act);
+    if (act >= ACT_SIGMOID &&
+        run_checked(o, &a->act_forward,
+                    ocl_args(&a->act_forward, 5, OCL_ARG(y), OCL_ARG(y),
+                             OCL_ARG(act), OCL_ARG(alpha), OCL_ARG(n)),
+                    (size_t)n, err))
+        return -1;
     return 0;
 }
 
@@ -488,6 +497,13 @@ int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
                            ocl_args(&a->softmax_backward, 4, OCL_ARG(y),
                                     OCL_ARG(dy), OCL_ARG(r), OCL_ARG(cols)),
                            rows, err);
+    /* gelu and swish need their input, which fused layers do not keep:
+     * their kinds refuse them as activation= */
+    if (act >= ACT_SIGMOID && !act_needs_input(act))
+        return run_checked(o, &a->act_backward_y,
+                           ocl_args(&a->act_backward_y, 4, OCL_ARG(y),
+                                    OCL_ARG(dy), OCL_ARG(act), OCL_ARG(n)),
+                           (size_t)n, err);
     return 0;
 }
 

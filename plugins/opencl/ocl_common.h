@@ -131,11 +131,11 @@ int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
 /* The kernels of cl/activation.cl, built into a plugin's program. */
 typedef struct {
     ocl_kernel bias_act, softmax_rows, relu_backward, softmax_backward,
-        bias_grad, copy;
+        bias_grad, copy, act_forward, act_backward_y;
 } ocl_act;
 #define OCL_ACT_KERNELS                                                      \
     "bias_act", "softmax_rows", "relu_backward", "softmax_backward",         \
-        "bias_grad", "copy"
+        "bias_grad", "copy", "act_forward", "act_backward_y"
 
 /* y += bias (NULL: none), then the activation, over rows x cols. */
 int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
