@@ -76,6 +76,17 @@ static const row rows[] = {
      {"t/gamma", "t/beta", "t/moving_mean", "t/moving_variance"}, 1},
     {"batchnorm without scale", "3x3x4", "batchnorm scale=false name=t\n",
      {"t/beta", "t/moving_mean"}, 1},
+    {"depthwise_conv2d", "6x5x3",
+     "depthwise_conv2d kernel=3 name=t\n", {"t/depthwise_kernel", "t/bias"},
+     0},
+    {"depthwise_conv2d multiplier strided relu", "7x6x2",
+     "depthwise_conv2d kernel=3 strides=2 padding=same depth_multiplier=2 "
+     "activation=relu name=t\n",
+     {"t/depthwise_kernel", "t/bias"}, 0},
+    {"depthwise_conv2d swish no bias", "5x5x4",
+     "depthwise_conv2d kernel=2x3 padding=same activation=swish use_bias=false "
+     "name=t\n",
+     {"t/depthwise_kernel"}, 0},
     {"concat", "4x5x2",
      "conv2d filters=3 kernel=3 padding=same name=other inputs=input_1\n"
      "concat inputs=other,pre\n",
