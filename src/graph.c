@@ -11,14 +11,6 @@
 #include "graph.h"
 #include "strset.h"
 
-static const clnet_topo_setting *find_setting(const clnet_topo_line *l,
-                                              const char *key)
-{
-    for (int i = 0; i < l->nsettings; i++)
-        if (strcmp(l->settings[i].key, key) == 0)
-            return &l->settings[i];
-    return NULL;
-}
 
 int clnet_graph_kind_words(const clnet_registry *r, const char **words,
                            int max)
@@ -86,7 +78,7 @@ static int name_layers(clnet_net *net, const clnet_topology *t,
                                      : "%s:%d:%d: '%s' may only be the first "
                                        "line",
                               t->file, l->line, l->col, l->kind);
-        const clnet_topo_setting *nm = find_setting(l, "name");
+        const clnet_topo_setting *nm = clnet_topo_find(l, "name");
         if (nm) {
             if (!valid_name(nm->value))
                 return clnet_fail(err, CLNET_E_PARSE,
@@ -218,8 +210,8 @@ static int resolve_inputs(clnet_net *net, const clnet_topology *t,
     for (int i = 1; i < t->nlayers; i++) {
         const clnet_topo_line *l = &t->layers[i];
         clnet_net_layer *L = &net->layers[i];
-        const clnet_topo_setting *in = find_setting(l, "inputs");
-        const clnet_topo_setting *from = find_setting(l, "from");
+        const clnet_topo_setting *in = clnet_topo_find(l, "inputs");
+        const clnet_topo_setting *from = clnet_topo_find(l, "from");
         const clnet_kind_ops *d = &L->kind->def;
         if (in && from)
             return clnet_fail(err, CLNET_E_PARSE,

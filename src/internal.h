@@ -50,6 +50,10 @@ struct clnet_topology {
 const clnet_plugin *clnet_registry_kind(const clnet_registry *r,
                                         const char *kind);
 
+/* The setting `key` of a line, or NULL. */
+const clnet_topo_setting *clnet_topo_find(const clnet_topo_line *l,
+                                          const char *key);
+
 /* Parses `text` as a setting of type spec into v; on failure writes what
  * was expected into msg. */
 int clnet_parse_value(const clnet_setting_spec *spec, const char *text,

@@ -29,14 +29,6 @@ static void list_backends(const clnet_registry *r, const char *kind,
     }
 }
 
-static const clnet_topo_setting *find_setting(const clnet_topo_line *l,
-                                              const char *key)
-{
-    for (int i = 0; i < l->nsettings; i++)
-        if (strcmp(l->settings[i].key, key) == 0)
-            return &l->settings[i];
-    return NULL;
-}
 
 /* Validates a line's settings against a plugin's table and fills values.
  * `extra` lists keys the caller handles itself. */
@@ -80,9 +72,9 @@ static int parse_settings(const char *file, const clnet_topo_line *l,
     }
     for (int s = 0; s < p->nsettings; s++) {
         const clnet_setting_spec *spec = &p->settings[s];
-        const clnet_topo_setting *st = find_setting(l, spec->key);
+        const clnet_topo_setting *st = clnet_topo_find(l, spec->key);
         const clnet_topo_setting *st2 =
-            spec->alias ? find_setting(l, spec->alias) : NULL;
+            spec->alias ? clnet_topo_find(l, spec->alias) : NULL;
         if (st && st2)
             return clnet_fail(err, CLNET_E_PARSE,
                               "%s:%d:%d: '%s' and '%s' are the same setting; "
@@ -366,6 +358,25 @@ static int infer_layer(clnet_net *net, const clnet_topology *t, int i,
     return CLNET_OK;
 }
 
+/* What score() and create() of layer i's implementation are given; the
+ * tuning is read through L->tuning, which the choice may still fill. */
+static clnet_create_args layer_args(const clnet_net *net, int i)
+{
+    const clnet_net_layer *L = &net->layers[i];
+    clnet_create_args a = {0};
+    a.settings = L->settings;
+    a.ninputs = L->ninputs;
+    a.in = L->in;
+    a.plan = &L->plan;
+    a.max_batch = net->max_batch;
+    a.threads = net->threads;
+    a.layer_index = i;
+    a.tuning = L->tuning;
+    a.device = net->backends[L->bk].ctx;
+    a.fuse_softmax_loss = i == net->nlayers - 1 && net->fused;
+    return a;
+}
+
 /* The backend and implementation of layer i: --backend, the line's
  * backend=, the default device; the native CPU when the backend has no
  * implementation of the kind (unless --strict). */
@@ -377,7 +388,7 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
     const clnet_topo_line *l = &t->layers[i];
     clnet_net_layer *L = &net->layers[i];
     char obuf[64];
-    const clnet_topo_setting *bks = find_setting(l, "backend");
+    const clnet_topo_setting *bks = clnet_topo_find(l, "backend");
     const char *backend =
         override_for(o->backends, l->kind, L->name, obuf, sizeof obuf);
     if (!backend && bks)
@@ -439,17 +450,7 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
     if (L->bk < 0)
         return err ? err->status : CLNET_E_ARG;
 
-    clnet_create_args args = {0};
-    args.settings = L->settings;
-    args.ninputs = L->ninputs;
-    args.in = L->in;
-    args.plan = &L->plan;
-    args.max_batch = net->max_batch;
-    args.threads = net->threads;
-    args.layer_index = i;
-    args.tuning = L->tuning;
-    args.device = net->backends[L->bk].ctx;
-    args.fuse_softmax_loss = i == net->nlayers - 1 && net->fused;
+    clnet_create_args args = layer_args(net, i);
     clnet_tune_key(&args, l->kind, net->max_batch, L->tune_key,
                    sizeof L->tune_key);
     if (impl) {
@@ -510,17 +511,7 @@ static int create_layer(clnet_net *net, const clnet_topology *t, int i,
     clnet_net_layer *L = &net->layers[i];
     if (!L->plugin)
         return CLNET_OK;
-    clnet_create_args args = {0};
-    args.settings = L->settings;
-    args.ninputs = L->ninputs;
-    args.in = L->in;
-    args.plan = &L->plan;
-    args.max_batch = net->max_batch;
-    args.threads = net->threads;
-    args.layer_index = i;
-    args.tuning = L->tuning;
-    args.device = net->backends[L->bk].ctx;
-    args.fuse_softmax_loss = i == net->nlayers - 1 && net->fused;
+    clnet_create_args args = layer_args(net, i);
     char perr[CLNET_ERRLEN] = "";
     if (L->plugin->create(&args, &L->state, perr)) {
         L->state = NULL;
@@ -578,8 +569,8 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
 {
     const clnet_topo_line empty = {.kind = "train", .line = 0, .col = 1};
     const clnet_topo_line *l = t->has_train ? &t->train : &empty;
-    const clnet_topo_setting *o = find_setting(l, "optimizer");
-    const clnet_topo_setting *ls = find_setting(l, "loss");
+    const clnet_topo_setting *o = clnet_topo_find(l, "optimizer");
+    const clnet_topo_setting *ls = clnet_topo_find(l, "loss");
     const char *oname = o ? o->value : "adam";
     const char *lname = ls ? ls->value : "sparse_categorical_crossentropy";
 
@@ -672,7 +663,7 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
     const clnet_setting_spec *specs[2] = {&batch_spec, &epochs_spec};
     int32_t *dest[2] = {&net->default_batch, &net->default_epochs};
     for (int k = 0; k < 2; k++) {
-        const clnet_topo_setting *st = find_setting(l, specs[k]->key);
+        const clnet_topo_setting *st = clnet_topo_find(l, specs[k]->key);
         if (!st)
             continue;
         clnet_value v;
@@ -689,7 +680,7 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
         {"global_clipnorm", NULL, CLNET_SET_FLOAT, NULL, NULL, 1e-12, 1e30}};
     double *clip_dest[2] = {&net->clipnorm, &net->global_clipnorm};
     for (int k = 0; k < 2; k++) {
-        const clnet_topo_setting *st = find_setting(l, clip_spec[k].key);
+        const clnet_topo_setting *st = clnet_topo_find(l, clip_spec[k].key);
         if (!st)
             continue;
         clnet_value v;

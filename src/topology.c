@@ -401,3 +401,12 @@ int clnet_parse_value(const clnet_setting_spec *spec, const char *text,
     snprintf(msg, msglen, "setting '%s' has an unknown type", spec->key);
     return -1;
 }
+
+const clnet_topo_setting *clnet_topo_find(const clnet_topo_line *l,
+                                          const char *key)
+{
+    for (int i = 0; i < l->nsettings; i++)
+        if (strcmp(l->settings[i].key, key) == 0)
+            return &l->settings[i];
+    return NULL;
+}
