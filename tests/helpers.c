@@ -100,6 +100,53 @@ void test_fill(float *x, size_t n, float lo, float hi, unsigned *seed)
     }
 }
 
+const clnet_plugin *test_opencl(void **ctx)
+{
+    static int state = -1;
+    static const clnet_plugin *dev;
+    static void *dctx;
+    if (state < 0) {
+        static clnet_registry *r;
+        clnet_error e;
+        if (!(r = clnet_registry_open(&e))) {
+            fprintf(stderr, "%s\n", e.msg);
+            return NULL;
+        }
+        dev = clnet_registry_find(r, "device", "opencl");
+        clnet_device_info info[4];
+        int n = dev ? clnet_devices(r, "opencl", info, 4, &e) : 0;
+        char err[CLNET_ERRLEN];
+        state = n > 0 && dev->device.open(0, &dctx, err) == 0;
+        if (!state)
+            fprintf(stderr, "OpenCL tests skipped: %s\n",
+                    dev ? "no OpenCL platform or device was found"
+                        : "the OpenCL backend was not built");
+    }
+    *ctx = dctx;
+    return state ? dev : NULL;
+}
+
+void *test_upload(const clnet_plugin *dev, void *ctx, const float *host,
+                  size_t n)
+{
+    void *buf;
+    char err[CLNET_ERRLEN];
+    ck_assert_msg(dev->device.alloc(ctx, n * 4 + 4, &buf, err) == 0, "%s",
+                  err);
+    if (host)
+        ck_assert_msg(dev->device.write(ctx, buf, host, n * 4, err) == 0,
+                      "%s", err);
+    return buf;
+}
+
+void test_download(const clnet_plugin *dev, void *ctx, const void *buf,
+                   float *host, size_t n)
+{
+    char err[CLNET_ERRLEN];
+    ck_assert_msg(dev->device.read(ctx, buf, host, n * 4, err) == 0, "%s",
+                  err);
+}
+
 const clnet_plugin *test_kind(const char *kind)
 {
     const clnet_registry *r = test_registry();

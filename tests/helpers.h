@@ -42,6 +42,17 @@ const clnet_plugin *test_plugin(const char *kind);
 /* The cpu plugin of kind with implementation impl. */
 const clnet_plugin *test_plugin_impl(const char *kind, const char *impl);
 
+/* The first OpenCL device, through the OpenCL device plugin, opened once
+ * (*ctx its context): the plugin, or NULL when there is none (said once on
+ * stderr). Safe outside a test (no assertions). */
+const clnet_plugin *test_opencl(void **ctx);
+/* n floats to a new device buffer (host NULL: left as allocated), and
+ * back. */
+void *test_upload(const clnet_plugin *dev, void *ctx, const float *host,
+                  size_t n);
+void test_download(const clnet_plugin *dev, void *ctx, const void *buf,
+                   float *host, size_t n);
+
 /* The kind's definition, and its plan for settings and inputs. */
 const clnet_plugin *test_kind(const char *kind);
 int test_infer(const char *kind, const clnet_value *values,

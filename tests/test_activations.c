@@ -335,32 +335,11 @@ END_TEST
 static const clnet_plugin *dev;
 static void *ctx;
 
-static int have_opencl(void)
-{
-    static int state = -1;
-    if (state < 0) {
-        clnet_error e;
-        dev = clnet_registry_find(test_registry(), "device", "opencl");
-        clnet_device_info info[4];
-        int n = dev ? clnet_devices(test_registry(), "opencl", info, 4, &e)
-                    : 0;
-        char err[CLNET_ERRLEN];
-        state = n > 0 && dev->device.open(0, &ctx, err) == 0;
-        if (!state)
-            fprintf(stderr, "OpenCL tests skipped: no OpenCL device\n");
-    }
-    return state;
-}
+static int have_opencl(void) { return (dev = test_opencl(&ctx)) != NULL; }
 
 static void *upload(const float *host, size_t n)
 {
-    void *buf;
-    char err[CLNET_ERRLEN];
-    ck_assert_msg(dev->device.alloc(ctx, n * 4 + 4, &buf, err) == 0, "%s",
-                  err);
-    ck_assert_msg(dev->device.write(ctx, buf, host, n * 4, err) == 0, "%s",
-                  err);
-    return buf;
+    return test_upload(dev, ctx, host, n);
 }
 
 static void expect_close(const char *what, const float *cpu, const void *buf,

@@ -296,41 +296,16 @@ END_TEST
 static const clnet_plugin *dev;
 static void *ctx;
 
-static int have_opencl(void)
-{
-    static int state = -1;
-    if (state < 0) {
-        dev = clnet_registry_find(test_registry(), "device", "opencl");
-        clnet_device_info info[4];
-        clnet_error e;
-        char err[CLNET_ERRLEN];
-        int n = dev ? clnet_devices(test_registry(), "opencl", info, 4, &e)
-                    : 0;
-        state = n > 0 && dev->device.open(0, &ctx, err) == 0;
-        if (!state)
-            fprintf(stderr, "depthwise_conv2d OpenCL test skipped: no "
-                            "OpenCL backend or device\n");
-    }
-    return state;
-}
+static int have_opencl(void) { return (dev = test_opencl(&ctx)) != NULL; }
 
 static void *upload(const float *host, size_t n)
 {
-    void *buf;
-    char err[CLNET_ERRLEN];
-    ck_assert_msg(dev->device.alloc(ctx, n * 4 + 4, &buf, err) == 0, "%s",
-                  err);
-    if (host)
-        ck_assert_msg(dev->device.write(ctx, buf, host, n * 4, err) == 0,
-                      "%s", err);
-    return buf;
+    return test_upload(dev, ctx, host, n);
 }
 
 static void download(const void *buf, float *host, size_t n)
 {
-    char err[CLNET_ERRLEN];
-    ck_assert_msg(dev->device.read(ctx, buf, host, n * 4, err) == 0, "%s",
-                  err);
+    test_download(dev, ctx, buf, host, n);
 }
 
 static void agree(const char *what, const float *a, const float *b, size_t n)

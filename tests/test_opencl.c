@@ -25,29 +25,7 @@
 static const clnet_plugin *dev;
 static void *ctx;
 
-static int have_opencl(void)
-{
-    static int state = -1;
-    if (state < 0) {
-        /* called from main too, where check's assertions may not run */
-        static clnet_registry *r;
-        clnet_error e;
-        if (!r && !(r = clnet_registry_open(&e))) {
-            fprintf(stderr, "%s\n", e.msg);
-            return state = 0;
-        }
-        dev = clnet_registry_find(r, "device", "opencl");
-        clnet_device_info info[4];
-        int n = dev ? clnet_devices(r, "opencl", info, 4, &e) : 0;
-        char err[CLNET_ERRLEN];
-        state = n > 0 && dev->device.open(0, &ctx, err) == 0;
-        if (!state)
-            fprintf(stderr, "OpenCL tests skipped: %s\n",
-                    dev ? "no OpenCL platform or device was found"
-                        : "the OpenCL backend was not built");
-    }
-    return state;
-}
+static int have_opencl(void) { return (dev = test_opencl(&ctx)) != NULL; }
 
 #define REQUIRE_OPENCL()                                                     \
     if (!have_opencl())                                                      \
@@ -55,17 +33,12 @@ static int have_opencl(void)
 
 static void *upload(const float *host, size_t n)
 {
-    void *buf;
-    char err[CLNET_ERRLEN];
-    ck_assert_msg(dev->device.alloc(ctx, n * 4 + 4, &buf, err) == 0, "%s", err);
-    ck_assert_msg(dev->device.write(ctx, buf, host, n * 4, err) == 0, "%s", err);
-    return buf;
+    return test_upload(dev, ctx, host, n);
 }
 
 static void download(const void *buf, float *host, size_t n)
 {
-    char err[CLNET_ERRLEN];
-    ck_assert_msg(dev->device.read(ctx, buf, host, n * 4, err) == 0, "%s", err);
+    test_download(dev, ctx, buf, host, n);
 }
 
 static void expect_close(const char *what, const float *cpu, const float *ocl,
