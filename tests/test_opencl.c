@@ -271,9 +271,11 @@ START_TEST(both_gemm_variants_match_cpu)
     const char *convs[] = {"conv2d/im2col-gemm@tiles16x4",
                            "conv2d/implicit-gemm@vec4x4",
                            "conv2d/im2col-gemm@tiles32x8",
-                           "conv2d/implicit-gemm@vec8x2"};
+                           "conv2d/implicit-gemm@vec8x2",
+                           "conv2d/implicit-gemm@vec8x1"};
     const char *denses[] = {"dense/gemm@tiles16x4", "dense/gemm@vec4x4",
-                            "dense/gemm@tiles32x8", "dense/gemm@vec8x2"};
+                            "dense/gemm@tiles32x8", "dense/gemm@vec8x2",
+                            "dense/gemm@vec8x1"};
     static const conv_case cases[] = {
         {7, 3, 1, 0, 1, {9, 11, 5}, 3, -1},
         {67, 3, 2, 1, 1, {7, 9, 19}, 3, -1},
@@ -287,7 +289,7 @@ START_TEST(both_gemm_variants_match_cpu)
         {9, 3, 1, 1, 1, {6, 7, 64}, 2, -1},
         {5, 2, 1, 1, 0, {5, 4, 128}, 3, -1},
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         const char *dense = denses[i];
         compare_convs(convs[i], cases, sizeof cases / sizeof cases[0]);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
@@ -374,9 +376,11 @@ START_TEST(small_shapes_match_cpu)
     const char *convs[] = {"conv2d/im2col-gemm@tiles16x4",
                            "conv2d/implicit-gemm@vec4x4",
                            "conv2d/im2col-gemm@tiles32x8",
-                           "conv2d/implicit-gemm@vec8x2"};
+                           "conv2d/implicit-gemm@vec8x2",
+                           "conv2d/implicit-gemm@vec8x1"};
     const char *denses[] = {"dense/gemm@tiles16x4", "dense/gemm@vec4x4",
-                            "dense/gemm@tiles32x8", "dense/gemm@vec8x2"};
+                            "dense/gemm@tiles32x8", "dense/gemm@vec8x2",
+                            "dense/gemm@vec8x1"};
     compare_convs("conv2d/direct", direct, sizeof direct / sizeof direct[0]);
     /* dilated taps through im2col and col2im */
     clnet_value dv[CONV_NSETTINGS];
@@ -385,7 +389,7 @@ START_TEST(small_shapes_match_cpu)
     dv[CONV_DILATION].i[1] = 3;
     compare_layer("conv2d/im2col-gemm@tiles16x4", dv, (clnet_shape){5, 7, 2},
                   1, 0, -1, 1);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         compare_convs(convs[i], gemm, sizeof gemm / sizeof gemm[0]);
         clnet_value d[DENSE_NSETTINGS] = {{{19, 0, 0}, 0}, {{0, 0, 0}, 0}};
         compare_layer(denses[i], d, (clnet_shape){1, 1, 45}, 7, 0, -1, 1);

@@ -289,10 +289,10 @@ int ocl_gemm_choose(const clnet_ocl *o, const char *tuning, int vec,
                               "'%s' is not one of this implementation's "
                               "GEMM parameter sets (%s)",
                               tuning,
-                              vec == 1   ? "vec4x4, vec8x2"
+                              vec == 1   ? "vec4x4, vec8x2, vec8x1"
                               : vec == 0 ? "tiles16x4, tiles32x8"
                                          : "tiles16x4, tiles32x8, vec4x4, "
-                                           "vec8x2"),
+                                           "vec8x2, vec8x1"),
                    -1;
         return 0;
     }

@@ -84,10 +84,11 @@ int ocl_gemm_parse(const char *name, ocl_gemm_shape *gs);
  * or the device type's (vec < 0). A sentence in err on a bad name. */
 int ocl_gemm_choose(const clnet_ocl *o, const char *tuning, int vec,
                     ocl_gemm_shape *gs, char *err);
-/* Every parameter set the GEMM plugins offer, NULL-terminated: the tiles
- * sets, then the vector sets (OCL_GEMM_TILES, OCL_GEMM_VECS of them). */
+/* The parameter sets the GEMM plugins offer, for their tunings lists:
+ * the tiles sets, then the vector sets (64, 32 and 16 columns a
+ * work-item). */
 #define OCL_GEMM_TILES_SETS "tiles16x4", "tiles32x8"
-#define OCL_GEMM_VEC_SETS "vec4x4", "vec8x2"
+#define OCL_GEMM_VEC_SETS "vec4x4", "vec8x2", "vec8x1"
 
 /* What a product adds to each element as it stores it: bias[column]
  * (when bias is not NULL), then relu (when relu). */
