@@ -515,8 +515,8 @@ static int plan_figures(clnet_net *net, const clnet_registry *r, int *ovf)
         add(&net->mem[loss_bk].stage, mul(B, sizeof(int32_t), ovf), ovf);
     /* host_stage, host_pred, batch_pixels, batch_labels, the initial
      * values' scratch; and the confusion matrix evaluation allocates.
-     * B * in_size cannot overflow device_copy_elems's size_t: B < 2^31
-     * and in_size <= 2^28 (network.c) */
+     * device_copy_elems's size_t cannot overflow: a tensor over the
+     * batch holds at most CLNET_MAX_ELEMENTS (network.c) */
     clnet_mem_need *h = &net->mem[host];
     add(&h->host, mul(device_copy_elems(net), f4, ovf), ovf);
     if (!clnet_backend_is_host(net, loss_bk))

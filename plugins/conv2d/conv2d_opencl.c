@@ -83,16 +83,9 @@ static int create(const clnet_create_args *a, void **state, char *err) {
     if (!c)
         return ocl_errorf(err, "out of memory"), -1;
     c->o = a->device;
-    /* without a tuned choice, the vector family's columns a work-item
-     * fit the filters: 16 or 32 filters through 64-column blocks ran
-     * their scalar tail only (resnet20's first stages on PoCL: 100 ms
-     * for a 14x14x32 layer at batch 32, 1.7 ms with vec8x2) */
-    const char *tuning = a->tuning;
-    int32_t F = a->plan->out.c;
-    if (OCL_GEMM_VEC && !tuning[0] && F % 64 != 0)
-        tuning = F % 32 == 0 ? "vec8x2" : F % 16 == 0 ? "vec8x1" : "";
     if (conv2d_read(a, &c->l, err) ||
-        ocl_gemm_choose(c->o, tuning, OCL_GEMM_VEC, &c->gs, err)) {
+        ocl_gemm_choose(c->o, a->tuning, OCL_GEMM_VEC, a->plan->out.c,
+                        &c->gs, err)) {
         destroy(c);
         return -1;
     }

@@ -46,7 +46,7 @@ static int create(const clnet_create_args *a, void **state, char *err) {
     d->D = a->in[0].c;
     d->U = a->plan->out.c;
     d->rows_per_sample = a->in[0].h * a->in[0].w;
-    if (ocl_gemm_choose(d->o, a->tuning, -1, &d->gs, err)) {
+    if (ocl_gemm_choose(d->o, a->tuning, -1, d->U, &d->gs, err)) {
         free(d);
         return -1;
     }

@@ -81,9 +81,12 @@ int ocl_gemm_parse(const char *name, ocl_gemm_shape *gs);
 /* The parameter set to use: `tuning` when given (it must be of the
  * family `vec` when vec >= 0), else the default table's for this
  * device's vendor and type (gemm_defaults.h), in that family (vec >= 0)
- * or the device type's (vec < 0). A sentence in err on a bad name. */
+ * or the device type's (vec < 0); in the vector family, narrowed to 32
+ * or 16 columns a work-item when the product's `cols` (filters, units)
+ * are a multiple of those but not of 64. A sentence in err on a bad
+ * name. */
 int ocl_gemm_choose(const clnet_ocl *o, const char *tuning, int vec,
-                    ocl_gemm_shape *gs, char *err);
+                    int cols, ocl_gemm_shape *gs, char *err);
 /* The parameter sets the GEMM plugins offer, for their tunings lists:
  * the tiles sets, then the vector sets (64, 32 and 16 columns a
  * work-item). */

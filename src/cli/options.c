@@ -52,8 +52,8 @@ static const option_spec options[] = {
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there is "
      "one, else cpu); default cpu; bench also takes all (every device)"},
     {"backend", C_BUILD, 1,
-     "LIST KIND=BACKEND or NAME=BACKEND[/IMPL], comma-separated, per "
-     "layer"},
+     "LIST KIND=BACKEND or NAME=BACKEND[/IMPL[@SET]], comma-separated, "
+     "per layer (SET: a parameter set, e.g. opencl/gemm@vec8x2)"},
     {"strict", C_BUILD, 0,
      "         refuse a layer whose backend has no implementation of its "
      "kind, instead of running it on the native CPU"},
