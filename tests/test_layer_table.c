@@ -58,6 +58,10 @@ static const row rows[] = {
      {"t/kernel"}, 0},
     {"dense sigmoid", "1x1x6", "dense units=4 activation=sigmoid name=t\n",
      {"t/kernel"}, 0},
+    {"conv2d gelu", "5x5x2", "conv2d filters=3 kernel=3 activation=gelu name=t\n",
+     {"t/kernel", "t/bias"}, 0},
+    {"dense swish", "2x2x5", "dense units=4 activation=swish name=t\n",
+     {"t/kernel", "t/bias"}, 0},
     {"dense leaky_relu", "2x2x5",
      "dense units=4 activation=leaky_relu name=t\n", {"t/kernel"}, 0},
     {"sigmoid", "3x3x3", "sigmoid\n", {NULL}, 0},
@@ -275,23 +279,116 @@ START_TEST(layer_table)
 }
 END_TEST
 
-/* gelu and swish need their input for the gradient: a fused activation=
- * of conv2d or dense is refused, naming the layer to write instead. */
-START_TEST(fused_gelu_and_swish_refused)
+/* gelu and swish as conv2d's and dense's activation= (the plugin keeps
+ * the sums before the activation for the gradient) against the same
+ * layer followed by a gelu or swish layer: predictions, the loss of two
+ * steps and the tensors after them, on each implementation that takes
+ * the layer. */
+typedef struct {
+    const char *backends; /* the implementation under test */
+    const char *input;    /* the input's HxWxC */
+    int32_t pre;          /* filters of the 1x1 layer before it */
+    const char *layer;    /* the layer without activation= */
+    const char *act;
+} post_case;
+
+static const post_case posts[] = {
+    {"t=cpu/gemm", "5x6x2", 3, "conv2d filters=5 kernel=3", "gelu"},
+    {"t=cpu/gemm", "5x6x2", 3, "conv2d filters=16 kernel=3 padding=same",
+     "swish"},
+    {"t=cpu/direct", "5x6x2", 3, "conv2d filters=17 kernel=3 strides=2",
+     "gelu"},
+    {"t=cpu/winograd", "6x6x2", 16,
+     "conv2d filters=16 kernel=3 padding=same", "swish"},
+    {"t=cpu/gemm", "2x3x4", 3, "dense units=6", "gelu"},
+    {"t=opencl/im2col-gemm", "5x6x2", 3, "conv2d filters=5 kernel=3",
+     "swish"},
+    {"t=opencl/implicit-gemm", "5x6x2", 3,
+     "conv2d filters=16 kernel=3 padding=same", "gelu"},
+    {"t=opencl/direct", "5x6x2", 3, "conv2d filters=4 kernel=3",
+     "swish"},
+    {"t=opencl/gemm", "2x3x4", 3, "dense units=6", "swish"},
+};
+#define NPOSTS (int)(sizeof posts / sizeof posts[0])
+
+/* NULL when the case's backend has no device here. */
+static clnet_net *build_post(const post_case *c, int fused)
 {
-    const char *cases[][2] = {
-        {"input shape=4x4x1\nconv2d filters=2 kernel=3 activation=gelu\n"
-         "flatten\ndense units=2\n",
-         "t.net:2:1: conv2d: activation=gelu"},
-        {"input shape=4x4x1\nflatten\ndense units=3 activation=swish\n"
-         "dense units=2\n",
-         "t.net:3:1: dense: activation=swish"}};
-    for (int i = 0; i < 2; i++) {
-        clnet_error e;
-        ck_assert_ptr_null(test_build(cases[i][0], NULL, &e));
-        ck_assert_msg(strstr(e.msg, cases[i][1]), "%s", e.msg);
-        ck_assert_msg(strstr(e.msg, "layer after this one"), "%s", e.msg);
+    char text[1024];
+    if (fused)
+        snprintf(text, sizeof text,
+                 "input shape=%s\nconv2d filters=%d kernel=1 name=pre\n"
+                 "%s activation=%s name=t\n", c->input, (int)c->pre, c->layer,
+                 c->act);
+    else
+        snprintf(text, sizeof text,
+                 "input shape=%s\nconv2d filters=%d kernel=1 name=pre\n"
+                 "%s name=t\n%s\n", c->input, (int)c->pre, c->layer, c->act);
+    strcat(text, "flatten\ndense units=3 activation=softmax name=head\n"
+                 "train optimizer=sgd lr=1\n");
+    clnet_build_options o = {.max_batch = MAXB, .seed = 4,
+                             .backends = c->backends, .strict = 1};
+    clnet_error e;
+    clnet_net *n = test_build(text, &o, &e);
+    ck_assert_msg(n != NULL || (strstr(c->backends, "opencl") &&
+                                strstr(e.msg, "no device")),
+                  "%s %s: %s", c->backends, c->act, e.msg);
+    return n;
+}
+
+START_TEST(post_activation_matches_layer)
+{
+    const post_case *c = &posts[_i];
+    row r = {c->backends, NULL, NULL, {NULL}, 0};
+    clnet_net *fused = build_post(c, 1), *plain = build_post(c, 0);
+    if (!fused || !plain) {
+        fprintf(stderr, "%s: no device here, not compared\n", c->backends);
+        clnet_net_free(fused);
+        clnet_net_free(plain);
+        return;
     }
+    /* the same starting values: initializers draw by layer position */
+    const char *names[] = {"pre/kernel", "pre/bias", "t/kernel",
+                           "t/bias",     "head/kernel", "head/bias"};
+    enum { NT = sizeof names / sizeof names[0] };
+    clnet_error e;
+    for (int t = 0; t < NT; t++) {
+        size_t n = (size_t)clnet_net_param_size(plain, names[t]);
+        float *v = malloc(n * sizeof *v);
+        ck_assert_int_eq(clnet_net_param_get(plain, names[t], v, n, &e), 0);
+        ck_assert_int_eq(clnet_net_param_set(fused, names[t], v, n, &e), 0);
+        free(v);
+    }
+    uint8_t pixels[MAXB * 1024];
+    int32_t labels[MAXB];
+    batch(fused, MAXB, pixels, labels);
+    float pf[MAXB * 3], pp[MAXB * 3];
+    ck_assert_msg(clnet_predict(fused, pixels, MAXB, pf, &e) == 0, "%s", e.msg);
+    ck_assert_msg(clnet_predict(plain, pixels, MAXB, pp, &e) == 0, "%s", e.msg);
+    close_to(&r, c->act, "the predictions", pp, pf, MAXB * 3);
+    for (int s = 0; s < 2; s++) {
+        double lf, lp;
+        ck_assert_int_eq(
+            clnet_net_train_batch(fused, pixels, labels, MAXB, &lf, NULL, &e),
+            0);
+        ck_assert_int_eq(
+            clnet_net_train_batch(plain, pixels, labels, MAXB, &lp, NULL, &e),
+            0);
+        ck_assert_msg(fabs(lf - lp) < 1e-4 * fmax(1, fabs(lp)),
+                      "%s %s: loss %g, unfused %g", c->backends, c->act, lf,
+                      lp);
+    }
+    for (int t = 0; t < NT; t++) {
+        size_t n = (size_t)clnet_net_param_size(plain, names[t]);
+        float *a = malloc(n * sizeof *a), *f = malloc(n * sizeof *f);
+        ck_assert_int_eq(clnet_net_param_get(plain, names[t], a, n, &e), 0);
+        ck_assert_int_eq(clnet_net_param_get(fused, names[t], f, n, &e), 0);
+        close_to(&r, c->act, names[t], a, f, n);
+        free(a);
+        free(f);
+    }
+    clnet_net_free(fused);
+    clnet_net_free(plain);
 }
 END_TEST
 
@@ -301,7 +398,7 @@ int main(void)
     TCase *tc = tcase_create("rows");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, layer_table, 0, NROWS);
-    tcase_add_test(tc, fused_gelu_and_swish_refused);
+    tcase_add_loop_test(tc, post_activation_matches_layer, 0, NPOSTS);
     suite_add_tcase(s, tc);
     return test_run(s);
 }

@@ -23,7 +23,8 @@
  * `activation=` word, only the id the gelu layer passes its kernels.
  *
  * Which gradients follow from the output y alone (the fused bias and
- * activation of dense and conv2d keep only y):
+ * activation of dense and conv2d keep only y; for the others they keep
+ * the sums before it too, cpu_post_activation):
  *   linear, relu (y > 0), softmax (y (dy - sum dy y)), sigmoid (y (1 -
  *   y)), tanh (1 - y^2), leaky_relu for alpha >= 0 (y > 0 ? 1 : alpha),
  *   elu for alpha >= 0 (y > 0 ? 1 : y + alpha).
@@ -34,7 +35,6 @@
 #ifndef CLNET_ACTIVATION_H
 #define CLNET_ACTIVATION_H
 
-#include <stdio.h>
 
 #include "clnet/plugin.h"
 
@@ -68,22 +68,6 @@ static inline float act_default_alpha(int act)
 static inline int act_needs_input(int act)
 {
     return act == ACT_GELU || act == ACT_SWISH || act == ACT_GELU_TANH;
-}
-
-/* A kind's refusal of such an activation as its `activation=` (its fused
- * epilogue keeps only y): the sentence into err (CLNET_ERRLEN bytes),
- * -1; 0 for every other activation. */
-static inline int act_refuse_fused(int act, const char *kind, char *err)
-{
-    if (!act_needs_input(act))
-        return 0;
-    const char *word = act == ACT_SWISH ? "swish" : "gelu";
-    snprintf(err, CLNET_ERRLEN,
-             "activation=%s needs the values before it for its gradient, "
-             "which %s's fused activation does not keep; write a '%s' "
-             "layer after this one instead",
-             word, kind, word);
-    return -1;
 }
 
 #endif

@@ -275,6 +275,18 @@ void cpu_activation_grad(const float *x, const float *y, const float *dy,
     }
 }
 
+void cpu_post_activation(float *y, float *pre, size_t n, int act)
+{
+    memcpy(pre, y, sizeof(float) * n);
+    act_all(pre, y, n, act, act_default_alpha(act));
+}
+
+void cpu_post_activation_grad(const float *pre, const float *y, float *dy,
+                              size_t n, int act)
+{
+    grad_all(pre, y, dy, dy, n, act, act_default_alpha(act));
+}
+
 void cpu_bias_grad(const float *dy, size_t rows, size_t cols, float *db)
 {
     /* Threads own columns, and each column is summed over the rows in

@@ -39,6 +39,13 @@ void cpu_activation(const float *x, float *y, size_t rows, size_t cols,
 void cpu_activation_grad(const float *x, const float *y, const float *dy,
                          float *dx, size_t rows, size_t cols, int act,
                          float alpha, int fused);
+/* gelu or swish as a layer's `activation=`, after its linear output (bias
+ * included) is in y: keeps that output in pre (n values), then y =
+ * act(pre); the gradient needs it, as the fused epilogues do not. */
+void cpu_post_activation(float *y, float *pre, size_t n, int act);
+/* dy = dy act'(pre), in place, for cpu_post_activation's y and pre. */
+void cpu_post_activation_grad(const float *pre, const float *y, float *dy,
+                              size_t n, int act);
 /* db[c] = sum over rows of dy[r][c], summed in a fixed order. */
 void cpu_bias_grad(const float *dy, size_t rows, size_t cols, float *db);
 

@@ -30,6 +30,7 @@ typedef struct {
     float *wflip;       /* its flipped weights, K x F */
     float *col, *dcol; /* nthreads x chunk im2col matrices */
     float *dw_part;    /* nthreads x K x F */
+    float *pre;        /* l.post's input: the last forward pass's sums */
     float *w, *b, *dw, *db;
 } conv;
 
@@ -41,6 +42,7 @@ static void destroy(void *s) {
     free(c->dcol);
     free(c->dw_part);
     free(c->wflip);
+    free(c->pre);
     free(c);
 }
 
@@ -91,9 +93,12 @@ static int bind(void *s, void *const *params, void *const *grads) {
         c->dcol = cpu_alloc(cols);
     if (c->transposed && !c->wflip)
         c->wflip = cpu_alloc(kf);
+    if (c->l.post != ACT_LINEAR && !c->pre)
+        c->pre = cpu_alloc(sizeof(float) * (size_t)c->l.B * c->l.P * c->l.F);
     return !c->dw_part || (!c->direct && !c->col) ||
                    (!c->direct && !c->transposed && !c->dcol) ||
-                   (c->transposed && !c->wflip)
+                   (c->transposed && !c->wflip) ||
+                   (c->l.post != ACT_LINEAR && !c->pre)
                ? -1
                : 0;
 }
@@ -190,6 +195,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
         if (c->l.act != ACT_RELU && c->l.act != ACT_LINEAR)
             cpu_bias_activation(y, (size_t)pixels, (size_t)c->l.F, NULL,
                                 c->l.act);
+        if (c->pre)
+            cpu_post_activation(y, c->pre, (size_t)pixels * c->l.F,
+                                c->l.post);
         return 0;
     }
 #pragma omp parallel num_threads(c->nthreads)
@@ -208,6 +216,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
                                 c->l.act);
         }
     }
+    if (c->pre)
+        cpu_post_activation(y, c->pre, (size_t)st->batch * c->l.P * c->l.F,
+                            c->l.post);
     return 0;
 }
 
@@ -222,6 +233,8 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
     const float *x = xv;
     float *dy = dyv, *dx = dxv;
     size_t rows = (size_t)st->batch * c->l.P;
+    if (c->pre)
+        cpu_post_activation_grad(c->pre, yv, dy, rows * c->l.F, c->l.post);
     cpu_activation_backward(yv, dy, rows, (size_t)c->l.F, c->l.act, c->l.fused);
     cpu_bias_grad(dy, rows, (size_t)c->l.F, c->db);
     size_t kf = (size_t)c->l.K * c->l.F;

@@ -28,6 +28,7 @@ typedef struct {
     int32_t nthreads;
     float *w, *b, *dw, *db;
     float *partial; /* nthreads x (K * F + F) */
+    float *pre;     /* l.post's input: the last forward pass's sums */
     /* receptive-field value k's offset in x from its window's first
      * value, and k itself (the offset in a gathered copy) */
     int32_t tap_at[CONV_DIRECT_MAX_K], tap_id[CONV_DIRECT_MAX_K];
@@ -49,8 +50,10 @@ static int32_t score(const clnet_create_args *a) {
 
 static void destroy(void *s) {
     conv *c = s;
-    if (c)
+    if (c) {
         free(c->partial);
+        free(c->pre);
+    }
     free(c);
 }
 
@@ -92,7 +95,9 @@ static int bind(void *s, void *const *params, void *const *grads) {
     c->b = params[1];
     c->dw = grads[0];
     c->db = grads[1];
-    return 0;
+    if (c->l.post != ACT_LINEAR && !c->pre)
+        c->pre = cpu_alloc(sizeof(float) * (size_t)c->l.B * c->l.P * c->l.F);
+    return c->l.post != ACT_LINEAR && !c->pre ? -1 : 0;
 }
 
 /* The receptive fields of output pixels ox0 .. ox0+n-1 of row oy (k
@@ -214,6 +219,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     if (c->l.act != ACT_RELU && c->l.act != ACT_LINEAR)
         cpu_bias_activation(y, (size_t)rows * c->l.g.OW, (size_t)c->l.F, NULL,
                             c->l.act);
+    if (c->pre)
+        cpu_post_activation(y, c->pre, (size_t)rows * c->l.g.OW * c->l.F,
+                            c->l.post);
     return 0;
 }
 
@@ -296,6 +304,9 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
     float *dy = dyv, *dx = dxv;
     const int32_t F = c->l.F, K = c->l.K;
     long rows = (long)st->batch * c->l.g.OH;
+    if (c->pre)
+        cpu_post_activation_grad(c->pre, yv, dy,
+                                 (size_t)rows * c->l.g.OW * F, c->l.post);
     if (c->l.act != ACT_RELU)
         cpu_activation_backward(yv, dy, (size_t)rows * c->l.g.OW, (size_t)F,
                                 c->l.act, c->l.fused);

@@ -24,6 +24,7 @@ typedef struct {
     kernels k;
     conv2d_layer l;
     cl_mem parts, w, b, dw, db; /* parts: slices x (K + 1) x F floats */
+    cl_mem pre; /* l.post's input: the last forward pass's sums */
 } conv;
 
 static void destroy(void *s) {
@@ -32,6 +33,8 @@ static void destroy(void *s) {
         return;
     if (c->parts)
         clReleaseMemObject(c->parts);
+    if (c->pre)
+        clReleaseMemObject(c->pre);
     ocl_release(c->prog, (ocl_kernel *)&c->k, sizeof c->k / sizeof(ocl_kernel));
     free(c);
 }
@@ -76,7 +79,10 @@ static int create(const clnet_create_args *a, void **state, char *err) {
                     (ocl_kernel *)&c->k, err) ||
         !(c->parts = ocl_buffer(
               c->o, slices * (size_t)(c->l.K + 1) * c->l.F * sizeof(float),
-              err))) {
+              err)) ||
+        (c->l.post != ACT_LINEAR &&
+         !(c->pre = ocl_buffer(c->o, P * (size_t)c->l.F * sizeof(float),
+                               err)))) {
         destroy(c);
         return -1;
     }
@@ -108,6 +114,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     size_t global = ((size_t)P + 3) / 4;
     if (ocl_launch(c->o, &c->k.fwd, 1, &global, NULL, err))
         return -1;
+    if (c->pre)
+        return ocl_post_activation(c->o, &c->k.a, y, c->pre, c->l.post,
+                                   (size_t)P * c->l.F, err);
     if (c->l.act == ACT_RELU || c->l.act == ACT_LINEAR)
         return 0;
     return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->l.act, (size_t)P,
@@ -124,6 +133,9 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
     cl_mem x = (cl_mem)xv, y = (cl_mem)yv, dy = dyv, dx = dxv;
     int P = st->batch * c->l.g.OH * c->l.g.OW, relu = c->l.act == ACT_RELU;
     int store = dx != NULL;
+    if (c->pre && ocl_post_activation_grad(c->o, &c->k.a, c->pre, y, dy,
+                                           c->l.post, (size_t)P * c->l.F, err))
+        return -1;
     if (!relu && ocl_activation_backward(c->o, &c->k.a, y, dy, c->l.act,
                                          c->l.fused, (size_t)P, c->l.F, err))
         return -1;

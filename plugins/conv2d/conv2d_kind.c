@@ -7,8 +7,7 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
 {
     clnet_window g;
     int32_t F = a->settings[CONV_FILTERS].i[0];
-    if (conv2d_window(a->settings, a->in[0], &g, err) ||
-        act_refuse_fused(a->settings[CONV_ACTIVATION].i[0], "conv2d", err))
+    if (conv2d_window(a->settings, a->in[0], &g, err))
         return -1;
     /* one sample: the core checks the output over the batch */
     const char *what = conv2d_too_large(&g, F, 1);

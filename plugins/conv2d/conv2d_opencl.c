@@ -61,6 +61,7 @@ typedef struct {
     int transposed; /* dx by transposed_grad, not dy w' and col2im */
     ocl_gemm_shape gs;
     cl_mem col, dcol, w, b, dw, db;
+    cl_mem pre; /* l.post's input: the last forward pass's sums */
     ocl_scratch scratch;
 } conv;
 
@@ -72,6 +73,8 @@ static void destroy(void *s) {
         clReleaseMemObject(c->col);
     if (c->dcol)
         clReleaseMemObject(c->dcol);
+    if (c->pre)
+        clReleaseMemObject(c->pre);
     if (c->scratch.buf)
         clReleaseMemObject(c->scratch.buf);
     ocl_release(c->prog, (ocl_kernel *)&c->k, sizeof c->k / sizeof(ocl_kernel));
@@ -129,7 +132,12 @@ static int create(const clnet_create_args *a, void **state, char *err) {
         (!c->transposed &&
          !(c->dcol = ocl_buffer(c->o, (size_t)c->chunk * per_image, err))) ||
         !(c->scratch.buf =
-              ocl_buffer(c->o, c->scratch.floats * sizeof(float), err))) {
+              ocl_buffer(c->o, c->scratch.floats * sizeof(float), err)) ||
+        (c->l.post != ACT_LINEAR &&
+         !(c->pre = ocl_buffer(c->o,
+                               sizeof(float) * (size_t)c->l.B * c->l.P *
+                                   (size_t)c->l.F,
+                               err)))) {
         destroy(c);
         return -1;
     }
@@ -207,6 +215,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
             return -1;
     }
 #endif
+    if (c->pre)
+        return ocl_post_activation(c->o, &c->k.a, y, c->pre, c->l.post,
+                                   (size_t)st->batch * c->l.P * c->l.F, err);
     if (c->l.act == ACT_RELU || c->l.act == ACT_LINEAR)
         return 0;
     return ocl_bias_activation(c->o, &c->k.a, y, NULL, c->l.act,
@@ -263,6 +274,9 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
     conv *c = s;
     cl_mem x = (cl_mem)xv, dy = (cl_mem)dyv, dx = (cl_mem)dxv;
     size_t rows = (size_t)st->batch * c->l.P;
+    if (c->pre && ocl_post_activation_grad(c->o, &c->k.a, c->pre, (cl_mem)yv,
+                                           dy, c->l.post, rows * c->l.F, err))
+        return -1;
     if (ocl_bias_activation_backward(c->o, &c->k.a, &c->k.g, (cl_mem)yv, dy,
                                      c->db, c->l.act, c->l.fused, rows, c->l.F,
                                      &c->scratch, err))

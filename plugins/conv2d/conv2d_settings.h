@@ -84,7 +84,10 @@ typedef struct {
     clnet_window g;   /* input, kernel, strides, output, padding */
     int32_t B, F;     /* largest batch, filters */
     int32_t K, P;     /* receptive field (kh * kw * channels), output pixels */
-    int32_t act;      /* activation (activation.h) */
+    int32_t act;      /* activation fused in the epilogue (activation.h) */
+    int32_t post;     /* gelu or swish (act_needs_input), applied after
+                       * the epilogue with its input kept; act is then
+                       * linear. ACT_LINEAR: none */
     int32_t fused;    /* softmax fused with the loss (plugin.h) */
 } conv2d_layer;
 
@@ -94,6 +97,9 @@ static inline int conv2d_read(const clnet_create_args *a, conv2d_layer *l,
     l->B = a->max_batch;
     l->F = a->settings[CONV_FILTERS].i[0];
     l->act = a->settings[CONV_ACTIVATION].i[0];
+    l->post = act_needs_input(l->act) ? l->act : ACT_LINEAR;
+    if (l->post != ACT_LINEAR)
+        l->act = ACT_LINEAR;
     l->fused = a->fuse_softmax_loss;
     if (conv2d_window(a->settings, a->in[0], &l->g, err))
         return -1;

@@ -19,6 +19,7 @@ typedef struct {
     float *u;       /* transformed kernel: 36 x C x F */
     float *scratch; /* nthreads x winograd_scratch_floats */
     float *partial; /* nthreads x (36 x C x F + F) */
+    float *pre;     /* l.post's input: the last forward pass's sums */
     float *w, *b, *dw, *db;
 } conv;
 
@@ -41,6 +42,7 @@ static void destroy(void *s) {
     free(c->u);
     free(c->scratch);
     free(c->partial);
+    free(c->pre);
     free(c);
 }
 
@@ -86,7 +88,10 @@ static int bind(void *s, void *const *params, void *const *grads) {
     if (!c->partial)
         c->partial = cpu_alloc(T * winograd_partial_floats(&c->l.g, c->l.F) *
                                sizeof(float));
-    return !c->u || !c->partial ? -1 : 0;
+    if (c->l.post != ACT_LINEAR && !c->pre)
+        c->pre = cpu_alloc(sizeof(float) * (size_t)c->l.B * c->l.P * c->l.F);
+    return !c->u || !c->partial || (c->l.post != ACT_LINEAR && !c->pre) ? -1
+                                                                        : 0;
 }
 
 static int forward(void *s, const clnet_step *st, const void *const *xs,
@@ -102,6 +107,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     if (c->l.act != ACT_RELU && c->l.act != ACT_LINEAR)
         cpu_bias_activation(y, (size_t)st->batch * c->l.P, (size_t)c->l.F, NULL,
                             c->l.act);
+    if (c->pre)
+        cpu_post_activation(y, c->pre, (size_t)st->batch * c->l.P * c->l.F,
+                            c->l.post);
     return 0;
 }
 
@@ -116,6 +124,10 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
     float *dy = dyv;
     /* relu's mask is applied as the weight gradient reads dy */
     int relu = c->l.act == ACT_RELU;
+    if (c->pre)
+        cpu_post_activation_grad(c->pre, y, dy,
+                                 (size_t)st->batch * c->l.P * c->l.F,
+                                 c->l.post);
     if (!relu)
         cpu_activation_backward(y, dy, (size_t)st->batch * c->l.P,
                                 (size_t)c->l.F, c->l.act, c->l.fused);

@@ -8,12 +8,20 @@
 #include "dense_settings.h"
 
 typedef struct {
-    int32_t D, U, act, fused;
+    int32_t D, U, act, fused, B;
+    int32_t post;           /* gelu or swish after the bias, act linear */
     size_t rows_per_sample; /* h x w positions the units apply at */
     float *w, *b, *dw, *db;
+    float *pre; /* post's input: the last forward pass's sums */
 } dense;
 
-static void destroy(void *s) { free(s); }
+static void destroy(void *s)
+{
+    dense *d = s;
+    if (d)
+        free(d->pre);
+    free(d);
+}
 
 static int create(const clnet_create_args *a, void **state, char *err)
 {
@@ -24,6 +32,10 @@ static int create(const clnet_create_args *a, void **state, char *err)
     d->U = a->plan->out.c;
     d->rows_per_sample = (size_t)a->in[0].h * (size_t)a->in[0].w;
     d->act = a->settings[DENSE_ACTIVATION].i[0];
+    d->post = act_needs_input(d->act) ? d->act : ACT_LINEAR;
+    if (d->post != ACT_LINEAR)
+        d->act = ACT_LINEAR;
+    d->B = a->max_batch;
     d->fused = a->fuse_softmax_loss;
     *state = d;
     cpu_set_threads(a->threads);
@@ -37,7 +49,10 @@ static int bind(void *s, void *const *params, void *const *grads)
     d->b = params[1];
     d->dw = grads[0];
     d->db = grads[1];
-    return 0;
+    if (d->post != ACT_LINEAR && !d->pre)
+        d->pre = cpu_alloc(sizeof(float) * d->rows_per_sample * (size_t)d->B *
+                           (size_t)d->U);
+    return d->post != ACT_LINEAR && !d->pre ? -1 : 0;
 }
 
 static int forward(void *s, const clnet_step *st, const void *const *x,
@@ -49,6 +64,8 @@ static int forward(void *s, const clnet_step *st, const void *const *x,
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d->U, d->D,
                 1.0f, x[0], d->D, d->w, d->U, 0.0f, y, d->U);
     cpu_bias_activation(y, (size_t)rows, (size_t)d->U, d->b, d->act);
+    if (d->pre)
+        cpu_post_activation(y, d->pre, (size_t)rows * d->U, d->post);
     return 0;
 }
 
@@ -58,6 +75,8 @@ static int backward(void *s, const clnet_step *st, const void *const *x,
     (void)err;
     dense *d = s;
     int rows = (int)(d->rows_per_sample * (size_t)st->batch);
+    if (d->pre)
+        cpu_post_activation_grad(d->pre, y, dy, (size_t)rows * d->U, d->post);
     cpu_activation_backward(y, dy, (size_t)rows, (size_t)d->U, d->act,
                             d->fused);
     cpu_bias_grad(dy, (size_t)rows, (size_t)d->U, d->db);

@@ -9,8 +9,6 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
     clnet_shape in = a->in[0];
     int32_t U = a->settings[DENSE_UNITS].i[0];
     int64_t rows = clnet_size_mul(in.h, in.w);
-    if (act_refuse_fused(a->settings[DENSE_ACTIVATION].i[0], "dense", err))
-        return -1;
     if (clnet_size_mul(in.c, U) < 0 || clnet_size_mul(rows, U) < 0)
         return kind_errorf(err, "%d inputs x %d units is too many weights; "
                                 "add pooling before it",

@@ -22,9 +22,11 @@ typedef struct {
     cl_program prog;
     kernels k;
     int32_t D, U, act, fused;
+    int32_t post;            /* gelu or swish after the bias, act linear */
     int32_t rows_per_sample; /* h x w positions the units apply at */
     ocl_gemm_shape gs;       /* either family; tiles on GPUs by default */
     cl_mem w, b, dw, db;
+    cl_mem pre; /* post's input: the last forward pass's sums */
     ocl_scratch scratch;
 } dense;
 
@@ -34,6 +36,8 @@ static void destroy(void *s) {
         return;
     if (d->scratch.buf)
         clReleaseMemObject(d->scratch.buf);
+    if (d->pre)
+        clReleaseMemObject(d->pre);
     ocl_release(d->prog, (ocl_kernel *)&d->k, sizeof d->k / sizeof(ocl_kernel));
     free(d);
 }
@@ -51,6 +55,9 @@ static int create(const clnet_create_args *a, void **state, char *err) {
         return -1;
     }
     d->act = a->settings[DENSE_ACTIVATION].i[0];
+    d->post = act_needs_input(d->act) ? d->act : ACT_LINEAR;
+    if (d->post != ACT_LINEAR)
+        d->act = ACT_LINEAR;
     d->fused = a->fuse_softmax_loss;
     d->scratch.floats = ocl_layer_scratch(
         &d->gs, (size_t)a->max_batch * (size_t)d->rows_per_sample,
@@ -58,7 +65,12 @@ static int create(const clnet_create_args *a, void **state, char *err) {
     if (ocl_gemm_program(d->o, &d->gs, dense_cl, &d->prog, names,
                          (ocl_kernel *)&d->k, err) ||
         !(d->scratch.buf =
-              ocl_buffer(d->o, d->scratch.floats * sizeof(float), err))) {
+              ocl_buffer(d->o, d->scratch.floats * sizeof(float), err)) ||
+        (d->post != ACT_LINEAR &&
+         !(d->pre = ocl_buffer(d->o,
+                               sizeof(float) * (size_t)a->max_batch *
+                                   (size_t)d->rows_per_sample * (size_t)d->U,
+                               err)))) {
         destroy(d);
         return -1;
     }
@@ -86,6 +98,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
                   (cl_mem)x, d->D, 0, d->w, d->U, 0, 0.0f, (cl_mem)y, d->U, 0,
                   NULL, &ep, err))
         return -1;
+    if (d->pre)
+        return ocl_post_activation(d->o, &d->k.a, (cl_mem)y, d->pre, d->post,
+                                   (size_t)rows * (size_t)d->U, err);
     if (d->act == ACT_RELU || d->act == ACT_LINEAR)
         return 0;
     return ocl_bias_activation(d->o, &d->k.a, (cl_mem)y, NULL, d->act,
@@ -100,6 +115,10 @@ static int backward(void *s, const clnet_step *st, const void *const *xs,
     void *dx = dxs[0];
     dense *d = s;
     int rows = st->batch * d->rows_per_sample;
+    if (d->pre && ocl_post_activation_grad(d->o, &d->k.a, d->pre, (cl_mem)y,
+                                           (cl_mem)dy, d->post,
+                                           (size_t)rows * (size_t)d->U, err))
+        return -1;
     if (ocl_bias_activation_backward(
             d->o, &d->k.a, &d->k.g, (cl_mem)y, (cl_mem)dy, d->db, d->act,
             d->fused, (size_t)rows, d->U, &d->scratch, err) ||

@@ -18,12 +18,12 @@
 #define MAX_SLICES 256
 
 typedef struct {
-    ocl_kernel fwd, input_grad, grad, sum_slices, act_backward, act_backward_y;
+    ocl_kernel fwd, input_grad, grad, sum_slices;
     ocl_act a;
 } kernels;
 static const char *const names[] = {
-    "dw_forward",   "dw_input_grad",  "dw_grad_partials", "sum_slices",
-    "act_backward", "act_backward_y", OCL_ACT_KERNELS,    NULL};
+    "dw_forward", "dw_input_grad", "dw_grad_partials", "sum_slices",
+    OCL_ACT_KERNELS, NULL};
 
 typedef struct {
     clnet_ocl *o;
@@ -154,31 +154,16 @@ static int forward(void *s, const clnet_step *st, const void *const *xv,
                                (size_t)P, d->l.CO, err);
 }
 
-/* dy through the activation, in place, for n = P x CO values: relu and
- * softmax by the shared helper; sigmoid, tanh, leaky_relu and elu from y;
- * gelu and swish from the sums the forward pass kept. */
+/* dy through the activation, in place, for n = P x CO values: gelu and
+ * swish from the sums the forward pass kept, the others from y. */
 static int activation_backward(dwconv *d, cl_mem y, cl_mem dy, int n, int P,
                                char *err)
 {
-    int act = d->l.act;
-    if (act == ACT_LINEAR)
-        return 0;
-    if (act == ACT_RELU || act == ACT_SOFTMAX)
-        return ocl_activation_backward(d->o, &d->k.a, y, dy, act, d->l.fused,
-                                       (size_t)P, d->l.CO, err);
-    if (d->pre) {
-        float alpha = act_default_alpha(act);
-        if (ocl_args(&d->k.act_backward, 7, OCL_ARG(d->pre), OCL_ARG(y),
-                     OCL_ARG(dy), OCL_ARG(dy), OCL_ARG(act), OCL_ARG(alpha),
-                     OCL_ARG(n)))
-            return ocl_errorf(err, "depthwise_conv2d: bad kernel arguments"),
-                   -1;
-        return ocl_run1d(d->o, &d->k.act_backward, (size_t)n, err);
-    }
-    if (ocl_args(&d->k.act_backward_y, 4, OCL_ARG(y), OCL_ARG(dy),
-                 OCL_ARG(act), OCL_ARG(n)))
-        return ocl_errorf(err, "depthwise_conv2d: bad kernel arguments"), -1;
-    return ocl_run1d(d->o, &d->k.act_backward_y, (size_t)n, err);
+    if (d->pre)
+        return ocl_post_activation_grad(d->o, &d->k.a, d->pre, y, dy,
+                                        d->l.act, (size_t)n, err);
+    return ocl_activation_backward(d->o, &d->k.a, y, dy, d->l.act,
+                                   d->l.fused, (size_t)P, d->l.CO, err);
 }
 
 static int backward(void *s, const clnet_step *st, const void *const *xv,

@@ -504,14 +504,36 @@ int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
                            ocl_args(&a->softmax_backward, 4, OCL_ARG(y),
                                     OCL_ARG(dy), OCL_ARG(r), OCL_ARG(cols)),
                            rows, err);
-    /* gelu and swish need their input, which fused layers do not keep:
-     * their kinds refuse them as activation= */
+    /* gelu and swish need their input: ocl_post_activation_grad */
     if (act >= ACT_SIGMOID && !act_needs_input(act))
         return run_checked(o, &a->act_backward_y,
                            ocl_args(&a->act_backward_y, 4, OCL_ARG(y),
                                     OCL_ARG(dy), OCL_ARG(act), OCL_ARG(n)),
                            (size_t)n, err);
     return 0;
+}
+
+int ocl_post_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem pre,
+                        int act, size_t n, char *err) {
+    int ni = (int)n;
+    float alpha = act_default_alpha(act);
+    if (ocl_copy(o, a, y, pre, n, err))
+        return -1;
+    return run_checked(o, &a->act_forward,
+                       ocl_args(&a->act_forward, 5, OCL_ARG(pre), OCL_ARG(y),
+                                OCL_ARG(act), OCL_ARG(alpha), OCL_ARG(ni)),
+                       n, err);
+}
+
+int ocl_post_activation_grad(clnet_ocl *o, ocl_act *a, cl_mem pre, cl_mem y,
+                             cl_mem dy, int act, size_t n, char *err) {
+    int ni = (int)n;
+    float alpha = act_default_alpha(act);
+    return run_checked(o, &a->act_backward,
+                       ocl_args(&a->act_backward, 7, OCL_ARG(pre), OCL_ARG(y),
+                                OCL_ARG(dy), OCL_ARG(dy), OCL_ARG(act),
+                                OCL_ARG(alpha), OCL_ARG(ni)),
+                       n, err);
 }
 
 /* Bias gradients over few column vectors and many rows are split over

@@ -135,11 +135,11 @@ int ocl_launch_vec(clnet_ocl *o, ocl_kernel *k, const ocl_gemm_shape *gs,
 /* The kernels of cl/activation.cl, built into a plugin's program. */
 typedef struct {
     ocl_kernel bias_act, softmax_rows, relu_backward, softmax_backward,
-        bias_grad, copy, act_forward, act_backward_y;
+        bias_grad, copy, act_forward, act_backward_y, act_backward;
 } ocl_act;
 #define OCL_ACT_KERNELS                                                      \
     "bias_act", "softmax_rows", "relu_backward", "softmax_backward",         \
-        "bias_grad", "copy", "act_forward", "act_backward_y"
+        "bias_grad", "copy", "act_forward", "act_backward_y", "act_backward"
 
 /* y += bias (NULL: none), then the activation, over rows x cols. */
 int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
@@ -149,6 +149,13 @@ int ocl_bias_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem bias,
 int ocl_activation_backward(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem dy,
                             int act, int fused, size_t rows, int cols,
                             char *err);
+/* gelu or swish as a layer's `activation=` (see cpu_post_activation):
+ * pre = y (n values), then y = act(pre). */
+int ocl_post_activation(clnet_ocl *o, ocl_act *a, cl_mem y, cl_mem pre,
+                        int act, size_t n, char *err);
+/* dy = dy act'(pre), in place. */
+int ocl_post_activation_grad(clnet_ocl *o, ocl_act *a, cl_mem pre, cl_mem y,
+                             cl_mem dy, int act, size_t n, char *err);
 /* A layer's backward pass up to its product: the gradient through the
  * activation, in place in dy (as ocl_activation_backward), and db, the
  * sum of dy's rows; with relu in one pass over dy. */
