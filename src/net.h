@@ -5,6 +5,7 @@
 #define CLNET_NET_H
 
 #include "internal.h"
+#include "schedule.h"
 
 #define CLNET_MAX_BACKENDS 4
 #define CLNET_MAX_SLOTS 4
@@ -137,6 +138,9 @@ struct clnet_net {
     double clipnorm;        /* Keras's clipnorm: each tensor's gradient */
     double global_clipnorm; /* and global_clipnorm: all of them together */
     const char *optimizer_kind;
+    clnet_schedule schedule; /* the train line's (schedule.h) */
+    double base_lr;          /* the optimizer's lr setting; NAN: none */
+    double lr_scale;         /* the schedule's factor for the next update */
     int optimizer_epsilon_zero; /* its `epsilon` setting is 0 (a hint) */
     int fused; /* softmax and cross-entropy fused in the backward pass */
     int32_t max_batch, threads, classes;

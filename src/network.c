@@ -9,6 +9,7 @@
 
 #include "backends.h"
 #include "graph.h"
+#include "schedule.h"
 #include "tune.h"
 
 #define KERAS_DEFAULT_BATCH 32
@@ -620,9 +621,11 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
     }
     int no = 0, nl = 0, rc = CLNET_OK;
-    const char *core_keys[] = {"optimizer", "loss",     "batch",
-                               "epochs",    "clipnorm", "global_clipnorm",
-                               NULL};
+    const char *core_keys[] = {
+        "optimizer", "loss",   "batch", "epochs",    "clipnorm",
+        "global_clipnorm",     "schedule", "warmup", "drop",
+        "every",     "decay",  "alpha", "pct_start", "div_factor",
+        "final_div_factor",    NULL};
     for (int i = 0; i < l->nsettings && !rc; i++) {
         const clnet_topo_setting *st = &l->settings[i];
         int is_core = 0;
@@ -690,6 +693,30 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
                               st->line, st->value_col, msg);
         *clip_dest[k] = v.f;
     }
+    clnet_schedule_default(&net->schedule);
+    for (int i = 0; i < l->nsettings; i++) {
+        const clnet_topo_setting *st = &l->settings[i];
+        char msg[CLNET_ERRLEN - 64];
+        if (clnet_schedule_set(&net->schedule, st->key, st->value, msg,
+                               sizeof msg) < 0)
+            return clnet_fail(err, CLNET_E_PARSE, "%s:%d:%d: %s", t->file,
+                              st->line, st->value_col, msg);
+    }
+    clnet_error e;
+    const char *bad = NULL;
+    if (clnet_schedule_check(&net->schedule, 1 << 20, &bad, &e)) {
+        const clnet_topo_setting *st = bad ? clnet_topo_find(l, bad) : NULL;
+        return clnet_fail(err, CLNET_E_PARSE, "%s:%d:%d: %s", t->file,
+                          st ? st->line : l->line, st ? st->col : l->col,
+                          e.msg);
+    }
+    /* the optimizer's lr, for the learning rate reported each step */
+    net->base_lr = NAN;
+    for (int k = 0; k < opt->nsettings; k++)
+        if (!strcmp(opt->settings[k].key, "lr") &&
+            opt->settings[k].type == CLNET_SET_FLOAT)
+            net->base_lr = opt_values[k].f;
+    net->lr_scale = 1.0;
     return CLNET_OK;
 }
 

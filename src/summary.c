@@ -108,11 +108,13 @@ int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
         fprintf(out, "(fallback): the chosen backend has no implementation of "
                      "the kind, so the layer runs on the native CPU, with "
                      "copies in between; --strict refuses this\n");
+    char sched[96];
+    clnet_schedule_describe(&net->schedule, sched, sizeof sched);
     fprintf(out, "Training: optimizer %s, loss %s (%s)%s, batch %d, epochs "
-                 "%d\n",
+                 "%d, learning-rate schedule %s\n",
             net->optimizer_kind, net->loss->kind, net->loss->backend,
             net->fused ? ", fused with the final softmax" : "",
-            net->default_batch, net->default_epochs);
+            net->default_batch, net->default_epochs, sched);
     for (int b = 0; b < net->nbackends; b++)
         fprintf(out, "Device: %s:%d %s\n", net->backends[b].name,
                 net->backends[b].index, net->backends[b].info.name);

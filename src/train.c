@@ -64,7 +64,7 @@ static int upload_labels(clnet_net *net, int32_t batch, clnet_error *err)
 int clnet_net_forward(clnet_net *net, int32_t batch, int training,
                       clnet_error *err)
 {
-    clnet_step st = {batch, training, net->seed, net->step + 1};
+    clnet_step st = {batch, training, net->seed, net->step + 1, 1.0};
     char perr[CLNET_ERRLEN] = "";
     int rc = upload_pixels(net, batch, err);
     if (rc)
@@ -258,7 +258,7 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
         rc = upload_labels(net, batch, err);
     if (rc)
         return rc;
-    clnet_step st = {batch, 1, net->seed, net->step + 1};
+    clnet_step st = {batch, 1, net->seed, net->step + 1, net->lr_scale};
     char perr[CLNET_ERRLEN] = "";
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
     double before = *loss_sum;
@@ -432,6 +432,12 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         rc = check_dataset(net, test, "test", err);
     if (rc)
         return rc;
+    clnet_schedule sched = net->schedule;
+    if (o->schedule && (rc = clnet_schedule_parse(&sched, o->schedule, err)))
+        return rc;
+    if ((rc = clnet_schedule_check(&sched, epochs, NULL, err)))
+        return rc;
+    net->schedule = sched;
     clnet_progress *pg = &net->progress;
     if (pg->batch && (pg->batch != batch || pg->count != train->count))
         return clnet_fail(err, CLNET_E_ARG,
@@ -455,6 +461,8 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             int32_t n = train->count - start < batch ? train->count - start
                                                      : batch;
             gather(net, train, idx, start, n);
+            net->lr_scale =
+                clnet_schedule_factor(&net->schedule, net->step, steps, epochs);
             double before = loss_sum;
             rc = clnet_net_train_step(net, n, &loss_sum, &correct, err);
             if (rc == CLNET_E_NONFINITE) {
@@ -498,6 +506,7 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         st.accuracy = (double)correct / (double)seen;
         st.images_per_second = (double)seen / st.seconds;
         st.val_loss = st.val_accuracy = NAN;
+        st.lr = clnet_net_learning_rate(net);
         judge(net, &st);
         *pg = (clnet_progress){.epoch = e, .batch = batch,
                                .count = train->count,
@@ -528,6 +537,11 @@ done:
     return rc;
 }
 
+double clnet_net_learning_rate(const clnet_net *net)
+{
+    return net ? net->base_lr * net->lr_scale : NAN;
+}
+
 int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
                    clnet_eval_result *res, clnet_error *err)
 {
@@ -545,7 +559,7 @@ int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
     double loss_sum = 0;
     int64_t correct = 0;
-    clnet_step st = {0, 0, net->seed, net->step};
+    clnet_step st = {0, 0, net->seed, net->step, 1.0};
     char perr[CLNET_ERRLEN] = "";
     const clnet_net_layer *last = &net->layers[net->nlayers - 1];
     for (int32_t start = 0; start < ds->count; start += net->max_batch) {

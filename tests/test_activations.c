@@ -15,7 +15,7 @@
 
 static clnet_step train_step(int32_t batch)
 {
-    clnet_step s = {batch, 1, 42, 7};
+    clnet_step s = {batch, 1, 42, 7, 1.0};
     return s;
 }
 

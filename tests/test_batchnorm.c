@@ -28,7 +28,7 @@ static void bn_values(clnet_value *v, double momentum, int center, int scale)
 
 static clnet_step step(int32_t batch, int32_t training)
 {
-    clnet_step s = {batch, training, 42, 7};
+    clnet_step s = {batch, training, 42, 7, 1.0};
     return s;
 }
 

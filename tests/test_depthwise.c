@@ -28,7 +28,7 @@ static void dw_values(clnet_value *v, int kh, int kw, int s, int same, int M,
 
 static clnet_step train_step(int32_t batch)
 {
-    clnet_step s = {batch, 1, 42, 7};
+    clnet_step s = {batch, 1, 42, 7, 1.0};
     return s;
 }
 

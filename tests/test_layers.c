@@ -12,7 +12,7 @@
 
 static clnet_step train_step(int32_t batch)
 {
-    clnet_step s = {batch, 1, 42, 7};
+    clnet_step s = {batch, 1, 42, 7, 1.0};
     return s;
 }
 
@@ -607,7 +607,7 @@ START_TEST(adam_step_by_hand)
     ck_assert_int_eq(p->create(&a, &state, err), 0);
     float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, -0.1f}, m[2] = {0}, vv[2] = {0};
     void *slots[2] = {m, vv};
-    clnet_step st = {1, 1, 0, 1};
+    clnet_step st = {1, 1, 0, 1, 1.0};
     ck_assert_int_eq(p->optimizer.update(state, &st, w, g, slots, 2, err), 0);
     /* step 1: m = 0.1 g, v = 0.001 g^2, alpha = 0.1 sqrt(0.001) / 0.1,
      * so w -= 0.1 * sign(g) (up to epsilon) */
@@ -637,7 +637,7 @@ START_TEST(sgd_momentum_by_hand)
     ck_assert_int_eq(p->create(&a, &state, err), 0);
     float w[1] = {1.0f}, g[1] = {2.0f}, vel[1] = {0};
     void *slots[1] = {vel};
-    clnet_step st = {1, 1, 0, 1};
+    clnet_step st = {1, 1, 0, 1, 1.0};
     ck_assert_int_eq(p->optimizer.update(state, &st, w, g, slots, 1, err), 0);
     ck_assert_float_eq_tol(w[0], 0.8f, 1e-6f);
     ck_assert_int_eq(p->optimizer.update(state, &st, w, g, slots, 1, err), 0);

@@ -139,7 +139,7 @@ static void compare_layer(const char *kind, const clnet_value *v,
         ck_assert_int_eq(dev->device.write(ctx, ox, xb, nin, err), 0);
     }
     void *oy = upload(y, nout), *ody = upload(dy, nout), *odx = upload(dx, nin);
-    clnet_step st = {batch, 1, 42, 5};
+    clnet_step st = {batch, 1, 42, 5, 1.0};
     ck_assert_msg(test_forward(pc, sc, &st, bytes_in ? (void *)xb : x, y,
                                err) == 0, "%s", err);
     ck_assert_msg(test_forward(po, so, &st, ox, oy, err) == 0, "%s", err);
@@ -432,7 +432,7 @@ START_TEST(loss_and_optimizers_match_cpu)
     for (int fused = 0; fused < 2; fused++) {
         double l1 = 0, l2 = 0;
         int64_t c1 = 0, c2 = 0;
-        clnet_step st = {B, 1, 1, 1};
+        clnet_step st = {B, 1, 1, 1, 1.0};
         ck_assert_int_eq(lc->loss.compute(sc, &st, pred, labels, K, fused, d,
                                           &l1, &c1, err), 0);
         ck_assert_msg(lo->loss.compute(so, &st, op, ol, K, fused, od, &l2, &c2,
@@ -464,7 +464,7 @@ START_TEST(loss_and_optimizers_match_cpu)
         for (int step = 1; step <= 3; step++) {
             test_fill(g, N, -1, 1, &seed);
             og = upload(g, N);
-            clnet_step st = {1, 1, 0, (uint64_t)step};
+            clnet_step st = {1, 1, 0, (uint64_t)step, 1.0};
             ck_assert_int_eq(oc->optimizer.update(sc, &st, w, g, slots_c, N,
                                                   err), 0);
             ck_assert_msg(oo->optimizer.update(so, &st, ow, og, slots_o, N,

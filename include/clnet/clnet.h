@@ -159,6 +159,9 @@ typedef struct {
      * the loss no better than at the start; 0: neither */
     int32_t diverged;
     double first_loss;
+    double lr; /* the learning rate of the epoch's last update (the
+                  optimizer's lr times the schedule's factor); NAN when
+                  the optimizer has no lr */
 } clnet_epoch_stats;
 
 typedef void (*clnet_epoch_fn)(const clnet_epoch_stats *s, void *user);
@@ -187,11 +190,18 @@ typedef struct {
     clnet_step_fn on_step;
     clnet_stop_fn should_stop; /* asked after every step; may be NULL */
     void *user;
+    /* NULL: the train line's schedule; else one in its words, replacing
+     * it: "cosine,warmup=2" (a name, then KEY=VALUE settings) */
+    const char *schedule;
 } clnet_train_options;
 
 int clnet_train(clnet_net *net, const clnet_dataset *train,
                 const clnet_dataset *test, const clnet_train_options *opt,
                 clnet_error *err);
+/* The learning rate of the next update (of the last one inside
+ * on_progress and on_step): the optimizer's lr times the schedule's
+ * factor; NAN for an optimizer without an lr setting or no network. */
+double clnet_net_learning_rate(const clnet_net *net);
 
 typedef struct {
     double loss, accuracy;

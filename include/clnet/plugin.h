@@ -202,6 +202,8 @@ typedef struct {
     int32_t training;  /* 1 in a training step, 0 in inference */
     uint64_t seed;     /* the run's seed */
     uint64_t step;     /* global training step, for counter-based RNG */
+    double lr_scale;   /* optimizers: the learning-rate schedule's factor
+                          on their own lr for this update (1: none) */
 } clnet_step;
 
 typedef struct {

@@ -40,7 +40,7 @@ static int update(void *s, const clnet_step *st, void *paramv,
     float *w = paramv, *m = slots[0], *v = slots[1];
     const float *g = gradv;
     double t = (double)st->step;
-    float alpha = (float)(o->lr * sqrt(1.0 - pow(o->b2, t)) /
+    float alpha = (float)(o->lr * st->lr_scale * sqrt(1.0 - pow(o->b2, t)) /
                           (1.0 - pow(o->b1, t)));
     float c1 = (float)(1.0 - o->b1), c2 = (float)(1.0 - o->b2);
     float eps = (float)o->eps;

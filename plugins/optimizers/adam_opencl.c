@@ -50,7 +50,7 @@ static int update(void *s, const clnet_step *st, void *param, const void *grad,
     if (st->step < 1)
         return ocl_errorf(err, "Adam steps count from 1"), -1;
     double t = (double)st->step;
-    float alpha = (float)(a->lr * sqrt(1.0 - pow(a->b2, t)) /
+    float alpha = (float)(a->lr * st->lr_scale * sqrt(1.0 - pow(a->b2, t)) /
                           (1.0 - pow(a->b1, t)));
     float c1 = (float)(1.0 - a->b1), c2 = (float)(1.0 - a->b2);
     float eps = (float)a->eps;

@@ -28,12 +28,11 @@ static int update(void *s, const clnet_step *st, void *paramv,
                   const void *gradv, void *const *slots, size_t count,
                   char *err)
 {
-    (void)st;
     (void)err;
     sgd *o = s;
     float *w = paramv, *v = slots[0];
     const float *g = gradv;
-    float lr = o->lr, mu = o->momentum;
+    float lr = (float)(o->lr * st->lr_scale), mu = o->momentum;
     long n = (long)count;
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (long i = 0; i < n; i++) {

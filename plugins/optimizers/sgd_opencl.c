@@ -41,11 +41,11 @@ static int create(const clnet_create_args *a, void **state, char *err)
 static int update(void *s, const clnet_step *st, void *param, const void *grad,
                   void *const *slots, size_t count, char *err)
 {
-    (void)st;
     sgd *o = s;
     int n = (int)count;
+    float lr = (float)(o->lr * st->lr_scale);
     cl_mem w = param, g = (cl_mem)grad, v = slots[0];
-    if (ocl_args(&o->k, 6, OCL_ARG(w), OCL_ARG(g), OCL_ARG(v), OCL_ARG(o->lr),
+    if (ocl_args(&o->k, 6, OCL_ARG(w), OCL_ARG(g), OCL_ARG(v), OCL_ARG(lr),
                  OCL_ARG(o->momentum), OCL_ARG(n)))
         return ocl_errorf(err, "sgd: bad kernel arguments"), -1;
     return ocl_run1d(o->o, &o->k, count, err);

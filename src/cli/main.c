@@ -333,12 +333,14 @@ static int cmd_train(const cli_options *o)
                       o->resume != NULL);
     logging = 1;
     run.net = net;
+    run.prog.net = net;
     run.out = out;
     run.save_every = o->save_every;
     clnet_train_options t = {0};
     t.epochs = epochs;
     t.batch = batch;
     t.stop_at = o->stop_at;
+    t.schedule = o->schedule;
     t.on_epoch = on_epoch;
     t.on_progress = cli_progress_step;
     t.should_stop = should_stop;

@@ -46,7 +46,7 @@ static const option_spec options[] = {
      "N epochs"},
     {"log-json", C_TRAIN, 1,
      "FILE one JSON object per epoch: epoch, loss, accuracy, val_loss, "
-     "val_accuracy, seconds, eval_seconds, images_per_second"},
+     "val_accuracy, seconds, eval_seconds, lr, images_per_second"},
     {"device", C_BUILD, 1,
      "D     cpu, opencl (the first GPU, else the first OpenCL device), "
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there is "
@@ -75,6 +75,9 @@ static const option_spec options[] = {
     {"invert", C_PREDICT, 0,
      "         invert images (for dark digits on a light background)"},
     {"quiet", C_TRAIN, 0, "          no progress bar, epoch lines only"},
+    {"schedule", C_TRAIN, 1,
+     "SPEC learning-rate schedule in place of the train line's: NAME"
+     "[,KEY=VALUE...], e.g. cosine,warmup=2 (README: Topology files)"},
     {"stop-at", C_TRAIN, 1, "ACC    stop once test accuracy reaches ACC "
                             "(0 to 1), e.g. 0.99"},
     {"steps", C_BENCH | C_TUNE, 1,
@@ -217,6 +220,7 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "autotune")) o->autotune = 1;
     else if (!strcmp(name, "strict")) o->strict = 1;
     else if (!strcmp(name, "json")) o->json = v;
+    else if (!strcmp(name, "schedule")) o->schedule = v;
     else if (!strcmp(name, "stop-at")) {
         char *end;
         errno = 0;

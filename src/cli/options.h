@@ -13,7 +13,7 @@ typedef struct {
     const char *command;
     const char *net;
     const char *data, *model, *out, *log_json, *device, *backend, *json;
-    const char *resume, *init_weights;
+    const char *resume, *init_weights, *schedule;
     int32_t save_every;
     uint64_t seed, max_memory;
     double stop_at;

@@ -25,6 +25,17 @@ void cli_progress_init(cli_progress *p, FILE *out, int32_t epochs, int quiet,
     p->last_draw = 0;
     p->last_tenth = -1;
     p->json = NULL;
+    p->net = NULL;
+}
+
+/* " - lr: 0.001" when the optimizer has one, into out. */
+static void lr_text(const cli_progress *p, char *out, size_t n)
+{
+    double lr = p->net ? clnet_net_learning_rate(p->net) : NAN;
+    if (isfinite(lr))
+        snprintf(out, n, " - lr: %.4g", lr);
+    else
+        out[0] = '\0';
 }
 
 int cli_progress_close(cli_progress *p)
@@ -48,8 +59,12 @@ void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
         int64_t tenth = step * 10 / steps;
         if (tenth != p->last_tenth && tenth > 0 && step < steps) {
             p->last_tenth = tenth;
-            fprintf(p->out, "%lld/%lld - %.0fs - loss: %.4f - accuracy: %.4f\n",
-                    (long long)step, (long long)steps, seconds, loss, accuracy);
+            char lr[32];
+            lr_text(p, lr, sizeof lr);
+            fprintf(p->out,
+                    "%lld/%lld - %.0fs - loss: %.4f - accuracy: %.4f%s\n",
+                    (long long)step, (long long)steps, seconds, loss, accuracy,
+                    lr);
             fflush(p->out);
         }
         if (step == steps)
@@ -66,9 +81,11 @@ void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
         bar[i] = i < filled ? '=' : i == filled ? '>' : '.';
     bar[BAR_WIDTH] = '\0';
     double eta = seconds / (double)step * (double)(steps - step);
+    char lr[32];
+    lr_text(p, lr, sizeof lr);
     fprintf(p->out, "\r%lld/%lld [%s] - ETA: %3.0fs - loss: %.4f - accuracy: "
-                    "%.4f ",
-            (long long)step, (long long)steps, bar, eta, loss, accuracy);
+                    "%.4f%s ",
+            (long long)step, (long long)steps, bar, eta, loss, accuracy, lr);
     if (step == steps)
         fprintf(p->out, "\r\033[K");
     fflush(p->out);
@@ -92,6 +109,8 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
     if (isfinite(s->val_loss))
         fprintf(p->out, " - val_loss: %.4f - val_accuracy: %.4f", s->val_loss,
                 s->val_accuracy);
+    if (isfinite(s->lr))
+        fprintf(p->out, " - lr: %.4g", s->lr);
     fprintf(p->out, "\n");
     fflush(p->out);
     if (p->json_path && !p->json && !p->json_failed &&
@@ -108,6 +127,7 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
         json_number(p->json, "val_accuracy", s->val_accuracy, 0);
         json_number(p->json, "seconds", s->seconds, 0);
         json_number(p->json, "eval_seconds", s->eval_seconds, 0);
+        json_number(p->json, "lr", s->lr, 0);
         json_number(p->json, "images_per_second", s->images_per_second, 1);
         fprintf(p->json, "}\n");
         fflush(p->json);

@@ -20,6 +20,7 @@ typedef struct {
     const char *json_path;
     int json_append, json_failed;
     FILE *json;
+    const clnet_net *net; /* for the learning rate; may be NULL */
 } cli_progress;
 
 void cli_progress_init(cli_progress *p, FILE *out, int32_t epochs, int quiet,
