@@ -217,8 +217,10 @@ START_TEST(mixed_placement_follows_cpu)
 END_TEST
 
 /* With SGD at lr 1, a step moves the parameters by minus the gradient:
- * global_clipnorm bounds the whole step's norm, clipnorm each tensor's. */
-static double step_norm(const char *clip, const char *tensor)
+ * global_clipnorm bounds the whole step's norm, clipnorm each tensor's;
+ * on `device` (-1: no such device here). */
+static double step_norm(const char *device, const char *clip,
+                        const char *tensor)
 {
     char text[1024];
     snprintf(text, sizeof text, "%.*strain optimizer=sgd lr=1 %s\n",
@@ -227,8 +229,10 @@ static double step_norm(const char *clip, const char *tensor)
                            "c/kernel", "c/bias", "dense_1/kernel",
                            "dense_1/bias", NULL};
     clnet_error e;
-    clnet_build_options o = {.max_batch = B, .seed = 2};
+    clnet_build_options o = {.max_batch = B, .seed = 2, .device = device};
     clnet_net *n = test_build(text, &o, &e);
+    if (!n && strcmp(device, "cpu"))
+        return -1;
     ck_assert_msg(n != NULL, "%s", e.msg);
     float *before[8];
     for (int i = 0; names[i]; i++) {
@@ -260,16 +264,27 @@ static double step_norm(const char *clip, const char *tensor)
 
 START_TEST(gradient_clipping)
 {
-    /* the unclipped step is far larger than the limits below */
-    ck_assert_double_gt(step_norm("", NULL), 0.05);
-    ck_assert_double_gt(step_norm("", "dense_1/kernel"), 0.01);
-    ck_assert_double_eq_tol(step_norm("global_clipnorm=0.001", NULL), 1e-3,
-                            1e-6);
-    /* clipnorm: each tensor by itself */
-    ck_assert_double_eq_tol(step_norm("clipnorm=0.001", "dense_1/kernel"),
-                            1e-3, 1e-6);
-    ck_assert_double_eq_tol(step_norm("clipnorm=0.001", "a/kernel"), 1e-3,
-                            1e-6);
+    /* the device plugins' sum_squares and scale on OpenCL */
+    const char *devices[] = {"cpu", "opencl"};
+    for (int d = 0; d < 2; d++) {
+        const char *dev = devices[d];
+        /* the unclipped step is far larger than the limits below */
+        double whole = step_norm(dev, "", NULL);
+        if (whole < 0) {
+            fprintf(stderr, "no %s device: clipping not checked there\n",
+                    dev);
+            continue;
+        }
+        ck_assert_double_gt(whole, 0.05);
+        ck_assert_double_gt(step_norm(dev, "", "dense_1/kernel"), 0.01);
+        ck_assert_double_eq_tol(step_norm(dev, "global_clipnorm=0.001", NULL),
+                                1e-3, 1e-6);
+        /* clipnorm: each tensor by itself */
+        ck_assert_double_eq_tol(
+            step_norm(dev, "clipnorm=0.001", "dense_1/kernel"), 1e-3, 1e-6);
+        ck_assert_double_eq_tol(step_norm(dev, "clipnorm=0.001", "a/kernel"),
+                                1e-3, 1e-6);
+    }
 }
 END_TEST
 
