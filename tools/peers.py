@@ -193,6 +193,56 @@ def keras_bench(args, xtr, ytr, xte, yte, target):
     return result
 
 
+def keras_fit(args, xtr, ytr, xte, yte):
+    """--fit keras: the topology trained for --epochs with its train
+    line's whole recipe (optimizer, batch, schedule), each epoch's figures
+    printed and, with --log-json, written as clnet's log writes them."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+    keras.utils.set_random_seed(args.seed)
+    m, train_line = topology.keras_model(NET)
+    if args.schedule:
+        # as clnet train --schedule: replaces the train line's schedule
+        for k in ("schedule", "warmup", "drop", "every", "decay", "alpha",
+                  "pct_start", "div_factor", "final_div_factor"):
+            train_line.pop(k, None)
+        for i, part in enumerate(args.schedule.split(",")):
+            k, _, v = part.partition("=") if "=" in part else ("schedule", "",
+                                                                part)
+            train_line[k] = v
+    batch = int(train_line.get("batch", 32)) if args.fit_batch is None \
+        else args.fit_batch
+    epochs = args.epochs or int(train_line.get("epochs", 1))
+    steps = -(-len(xtr) // batch)
+    m.compile(optimizer=topology.keras_optimizer(train_line, steps, epochs),
+              loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = xtr.astype(np.float32) / 255
+    xt = xte.astype(np.float32) / 255
+    log = open(args.log_json, "w") if args.log_json else None
+    for e in range(1, epochs + 1):
+        t = time.time()
+        h = m.fit(x, ytr, batch_size=batch, epochs=1, verbose=0,
+                  shuffle=True)
+        seconds = time.time() - t
+        vl, va = m.evaluate(xt, yte, batch_size=500, verbose=0)
+        rec = {"epoch": e, "loss": h.history["loss"][-1],
+               "accuracy": h.history["accuracy"][-1], "val_loss": vl,
+               "val_accuracy": va, "seconds": seconds,
+               "lr": float(keras.ops.convert_to_numpy(
+                   m.optimizer.learning_rate)),
+               "images_per_second": len(x) / seconds}
+        print("Epoch %d/%d %.1fs - loss: %.4f - accuracy: %.4f - val_loss: "
+              "%.4f - val_accuracy: %.4f - lr: %.4g" %
+              (e, epochs, seconds, rec["loss"], rec["accuracy"], vl, va,
+               rec["lr"]), flush=True)
+        if log:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+
+
 def main():
     global NET
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -208,8 +258,24 @@ def main():
                    help="the topology file (default models/mnist.net)")
     p.add_argument("--target", type=float, default=0.99,
                    help="the test accuracy --accuracy times (default 0.99)")
+    p.add_argument("--fit", choices=["keras"],
+                   help="instead of the benchmark: train the topology with "
+                   "its train line's recipe (schedule included) for "
+                   "--epochs, validating on the test set each epoch")
+    p.add_argument("--epochs", type=int, default=0,
+                   help="--fit's epochs (default: the train line's)")
+    p.add_argument("--seed", type=int, default=1, help="--fit's seed")
+    p.add_argument("--fit-batch", type=int, default=None,
+                   help="--fit's batch (default: the train line's)")
+    p.add_argument("--log-json", help="--fit: one JSON object per epoch")
+    p.add_argument("--schedule", help="--fit: as clnet train --schedule")
     args = p.parse_args()
     NET = os.path.abspath(args.net)
+    if args.fit:
+        xtr, ytr = load(args.data, "train")
+        xte, yte = load(args.data, "t10k")
+        keras_fit(args, xtr, ytr, xte, yte)
+        return
     target = args.target if args.accuracy else None
     want = args.frameworks.split(",")
     xtr, ytr = load(args.data, "train")

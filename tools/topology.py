@@ -132,9 +132,38 @@ def keras_model(path):
     return model, train
 
 
-def keras_optimizer(train):
+def keras_schedule(train, lr, steps, epochs):
+    """The train line's schedule= as Keras's own schedule objects (counted
+    in updates, as clnet's); lr itself for constant. steps: updates an
+    epoch. Raises ValueError for a schedule Keras has no object for."""
+    import keras
+    kind = train.get("schedule", "constant")
+    warm = float(train.get("warmup", 0)) * steps
+    if kind == "constant" and not warm:
+        return lr
+    if kind == "cosine":
+        decay = (epochs * steps) - warm
+        alpha = float(train.get("alpha", 0))
+        if warm:
+            return keras.optimizers.schedules.CosineDecay(
+                0.0, int(decay), alpha=alpha, warmup_target=lr,
+                warmup_steps=int(warm))
+        return keras.optimizers.schedules.CosineDecay(lr, int(decay),
+                                                      alpha=alpha)
+    if kind == "exponential" and not warm:
+        return keras.optimizers.schedules.ExponentialDecay(
+            lr, steps, float(train.get("decay", 0.9)))
+    raise ValueError("schedule=%s%s has no Keras object here" %
+                     (kind, " with warmup" if warm else ""))
+
+
+def keras_optimizer(train, steps=None, epochs=None):
+    """The train line's optimizer; with steps (updates an epoch) and
+    epochs, its learning-rate schedule too."""
     import keras
     lr = float(train.get("lr", train.get("learning_rate", 0.001)))
+    if steps:
+        lr = keras_schedule(train, lr, steps, epochs)
     clip = {k: float(train[k]) for k in ("clipnorm", "global_clipnorm")
             if k in train}
     if train.get("optimizer", "adam") == "sgd":
