@@ -470,6 +470,7 @@ static int get_tensor(reader *r, clnet_net *net, const clnet_net_layer *L,
     /* the file is little-endian, as every supported host */
     clnet_backend *b = &net->backends[L->bk];
     char perr[CLNET_ERRLEN] = "";
+    net->param_writes++; /* the inference chains fold again */
     if (b->ops->write(b->ctx, tensor_handle(L, k, slot), host,
                       L->param_count[k] * sizeof(float), perr))
         return clnet_fail(err, CLNET_E_IO, "writing %s to %s: %s", want,

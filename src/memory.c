@@ -76,6 +76,7 @@ int clnet_net_param_write(clnet_net *net, const clnet_net_layer *L, int k,
 {
     clnet_backend *b = &net->backends[L->bk];
     char perr[CLNET_ERRLEN] = "";
+    net->param_writes++; /* the inference chains fold again */
     if (b->ops->write(b->ctx, L->params[k], host,
                       L->param_count[k] * sizeof(float), perr))
         return clnet_fail(err, CLNET_E_IO, "writing %s to %s: %s", L->name,

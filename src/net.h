@@ -100,7 +100,18 @@ typedef struct {
     size_t param_offset[CLNET_MAX_PARAMS]; /* bytes into the arenas */
     void *act;  /* output, max_batch * out_size floats */
     void *dact; /* gradient of the output; NULL when not wanted */
+    int fusion;     /* 1 + the index of the inference chain it starts */
+    int fused_into; /* 1 + the index of the chain it runs inside */
 } clnet_net_layer;
+
+/* A chain the inference pass runs as one call (fuse.c). */
+typedef struct {
+    int first, affine, act; /* layers; act -1 when none */
+    int last;               /* the layer whose output the call writes */
+    clnet_value settings[CLNET_MAX_SETTINGS]; /* first's, with act's word */
+    void *state;            /* first's implementation, created again */
+    void *params[2];        /* the folded kernel and bias, on its backend */
+} clnet_fusion;
 
 /* A plugin call of a step, for an observer (clnet bench's timers). */
 typedef enum {
@@ -159,6 +170,13 @@ struct clnet_net {
     clnet_net_observer observer;
     void *observer_user;
     float *host_pred;      /* the last layer's output, read back */
+    int fuse_off;          /* clnet_build_options.no_fusion */
+    int nfusions;
+    clnet_fusion *fusions;
+    uint64_t param_writes; /* host writes of parameters (clnet_net_param_
+                              write): with step, when to fold again */
+    uint64_t folded_step, folded_writes;
+    int folded;            /* the chains hold folded weights */
     int nmem;
     clnet_mem_need mem[CLNET_MAX_BACKENDS + 1]; /* per backend, + host */
 };
@@ -187,7 +205,11 @@ const float *clnet_net_predictions(clnet_net *net, int32_t batch,
                                    clnet_error *err);
 
 
-/* Runs the forward pass over `batch` samples already in batch_pixels. */
+/* What score() and create() of layer i's implementation are given. */
+clnet_create_args clnet_net_layer_args(const clnet_net *net, int i);
+
+/* Runs the forward pass over `batch` samples already in batch_pixels;
+ * in inference the chains of fuse.h run as one call each. */
 int clnet_net_forward(clnet_net *net, int32_t batch, int training,
                       clnet_error *err);
 /* Loss, gradients and one optimizer update for the current batch. */

@@ -9,6 +9,7 @@
 
 #include "backends.h"
 #include "graph.h"
+#include "fuse.h"
 #include "schedule.h"
 #include "tune.h"
 
@@ -361,7 +362,7 @@ static int infer_layer(clnet_net *net, const clnet_topology *t, int i,
 
 /* What score() and create() of layer i's implementation are given; the
  * tuning is read through L->tuning, which the choice may still fill. */
-static clnet_create_args layer_args(const clnet_net *net, int i)
+clnet_create_args clnet_net_layer_args(const clnet_net *net, int i)
 {
     const clnet_net_layer *L = &net->layers[i];
     clnet_create_args a = {0};
@@ -451,7 +452,7 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
     if (L->bk < 0)
         return err ? err->status : CLNET_E_ARG;
 
-    clnet_create_args args = layer_args(net, i);
+    clnet_create_args args = clnet_net_layer_args(net, i);
     clnet_tune_key(&args, l->kind, net->max_batch, L->tune_key,
                    sizeof L->tune_key);
     if (impl) {
@@ -512,7 +513,7 @@ static int create_layer(clnet_net *net, const clnet_topology *t, int i,
     clnet_net_layer *L = &net->layers[i];
     if (!L->plugin)
         return CLNET_OK;
-    clnet_create_args args = layer_args(net, i);
+    clnet_create_args args = clnet_net_layer_args(net, i);
     char perr[CLNET_ERRLEN] = "";
     if (L->plugin->create(&args, &L->state, perr)) {
         L->state = NULL;
@@ -900,8 +901,9 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     for (int i = 0; i < net->nlayers; i++)
         if (create_layer(net, t, i, err))
             goto fail;
+    net->fuse_off = o->no_fusion;
     if (create_training(net, r, opt_values, loss_values, err) ||
-        clnet_net_plan_memory(net, err))
+        clnet_net_plan_memory(net, err) || clnet_net_plan_fusion(net, err))
         goto fail;
     net->topo_hash = topology_hash(net);
     return net;
@@ -914,6 +916,8 @@ void clnet_net_free(clnet_net *net)
 {
     if (!net)
         return;
+    if (net->layers)
+        clnet_net_free_fusion(net);
     clnet_net_release_memory(net);
     for (int i = 0; i < net->nlayers && net->layers; i++) {
         clnet_net_layer *L = &net->layers[i];

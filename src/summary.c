@@ -104,6 +104,18 @@ int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
     fprintf(out, "Total params: %s (%s)\n", total, sz[0]);
     fprintf(out, "Trainable params: %s (%s)\n", trainable, sz[1]);
     fprintf(out, "Non-trainable params: %s (%s)\n", frozen, sz[2]);
+    if (net->nfusions) {
+        fprintf(out, "Fused in inference, one call each, batchnorm folded "
+                     "into the weights (--no-fuse: apart):\n ");
+        for (int f = 0; f < net->nfusions; f++) {
+            const clnet_fusion *c = &net->fusions[f];
+            fprintf(out, "%s %s + %s%s%s", f ? "," : "",
+                    net->layers[c->first].name, net->layers[c->affine].name,
+                    c->act >= 0 ? " + " : "",
+                    c->act >= 0 ? net->layers[c->act].name : "");
+        }
+        fprintf(out, "\n");
+    }
     if (fallbacks)
         fprintf(out, "(fallback): the chosen backend has no implementation of "
                      "the kind, so the layer runs on the native CPU, with "

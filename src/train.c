@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backends.h"
+#include "fuse.h"
 
 /* splitmix64: a small seeded generator for the epoch shuffle. */
 static uint64_t splitmix(uint64_t *s)
@@ -70,9 +71,12 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
     if (rc)
         return rc;
     const void *pixels = net->pixels_dev ? net->pixels_dev : net->batch_pixels;
+    int fuse = !training && net->nfusions;
+    if (fuse && (rc = clnet_net_refold(net, err)))
+        return rc;
     for (int i = 0; i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
-        if (L->plan.alias_input)
+        if (L->plan.alias_input || (fuse && L->fused_into))
             continue;
         const void *xs[CLNET_MAX_INPUTS] = {pixels};
         for (int k = 0; k < L->ninputs; k++) {
@@ -88,8 +92,14 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
                 return rc;
             xs[k] = e->stage;
         }
+        void *state = L->state, *y = L->act;
+        if (fuse && L->fusion) {
+            const clnet_fusion *f = &net->fusions[L->fusion - 1];
+            state = f->state;
+            y = net->layers[f->last].act;
+        }
         observe(net, CLNET_CALL_FORWARD, i, L->bk, 0);
-        if (L->plugin->layer.forward(L->state, &st, xs, L->act, perr))
+        if (L->plugin->layer.forward(state, &st, xs, y, perr))
             return clnet_fail(err, CLNET_E_PLUGIN, "%s forward failed: %s",
                               L->name, perr);
         observe(net, CLNET_CALL_FORWARD, i, L->bk, 1);

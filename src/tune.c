@@ -35,6 +35,7 @@ static clnet_net *build_with(const clnet_topology *t, const clnet_registry *r,
              o->backends ? "," : "", name, backend, choice);
     clnet_build_options b = *o;
     b.backends = ov;
+    b.no_fusion = 1; /* each layer's own output is compared */
     return clnet_net_build(t, r, &b, err);
 }
 

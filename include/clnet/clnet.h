@@ -111,6 +111,11 @@ typedef struct {
     int32_t strict;       /* 1: refuse a layer whose backend has no
                              implementation of its kind, instead of
                              running it on the native CPU */
+    int32_t no_fusion;    /* 1: inference runs every layer as written; 0:
+                             a conv2d, dense or depthwise_conv2d followed
+                             by batchnorm (and an activation layer) runs
+                             as one call, batchnorm folded into a copy of
+                             its weights */
 } clnet_build_options;
 
 /* Plans every buffer before allocating any and refuses (CLNET_E_ARG) a

@@ -150,6 +150,20 @@ typedef struct {
                                  derivative with it */
     double flops_forward;     /* per sample, for reports */
     double flops_backward;    /* per sample: input and parameter gradients */
+    /* What the core's inference fusion (src/fuse.c) may do with the
+     * layer, declared by its kind:
+     * folds: params[0]'s last axis and params[1], a bias of out.c values,
+     *   index the output channels, so a per-channel affine map after the
+     *   layer folds into them; its `activation` setting, when it is
+     *   linear, may then take over the activation layer after that.
+     * affine: in inference the output is x * scale + shift per channel,
+     *   from the kind's def.inference_affine.
+     * activation_word: an activation layer: the `activation=` word that
+     *   computes what the layer computes with its settings; NULL when no
+     *   word does. */
+    int32_t folds;
+    int32_t affine;
+    const char *activation_word;
 } clnet_layer_plan;
 
 /* What the core passes a kind's infer(). */
@@ -170,6 +184,12 @@ typedef struct {
      * fit. No allocation beyond the plan. */
     int (*infer)(const clnet_kind_args *args, clnet_layer_plan *plan,
                  char *err);
+    /* plan->affine kinds: the inference map's scale and shift for each of
+     * `channels` channels, from the layer's settings and parameters
+     * (host copies, in the plan's order). */
+    int (*inference_affine)(const clnet_value *settings,
+                            const float *const *params, int32_t channels,
+                            float *scale, float *shift, char *err);
 } clnet_kind_ops;
 
 /* What the core passes to create() (and to score(), before create). */

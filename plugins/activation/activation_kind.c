@@ -13,6 +13,7 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
     (void)err;
     plan->out = a->in[0];
     plan->output_softmax = ACTIVATION_ID == ACT_SOFTMAX;
+    plan->activation_word = ACTIVATION_KIND;
     plan->flops_forward = plan->flops_backward = (double)kind_elems(a->in[0]);
     return 0;
 }

@@ -28,9 +28,13 @@ static inline int64_t kind_elems(clnet_shape s)
 }
 
 /* The plugin struct of a kind: NAME, its settings table and count, the
- * inputs it reads and its infer(). */
+ * inputs it reads and its infer(); _AFFINE adds def.inference_affine. */
 #define CLNET_KIND_PLUGIN(NAME, SUMMARY, NSET, SETTINGS, MIN_IN, MAX_IN,     \
                           INFER)                                             \
+    CLNET_KIND_PLUGIN_AFFINE(NAME, SUMMARY, NSET, SETTINGS, MIN_IN, MAX_IN,  \
+                             INFER, NULL)
+#define CLNET_KIND_PLUGIN_AFFINE(NAME, SUMMARY, NSET, SETTINGS, MIN_IN,      \
+                                 MAX_IN, INFER, AFFINE)                      \
     static const clnet_plugin kind_plugin = {                                \
         .abi_version = CLNET_PLUGIN_ABI_VERSION,                             \
         .struct_size = sizeof(clnet_plugin),                                 \
@@ -41,7 +45,7 @@ static inline int64_t kind_elems(clnet_shape s)
         .summary = SUMMARY,                                                  \
         .nsettings = NSET,                                                   \
         .settings = SETTINGS,                                                \
-        .def = {MIN_IN, MAX_IN, INFER},                                      \
+        .def = {MIN_IN, MAX_IN, INFER, AFFINE},                              \
     };                                                                       \
     CLNET_EXPORT const clnet_plugin *clnet_plugin_entry(void)                \
     {                                                                        \

@@ -23,6 +23,7 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
     plan->params[1] =
         (clnet_param_info){"bias", 1, {F, 0, 0, 0}, CLNET_INIT_ZEROS, 0, 0, 0};
     plan->output_softmax = a->settings[CONV_ACTIVATION].i[0] == ACT_SOFTMAX;
+    plan->folds = 1;
     double macs = (double)g.OH * g.OW * (double)k * F;
     plan->flops_forward = 2.0 * macs;
     plan->flops_backward = 4.0 * macs; /* kernel and input gradients */

@@ -21,6 +21,7 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
     plan->params[1] =
         (clnet_param_info){"bias", 1, {U, 0, 0, 0}, CLNET_INIT_ZEROS, 0, 0, 0};
     plan->output_softmax = a->settings[DENSE_ACTIVATION].i[0] == ACT_SOFTMAX;
+    plan->folds = 1;
     double macs = (double)rows * in.c * U;
     plan->flops_forward = 2.0 * macs;
     plan->flops_backward = 4.0 * macs; /* kernel and input gradients */

@@ -53,6 +53,8 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
         plan->params[1] = (clnet_param_info){
             "bias", 1, {(int32_t)co, 0, 0, 0}, CLNET_INIT_ZEROS, 0, 0, 0};
     plan->output_softmax = v[DW_ACTIVATION].i[0] == ACT_SOFTMAX;
+    plan->folds = use_bias; /* output channel c M + m: the kernel's last
+                               two axes, flattened */
     double macs = (double)out * (double)taps;
     plan->flops_forward = 2.0 * macs;
     plan->flops_backward = 4.0 * macs; /* kernel and input gradients */

@@ -137,6 +137,7 @@ static clnet_net *open_net(const cli_options *o, int32_t batch,
     b.backends = o->backend;
     b.max_memory = o->max_memory;
     b.strict = o->strict;
+    b.no_fusion = o->no_fuse;
     int tune = o->autotune || !strcmp(o->command, "tune");
     if (tune && clnet_tune(t, *reg, &b, o->steps ? o->steps : TUNE_STEPS,
                            stdout, e)) {

@@ -54,6 +54,9 @@ static const option_spec options[] = {
     {"backend", C_BUILD, 1,
      "LIST KIND=BACKEND or NAME=BACKEND[/IMPL[@SET]], comma-separated, "
      "per layer (SET: a parameter set, e.g. opencl/gemm@vec8x2)"},
+    {"no-fuse", C_BUILD, 0,
+     "        in inference run every layer as written, not conv2d, dense "
+     "or depthwise_conv2d + batchnorm [+ activation] as one call"},
     {"strict", C_BUILD, 0,
      "         refuse a layer whose backend has no implementation of its "
      "kind, instead of running it on the native CPU"},
@@ -219,6 +222,7 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "quiet")) o->quiet = 1;
     else if (!strcmp(name, "autotune")) o->autotune = 1;
     else if (!strcmp(name, "strict")) o->strict = 1;
+    else if (!strcmp(name, "no-fuse")) o->no_fuse = 1;
     else if (!strcmp(name, "json")) o->json = v;
     else if (!strcmp(name, "schedule")) o->schedule = v;
     else if (!strcmp(name, "stop-at")) {

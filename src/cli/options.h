@@ -18,7 +18,7 @@ typedef struct {
     uint64_t seed, max_memory;
     double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;
-    int invert, quiet, autotune, strict;
+    int invert, quiet, autotune, strict, no_fuse;
     const char **images;
     int nimages;
 } cli_options;
