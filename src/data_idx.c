@@ -162,7 +162,18 @@ void clnet_dataset_free(clnet_dataset *ds)
         return;
     free(ds->pixels);
     free(ds->labels);
+    for (int32_t i = 0; ds->class_names && i < ds->nclasses; i++)
+        free(ds->class_names[i]);
+    free(ds->class_names);
     memset(ds, 0, sizeof *ds);
+}
+
+size_t clnet_dataset_sample_bytes(const clnet_dataset *ds)
+{
+    if (!ds)
+        return 0;
+    return (size_t)ds->rows * (size_t)ds->cols *
+           (size_t)(ds->channels ? ds->channels : 1);
 }
 
 int clnet_dataset_load_idx(clnet_dataset *ds, const char *images_path,

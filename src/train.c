@@ -315,11 +315,12 @@ static int check_dataset(const clnet_net *net, const clnet_dataset *ds,
     /* the same geometry, not only as many values: 784x1x1 must not train
      * on 28x28 images as if it were their shape */
     clnet_shape in = net->layers[0].out;
-    if (ds->rows != in.h || ds->cols != in.w || in.c != 1)
+    int32_t ch = ds->channels ? ds->channels : 1;
+    if (ds->rows != in.h || ds->cols != in.w || ch != in.c)
         return clnet_fail(err, CLNET_E_DATA,
-                          "the %s images are %dx%dx1, but %s:%d:%d takes "
+                          "the %s images are %dx%dx%d, but %s:%d:%d takes "
                           "input shape=%dx%dx%d; make them agree",
-                          what, ds->rows, ds->cols, net->file,
+                          what, ds->rows, ds->cols, ch, net->file,
                           net->layers[0].line, net->layers[0].col, in.h, in.w,
                           in.c);
     for (int32_t i = 0; i < ds->count; i++)
@@ -334,7 +335,7 @@ static int check_dataset(const clnet_net *net, const clnet_dataset *ds,
 static void gather(clnet_net *net, const clnet_dataset *ds, const int32_t *idx,
                    int32_t start, int32_t n)
 {
-    size_t sz = (size_t)ds->rows * (size_t)ds->cols;
+    size_t sz = clnet_dataset_sample_bytes(ds);
     for (int32_t b = 0; b < n; b++) {
         int32_t s = idx ? idx[start + b] : start + b;
         memcpy(net->batch_pixels + (size_t)b * sz, ds->pixels + (size_t)s * sz,

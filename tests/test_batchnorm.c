@@ -378,6 +378,7 @@ static const char *train_net = "input shape=8x8x1\n"
 /* 32 images: class 0 bright in the top half, class 1 in the bottom. */
 static void two_halves(clnet_dataset *ds)
 {
+    *ds = (clnet_dataset){0};
     ds->count = 32;
     ds->rows = ds->cols = 8;
     ds->pixels = malloc(32 * 64);

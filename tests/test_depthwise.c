@@ -447,6 +447,7 @@ static const char *mobile_net =
 /* Random 28x28 images whose label is a band of bright rows. */
 static void synthetic(clnet_dataset *ds, int32_t count, unsigned seed)
 {
+    *ds = (clnet_dataset){0};
     ds->count = count;
     ds->rows = ds->cols = 28;
     ds->pixels = malloc((size_t)count * 784);

@@ -521,7 +521,7 @@ static void train_steps(const char *device, const char *backends,
     clnet_net *n = clnet_net_build(top, test_registry(), &o, &e);
     ck_assert_msg(n != NULL, "%s", e.msg);
     clnet_topology_free(top);
-    clnet_dataset ds = {40, 12, 12, malloc(40 * 144), malloc(40 * 4)};
+    clnet_dataset ds = {40, 12, 12, malloc(40 * 144), malloc(40 * 4), 1, 0, NULL};
     for (int i = 0; i < 40; i++) {
         ds.labels[i] = i % 4;
         for (int p = 0; p < 144; p++)

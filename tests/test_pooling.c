@@ -229,7 +229,7 @@ static void train(const char *text, const char *device, trajectory *t,
     clnet_topology_free(top);
     if (params)
         *params = clnet_net_param_count(n);
-    clnet_dataset ds = {40, 12, 12, malloc(40 * 144), malloc(40 * 4)};
+    clnet_dataset ds = {40, 12, 12, malloc(40 * 144), malloc(40 * 4), 1, 0, NULL};
     for (int i = 0; i < 40; i++) {
         ds.labels[i] = i % 4;
         for (int p = 0; p < 144; p++)

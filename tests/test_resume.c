@@ -41,6 +41,7 @@ static clnet_net *build(const char *text, int32_t batch)
 static void synthetic(clnet_dataset *ds, int32_t count, int dark)
 {
     unsigned seed = 11;
+    *ds = (clnet_dataset){0};
     ds->count = count;
     ds->rows = ds->cols = 28;
     ds->pixels = malloc((size_t)count * 784);

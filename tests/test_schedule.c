@@ -33,7 +33,7 @@ static void dataset(clnet_dataset *ds, uint8_t *pixels, int32_t *labels)
         pixels[i] = (uint8_t)(i * 53 % 256);
     for (int i = 0; i < COUNT; i++)
         labels[i] = i % 2;
-    *ds = (clnet_dataset){COUNT, 2, 2, pixels, labels};
+    *ds = (clnet_dataset){COUNT, 2, 2, pixels, labels, 1, 0, NULL};
 }
 
 /* The learning rate of each update of `epochs` epochs (4 updates each)

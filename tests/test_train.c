@@ -37,6 +37,7 @@ static clnet_net *build_text(const char *text, uint64_t seed, int32_t batch)
 /* Random 28x28 images whose label is a function of the pixels. */
 static void synthetic(clnet_dataset *ds, int32_t count, unsigned seed)
 {
+    *ds = (clnet_dataset){0};
     ds->count = count;
     ds->rows = ds->cols = 28;
     ds->pixels = malloc((size_t)count * 784);

@@ -137,9 +137,16 @@ uint64_t clnet_net_topology_hash(const clnet_net *net);
 /* ---- data ---- */
 typedef struct {
     int32_t count, rows, cols;
-    uint8_t *pixels;  /* count * rows * cols bytes */
+    uint8_t *pixels;  /* count * rows * cols * channels bytes, NHWC */
     int32_t *labels;  /* count values */
+    int32_t channels; /* per pixel; 0 means 1 (grey) */
+    int32_t nclasses; /* entries of class_names; 0 when none */
+    char **class_names; /* the data set's names of its classes, or NULL;
+                           clnet_dataset_free frees them */
 } clnet_dataset;
+
+/* Bytes of one sample: rows x cols x channels. */
+size_t clnet_dataset_sample_bytes(const clnet_dataset *ds);
 
 /* Reads an IDX image file and its label file, plain or gzip, checking
  * magic numbers, dimensions, lengths and that the counts agree. */
@@ -150,6 +157,62 @@ int clnet_dataset_load_idx(clnet_dataset *ds, const char *images_path,
 int clnet_dataset_load_mnist(clnet_dataset *ds, const char *dir,
                              const char *prefix, int32_t limit,
                              clnet_error *err);
+/* CIFAR-10 (dir holds data_batch_1..5.bin and test_batch.bin) or
+ * CIFAR-100 (train.bin, test.bin) in the official binary form: `which`
+ * "train" or "test"; CIFAR-100's fine labels, or its coarse ones with
+ * `coarse`; class names from batches.meta.txt or fine_label_names.txt /
+ * coarse_label_names.txt when present. limit > 0 keeps the first
+ * `limit` records. */
+int clnet_dataset_load_cifar(clnet_dataset *ds, const char *dir,
+                             const char *which, int coarse, int32_t limit,
+                             clnet_error *err);
+/* How an image folder's images meet the input's height and width. */
+typedef enum {
+    CLNET_RESIZE_STRETCH, /* scaled to it (stb_image_resize, aspect not
+                             kept) */
+    CLNET_RESIZE_FIXED    /* must already have it; another size is refused */
+} clnet_resize;
+/* Called now and then while images are decoded. */
+typedef void (*clnet_load_progress_fn)(int64_t done, int64_t total,
+                                       void *user);
+/* An image folder: dir/CLASS/NAME.png (or .jpg, .jpeg, .pgm, .ppm), the
+ * classes numbered in the byte order of their folder names (which become the class names),
+ * decoded as rows x cols x channels (1 or 3) bytes on worker threads. A
+ * class folder without images, an image that cannot be decoded (named,
+ * with the decoder's reason) or one of another size under
+ * CLNET_RESIZE_FIXED is refused. limit > 0 keeps that many images, the
+ * classes in turn. */
+int clnet_dataset_load_folder(clnet_dataset *ds, const char *dir,
+                              int32_t rows, int32_t cols, int32_t channels,
+                              clnet_resize rule, int32_t limit,
+                              clnet_load_progress_fn progress, void *user,
+                              clnet_error *err);
+/* One image file decoded and sized as the folder loader does it; -1 with
+ * the reason (after the file's name) in why. */
+int clnet_image_decode(const char *path, int32_t rows, int32_t cols,
+                       int32_t channels, clnet_resize rule, uint8_t *out,
+                       char *why, size_t whylen);
+/* How clnet_dataset_load reads a data set. */
+typedef struct {
+    const char *format; /* NULL or "auto": from what the path holds; "idx",
+                           "cifar" (10 or 100, from the files) or "folder" */
+    int32_t coarse;     /* CIFAR-100: the 20 coarse labels, not the fine */
+    int32_t limit;      /* > 0: keep this many samples */
+    /* image folders: the shape to decode to (the network's input) */
+    int32_t rows, cols, channels;
+    clnet_resize resize;
+    clnet_load_progress_fn progress; /* may be NULL */
+    void *user;
+} clnet_data_options;
+/* The training ("train") or test ("test") part of the data set at path:
+ * IDX files (train-/t10k-images-idx3-ubyte[.gz]), CIFAR-10 or -100
+ * binaries, or an image folder (path/train/CLASS/..., path/test/...). */
+int clnet_dataset_load(clnet_dataset *ds, const char *path, const char *which,
+                       const clnet_data_options *opt, clnet_error *err);
+/* "idx", "cifar" or "folder": what path holds; NULL when none. */
+const char *clnet_data_format(const char *path);
+/* 10 when dir holds CIFAR-10's files, 100 for CIFAR-100's, else 0. */
+int clnet_cifar_kind(const char *dir);
 void clnet_dataset_free(clnet_dataset *ds);
 
 /* ---- training and evaluation ---- */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clnet/clnet.h"
@@ -168,6 +169,53 @@ static const char *data_dir(const cli_options *o)
     return env && *env ? env : "data/mnist";
 }
 
+typedef struct {
+    char what[4200];
+    double start;
+} decoding;
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* A count on stderr while an image folder decodes (redrawn on a
+ * terminal), and the rate at the end. */
+static void decode_progress(int64_t done, int64_t total, void *user)
+{
+    decoding *d = user;
+    int tty = isatty(fileno(stderr));
+    if (!d->start)
+        d->start = seconds_now();
+    if (done < total) {
+        if (tty)
+            fprintf(stderr, "\rDecoding %s: %lld/%lld images", d->what,
+                    (long long)done, (long long)total);
+        return;
+    }
+    double s = seconds_now() - d->start;
+    fprintf(stderr, "%sDecoded %s: %lld images in %.2f s (%.0f images/s)\n",
+            tty ? "\r\033[K" : "", d->what, (long long)total, s,
+            s > 0 ? (double)total / s : 0.0);
+}
+
+/* The `which` part ("train" or "test") of --data, in the input's shape. */
+static int load_data(const cli_options *o, const clnet_net *net,
+                     const char *which, int32_t limit, clnet_dataset *ds,
+                     clnet_error *e)
+{
+    clnet_shape in = clnet_net_input_shape(net);
+    decoding dec = {.start = 0};
+    snprintf(dec.what, sizeof dec.what, "%s/%s", data_dir(o), which);
+    clnet_data_options d = {.format = o->format, .coarse = o->coarse,
+                            .limit = limit, .rows = in.h, .cols = in.w,
+                            .channels = in.c, .resize = o->resize,
+                            .progress = decode_progress, .user = &dec};
+    return clnet_dataset_load(ds, data_dir(o), which, &d, e);
+}
+
 static int cmd_summary(const cli_options *o)
 {
     clnet_error e;
@@ -303,9 +351,8 @@ static int cmd_train(const cli_options *o)
         rc = fail(&e);
         goto done;
     }
-    const char *dir = data_dir(o);
-    if (clnet_dataset_load_mnist(&train, dir, "train", o->limit_train, &e) ||
-        clnet_dataset_load_mnist(&test, dir, "t10k", o->limit_test, &e)) {
+    if (load_data(o, net, "train", o->limit_train, &train, &e) ||
+        load_data(o, net, "test", o->limit_test, &test, &e)) {
         rc = fail(&e);
         goto done;
     }
@@ -405,20 +452,25 @@ static int cmd_eval(const cli_options *o)
     int rc = 0;
     clnet_net *net = open_net(o, o->batch ? o->batch : 500, &r, &e);
     if (!net || clnet_checkpoint_load(net, o->model, &e) ||
-        clnet_dataset_load_mnist(&test, data_dir(o), "t10k", o->limit_test,
-                                 &e) ||
+        load_data(o, net, "test", o->limit_test, &test, &e) ||
         clnet_evaluate(net, &test, &res, &e)) {
         rc = fail(&e);
         goto done;
     }
     printf("%d test images: loss %.4f, accuracy %.4f (%.2f%%)\n", test.count,
            res.loss, res.accuracy, 100 * res.accuracy);
-    printf("\nConfusion matrix (rows: true class, columns: predicted)\n     ");
+    /* the data set's class names, where it has them, label the rows */
+    int named = test.class_names && test.nclasses == res.classes;
+    printf("\nConfusion matrix (rows: true class, columns: predicted)\n%*s",
+           named ? 18 : 5, "");
     for (int c = 0; c < res.classes; c++)
         printf("%6d", c);
     printf("\n");
     for (int t = 0; t < res.classes; t++) {
-        printf("%4d ", t);
+        if (named)
+            printf("%4d %-12.12s ", t, test.class_names[t]);
+        else
+            printf("%4d ", t);
         for (int c = 0; c < res.classes; c++)
             printf("%6lld", (long long)res.confusion[t * res.classes + c]);
         printf("\n");

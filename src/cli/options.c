@@ -31,8 +31,18 @@ typedef struct {
 
 static const option_spec options[] = {
     {"data", C_TRAIN | C_EVAL, 1,
-     "DIR     folder with the MNIST IDX files (default: $CLNET_MNIST_DIR, "
-     "else data/mnist)"},
+     "PATH    the data set: a folder of IDX files (MNIST, Fashion-MNIST), "
+     "CIFAR-10 or CIFAR-100 binaries, or an image folder PATH/train/CLASS/"
+     "*.png and PATH/test/CLASS/... (default: $CLNET_MNIST_DIR, else "
+     "data/mnist)"},
+    {"format", C_TRAIN | C_EVAL, 1,
+     "F     idx, cifar or folder, in place of what --data holds deciding"},
+    {"labels", C_TRAIN | C_EVAL, 1,
+     "L     CIFAR-100's fine (default, 100 classes) or coarse (20) labels"},
+    {"resize", C_TRAIN | C_EVAL, 1,
+     "R     image folders: stretch (default: every image scaled to the "
+     "input's height and width, aspect not kept) or fixed (an image of "
+     "another size is an error)"},
     {"model", C_EVAL | C_PREDICT, 1, "CKPT   checkpoint to load"},
     {"out", C_TRAIN, 1, "FILE     checkpoint to write (default clnet-model.ckpt)"},
     {"resume", C_TRAIN, 1,
@@ -207,6 +217,32 @@ static int set_option(cli_options *o, const char *name, const char *v)
     long long x = 0;
     int rc = 0;
     if (!strcmp(name, "data")) o->data = v;
+    else if (!strcmp(name, "format")) {
+        o->format = v;
+        if (strcmp(v, "idx") && strcmp(v, "cifar") && strcmp(v, "folder") &&
+            strcmp(v, "auto")) {
+            fprintf(stderr, "clnet: --format takes idx, cifar, folder or "
+                            "auto, got '%s'\n", v);
+            rc = EXIT_INPUT;
+        }
+    }
+    else if (!strcmp(name, "labels")) {
+        o->coarse = !strcmp(v, "coarse");
+        if (!o->coarse && strcmp(v, "fine")) {
+            fprintf(stderr, "clnet: --labels takes fine or coarse, got "
+                            "'%s'\n", v);
+            rc = EXIT_INPUT;
+        }
+    }
+    else if (!strcmp(name, "resize")) {
+        o->resize = !strcmp(v, "fixed") ? CLNET_RESIZE_FIXED
+                                        : CLNET_RESIZE_STRETCH;
+        if (strcmp(v, "fixed") && strcmp(v, "stretch")) {
+            fprintf(stderr, "clnet: --resize takes stretch or fixed, got "
+                            "'%s'\n", v);
+            rc = EXIT_INPUT;
+        }
+    }
     else if (!strcmp(name, "model")) o->model = v;
     else if (!strcmp(name, "out")) o->out = v;
     else if (!strcmp(name, "log-json")) o->log_json = v;

@@ -19,6 +19,9 @@ typedef struct {
     double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;
     int invert, quiet, autotune, strict, no_fuse;
+    const char *format; /* --format, NULL: detected */
+    int coarse;         /* --labels coarse */
+    int resize;         /* --resize: a clnet_resize */
     const char **images;
     int nimages;
 } cli_options;
