@@ -105,6 +105,7 @@ static int parse_settings(const char *file, const clnet_topo_line *l,
                               : spec->type == CLNET_SET_FLOAT  ? "a number"
                               : spec->type == CLNET_SET_SIZE2  ? "a size like 3x3"
                               : spec->type == CLNET_SET_SHAPE3 ? "a shape like 28x28x1"
+                              : spec->type == CLNET_SET_FLOATS ? "numbers like 0.5,0.25"
                                                                : spec->choices);
         }
     }
@@ -747,6 +748,10 @@ static uint64_t topology_hash(const clnet_net *net)
             const clnet_value *v = &L->settings[k];
             h = clnet_fnv1a(h, v->i, sizeof v->i);
             h = clnet_fnv1a(h, &v->f, sizeof v->f);
+            /* only where they mean something: older checkpoints' hashes
+             * stay as they were */
+            if (L->kind->settings[k].type == CLNET_SET_FLOATS)
+                h = clnet_fnv1a(h, v->fv, sizeof(double) * (size_t)v->i[0]);
         }
     }
     return h;

@@ -369,6 +369,36 @@ int clnet_parse_value(const clnet_setting_spec *spec, const char *text,
         }
         return 0;
     }
+    case CLNET_SET_FLOATS: {
+        const char *p = text;
+        int n = 0;
+        for (;;) {
+            errno = 0;
+            char *fe;
+            double d = strtod(p, &fe);
+            if (fe == p || errno || !isfinite(d) || (*fe && *fe != ',') ||
+                n == CLNET_MAX_FLOATS) {
+                snprintf(msg, msglen,
+                         "expected 1 to %d numbers separated by commas for "
+                         "'%s', got '%s'",
+                         CLNET_MAX_FLOATS, spec->key, text);
+                return -1;
+            }
+            if (d < spec->min || d > spec->max) {
+                snprintf(msg, msglen,
+                         "each number in '%s' must be between %g and %g, "
+                         "got '%s'",
+                         spec->key, spec->min, spec->max, text);
+                return -1;
+            }
+            v->fv[n++] = d;
+            if (!*fe)
+                break;
+            p = fe + 1;
+        }
+        v->i[0] = n;
+        return 0;
+    }
     case CLNET_SET_CHOICE: {
         const char *c = spec->choices;
         int idx = 0;

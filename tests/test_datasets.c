@@ -6,6 +6,7 @@
  * count, missing files, a class without images, an undecodable image,
  * mixed sizes under the fixed rule, data whose shape is not the input's. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,38 @@ START_TEST(shape_named)
 }
 END_TEST
 
+/* The input layer's per-channel mean= and std=: an identity dense layer
+ * shows what it gives, on every backend. */
+START_TEST(input_mean_and_std)
+{
+    const char *text = "input shape=1x2x3 mean=0.5,0.25,0 std=0.5,1,2\n"
+                       "flatten\ndense units=6 name=d\n";
+    const char *devices[] = {"cpu", "opencl"};
+    for (int d = 0; d < 2; d++) {
+        clnet_build_options o = {.device = devices[d], .max_batch = 1};
+        clnet_error e;
+        clnet_net *n = test_build(text, &o, &e);
+        if (!n && d == 1)
+            continue; /* no OpenCL device here */
+        ck_assert_msg(n != NULL, "%s", e.msg);
+        float eye[36] = {0};
+        for (int k = 0; k < 6; k++)
+            eye[k * 6 + k] = 1;
+        ck_assert_int_eq(clnet_net_param_set(n, "d/kernel", eye, 36, &e), 0);
+        uint8_t px[6] = {255, 51, 0, 102, 204, 153};
+        float y[6];
+        ck_assert_int_eq(clnet_predict(n, px, 1, y, &e), 0);
+        /* (x / 255 - mean[c]) / std[c] */
+        const float want[6] = {1.0f, -0.05f, 0.0f, -0.2f, 0.55f, 0.3f};
+        for (int k = 0; k < 6; k++)
+            ck_assert_msg(fabsf(y[k] - want[k]) < 1e-6f,
+                          "%s: value %d is %g, expected %g", devices[d], k,
+                          y[k], want[k]);
+        clnet_net_free(n);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("datasets");
@@ -280,6 +313,7 @@ int main(void)
     tcase_add_test(tc, image_folder);
     tcase_add_test(tc, image_folder_refusals);
     tcase_add_test(tc, shape_named);
+    tcase_add_test(tc, input_mean_and_std);
     suite_add_tcase(s, tc);
     return test_run(s);
 }

@@ -533,7 +533,8 @@ END_TEST
 
 START_TEST(input_and_flatten)
 {
-    clnet_value v[2] = {{{2, 2, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
+    /* mean= and std= left empty: 0 and 1 */
+    clnet_value v[4] = {{{2, 2, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
     test_layer l;
     test_layer_create(&l, "input", v, (clnet_shape){0, 0, 0}, 2, 0, 1);
     ck_assert_int_eq(l.plan.out.h, 2);

@@ -308,7 +308,7 @@ static void compare_small_layers(void)
     compare_layer("softmax", NULL, (clnet_shape){1, 2, 11}, 3, 0, -2, 2);
     clnet_value dr[1] = {{{0, 0, 0}, 0.5}};
     compare_layer("dropout", dr, (clnet_shape){1, 1, 333}, 3, 0, -1, 1);
-    clnet_value in[2] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
+    clnet_value in[4] = {{{5, 7, 1}, 0}, {{0, 0, 0}, 1.0 / 255}};
     /* the input layer ignores `in`; here it sizes the test's byte batch */
     compare_layer("input", in, (clnet_shape){5, 7, 1}, 3, 0, 0, 1);
     /* plugin ABI 2's kinds, on shapes that are no multiple of a

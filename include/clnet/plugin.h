@@ -89,8 +89,10 @@ typedef enum {
     CLNET_SET_FLOAT,     /* 0.5, 1e-7 */
     CLNET_SET_SIZE2,     /* 3x3 or 3 (square) */
     CLNET_SET_SHAPE3,    /* 28x28x1, or 28x28 for one channel */
-    CLNET_SET_CHOICE     /* one word of `choices`, "valid|same" */
+    CLNET_SET_CHOICE,    /* one word of `choices`, "valid|same" */
+    CLNET_SET_FLOATS     /* 1 to CLNET_MAX_FLOATS numbers, "0.5,0.25" */
 } clnet_setting_type;
+#define CLNET_MAX_FLOATS 4
 
 typedef struct {
     const char *key;           /* Keras's name: "filters", "kernel" */
@@ -102,10 +104,12 @@ typedef struct {
 } clnet_setting_spec;
 
 /* A parsed setting: i[] for sizes and shapes (i[0] alone for INT and for
- * CHOICE, where it is the index of the word), f for FLOAT. */
+ * CHOICE, where it is the index of the word), f for FLOAT; FLOATS: i[0]
+ * numbers in fv. */
 typedef struct {
     int32_t i[3];
     double f;
+    double fv[CLNET_MAX_FLOATS];
 } clnet_value;
 
 /* How the core fills a parameter tensor before training: Keras's

@@ -10,8 +10,8 @@ typedef struct {
     clnet_ocl *o;
     cl_program prog;
     ocl_kernel k;
-    int32_t size;
-    float scale;
+    int32_t size, C;
+    cl_float4 a, b; /* y = x a[c] + b[c] (input_settings.h) */
 } input;
 
 static void destroy(void *s)
@@ -32,7 +32,13 @@ static int create(const clnet_create_args *a, void **state, char *err)
     l->o = a->device;
     const int32_t *s = a->settings[INPUT_SHAPE].i;
     l->size = s[0] * s[1] * s[2];
-    l->scale = (float)a->settings[INPUT_SCALE].f;
+    l->C = s[2] <= CLNET_MAX_FLOATS ? s[2] : 1; /* more: one value for all */
+    float fa[CLNET_MAX_FLOATS] = {0}, fb[CLNET_MAX_FLOATS] = {0};
+    input_affine(a->settings, l->C, fa, fb);
+    for (int c = 0; c < CLNET_MAX_FLOATS; c++) {
+        l->a.s[c] = fa[c];
+        l->b.s[c] = fb[c];
+    }
     if (ocl_program(l->o, input_cl, NULL, &l->prog, names, &l->k, err)) {
         destroy(l);
         return -1;
@@ -48,8 +54,8 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     input *l = s;
     int n = l->size * st->batch;
     cl_mem xm = (cl_mem)x, ym = (cl_mem)y;
-    if (ocl_args(&l->k, 4, OCL_ARG(xm), OCL_ARG(ym), OCL_ARG(l->scale),
-                 OCL_ARG(n)))
+    if (ocl_args(&l->k, 6, OCL_ARG(xm), OCL_ARG(ym), OCL_ARG(l->a),
+                 OCL_ARG(l->b), OCL_ARG(l->C), OCL_ARG(n)))
         return ocl_errorf(err, "input: bad kernel arguments"), -1;
     return ocl_run1d(l->o, &l->k, (size_t)n, err);
 }
