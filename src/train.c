@@ -420,6 +420,39 @@ static void judge(const clnet_net *net, clnet_epoch_stats *s)
     s->first_loss = first;
 }
 
+/* Every parameter tensor, trainable or not, into *buf (grown to hold
+ * them): what EarlyStopping keeps of the best epoch. */
+static int snapshot(clnet_net *net, float **buf, clnet_error *err)
+{
+    if (!*buf && !(*buf = malloc(sizeof(float) * (net->total_params + 1))))
+        return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the best "
+                                              "epoch's weights");
+    size_t at = 0;
+    for (int i = 0; i < net->nlayers; i++)
+        for (int k = 0; k < net->layers[i].plan.nparams; k++) {
+            int rc = clnet_net_param_read(net, &net->layers[i], k, *buf + at,
+                                          err);
+            if (rc)
+                return rc;
+            at += net->layers[i].param_count[k];
+        }
+    return CLNET_OK;
+}
+
+static int restore(clnet_net *net, const float *buf, clnet_error *err)
+{
+    size_t at = 0;
+    for (int i = 0; i < net->nlayers; i++)
+        for (int k = 0; k < net->layers[i].plan.nparams; k++) {
+            int rc = clnet_net_param_write(net, &net->layers[i], k, buf + at,
+                                           err);
+            if (rc)
+                return rc;
+            at += net->layers[i].param_count[k];
+        }
+    return CLNET_OK;
+}
+
 int clnet_train(clnet_net *net, const clnet_dataset *train,
                 const clnet_dataset *test, const clnet_train_options *opt,
                 clnet_error *err)
@@ -443,6 +476,33 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         rc = check_dataset(net, test, "test", err);
     if (rc)
         return rc;
+    /* the validation set: the test set, or the held-out end of train */
+    clnet_dataset part, held;
+    const clnet_dataset *val = test;
+    if (o->val_split != 0) {
+        if (!(o->val_split > 0 && o->val_split < 1))
+            return clnet_fail(err, CLNET_E_ARG,
+                              "the validation split must be between 0 and 1 "
+                              "(a fraction of the training set), got %g",
+                              o->val_split);
+        int32_t keep = (int32_t)((double)train->count * (1.0 - o->val_split));
+        if (keep < 1 || keep >= train->count)
+            return clnet_fail(err, CLNET_E_ARG,
+                              "a validation split of %g of %d training "
+                              "images leaves %s",
+                              o->val_split, train->count,
+                              keep < 1 ? "none to train on"
+                                       : "none to validate on");
+        size_t sz = clnet_dataset_sample_bytes(train);
+        part = *train;
+        part.count = keep;
+        held = *train;
+        held.count = train->count - keep;
+        held.pixels = train->pixels + (size_t)keep * sz;
+        held.labels = train->labels + keep;
+        train = &part;
+        val = &held;
+    }
     clnet_schedule sched = net->schedule;
     if (o->schedule && (rc = clnet_schedule_parse(&sched, o->schedule, err)))
         return rc;
@@ -462,6 +522,9 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
     if (!idx)
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the shuffle");
     int64_t steps = (train->count + batch - 1) / batch;
+    double best_loss = INFINITY;
+    int32_t best_epoch = 0, wait = 0;
+    float *best_weights = NULL;
     for (int32_t e = pg->epoch + 1; e <= epochs; e++) {
         shuffle(idx, train->count, net->seed, e);
         /* a resumed epoch goes on from its running figures */
@@ -522,10 +585,10 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         *pg = (clnet_progress){.epoch = e, .batch = batch,
                                .count = train->count,
                                .first_loss = pg->first_loss};
-        if (test) {
+        if (val) {
             clnet_eval_result ev = {0};
             double te = clnet_now();
-            rc = clnet_evaluate(net, test, &ev, err);
+            rc = clnet_evaluate(net, val, &ev, err);
             st.eval_seconds = clnet_now() - te;
             free(ev.confusion);
             if (rc)
@@ -533,9 +596,27 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             st.val_loss = ev.loss;
             st.val_accuracy = ev.accuracy;
         }
+        if (val && st.val_loss < best_loss) {
+            best_loss = st.val_loss;
+            best_epoch = e;
+            wait = 0;
+            st.best = 1;
+            if (o->patience > 0 && (rc = snapshot(net, &best_weights, err)))
+                goto done;
+        } else if (val) {
+            wait++;
+        }
+        st.best_epoch = best_epoch;
+        st.early_stop = o->patience > 0 && wait >= o->patience;
+        /* Keras's EarlyStopping: the best weights come back when it stops */
+        if (st.early_stop && best_weights &&
+            (rc = restore(net, best_weights, err)))
+            goto done;
         if (o->on_epoch)
             o->on_epoch(&st, o->user);
-        if (o->stop_at > 0 && test && st.val_accuracy >= o->stop_at)
+        if (st.early_stop)
+            break;
+        if (o->stop_at > 0 && val && st.val_accuracy >= o->stop_at)
             break;
         if (e < epochs && o->should_stop && o->should_stop(o->user)) {
             rc = clnet_fail(err, CLNET_E_INTERRUPTED,
@@ -543,8 +624,17 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             goto done;
         }
     }
+    /* with a split, the test set once, after training */
+    if (!rc && val != test && test) {
+        clnet_eval_result ev = {0};
+        rc = clnet_evaluate(net, test, &ev, err);
+        free(ev.confusion);
+        if (!rc && o->on_test)
+            o->on_test(ev.loss, ev.accuracy, o->user);
+    }
 done:
     free(idx);
+    free(best_weights);
     return rc;
 }
 

@@ -230,6 +230,11 @@ typedef struct {
     double lr; /* the learning rate of the epoch's last update (the
                   optimizer's lr times the schedule's factor); NAN when
                   the optimizer has no lr */
+    int32_t best;       /* 1: the best val_loss so far (the epoch a
+                           save-best checkpoint keeps) */
+    int32_t early_stop; /* 1: patience ran out; training stops after
+                           this epoch with the best epoch's weights */
+    int32_t best_epoch;
 } clnet_epoch_stats;
 
 typedef void (*clnet_epoch_fn)(const clnet_epoch_stats *s, void *user);
@@ -261,6 +266,17 @@ typedef struct {
     /* NULL: the train line's schedule; else one in its words, replacing
      * it: "cosine,warmup=2" (a name, then KEY=VALUE settings) */
     const char *schedule;
+    /* in (0, 1): the last fraction of the training set is held out as
+     * the validation set (Keras's validation_split): val_loss and
+     * val_accuracy, stop_at and patience come from it, and the test set,
+     * when given, is evaluated once after training (on_test); 0: the
+     * test set is the validation set */
+    double val_split;
+    /* > 0: Keras's EarlyStopping on val_loss with restore_best_weights:
+     * after this many epochs without a lower val_loss training stops and
+     * the best epoch's weights (moving statistics included) come back */
+    int32_t patience;
+    void (*on_test)(double loss, double accuracy, void *user);
 } clnet_train_options;
 
 int clnet_train(clnet_net *net, const clnet_dataset *train,

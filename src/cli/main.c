@@ -300,7 +300,15 @@ typedef struct {
     int diverged;       /* the last epoch's clnet_epoch_stats.diverged */
     int save_failed;
     clnet_error save_err;
+    const char *save_best; /* --save-best FILE */
 } train_run;
+
+/* With --val-split: the test set's figures after training. */
+static void on_test(double loss, double accuracy, void *user)
+{
+    train_run *t = user;
+    cli_progress_test(&t->prog, loss, accuracy);
+}
 
 static int should_stop(void *user)
 {
@@ -325,6 +333,17 @@ static void on_epoch(const clnet_epoch_stats *s, void *user)
                         "smaller learning rate\n",
                 s->epoch, s->accuracy, s->loss, s->first_loss);
     /* a diverged state is never saved over the last good one */
+    if (t->save_best && s->best && !s->diverged && !t->save_failed) {
+        if (clnet_checkpoint_save(t->net, t->save_best, &t->save_err))
+            t->save_failed = 1;
+        else if (!t->prog.quiet)
+            printf("Saved %s (val_loss %.4f, the best so far)\n",
+                   t->save_best, s->val_loss);
+    }
+    if (s->early_stop)
+        printf("Early stopping: val_loss has not improved for %d epochs; "
+               "the weights of epoch %d (val_loss best) are back\n",
+               s->epoch - s->best_epoch, s->best_epoch);
     if (t->save_every && s->epoch % t->save_every == 0 && !s->diverged &&
         !t->save_failed) {
         if (clnet_checkpoint_save(t->net, t->out, &t->save_err))
@@ -346,6 +365,7 @@ static int cmd_train(const cli_options *o)
     clnet_net *net = open_net(o, o->batch, &r, &e);
     if (!net || check_writable(out, "checkpoint", &e) ||
         (o->log_json && check_writable(o->log_json, "log", &e)) ||
+        (o->save_best && check_writable(o->save_best, "checkpoint", &e)) ||
         (o->resume && clnet_checkpoint_resume(net, o->resume, &e)) ||
         (o->init_weights && clnet_checkpoint_load(net, o->init_weights, &e))) {
         rc = fail(&e);
@@ -369,11 +389,22 @@ static int cmd_train(const cli_options *o)
         goto done;
     }
     long threads = o->threads ? o->threads : clnet_default_threads();
-    printf("Training %s on %s: %d training and %d test images, batch %d, "
-           "%d epoch%s, %ld threads, seed %llu\n",
-           o->net, o->device ? o->device : "cpu", train.count, test.count,
-           batch, epochs, epochs == 1 ? "" : "s", threads,
-           (unsigned long long)o->seed);
+    if (o->val_split > 0) {
+        int32_t keep = (int32_t)((double)train.count * (1.0 - o->val_split));
+        printf("Training %s on %s: %d training, %d validation (the last "
+               "%g of the training set) and %d test images, batch %d, "
+               "%d epoch%s, %ld threads, seed %llu\n",
+               o->net, o->device ? o->device : "cpu", keep,
+               train.count - keep, o->val_split, test.count, batch, epochs,
+               epochs == 1 ? "" : "s", threads, (unsigned long long)o->seed);
+    } else {
+        printf("Training %s on %s: %d training and %d test images (the "
+               "test set validates), batch %d, %d epoch%s, %ld threads, "
+               "seed %llu\n",
+               o->net, o->device ? o->device : "cpu", train.count,
+               test.count, batch, epochs, epochs == 1 ? "" : "s", threads,
+               (unsigned long long)o->seed);
+    }
     if (o->resume)
         printf("Resuming %s after epoch %d, step %lld\n", o->resume,
                done_epochs, (long long)done_steps);
@@ -389,6 +420,10 @@ static int cmd_train(const cli_options *o)
     t.batch = batch;
     t.stop_at = o->stop_at;
     t.schedule = o->schedule;
+    t.val_split = o->val_split;
+    t.patience = o->patience;
+    t.on_test = on_test;
+    run.save_best = o->save_best;
     t.on_epoch = on_epoch;
     t.on_progress = cli_progress_step;
     t.should_stop = should_stop;

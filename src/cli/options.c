@@ -91,7 +91,16 @@ static const option_spec options[] = {
     {"schedule", C_TRAIN, 1,
      "SPEC learning-rate schedule in place of the train line's: NAME"
      "[,KEY=VALUE...], e.g. cosine,warmup=2 (README: Topology files)"},
-    {"stop-at", C_TRAIN, 1, "ACC    stop once test accuracy reaches ACC "
+    {"val-split", C_TRAIN, 1,
+     "F   hold out the last fraction F (0 to 1) of the training set to "
+     "validate on (Keras's validation_split); the test set is then "
+     "evaluated once, after training"},
+    {"patience", C_TRAIN, 1,
+     "N   stop after N epochs without a lower val_loss and bring back the "
+     "best epoch's weights (Keras's EarlyStopping, restore_best_weights)"},
+    {"save-best", C_TRAIN, 1,
+     "FILE write a checkpoint at every epoch with the lowest val_loss so far"},
+    {"stop-at", C_TRAIN, 1, "ACC    stop once validation accuracy reaches ACC "
                             "(0 to 1), e.g. 0.99"},
     {"steps", C_BENCH | C_TUNE, 1,
      "N      timed steps after warm-up (default 20 for bench, 5 for tune)"},
@@ -261,6 +270,21 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "no-fuse")) o->no_fuse = 1;
     else if (!strcmp(name, "json")) o->json = v;
     else if (!strcmp(name, "schedule")) o->schedule = v;
+    else if (!strcmp(name, "save-best")) o->save_best = v;
+    else if (!strcmp(name, "patience")) {
+        rc = parse_number(name, v, 1, 1000000, &x);
+        o->patience = (int32_t)x;
+    }
+    else if (!strcmp(name, "val-split")) {
+        char *end;
+        errno = 0;
+        o->val_split = strtod(v, &end);
+        if (*end || errno || !(o->val_split > 0 && o->val_split < 1)) {
+            fprintf(stderr, "clnet: --val-split takes a fraction between 0 "
+                            "and 1 (exclusive), got '%s'\n", v);
+            rc = EXIT_INPUT;
+        }
+    }
     else if (!strcmp(name, "stop-at")) {
         char *end;
         errno = 0;

@@ -13,7 +13,9 @@ typedef struct {
     const char *command;
     const char *net;
     const char *data, *model, *out, *log_json, *device, *backend, *json;
-    const char *resume, *init_weights, *schedule;
+    const char *resume, *init_weights, *schedule, *save_best;
+    double val_split;
+    int32_t patience;
     int32_t save_every;
     uint64_t seed, max_memory;
     double stop_at;

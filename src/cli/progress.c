@@ -133,3 +133,17 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
         fflush(p->json);
     }
 }
+
+void cli_progress_test(cli_progress *p, double loss, double accuracy)
+{
+    fprintf(p->out, "Test set: test_loss: %.4f - test_accuracy: %.4f\n", loss,
+            accuracy);
+    fflush(p->out);
+    if (p->json) {
+        fprintf(p->json, "{");
+        json_number(p->json, "test_loss", loss, 0);
+        json_number(p->json, "test_accuracy", accuracy, 1);
+        fprintf(p->json, "}\n");
+        fflush(p->json);
+    }
+}

@@ -30,5 +30,8 @@ int cli_progress_close(cli_progress *p);
 void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
                        double accuracy, double seconds, void *user);
 void cli_progress_epoch(const clnet_epoch_stats *s, void *user);
+/* The test set's figures after a run with a validation split: printed,
+ * and logged as one last object {"test_loss", "test_accuracy"}. */
+void cli_progress_test(cli_progress *p, double loss, double accuracy);
 
 #endif
