@@ -5,6 +5,7 @@
 #define CLNET_NET_H
 
 #include "internal.h"
+#include "augment.h"
 #include "schedule.h"
 
 #define CLNET_MAX_BACKENDS 4
@@ -150,6 +151,7 @@ struct clnet_net {
     double global_clipnorm; /* and global_clipnorm: all of them together */
     const char *optimizer_kind;
     clnet_schedule schedule; /* the train line's (schedule.h) */
+    clnet_augment augment;   /* the train line's (augment.h) */
     double base_lr;          /* the optimizer's lr setting; NAN: none */
     double lr_scale;         /* the schedule's factor for the next update */
     int optimizer_epsilon_zero; /* its `epsilon` setting is 0 (a hint) */

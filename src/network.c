@@ -627,7 +627,7 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
         "optimizer", "loss",   "batch", "epochs",    "clipnorm",
         "global_clipnorm",     "schedule", "warmup", "drop",
         "every",     "decay",  "alpha", "pct_start", "div_factor",
-        "final_div_factor",    NULL};
+        "final_div_factor",    "random_crop", "flip", "translate", NULL};
     for (int i = 0; i < l->nsettings && !rc; i++) {
         const clnet_topo_setting *st = &l->settings[i];
         int is_core = 0;
@@ -694,6 +694,27 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
             return clnet_fail(err, CLNET_E_PARSE, "%s:%d:%d: %s", t->file,
                               st->line, st->value_col, msg);
         *clip_dest[k] = v.f;
+    }
+    /* augmentation (augment.h) */
+    static const clnet_setting_spec aug_spec[3] = {
+        {"random_crop", NULL, CLNET_SET_INT, NULL, NULL, 0, 4096},
+        {"flip", NULL, CLNET_SET_CHOICE, NULL, "none|horizontal", 0, 0},
+        {"translate", NULL, CLNET_SET_FLOAT, NULL, NULL, 0, 0.5}};
+    for (int k = 0; k < 3; k++) {
+        const clnet_topo_setting *st = clnet_topo_find(l, aug_spec[k].key);
+        if (!st)
+            continue;
+        clnet_value v;
+        char msg[CLNET_ERRLEN];
+        if (clnet_parse_value(&aug_spec[k], st->value, &v, msg, sizeof msg))
+            return clnet_fail(err, CLNET_E_PARSE, "%s:%d:%d: %s", t->file,
+                              st->line, st->value_col, msg);
+        if (k == 0)
+            net->augment.crop = v.i[0];
+        else if (k == 1)
+            net->augment.flip = v.i[0];
+        else
+            net->augment.translate = v.f;
     }
     clnet_schedule_default(&net->schedule);
     for (int i = 0; i < l->nsettings; i++) {

@@ -7,6 +7,7 @@
 
 #include "backends.h"
 #include "fuse.h"
+#include "loader.h"
 
 /* splitmix64: a small seeded generator for the epoch shuffle. */
 static uint64_t splitmix(uint64_t *s)
@@ -525,16 +526,22 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
     double best_loss = INFINITY;
     int32_t best_epoch = 0, wait = 0;
     float *best_weights = NULL;
+    clnet_loader *ld = NULL;
     for (int32_t e = pg->epoch + 1; e <= epochs; e++) {
         shuffle(idx, train->count, net->seed, e);
         /* a resumed epoch goes on from its running figures */
         double t0 = clnet_now() - pg->seconds, loss_sum = pg->loss_sum;
         int64_t correct = pg->correct, seen = pg->seen;
+        double waited = 0;
+        if (!(ld = clnet_loader_start(net, train, idx, e, pg->epoch_step,
+                                      steps, batch, err))) {
+            rc = err ? err->status : CLNET_E_NOMEM;
+            goto done;
+        }
         for (int64_t s = pg->epoch_step; s < steps; s++) {
-            int32_t start = (int32_t)(s * batch);
-            int32_t n = train->count - start < batch ? train->count - start
-                                                     : batch;
-            gather(net, train, idx, start, n);
+            double w = 0;
+            int32_t n = clnet_loader_next(ld, &w);
+            waited += w;
             net->lr_scale =
                 clnet_schedule_factor(&net->schedule, net->step, steps, epochs);
             double before = loss_sum;
@@ -573,9 +580,12 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
                 goto done;
             }
         }
+        clnet_loader_stop(ld);
+        ld = NULL;
         clnet_epoch_stats st = {0};
         st.epoch = e;
         st.seconds = clnet_now() - t0;
+        st.data_wait = st.seconds > 0 ? waited / st.seconds : 0;
         st.loss = loss_sum / (double)seen;
         st.accuracy = (double)correct / (double)seen;
         st.images_per_second = (double)seen / st.seconds;
@@ -633,6 +643,7 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             o->on_test(ev.loss, ev.accuracy, o->user);
     }
 done:
+    clnet_loader_stop(ld);
     free(idx);
     free(best_weights);
     return rc;

@@ -235,6 +235,8 @@ typedef struct {
     int32_t early_stop; /* 1: patience ran out; training stops after
                            this epoch with the best epoch's weights */
     int32_t best_epoch;
+    double data_wait; /* share of the epoch's training time the loop
+                         waited for its next batch (loaded, augmented) */
 } clnet_epoch_stats;
 
 typedef void (*clnet_epoch_fn)(const clnet_epoch_stats *s, void *user);

@@ -111,7 +111,7 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
                 s->val_accuracy);
     if (isfinite(s->lr))
         fprintf(p->out, " - lr: %.4g", s->lr);
-    fprintf(p->out, "\n");
+    fprintf(p->out, " - data wait: %.1f%%\n", 100 * s->data_wait);
     fflush(p->out);
     if (p->json_path && !p->json && !p->json_failed &&
         !(p->json = fopen(p->json_path, p->json_append ? "a" : "w"))) {
@@ -128,6 +128,7 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
         json_number(p->json, "seconds", s->seconds, 0);
         json_number(p->json, "eval_seconds", s->eval_seconds, 0);
         json_number(p->json, "lr", s->lr, 0);
+        json_number(p->json, "data_wait", s->data_wait, 0);
         json_number(p->json, "images_per_second", s->images_per_second, 1);
         fprintf(p->json, "}\n");
         fflush(p->json);

@@ -1,0 +1,23 @@
+/* The training loop's data path: a thread that gathers (and augments)
+ * the next batch while the current step runs, so a fast device does not
+ * wait for the host; the time the loop still waits is measured. */
+#ifndef CLNET_LOADER_H
+#define CLNET_LOADER_H
+
+#include "net.h"
+
+typedef struct clnet_loader clnet_loader;
+
+/* Batches first_step .. steps - 1 of one epoch: samples idx[s * batch ..]
+ * of ds (idx: the epoch's shuffle), augmented as the train line says. */
+clnet_loader *clnet_loader_start(clnet_net *net, const clnet_dataset *ds,
+                                 const int32_t *idx, int32_t epoch,
+                                 int64_t first_step, int64_t steps,
+                                 int32_t batch, clnet_error *err);
+/* The next batch into net->batch_pixels and batch_labels: its sample
+ * count; *waited gets the seconds spent waiting for it. */
+int32_t clnet_loader_next(clnet_loader *l, double *waited);
+/* Stops the thread (also before the epoch's last batch) and frees. */
+void clnet_loader_stop(clnet_loader *l);
+
+#endif
