@@ -344,6 +344,11 @@ typedef struct {
     double outside_kernels;     /* share of a step spent outside plugin
                                    calls (CPU) and kernels (devices):
                                    transfers, launches, host work */
+    double data_wait;           /* share of a step (train_images_per_second's
+                                   steps: synthetic images through the
+                                   training loop's loader, augmented as the
+                                   train line says) spent waiting for the
+                                   next batch */
     clnet_device_info device;   /* the device of the first layer */
     char device_label[32];      /* "cpu:0", "opencl:1" */
 } clnet_bench_result;

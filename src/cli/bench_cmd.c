@@ -54,8 +54,10 @@ static void print_table(const clnet_bench_result *r)
     printf("%-*s %-8s %-*s %11.3f\n", wn, "optimizer", "", wi, "",
            r->update_ms);
     printf("training:  %.0f images/s (%.2f ms per step; %.1f%% of it outside "
-           "kernels: transfers, launches, host work)\n",
-           r->train_images_per_second, r->step_ms, 100 * r->outside_kernels);
+           "kernels: transfers, launches, host work; %.1f%% waiting for "
+           "data)\n",
+           r->train_images_per_second, r->step_ms, 100 * r->outside_kernels,
+           100 * r->data_wait);
     printf("inference: %.0f images/s\n", r->infer_images_per_second);
 }
 
@@ -73,10 +75,10 @@ static void write_json(FILE *f, const clnet_bench_result *r, int comma)
                "\"update_ms\": %.6g, \"step_ms\": %.6g,\n"
                "   \"train_images_per_second\": %.6g, "
                "\"infer_images_per_second\": %.6g, \"outside_kernels\": %.4f,\n"
-               "   \"layers\": [\n",
+               "   \"data_wait\": %.4f, \"layers\": [\n",
             r->batch, r->steps, r->loss_ms, r->update_ms, r->step_ms,
             r->train_images_per_second, r->infer_images_per_second,
-            r->outside_kernels);
+            r->outside_kernels, r->data_wait);
     for (int i = 0; i < r->nlayers; i++) {
         const clnet_layer_timing *t = &r->layers[i];
         fprintf(f, "    {");
