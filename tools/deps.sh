@@ -5,7 +5,7 @@
 set -euo pipefail
 
 CLNET_PACKAGES=(build-essential meson ninja-build pkg-config check
-                libopenblas-openmp-dev zlib1g-dev libstb-dev
+                libopenblas-openmp-dev zlib1g-dev libstb-dev python3-matplotlib
                 ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd)
 
 clnet_install_deps() {
