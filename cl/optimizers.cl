@@ -19,14 +19,20 @@ __kernel void adam_update(__global float *w, __global const float *g,
     w[i] -= alpha * mi / (sqrt(vi) + eps);
 }
 
-/* SGD with momentum: v = mu v - lr g; w += v */
+/* SGD, Keras's form: w -= decay w (decay = lr weight_decay); then
+ * v = mu v - lr g; w += v, or with nesterov w += mu v - lr g (new v).
+ * Without decay and nesterov it is the plain momentum step, bit for bit. */
 __kernel void sgd_update(__global float *w, __global const float *g,
                          __global float *v, const float lr, const float mu,
-                         const int n)
+                         const float decay, const int nesterov, const int n)
 {
     const int i = get_global_id(0);
     if (i >= n)
         return;
-    v[i] = mu * v[i] - lr * g[i];
-    w[i] += v[i];
+    float wi = w[i];
+    if (decay != 0.0f)
+        wi -= wi * decay;
+    const float vi = mu * v[i] - lr * g[i];
+    v[i] = vi;
+    w[i] = wi + (nesterov ? mu * vi - lr * g[i] : vi);
 }

@@ -629,7 +629,7 @@ END_TEST
 START_TEST(sgd_momentum_by_hand)
 {
     const clnet_plugin *p = test_plugin("sgd");
-    clnet_value v[2] = {{{0}, 0.1}, {{0}, 0.9}};
+    clnet_value v[4] = {{{0}, 0.1}, {{0}, 0.9}, {{0}, 0}, {{0}, 0}};
     clnet_create_args a = {0};
     a.settings = v;
     void *state;
