@@ -1,22 +1,26 @@
 /* Parameter updates, one work-item per parameter; the step-dependent
  * factors are computed on the host, as the CPU plugins do. */
 
-/* Adam, Keras's form: m += (g - m) c1; v += (g^2 - v) c2;
- * w -= alpha m / (sqrt(v) + eps) */
+/* Adam, Keras's form: w -= decay w (AdamW's decoupled weight decay,
+ * decay = lr weight_decay; 0 for Adam, which leaves its arithmetic as it
+ * is); m += (g - m) c1; v += (g^2 - v) c2; w -= alpha m / (sqrt(v) + eps) */
 __kernel void adam_update(__global float *w, __global const float *g,
                           __global float *m, __global float *v,
                           const float alpha, const float c1, const float c2,
-                          const float eps, const int n)
+                          const float eps, const float decay, const int n)
 {
     const int i = get_global_id(0);
     if (i >= n)
         return;
+    float wi = w[i];
+    if (decay != 0.0f)
+        wi -= wi * decay;
     const float gi = g[i];
     const float mi = m[i] + (gi - m[i]) * c1;
     const float vi = v[i] + (gi * gi - v[i]) * c2;
     m[i] = mi;
     v[i] = vi;
-    w[i] -= alpha * mi / (sqrt(vi) + eps);
+    w[i] = wi - alpha * mi / (sqrt(vi) + eps);
 }
 
 /* SGD, Keras's form: w -= decay w (decay = lr weight_decay); then
