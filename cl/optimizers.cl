@@ -40,3 +40,38 @@ __kernel void sgd_update(__global float *w, __global const float *g,
     v[i] = vi;
     w[i] = wi + (nesterov ? mu * vi - lr * g[i] : vi);
 }
+
+/* RMSprop in Keras's order: v = rho v + c g^2 (c = 1 - rho); centered:
+ * a = rho a + c g and d = v - a^2 + eps, else d = v + eps;
+ * inc = lr g / sqrt(d); with momentum m = mu m + inc, w -= m, else
+ * w -= inc. m and a are only touched when their setting is on. */
+__kernel void rmsprop_update(__global float *w, __global const float *g,
+                             __global float *v, __global float *m,
+                             __global float *a, const float lr,
+                             const float rho, const float c, const float mu,
+                             const float eps, const int centered,
+                             const int with_momentum, const int n)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const float gi = g[i];
+    const float vi = rho * v[i] + c * (gi * gi);
+    v[i] = vi;
+    float d;
+    if (centered) {
+        const float ai = rho * a[i] + c * gi;
+        a[i] = ai;
+        d = vi - ai * ai + eps;
+    } else {
+        d = vi + eps;
+    }
+    const float inc = lr * gi / sqrt(d);
+    if (with_momentum) {
+        const float mi = mu * m[i] + inc;
+        m[i] = mi;
+        w[i] -= mi;
+    } else {
+        w[i] -= inc;
+    }
+}
