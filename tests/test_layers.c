@@ -562,7 +562,9 @@ START_TEST(loss_values_and_gradients)
 {
     const clnet_plugin *p = test_plugin("sparse_categorical_crossentropy");
     void *state;
+    clnet_value none = {{0}, 0}; /* label_smoothing 0 */
     clnet_create_args a = {0};
+    a.settings = &none;
     char err[CLNET_ERRLEN];
     ck_assert_int_eq(p->create(&a, &state, err), 0);
     float pred[6] = {0.2f, 0.5f, 0.3f, 0.7f, 0.2f, 0.1f};
