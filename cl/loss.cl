@@ -2,17 +2,21 @@
  * work-group: each work-item takes samples i, i + WG, ... and writes their
  * gradient; the loss and the hit count are reduced in local memory and
  * work-item 0 writes them to out[0] and out[1], so only two numbers go
- * back to the host. Keras's clipping of probabilities to [1e-7, 1 - 1e-7]. */
+ * back to the host. Keras's clipping of probabilities to [1e-7, 1 - 1e-7].
+ * With label smoothing ls the target is Keras's (1 - ls) onehot +
+ * ls / classes; ls = 0 keeps the one-hot arithmetic as it was. */
 #define CLIP_EPS 1e-7f
 
 __kernel void scce(__global const float *pred, __global const int *labels,
                    const int batch, const int classes, const int fused,
-                   const int want_grad, __global float *dpred,
-                   __global float *out, __local float *part_loss,
-                   __local int *part_hits)
+                   const int want_grad, const float smoothing,
+                   __global float *dpred, __global float *out,
+                   __local float *part_loss, __local int *part_hits)
 {
     const int lid = get_local_id(0), wg = get_local_size(0);
     const float inv_n = 1.0f / (float)batch;
+    /* the target: lo everywhere, lo + hi at the label */
+    const float lo = smoothing / (float)classes, hi = 1.0f - smoothing;
     float loss = 0.0f;
     int hits = 0;
     for (int b = lid; b < batch; b += wg) {
@@ -25,16 +29,31 @@ __kernel void scce(__global const float *pred, __global const int *labels,
         hits += best == y;
         const float py = p[y];
         const float clipped = clamp(py, CLIP_EPS, 1.0f - CLIP_EPS);
-        loss -= log(clipped);
+        __global float *d = dpred + b * classes;
+        if (smoothing == 0.0f) {
+            loss -= log(clipped);
+        } else {
+            for (int c = 0; c < classes; c++) {
+                const float t = c == y ? lo + hi : lo;
+                const float pc = clamp(p[c], CLIP_EPS, 1.0f - CLIP_EPS);
+                loss -= t * log(pc);
+                /* where the clip holds p, the loss does not move with it */
+                if (want_grad && !fused)
+                    d[c] = p[c] == pc ? -(t * inv_n) / pc : 0.0f;
+            }
+        }
         if (!want_grad)
             continue;
-        __global float *d = dpred + b * classes;
-        for (int c = 0; c < classes; c++)
-            d[c] = fused ? p[c] * inv_n : 0.0f;
-        if (fused)
-            d[y] -= inv_n;
-        else if (py == clipped)
-            d[y] = -inv_n / clipped;
+        if (fused) {
+            for (int c = 0; c < classes; c++)
+                d[c] = p[c] * inv_n - lo * inv_n;
+            d[y] -= hi * inv_n;
+        } else if (smoothing == 0.0f) {
+            for (int c = 0; c < classes; c++)
+                d[c] = 0.0f;
+            if (py == clipped)
+                d[y] = -inv_n / clipped;
+        }
     }
     part_loss[lid] = loss;
     part_hits[lid] = hits;

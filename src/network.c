@@ -38,14 +38,17 @@ static int parse_settings(const char *file, const clnet_topo_line *l,
                           const clnet_plugin *p, const char *const *extra,
                           clnet_value *values, clnet_error *err)
 {
-    const char *words[CLNET_MAX_SETTINGS * 2 + 16];
+    /* the plugin's keys and aliases, then the extra ones (the train
+     * line's own keys and its loss's: under CLNET_MAX_SETTINGS + 32) */
+    const char *words[CLNET_MAX_SETTINGS * 3 + 33];
     int nw = 0;
     for (int s = 0; s < p->nsettings; s++) {
         words[nw++] = p->settings[s].key;
         if (p->settings[s].alias)
             words[nw++] = p->settings[s].alias;
     }
-    for (int e = 0; extra && extra[e]; e++)
+    for (int e = 0; extra && extra[e] && nw < CLNET_MAX_SETTINGS * 3 + 32;
+         e++)
         words[nw++] = extra[e];
     words[nw] = NULL;
 
@@ -647,7 +650,17 @@ static int parse_train_line(clnet_net *net, const clnet_topology *t,
     opt_line.nsettings = no;
     loss_line.settings = lss;
     loss_line.nsettings = nl;
-    rc = parse_settings(t->file, &opt_line, opt, core_keys, opt_values, err);
+    /* an unknown key is told the loss's keys too, which the train line
+     * also takes */
+    const char *known[sizeof core_keys / sizeof *core_keys +
+                      CLNET_MAX_SETTINGS];
+    int nk = 0;
+    for (int k = 0; core_keys[k]; k++)
+        known[nk++] = core_keys[k];
+    for (int s = 0; s < loss->nsettings; s++)
+        known[nk++] = loss->settings[s].key;
+    known[nk] = NULL;
+    rc = parse_settings(t->file, &opt_line, opt, known, opt_values, err);
     if (!rc)
         rc = parse_settings(t->file, &loss_line, loss, NULL, loss_values, err);
     free(os);

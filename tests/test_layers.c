@@ -563,7 +563,9 @@ START_TEST(loss_values_and_gradients)
 {
     const clnet_plugin *p = test_plugin("sparse_categorical_crossentropy");
     void *state;
+    clnet_value none = {{0}, 0}; /* label_smoothing 0 */
     clnet_create_args a = {0};
+    a.settings = &none;
     char err[CLNET_ERRLEN];
     ck_assert_int_eq(p->create(&a, &state, err), 0);
     float pred[6] = {0.2f, 0.5f, 0.3f, 0.7f, 0.2f, 0.1f};
@@ -630,7 +632,7 @@ END_TEST
 START_TEST(sgd_momentum_by_hand)
 {
     const clnet_plugin *p = test_plugin("sgd");
-    clnet_value v[2] = {{{0}, 0.1}, {{0}, 0.9}};
+    clnet_value v[4] = {{{0}, 0.1}, {{0}, 0.9}, {{0}, 0}, {{0}, 0}};
     clnet_create_args a = {0};
     a.settings = v;
     void *state;

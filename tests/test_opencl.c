@@ -1,6 +1,8 @@
 /* The OpenCL backend against the native CPU one: every layer's forward and
- * backward, the loss and the optimizers on random inputs (sizes that are no
- * multiple of any tile, and batch 1) must agree within 1e-4 relative error;
+ * backward, the loss (with and without label smoothing) and each
+ * optimizer's variants on random inputs (sizes that are no multiple of
+ * any tile, and batch 1) must agree within 1e-4 relative error, and label
+ * smoothing matches a batch worked out by hand;
  * a mixed CPU/OpenCL network must follow the all-CPU loss trajectory; and
  * build failures, oversized buffers and unknown devices give clear errors;
  * a damaged or loose kernel cache entry is rebuilt, not run.
@@ -18,6 +20,7 @@
 
 #include "../plugins/conv2d/conv2d_settings.h"
 #include "../plugins/dense/dense_settings.h"
+#include "../plugins/losses/scce_settings.h"
 #include "../plugins/maxpool2d/maxpool2d_settings.h"
 #include "../plugins/opencl/ocl.h"
 #include "helpers.h"
@@ -412,59 +415,85 @@ START_TEST(loss_and_optimizers_match_cpu)
 {
     REQUIRE_OPENCL();
     char err[CLNET_ERRLEN];
-    clnet_create_args a = {0};
     const clnet_plugin *lc = test_plugin("sparse_categorical_crossentropy");
     const clnet_plugin *lo = clnet_registry_find(
         test_registry(), "sparse_categorical_crossentropy", "opencl");
     void *sc, *so;
-    ck_assert_int_eq(lc->create(&a, &sc, err), 0);
-    a.device = ctx;
-    ck_assert_msg(lo->create(&a, &so, err) == 0, "%s", err);
     enum { B = 300, K = 10 };
     float pred[B * K], d[B * K], r[B * K];
     int32_t labels[B];
     unsigned seed = 3;
     test_fill(pred, B * K, 0.001f, 1, &seed);
+    pred[5] = 0; /* clipped, with and without smoothing */
     for (int b = 0; b < B; b++)
         labels[b] = (b * 7) % K;
     void *op = upload(pred, B * K), *od = upload(d, B * K);
     void *ol = upload((const float *)labels, B);
-    for (int fused = 0; fused < 2; fused++) {
-        double l1 = 0, l2 = 0;
-        int64_t c1 = 0, c2 = 0;
-        clnet_step st = {B, 1, 1, 1, 1.0};
-        ck_assert_int_eq(lc->loss.compute(sc, &st, pred, labels, K, fused, d,
-                                          &l1, &c1, err), 0);
-        ck_assert_msg(lo->loss.compute(so, &st, op, ol, K, fused, od, &l2, &c2,
-                                       err) == 0, "%s", err);
-        ck_assert_double_eq_tol(l1, l2, 1e-4 * fabs(l1));
-        ck_assert_int_eq(c1, c2);
-        download(od, r, B * K);
-        expect_close("loss gradient", d, r, B * K);
+    const double smoothing[] = {0, 0.1};
+    for (int ls = 0; ls < 2; ls++) {
+        clnet_value lv[SCCE_NSETTINGS] = {{{0}, smoothing[ls]}};
+        clnet_create_args a = {0};
+        a.settings = lv;
+        ck_assert_int_eq(lc->create(&a, &sc, err), 0);
+        a.device = ctx;
+        ck_assert_msg(lo->create(&a, &so, err) == 0, "%s", err);
+        for (int fused = 0; fused < 2; fused++) {
+            double l1 = 0, l2 = 0;
+            int64_t c1 = 0, c2 = 0;
+            clnet_step st = {B, 1, 1, 1, 1.0};
+            ck_assert_int_eq(lc->loss.compute(sc, &st, pred, labels, K, fused,
+                                              d, &l1, &c1, err), 0);
+            ck_assert_msg(lo->loss.compute(so, &st, op, ol, K, fused, od, &l2,
+                                           &c2, err) == 0, "%s", err);
+            ck_assert_double_eq_tol(l1, l2, 1e-4 * fabs(l1));
+            ck_assert_int_eq(c1, c2);
+            download(od, r, B * K);
+            expect_close("loss gradient", d, r, B * K);
+        }
+        lc->destroy(sc);
+        lo->destroy(so);
     }
-    lc->destroy(sc);
-    lo->destroy(so);
-    const char *opts[] = {"adam", "sgd"};
-    clnet_value av[4] = {{{0}, 0.01}, {{0}, 0.9}, {{0}, 0.999}, {{0}, 1e-7}};
-    clnet_value sv[2] = {{{0}, 0.05}, {{0}, 0.9}};
-    for (int o = 0; o < 2; o++) {
-        const clnet_plugin *oc = test_plugin(opts[o]);
+    /* each optimizer and setting that changes its arithmetic, over three
+     * steps at changing lr_scale */
+    clnet_value adam[4] = {{{0}, 0.01}, {{0}, 0.9}, {{0}, 0.999}, {{0}, 1e-7}};
+    clnet_value adamw[5] = {{{0}, 0.01}, {{0}, 0.9}, {{0}, 0.999}, {{0}, 1e-7},
+                            {{0}, 0.05}};
+    clnet_value sgd[4] = {{{0}, 0.05}, {{0}, 0.9}, {{0}, 0}, {{0}, 0}};
+    clnet_value sgd_nw[4] = {{{0}, 0.05}, {{0}, 0.9}, {{1}, 0}, {{0}, 0.1}};
+    clnet_value rms[5] = {{{0}, 0.01}, {{0}, 0.9}, {{0}, 0}, {{0}, 1e-7},
+                          {{0}, 0}};
+    clnet_value rms_cm[5] = {{{0}, 0.01}, {{0}, 0.8}, {{0}, 0.5}, {{0}, 1e-7},
+                             {{1}, 0}};
+    const struct {
+        const char *kind;
+        const clnet_value *v;
+    } opts[] = {{"adam", adam},       {"adamw", adamw}, {"sgd", sgd},
+                {"sgd", sgd_nw},      {"rmsprop", rms}, {"rmsprop", rms_cm}};
+    const double scales[] = {1.0, 0.5, 0.25};
+    for (size_t o = 0; o < sizeof opts / sizeof opts[0]; o++) {
+        const clnet_plugin *oc = test_plugin(opts[o].kind);
         const clnet_plugin *oo =
-            clnet_registry_find(test_registry(), opts[o], "opencl");
+            clnet_registry_find(test_registry(), opts[o].kind, "opencl");
+        ck_assert_msg(oo != NULL, "no opencl %s", opts[o].kind);
         clnet_create_args oa = {0};
-        oa.settings = o == 0 ? av : sv;
+        oa.settings = opts[o].v;
         ck_assert_int_eq(oc->create(&oa, &sc, err), 0);
         oa.device = ctx;
         ck_assert_msg(oo->create(&oa, &so, err) == 0, "%s", err);
         enum { N = 1001 };
-        float w[N], g[N], m[N] = {0}, v[N] = {0}, wr[N];
+        int ns = oc->optimizer.nslots;
+        ck_assert_int_le(ns, 3);
+        float w[N], g[N], slot[3][N] = {{0}}, wr[N], sr[N];
         test_fill(w, N, -1, 1, &seed);
-        void *ow = upload(w, N), *og, *om = upload(m, N), *ov = upload(v, N);
-        void *slots_c[2] = {m, v}, *slots_o[2] = {om, ov};
+        void *ow = upload(w, N), *og, *slots_c[3], *slots_o[3];
+        for (int k = 0; k < ns; k++) {
+            slots_c[k] = slot[k];
+            slots_o[k] = upload(slot[k], N);
+        }
         for (int step = 1; step <= 3; step++) {
             test_fill(g, N, -1, 1, &seed);
             og = upload(g, N);
-            clnet_step st = {1, 1, 0, (uint64_t)step, 1.0};
+            clnet_step st = {1, 1, 0, (uint64_t)step, scales[step - 1]};
             ck_assert_int_eq(oc->optimizer.update(sc, &st, w, g, slots_c, N,
                                                   err), 0);
             ck_assert_msg(oo->optimizer.update(so, &st, ow, og, slots_o, N,
@@ -472,13 +501,63 @@ START_TEST(loss_and_optimizers_match_cpu)
             dev->device.release(ctx, og);
         }
         download(ow, wr, N);
-        expect_close(opts[o], w, wr, N);
+        expect_close(opts[o].kind, w, wr, N);
+        for (int k = 0; k < ns; k++) {
+            download(slots_o[k], sr, N);
+            expect_close("optimizer state", slot[k], sr, N);
+            dev->device.release(ctx, slots_o[k]);
+        }
         dev->device.release(ctx, ow);
-        dev->device.release(ctx, om);
-        dev->device.release(ctx, ov);
         oc->destroy(sc);
         oo->destroy(so);
     }
+    dev->device.release(ctx, op);
+    dev->device.release(ctx, od);
+    dev->device.release(ctx, ol);
+}
+END_TEST
+
+/* The OpenCL loss on a batch worked out by hand: label_smoothing 0.3 over
+ * 3 classes makes the targets (0.1, 0.8, 0.1) and (0.1, 0.1, 0.8). */
+START_TEST(label_smoothing_by_hand)
+{
+    REQUIRE_OPENCL();
+    char err[CLNET_ERRLEN];
+    const clnet_plugin *lo = clnet_registry_find(
+        test_registry(), "sparse_categorical_crossentropy", "opencl");
+    clnet_value lv[SCCE_NSETTINGS] = {{{0}, 0.3}};
+    clnet_create_args a = {0};
+    a.settings = lv;
+    a.device = ctx;
+    void *so;
+    ck_assert_msg(lo->create(&a, &so, err) == 0, "%s", err);
+    float pred[6] = {0.2f, 0.5f, 0.3f, 0.7f, 0.2f, 0.1f}, d[6];
+    int32_t labels[2] = {1, 2};
+    void *op = upload(pred, 6), *od = upload(NULL, 6);
+    void *ol = upload((const float *)labels, 2);
+    double want = -(0.1 * log(0.2) + 0.8 * log(0.5) + 0.1 * log(0.3)) -
+                  (0.1 * log(0.7) + 0.1 * log(0.2) + 0.8 * log(0.1));
+    /* unfused -t / (n p), fused (p - t) / n */
+    const double grads[2][6] = {
+        {-0.1 / (2 * 0.2), -0.8 / (2 * 0.5), -0.1 / (2 * 0.3),
+         -0.1 / (2 * 0.7), -0.1 / (2 * 0.2), -0.8 / (2 * 0.1)},
+        {(0.2 - 0.1) / 2, (0.5 - 0.8) / 2, (0.3 - 0.1) / 2, (0.7 - 0.1) / 2,
+         (0.2 - 0.1) / 2, (0.1 - 0.8) / 2}};
+    for (int fused = 0; fused < 2; fused++) {
+        double loss = 0;
+        int64_t correct = 0;
+        clnet_step st = {2, 1, 0, 1, 1.0};
+        ck_assert_msg(lo->loss.compute(so, &st, op, ol, 3, fused, od, &loss,
+                                       &correct, err) == 0, "%s", err);
+        ck_assert_double_eq_tol(loss, want, 1e-5);
+        ck_assert_int_eq(correct, 1);
+        download(od, d, 6);
+        for (int i = 0; i < 6; i++)
+            ck_assert_msg(fabs(d[i] - grads[fused][i]) <= 1e-6,
+                          "fused %d: gradient %d is %g, expected %g", fused,
+                          i, d[i], grads[fused][i]);
+    }
+    lo->destroy(so);
     dev->device.release(ctx, op);
     dev->device.release(ctx, od);
     dev->device.release(ctx, ol);
@@ -820,6 +899,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(small, 600);
     tcase_add_test(small, small_shapes_match_cpu);
     tcase_add_test(small, loss_and_optimizers_match_cpu);
+    tcase_add_test(small, label_smoothing_by_hand);
     suite_add_tcase(s, small);
     TCase *cache = tcase_create("cache");
     tcase_set_timeout(cache, 120);

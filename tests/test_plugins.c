@@ -68,7 +68,7 @@ START_TEST(build_tree_plugins)
     const char *kinds[] = {"input", "conv2d", "maxpool2d", "flatten", "dense",
                            "dropout", "relu", "softmax",
                            "sparse_categorical_crossentropy", "adam", "sgd",
-                           NULL};
+                           "adamw", "rmsprop", NULL};
     for (int i = 0; kinds[i]; i++) {
         const clnet_plugin *p = clnet_registry_find(r, kinds[i], "cpu");
         /* flatten is only a kind's definition: nothing runs for it */

@@ -1,10 +1,12 @@
 /* sparse_categorical_crossentropy on OpenCL, with the accuracy count: one
  * work-group computes the gradient and reduces loss and hits on the
- * device, and only those two numbers come back. */
+ * device, and only those two numbers come back. label_smoothing as on
+ * the CPU. */
 #include <stdlib.h>
 
 #include "../opencl/ocl_common.h"
 #include "loss_cl.h"
+#include "scce_settings.h"
 
 typedef struct {
     clnet_ocl *o;
@@ -12,6 +14,7 @@ typedef struct {
     ocl_kernel k;
     cl_mem out;
     size_t wg;
+    float smoothing;
 } loss;
 
 static void destroy(void *s)
@@ -32,6 +35,7 @@ static int create(const clnet_create_args *a, void **state, char *err)
     if (!l)
         return ocl_errorf(err, "out of memory"), -1;
     l->o = a->device;
+    l->smoothing = (float)a->settings[SCCE_LABEL_SMOOTHING].f;
     if (ocl_program(l->o, loss_cl, NULL, &l->prog, names, &l->k, err) ||
         !(l->out = ocl_buffer(l->o, 2 * sizeof(float), err))) {
         destroy(l);
@@ -57,9 +61,10 @@ static int compute(void *s, const clnet_step *st, const void *pred,
     cl_mem p = (cl_mem)pred, y = (cl_mem)labels;
     cl_mem d = dpred ? (cl_mem)dpred : p; /* unused without want_grad */
     int want = dpred != NULL, batch = st->batch;
-    if (ocl_args(&l->k, 10, OCL_ARG(p), OCL_ARG(y), OCL_ARG(batch),
-                 OCL_ARG(classes), OCL_ARG(fused), OCL_ARG(want), OCL_ARG(d),
-                 OCL_ARG(l->out), l->wg * sizeof(float), (const void *)NULL,
+    if (ocl_args(&l->k, 11, OCL_ARG(p), OCL_ARG(y), OCL_ARG(batch),
+                 OCL_ARG(classes), OCL_ARG(fused), OCL_ARG(want),
+                 OCL_ARG(l->smoothing), OCL_ARG(d), OCL_ARG(l->out),
+                 l->wg * sizeof(float), (const void *)NULL,
                  l->wg * sizeof(cl_int), (const void *)NULL))
         return ocl_errorf(err, "loss: bad kernel arguments"), -1;
     size_t global = l->wg, local = l->wg;
@@ -83,8 +88,8 @@ static const clnet_plugin plugin = {
     .backend = "opencl",
     .impl = "workgroup-reduce",
     .summary = "cross-entropy on integer labels, fused with a final softmax",
-    .nsettings = 0,
-    .settings = NULL,
+    .nsettings = SCCE_NSETTINGS,
+    .settings = scce_settings,
     .create = create,
     .destroy = destroy,
     .loss = {compute, 1},

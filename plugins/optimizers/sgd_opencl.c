@@ -1,4 +1,5 @@
-/* SGD with momentum on OpenCL (cl/optimizers.cl), Keras's semantics. */
+/* SGD with momentum, Nesterov and weight decay on OpenCL
+ * (cl/optimizers.cl), Keras's semantics, as on the CPU. */
 #include <stdlib.h>
 
 #include "../opencl/ocl_common.h"
@@ -10,6 +11,8 @@ typedef struct {
     cl_program prog;
     ocl_kernel k;
     float lr, momentum;
+    double wd;
+    int nesterov;
 } sgd;
 
 static void destroy(void *s)
@@ -30,6 +33,8 @@ static int create(const clnet_create_args *a, void **state, char *err)
     o->o = a->device;
     o->lr = (float)a->settings[SGD_LR].f;
     o->momentum = (float)a->settings[SGD_MOMENTUM].f;
+    o->nesterov = a->settings[SGD_NESTEROV].i[0] == 1;
+    o->wd = a->settings[SGD_WEIGHT_DECAY].f;
     if (ocl_program(o->o, optimizers_cl, NULL, &o->prog, names, &o->k, err)) {
         destroy(o);
         return -1;
@@ -44,9 +49,11 @@ static int update(void *s, const clnet_step *st, void *param, const void *grad,
     sgd *o = s;
     int n = (int)count;
     float lr = (float)(o->lr * st->lr_scale);
+    float decay = (float)(lr * o->wd); /* with the scheduled rate, as Keras */
     cl_mem w = param, g = (cl_mem)grad, v = slots[0];
-    if (ocl_args(&o->k, 6, OCL_ARG(w), OCL_ARG(g), OCL_ARG(v), OCL_ARG(lr),
-                 OCL_ARG(o->momentum), OCL_ARG(n)))
+    if (ocl_args(&o->k, 8, OCL_ARG(w), OCL_ARG(g), OCL_ARG(v), OCL_ARG(lr),
+                 OCL_ARG(o->momentum), OCL_ARG(decay), OCL_ARG(o->nesterov),
+                 OCL_ARG(n)))
         return ocl_errorf(err, "sgd: bad kernel arguments"), -1;
     return ocl_run1d(o->o, &o->k, count, err);
 }
@@ -58,7 +65,7 @@ static const clnet_plugin plugin = {
     .kind = "sgd",
     .backend = "opencl",
     .impl = "direct",
-    .summary = "SGD with momentum (Keras semantics)",
+    .summary = "SGD with momentum, Nesterov and weight decay (Keras semantics)",
     .nsettings = SGD_NSETTINGS,
     .settings = sgd_settings,
     .create = create,
