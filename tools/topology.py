@@ -166,13 +166,26 @@ def keras_optimizer(train, steps=None, epochs=None):
         lr = keras_schedule(train, lr, steps, epochs)
     clip = {k: float(train[k]) for k in ("clipnorm", "global_clipnorm")
             if k in train}
-    if train.get("optimizer", "adam") == "sgd":
-        return keras.optimizers.SGD(lr, momentum=float(train.get("momentum", 0)),
-                                    **clip)
-    return keras.optimizers.Adam(lr, beta_1=float(train.get("beta1", 0.9)),
-                                 beta_2=float(train.get("beta2", 0.999)),
-                                 epsilon=float(train.get("epsilon", 1e-7)),
-                                 **clip)
+    kind = train.get("optimizer", "adam")
+    f = lambda k, d: float(train.get(k, d))
+    if kind == "sgd":
+        return keras.optimizers.SGD(
+            lr, momentum=f("momentum", 0),
+            nesterov=train.get("nesterov", "false") == "true",
+            weight_decay=f("weight_decay", 0) or None, **clip)
+    if kind == "rmsprop":
+        return keras.optimizers.RMSprop(
+            lr, rho=f("rho", 0.9), momentum=f("momentum", 0),
+            epsilon=f("epsilon", 1e-7),
+            centered=train.get("centered", "false") == "true", **clip)
+    if kind not in ("adam", "adamw"):
+        raise ValueError("optimizer=%s is not built in tools/topology.py"
+                         % kind)
+    cls = keras.optimizers.AdamW if kind == "adamw" else keras.optimizers.Adam
+    extra = {"weight_decay": f("weight_decay", 0.004)} if kind == "adamw" \
+        else {}
+    return cls(lr, beta_1=f("beta1", 0.9), beta_2=f("beta2", 0.999),
+               epsilon=f("epsilon", 1e-7), **extra, **clip)
 
 
 # ---- PyTorch ----
@@ -338,10 +351,30 @@ def torch_model(path):
 def torch_optimizer(model, train):
     import torch
     lr = float(train.get("lr", train.get("learning_rate", 0.001)))
-    if train.get("optimizer", "adam") == "sgd":
+    kind = train.get("optimizer", "adam")
+    f = lambda k, d: float(train.get(k, d))
+    if kind == "sgd":
+        # PyTorch's nesterov is Keras's; its weight_decay is L2 in the
+        # gradient, not Keras's decoupled decay, so it is refused here
+        if f("weight_decay", 0):
+            raise ValueError("sgd weight_decay has no PyTorch equal")
         return torch.optim.SGD(model.parameters(), lr,
-                               momentum=float(train.get("momentum", 0)))
-    return torch.optim.Adam(model.parameters(), lr,
-                            betas=(float(train.get("beta1", 0.9)),
-                                   float(train.get("beta2", 0.999))),
-                            eps=float(train.get("epsilon", 1e-7)))
+                               momentum=f("momentum", 0),
+                               nesterov=train.get("nesterov", "false") == "true")
+    if kind == "rmsprop":
+        # PyTorch's eps sits outside the square root, Keras's inside
+        return torch.optim.RMSprop(model.parameters(), lr, alpha=f("rho", 0.9),
+                                   eps=f("epsilon", 1e-7),
+                                   momentum=f("momentum", 0),
+                                   centered=train.get("centered", "false") ==
+                                   "true")
+    if kind not in ("adam", "adamw"):
+        raise ValueError("optimizer=%s is not built in tools/topology.py"
+                         % kind)
+    betas = (f("beta1", 0.9), f("beta2", 0.999))
+    if kind == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr, betas=betas,
+                                 eps=f("epsilon", 1e-7),
+                                 weight_decay=f("weight_decay", 0.004))
+    return torch.optim.Adam(model.parameters(), lr, betas=betas,
+                            eps=f("epsilon", 1e-7))
