@@ -98,6 +98,112 @@ int clnet_net_param_read(const clnet_net *net, const clnet_net_layer *L,
 
 static size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
+/* Output gradients share buffers where their lives do not overlap: layer
+ * p's is written first by its last reader's backward pass (the loss's,
+ * for the last layer) and read last by p's own, so it lives while
+ * backward runs layers r(p) down to p. Intervals are given slots in the
+ * order backward meets them, each the free slot (on the layer's backend,
+ * its last user's life over) closest in size; a slot is as large as the
+ * largest tensor it holds. slot[i] is -1 for a layer without one. */
+typedef struct {
+    int n;
+    int *slot;      /* per layer */
+    int *bk;        /* per slot */
+    uint64_t *bytes;
+    int *free_from; /* per slot: the lowest layer index still using it */
+} grad_slots;
+
+static void grad_slots_free(grad_slots *g)
+{
+    free(g->slot);
+    free(g->bk);
+    free(g->bytes);
+    free(g->free_from);
+    memset(g, 0, sizeof *g);
+}
+
+static int plan_grad_slots(const clnet_net *net, grad_slots *g)
+{
+    int N = net->nlayers;
+    memset(g, 0, sizeof *g);
+    int *first = malloc(sizeof(int) * (size_t)N);
+    g->slot = malloc(sizeof(int) * (size_t)N);
+    g->bk = malloc(sizeof(int) * (size_t)N);
+    g->bytes = malloc(sizeof(uint64_t) * (size_t)N);
+    g->free_from = malloc(sizeof(int) * (size_t)N);
+    if (!first || !g->slot || !g->bk || !g->bytes || !g->free_from) {
+        free(first);
+        grad_slots_free(g);
+        return -1;
+    }
+    for (int i = 0; i < N; i++) {
+        first[i] = i == N - 1 ? N : -1;
+        g->slot[i] = -1;
+    }
+    for (int j = 0; j < N; j++) {
+        const clnet_net_layer *L = &net->layers[j];
+        if (L->plan.alias_input)
+            continue;
+        for (int k = 0; k < L->ninputs; k++)
+            if (L->inputs[k].dx_mode != CLNET_DX_NONE &&
+                j > first[L->inputs[k].src])
+                first[L->inputs[k].src] = j;
+    }
+    /* backward order: the interval that starts latest in the file first
+     * (layers bucketed by first[], so long networks stay linear) */
+    int *head = malloc(sizeof(int) * (size_t)(N + 2)),
+        *next = malloc(sizeof(int) * (size_t)N);
+    if (!head || !next) {
+        free(head);
+        free(next);
+        free(first);
+        grad_slots_free(g);
+        return -1;
+    }
+    for (int t = 0; t <= N + 1; t++)
+        head[t] = -1;
+    for (int p = 0; p < N; p++) /* lists in decreasing p */
+        if (first[p] >= 0) {
+            next[p] = head[first[p]];
+            head[first[p]] = p;
+        }
+    for (int t = N; t >= 0; t--)
+        for (int p = head[t]; p >= 0; p = next[p]) {
+            const clnet_net_layer *L = &net->layers[p];
+            if (!L->wants_grad || L->plan.alias_input)
+                continue;
+            uint64_t need = (uint64_t)net->max_batch * L->out_size *
+                            sizeof(float);
+            int best = -1;
+            for (int s = 0; s < g->n; s++) {
+                /* free: its users all ran their backward after t */
+                if (g->bk[s] != L->bk || g->free_from[s] <= t)
+                    continue;
+                if (best < 0)
+                    best = s;
+                else {
+                    int fits = g->bytes[s] >= need, bfits = g->bytes[best] >= need;
+                    if ((fits && (!bfits || g->bytes[s] < g->bytes[best])) ||
+                        (!fits && !bfits && g->bytes[s] > g->bytes[best]))
+                        best = s;
+                }
+            }
+            if (best < 0) {
+                best = g->n++;
+                g->bk[best] = L->bk;
+                g->bytes[best] = 0;
+            }
+            if (g->bytes[best] < need)
+                g->bytes[best] = need;
+            g->free_from[best] = p;
+            g->slot[p] = best;
+        }
+    free(head);
+    free(next);
+    free(first);
+    return 0;
+}
+
 /* Counts every parameter tensor's elements and lays the trainable ones
  * of each backend out in its arenas; returns the largest tensor. */
 static size_t count_params(clnet_net *net)
@@ -263,6 +369,21 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
     }
     int rc = plan_params(net, scratch, err);
     free(scratch);
+    grad_slots g;
+    if (!rc && plan_grad_slots(net, &g))
+        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+    if (!rc && (!(net->grad_slots = calloc((size_t)g.n + 1, sizeof(void *))) ||
+                !(net->grad_slot_bk = calloc((size_t)g.n + 1, sizeof(int)))))
+        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+    for (int s = 0; !rc && s < g.n; s++) {
+        net->grad_slot_bk[s] = g.bk[s];
+        if (!(net->grad_slots[s] = clnet_backend_alloc(net, g.bk[s],
+                                                       (size_t)g.bytes[s],
+                                                       err)))
+            rc = err ? err->status : CLNET_E_NOMEM;
+        else
+            net->ngrad_slots = s + 1;
+    }
     for (int i = 0; !rc && i < net->nlayers; i++) {
         clnet_net_layer *L = &net->layers[i];
         size_t bytes = (size_t)net->max_batch * L->out_size * sizeof(float);
@@ -272,13 +393,15 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
             L->dact = S->dact;
             continue;
         }
-        if (!(L->act = clnet_backend_alloc(net, L->bk, bytes, err)) ||
-            (L->wants_grad &&
-             !(L->dact = clnet_backend_alloc(net, L->bk, bytes, err))))
+        if (!(L->act = clnet_backend_alloc(net, L->bk, bytes, err)))
             rc = err ? err->status : CLNET_E_NOMEM;
+        if (!rc && g.slot[i] >= 0)
+            L->dact = net->grad_slots[g.slot[i]];
         if (!rc)
             rc = plan_inputs(net, L, err);
     }
+    if (g.slot)
+        grad_slots_free(&g);
     if (rc)
         return rc;
     int in_bk = net->layers[0].bk;
@@ -303,12 +426,17 @@ static void release_view(clnet_net *net, int bk, void *v)
 
 void clnet_net_release_memory(clnet_net *net)
 {
+    for (int s = 0; s < net->ngrad_slots; s++)
+        clnet_backend_release(net, net->grad_slot_bk[s], net->grad_slots[s]);
+    free(net->grad_slots);
+    free(net->grad_slot_bk);
+    net->grad_slots = NULL;
+    net->grad_slot_bk = NULL;
+    net->ngrad_slots = 0;
     for (int i = 0; i < net->nlayers && net->layers; i++) {
         clnet_net_layer *L = &net->layers[i];
-        if (!L->plan.alias_input) {
+        if (!L->plan.alias_input)
             clnet_backend_release(net, L->bk, L->act);
-            clnet_backend_release(net, L->bk, L->dact);
-        }
         for (int k = 0; k < L->ninputs; k++) {
             clnet_net_input *e = &L->inputs[k];
             clnet_backend_release(net, L->bk, e->stage);
@@ -495,7 +623,7 @@ static int plan_figures(clnet_net *net, const clnet_registry *r, int *ovf)
         if (L->plan.alias_input)
             continue; /* shares its input's buffers */
         uint64_t act = mul(mul(B, L->out_size, ovf), f4, ovf);
-        add(&m->acts, mul(act, L->wants_grad ? 2 : 1, ovf), ovf);
+        add(&m->acts, act, ovf); /* gradients: their shared slots, below */
         for (int k = 0; k < L->ninputs; k++) {
             const clnet_net_input *e = &L->inputs[k];
             const clnet_net_layer *P = &net->layers[e->src];
@@ -507,6 +635,14 @@ static int plan_figures(clnet_net *net, const clnet_registry *r, int *ovf)
             if (e->dx_mode == CLNET_DX_COPY_ADD)
                 add(&net->mem[P->bk].stage, bytes, ovf);
         }
+    }
+    grad_slots g;
+    if (plan_grad_slots(net, &g) == 0) {
+        for (int s = 0; s < g.n; s++)
+            add(&net->mem[g.bk[s]].acts, g.bytes[s], ovf);
+        grad_slots_free(&g);
+    } else {
+        *ovf = 1; /* out of memory already */
     }
     uint64_t in = net->layers[0].out_size, k = (uint64_t)net->classes;
     if (!clnet_backend_is_host(net, net->layers[0].bk))

@@ -172,6 +172,10 @@ struct clnet_net {
     clnet_net_observer observer;
     void *observer_user;
     float *host_pred;      /* the last layer's output, read back */
+    /* the output gradients' shared buffers (memory.c: plan_grad_slots):
+     * each layer's dact points into one */
+    void **grad_slots;
+    int *grad_slot_bk, ngrad_slots;
     int fuse_off;          /* clnet_build_options.no_fusion */
     int nfusions;
     clnet_fusion *fusions;

@@ -74,7 +74,7 @@ START_TEST(usage_and_options)
     ck_assert_ptr_nonnull(strstr(output, "limit 1.0 GiB (--max-memory)"));
     snprintf(a, sizeof a, "train %s --batch 65536 --max-memory 1G --data "
              "/nonexistent", net_path());
-    expect(2, "batch 65536 needs 35.8 GiB on cpu", a);
+    expect(2, "batch 65536 needs 31.2 GiB on cpu", a);
     ck_assert_ptr_nonnull(strstr(output, "limit is 1.0 GiB (--max-memory)"));
     snprintf(a, sizeof a, "train %s --max-memory lots", net_path());
     expect(2, "--max-memory takes a size", a);
