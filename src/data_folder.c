@@ -127,9 +127,16 @@ static void fail_at(job *j, size_t i, const char *fmt, const char *a,
 static unsigned char *read_whole(const char *path, size_t *len, char *why,
                                  size_t whylen)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "%s",
+                 S_ISDIR(st.st_mode) ? "is a directory"
+                                     : "is not a regular file");
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(why, whylen, "%s", strerror(errno));
+        snprintf(why, whylen, "cannot be read: %s", strerror(errno));
         return NULL;
     }
     unsigned char *buf = NULL;
@@ -139,7 +146,7 @@ static unsigned char *read_whole(const char *path, size_t *len, char *why,
             cap = cap ? 2 * cap : 16384;
             unsigned char *g = cap <= MAX_FILE_BYTES ? realloc(buf, cap) : NULL;
             if (!g) {
-                snprintf(why, whylen, "larger than %u MiB",
+                snprintf(why, whylen, "is larger than %u MiB",
                          MAX_FILE_BYTES >> 20);
                 free(buf);
                 fclose(f);
@@ -155,7 +162,7 @@ static unsigned char *read_whole(const char *path, size_t *len, char *why,
     int bad = ferror(f);
     fclose(f);
     if (bad) {
-        snprintf(why, whylen, "reading failed");
+        snprintf(why, whylen, "cannot be read: reading failed");
         free(buf);
         return NULL;
     }
@@ -370,7 +377,7 @@ int clnet_dataset_load_folder(clnet_dataset *ds, const char *dir,
         while (started && atomic_load(&j.done) < n && !atomic_load(&j.failed)) {
             if (progress)
                 progress((int64_t)atomic_load(&j.done), (int64_t)n, user);
-            struct timespec ts = {0, 100 * 1000 * 1000};
+            struct timespec ts = {0, 20 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
         for (int t = 0; t < started; t++)

@@ -165,9 +165,11 @@ START_TEST(train_eval_predict_cycle)
     expect(0, "four.pgm: ", a);
     snprintf(a, sizeof a, "predict %s --model m.ckpt four.pgm missing.png",
              net_path());
-    expect(2, "cannot open image missing.png", a);
+    /* the bad file is named, the good one still predicted */
+    expect(2, "missing.png cannot be read: No such file", a);
+    ck_assert_msg(strstr(output, "four.pgm: "), "%s", output);
     snprintf(a, sizeof a, "predict %s --model m.ckpt .", net_path());
-    expect(2, ".: is a directory", a);
+    expect(2, ". is a directory", a);
     /* a checkpoint of another topology is refused */
     const char *other = "input shape=28x28x1\nflatten\n"
                         "dense units=10 activation=softmax\n";

@@ -212,7 +212,8 @@ static int load_data(const cli_options *o, const clnet_net *net,
     clnet_data_options d = {.format = o->format, .coarse = o->coarse,
                             .limit = limit, .rows = in.h, .cols = in.w,
                             .channels = in.c, .resize = o->resize,
-                            .progress = decode_progress, .user = &dec};
+                            .progress = limit == 1 ? NULL : decode_progress,
+                            .user = &dec};
     return clnet_dataset_load(ds, data_dir(o), which, &d, e);
 }
 
@@ -524,6 +525,7 @@ static int cmd_predict(const cli_options *o)
     clnet_registry *r = NULL;
     uint8_t *pixels = NULL;
     float *probs = NULL;
+    clnet_dataset names = {0};
     int rc = 0;
     clnet_net *net = open_net(o, o->batch ? o->batch : 64, &r, &e);
     if (!net || clnet_checkpoint_load(net, o->model, &e)) {
@@ -531,14 +533,20 @@ static int cmd_predict(const cli_options *o)
         goto done;
     }
     clnet_shape in = clnet_net_input_shape(net);
-    if (in.c != 1) {
-        fprintf(stderr, "clnet predict: images are read as grey, but %s takes "
-                        "%d channels\n", o->net, in.c);
+    if (in.c != 1 && in.c != 3) {
+        fprintf(stderr, "clnet predict: images are read as grey or RGB, but "
+                        "%s takes %d channels\n", o->net, in.c);
         rc = EXIT_INPUT;
         goto done;
     }
-    size_t size = (size_t)in.h * (size_t)in.w;
+    /* class names from the data set, when --data names one that has them */
+    if (o->data && load_data(o, net, "test", 1, &names, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    size_t size = (size_t)in.h * (size_t)in.w * (size_t)in.c;
     int32_t k = clnet_net_classes(net);
+    int named = names.class_names && names.nclasses == k;
     pixels = malloc(size * (size_t)o->nimages);
     probs = malloc(sizeof *probs * (size_t)k * (size_t)o->nimages);
     if (!pixels || !probs) {
@@ -546,33 +554,46 @@ static int cmd_predict(const cli_options *o)
         rc = EXIT_RUNTIME;
         goto done;
     }
-    for (int i = 0; i < o->nimages; i++) {
-        uint8_t *px = pixels + size * (size_t)i;
-        if (clnet_image_load(o->images[i], in.h, in.w, px, &e)) {
-            rc = fail(&e);
-            goto done;
+    /* a file that cannot be read is reported and left out; the others
+     * are predicted, and the exit status says one failed */
+    int good = 0;
+    int *which = malloc(sizeof *which * (size_t)o->nimages);
+    for (int i = 0; which && i < o->nimages; i++) {
+        uint8_t *px = pixels + size * (size_t)good;
+        char why[CLNET_ERRLEN];
+        if (clnet_image_decode(o->images[i], in.h, in.w, in.c, o->resize, px,
+                               why, sizeof why)) {
+            fprintf(stderr, "clnet: %s %s\n", o->images[i], why);
+            rc = EXIT_INPUT;
+            continue;
         }
         if (o->invert)
             for (size_t j = 0; j < size; j++)
                 px[j] = (uint8_t)(255 - px[j]);
+        which[good++] = i;
     }
-    if (clnet_predict(net, pixels, o->nimages, probs, &e)) {
-        rc = fail(&e);
+    if (!which || (good && clnet_predict(net, pixels, good, probs, &e))) {
+        free(which);
+        rc = which ? fail(&e) : EXIT_RUNTIME;
         goto done;
     }
-    for (int i = 0; i < o->nimages; i++) {
-        const float *p = probs + (size_t)k * i;
+    for (int g = 0; g < good; g++) {
+        int i = which[g];
+        const float *p = probs + (size_t)k * g;
         int best = 0;
         for (int c = 1; c < k; c++)
             if (p[c] > p[best])
                 best = c;
-        printf("%s: %d (%.1f%%)  probabilities:", o->images[i], best,
+        printf("%s: %d%s%s (%.1f%%)  probabilities:", o->images[i], best,
+               named ? " " : "", named ? names.class_names[best] : "",
                100 * p[best]);
         for (int c = 0; c < k; c++)
             printf(" %.4f", p[c]);
         printf("\n");
     }
+    free(which);
 done:
+    clnet_dataset_free(&names);
     free(pixels);
     free(probs);
     clnet_net_free(net);

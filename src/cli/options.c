@@ -30,16 +30,16 @@ typedef struct {
 } option_spec;
 
 static const option_spec options[] = {
-    {"data", C_TRAIN | C_EVAL, 1,
+    {"data", C_TRAIN | C_EVAL | C_PREDICT, 1,
      "PATH    the data set: a folder of IDX files (MNIST, Fashion-MNIST), "
      "CIFAR-10 or CIFAR-100 binaries, or an image folder PATH/train/CLASS/"
      "*.png and PATH/test/CLASS/... (default: $CLNET_MNIST_DIR, else "
-     "data/mnist)"},
-    {"format", C_TRAIN | C_EVAL, 1,
+     "data/mnist); predict: where the class names come from"},
+    {"format", C_TRAIN | C_EVAL | C_PREDICT, 1,
      "F     idx, cifar or folder, in place of what --data holds deciding"},
-    {"labels", C_TRAIN | C_EVAL, 1,
+    {"labels", C_TRAIN | C_EVAL | C_PREDICT, 1,
      "L     CIFAR-100's fine (default, 100 classes) or coarse (20) labels"},
-    {"resize", C_TRAIN | C_EVAL, 1,
+    {"resize", C_TRAIN | C_EVAL | C_PREDICT, 1,
      "R     image folders: stretch (default: every image scaled to the "
      "input's height and width, aspect not kept) or fixed (an image of "
      "another size is an error)"},
@@ -128,7 +128,7 @@ static const struct {
     {"eval", C_EVAL, "NET --model CKPT [--data DIR]",
      "test loss, accuracy and confusion matrix"},
     {"predict", C_PREDICT, "NET --model CKPT IMAGE...",
-     "class and probabilities for PNG or PGM images"},
+     "class and probabilities for PNG, JPEG, PGM or PPM images"},
     {"bench", C_BENCH, "NET [--device D|all]",
      "per-layer forward/backward times, GFLOP/s, images/s"},
     {"tune", C_TUNE, "NET [--device D]",
