@@ -394,7 +394,8 @@ int cli_parse(int argc, char **argv, cli_options *o, int *done)
         snprintf(name, sizeof name, "%.*s",
                  (int)(eq ? (size_t)(eq - a - 2) : strlen(a + 2)), a + 2);
         const option_spec *spec = NULL;
-        const char *onames[32];
+        /* the table's own count: its NULL row makes room for the end */
+        const char *onames[sizeof options / sizeof options[0]];
         int no = 0;
         for (int k = 0; options[k].name; k++) {
             onames[no++] = options[k].name;
