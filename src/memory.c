@@ -137,9 +137,13 @@ static int plan_grad_slots(const clnet_net *net, grad_slots *g)
         return -1;
     }
     for (int i = 0; i < N; i++) {
-        first[i] = i == N - 1 ? N : -1;
+        first[i] = -1;
         g->slot[i] = -1;
     }
+    /* the loss writes the last layer's gradient first: the owner's, when
+     * the last layer aliases its input (a network ending in flatten) */
+    const clnet_net_layer *last = &net->layers[N - 1];
+    first[last->plan.alias_input ? last->inputs[0].src : N - 1] = N;
     for (int j = 0; j < N; j++) {
         const clnet_net_layer *L = &net->layers[j];
         if (L->plan.alias_input)

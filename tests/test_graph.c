@@ -370,6 +370,33 @@ START_TEST(fallback_to_the_cpu)
 }
 END_TEST
 
+/* A network whose last layer aliases its input (flatten): the loss's
+ * gradient goes to the aliased layer's buffer, which the shared gradient
+ * buffers must give it (fuzzing found it NULL). */
+START_TEST(ends_in_flatten)
+{
+    clnet_error e;
+    clnet_build_options o = {.max_batch = 2, .seed = 3};
+    clnet_net *n = test_build("input shape=4x4x1\nconv2d filters=2 kernel=3 "
+                              "name=c\nflatten\n", &o, &e);
+    ck_assert_msg(n != NULL, "%s", e.msg);
+    float w0[18], w1[18];
+    ck_assert_int_eq(clnet_net_param_get(n, "c/kernel", w0, 18, &e), 0);
+    uint8_t px[32];
+    for (int i = 0; i < 32; i++)
+        px[i] = (uint8_t)(i * 41);
+    int32_t labels[2] = {1, 6};
+    double loss = 0;
+    ck_assert_msg(clnet_net_train_batch(n, px, labels, 2, &loss, NULL, &e) ==
+                      0,
+                  "%s", e.msg);
+    ck_assert(isfinite(loss));
+    ck_assert_int_eq(clnet_net_param_get(n, "c/kernel", w1, 18, &e), 0);
+    ck_assert(memcmp(w0, w1, sizeof w0));
+    clnet_net_free(n);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("graph");
@@ -381,6 +408,7 @@ int main(void)
     tcase_add_test(tc, mixed_placement_follows_cpu);
     tcase_add_test(tc, gradient_clipping);
     tcase_add_test(tc, fallback_to_the_cpu);
+    tcase_add_test(tc, ends_in_flatten);
     tcase_add_test(tc, keras_parameter_counts);
     suite_add_tcase(s, tc);
     return test_run(s);
