@@ -56,7 +56,9 @@ static const option_spec options[] = {
      "N epochs"},
     {"log-json", C_TRAIN, 1,
      "FILE one JSON object per epoch: epoch, loss, accuracy, val_loss, "
-     "val_accuracy, seconds, eval_seconds, lr, images_per_second"},
+     "val_accuracy, seconds, eval_seconds, lr, data_wait, "
+     "images_per_second; after a --val-split run, test_loss and "
+     "test_accuracy"},
     {"device", C_BUILD, 1,
      "D     cpu, opencl (the first GPU, else the first OpenCL device), "
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there is "
