@@ -193,10 +193,39 @@ def keras_bench(args, xtr, ytr, xte, yte, target):
     return result
 
 
+def augment(x, train_line, rng):
+    """The train line's random_crop, translate and flip as clnet draws
+    them (src/augment.c): per image a zero-filled shift of up to crop +
+    round(translate * size) pixels each way and a left-right flip with
+    probability 1/2; numpy's generator, so the same distribution, not the
+    same draws. x: N x H x W x C bytes."""
+    crop = int(train_line.get("random_crop", 0))
+    tr = float(train_line.get("translate", 0))
+    flip = train_line.get("flip", "none") == "horizontal"
+    if not crop and not tr and not flip:
+        return x
+    n, h, w, _ = x.shape
+    ty, tx = int(tr * h + 0.5), int(tr * w + 0.5)
+    dy = rng.integers(-crop, crop + 1, n) + rng.integers(-ty, ty + 1, n)
+    dx = rng.integers(-crop, crop + 1, n) + rng.integers(-tx, tx + 1, n)
+    fl = rng.integers(0, 2, n) if flip else np.zeros(n, int)
+    out = np.zeros_like(x)
+    for i in range(n):
+        img = x[i, :, ::-1] if fl[i] else x[i]
+        sy, sx = dy[i], dx[i]
+        ys, yd = (slice(sy, h), slice(0, h - sy)) if sy >= 0 else \
+            (slice(0, h + sy), slice(-sy, h))
+        xs, xd = (slice(sx, w), slice(0, w - sx)) if sx >= 0 else \
+            (slice(0, w + sx), slice(-sx, w))
+        out[i, yd, xd] = img[ys, xs]
+    return out
+
+
 def keras_fit(args, xtr, ytr, xte, yte):
     """--fit keras: the topology trained for --epochs with its train
-    line's whole recipe (optimizer, batch, schedule), each epoch's figures
-    printed and, with --log-json, written as clnet's log writes them."""
+    line's whole recipe (optimizer, batch, schedule, augmentation), each
+    epoch's figures printed and, with --log-json, written as clnet's log
+    writes them."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -219,10 +248,11 @@ def keras_fit(args, xtr, ytr, xte, yte):
     steps = -(-len(xtr) // batch)
     m.compile(optimizer=topology.keras_optimizer(train_line, steps, epochs),
               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    x = xtr.astype(np.float32) / 255
     xt = xte.astype(np.float32) / 255
+    rng = np.random.default_rng(args.seed)
     log = open(args.log_json, "w") if args.log_json else None
     for e in range(1, epochs + 1):
+        x = augment(xtr, train_line, rng).astype(np.float32) / 255
         t = time.time()
         h = m.fit(x, ytr, batch_size=batch, epochs=1, verbose=0,
                   shuffle=True)
