@@ -643,6 +643,10 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             o->on_test(ev.loss, ev.accuracy, o->user);
     }
 done:
+    /* the schedule belongs to this run: a step taken afterwards through
+     * clnet_net_train_batch uses the optimizer's own lr, not the factor
+     * of the run's last update (about 0 at a cosine schedule's end) */
+    net->lr_scale = 1.0;
     clnet_loader_stop(ld);
     free(idx);
     free(best_weights);

@@ -179,6 +179,8 @@ START_TEST(optimizer_gets_the_rate)
             moved |= s.w[1][k] != w0[k];
         ck_assert_msg(moved, "%s: the second update did not move the weights",
                       devices[d]);
+        /* after the run, steps of their own take the optimizer's lr */
+        ck_assert_double_eq(clnet_net_learning_rate(n), 0.5);
         clnet_net_free(n);
     }
 }

@@ -286,7 +286,9 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
                 clnet_error *err);
 /* The learning rate of the next update (of the last one inside
  * on_progress and on_step): the optimizer's lr times the schedule's
- * factor; NAN for an optimizer without an lr setting or no network. */
+ * factor inside clnet_train, the optimizer's lr outside it (steps of
+ * clnet_net_train_batch follow no schedule); NAN for an optimizer
+ * without an lr setting or no network. */
 double clnet_net_learning_rate(const clnet_net *net);
 
 typedef struct {
