@@ -114,6 +114,23 @@ static int train_steps(clnet_net *net, int32_t steps, clnet_error *err)
     return finish_all(net, err);
 }
 
+/* Fixed pseudo-random bytes and labels cycling through the classes. */
+static void synthetic(uint8_t *pixels, size_t n, int32_t *labels, int32_t count,
+                      int32_t classes)
+{
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1664525u + 1013904223u;
+        pixels[i] = (uint8_t)(x >> 24);
+    }
+    for (int32_t b = 0; b < count; b++)
+        labels[b] = b % classes;
+}
+
+/* Batches of synthetic data a loader epoch goes over: its buffers hold
+ * this many batches at most, whatever --steps says. */
+#define LOADER_BATCHES 4
+
 /* `steps` steps on synthetic images through the loader (loader.h), with
  * the train line's augmentation: *seconds in all, *waited for data. */
 static int loader_steps(clnet_net *net, int32_t steps, double *seconds,
@@ -122,7 +139,8 @@ static int loader_steps(clnet_net *net, int32_t steps, double *seconds,
     clnet_dataset ds = {0};
     size_t sz = (size_t)net->layers[0].out_size;
     clnet_shape in = net->layers[0].out;
-    ds.count = steps * net->max_batch;
+    int32_t per = steps < LOADER_BATCHES ? steps : LOADER_BATCHES;
+    ds.count = per * net->max_batch;
     ds.rows = in.h;
     ds.cols = in.w;
     ds.channels = in.c;
@@ -131,26 +149,28 @@ static int loader_steps(clnet_net *net, int32_t steps, double *seconds,
         free(ds.pixels);
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory for bench data");
     }
-    uint32_t x = 12345;
-    for (size_t i = 0; i < (size_t)ds.count * sz; i++) {
-        x = x * 1664525u + 1013904223u;
-        ds.pixels[i] = (uint8_t)(x >> 24);
-    }
-    for (int32_t i = 0; i < ds.count; i++)
-        ds.labels[i] = i % net->classes;
+    synthetic(ds.pixels, (size_t)ds.count * sz, ds.labels, ds.count,
+              net->classes);
     double t0 = clnet_now();
-    clnet_loader *ld =
-        clnet_loader_start(net, &ds, NULL, 1, 0, steps, net->max_batch, err);
-    int rc = ld ? CLNET_OK : CLNET_E_NOMEM;
+    int rc = CLNET_OK;
     *waited = 0;
-    for (int32_t s = 0; s < steps && !rc; s++) {
-        double w = 0, loss = 0;
-        int64_t correct = 0;
-        int32_t n = clnet_loader_next(ld, &w);
-        *waited += w;
-        rc = clnet_net_train_step(net, n, &loss, &correct, err);
+    /* loader epochs of `per` batches until `steps` are done */
+    for (int32_t done = 0, e = 1; done < steps && !rc; e++) {
+        int32_t now = steps - done < per ? steps - done : per;
+        clnet_loader *ld = clnet_loader_start(net, &ds, NULL, e, 0, now,
+                                              net->max_batch, err);
+        if (!ld)
+            rc = err ? err->status : CLNET_E_NOMEM;
+        for (int32_t s = 0; s < now && !rc; s++) {
+            double w = 0, loss = 0;
+            int64_t correct = 0;
+            int32_t n = clnet_loader_next(ld, &w);
+            *waited += w;
+            rc = clnet_net_train_step(net, n, &loss, &correct, err);
+        }
+        clnet_loader_stop(ld);
+        done += now;
     }
-    clnet_loader_stop(ld);
     if (!rc)
         rc = finish_all(net, err);
     *seconds = clnet_now() - t0;
@@ -195,14 +215,9 @@ static void describe_layers(clnet_net *net, const timers *tm,
 
 void clnet_net_synthetic_batch(clnet_net *net)
 {
-    size_t in = (size_t)net->layers[0].out_size;
-    uint32_t x = 12345;
-    for (size_t i = 0; i < (size_t)net->max_batch * in; i++) {
-        x = x * 1664525u + 1013904223u;
-        net->batch_pixels[i] = (uint8_t)(x >> 24);
-    }
-    for (int32_t b = 0; b < net->max_batch; b++)
-        net->batch_labels[b] = b % net->classes;
+    synthetic(net->batch_pixels,
+              (size_t)net->max_batch * (size_t)net->layers[0].out_size,
+              net->batch_labels, net->max_batch, net->classes);
 }
 
 int clnet_bench(clnet_net *net, int32_t steps, clnet_bench_result *res,
