@@ -328,26 +328,22 @@ int clnet_dataset_load_folder(clnet_dataset *ds, const char *dir,
         char **pick = malloc(n * sizeof *pick);
         int32_t *plab = malloc(n * sizeof *plab);
         size_t *at = calloc(classes.n + 1, sizeof *at);
-        if (!pick || !plab || !at)
+        size_t *taken = calloc(classes.n, sizeof *taken);
+        if (!pick || !plab || !at || !taken)
             rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory");
         for (size_t i = 0; !rc && i < files.n; i++)
             at[labels[i] + 1]++;
         for (size_t c = 0; !rc && c < classes.n; c++)
             at[c + 1] += at[c];
-        size_t *taken = rc ? NULL : calloc(classes.n, sizeof *taken);
-        for (size_t k = 0, c = 0; !rc && taken && k < n; c = (c + 1) % classes.n)
+        /* the picked names move to pick; list_free frees the rest */
+        for (size_t k = 0, c = 0; !rc && k < n; c = (c + 1) % classes.n)
             if (at[c] + taken[c] < at[c + 1]) {
-                pick[k] = files.v[at[c] + taken[c]];
+                size_t i = at[c] + taken[c]++;
+                pick[k] = files.v[i];
+                files.v[i] = NULL;
                 plab[k++] = (int32_t)c;
-                taken[c]++;
             }
         if (!rc) {
-            for (size_t k = 0; k < n; k++) /* ownership moves to pick */
-                for (size_t i = 0; i < files.n; i++)
-                    if (files.v[i] == pick[k]) {
-                        files.v[i] = NULL;
-                        break;
-                    }
             list_free(&files);
             files.v = pick;
             files.n = files.cap = n;

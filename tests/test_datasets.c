@@ -216,6 +216,16 @@ START_TEST(image_folder)
     ck_assert_int_eq(ds.pixels[2 * 12], (77 * 40 + 150 * 41 + 29 * 42) >> 8);
     ck_assert_int_eq(ds.pixels[3 * 12 + 4], 13);
     clnet_dataset_free(&ds);
+    /* a limit takes the classes in turn: ant/x, zebra/a, ant/y */
+    o.limit = 3;
+    ck_assert_int_eq(clnet_dataset_load(&ds, root, "train", &o, &e), 0);
+    ck_assert_int_eq(ds.count, 3);
+    ck_assert_int_eq(ds.labels[0], 0);
+    ck_assert_int_eq(ds.labels[1], 1);
+    ck_assert_int_eq(ds.labels[2], 0);
+    ck_assert_int_eq(ds.pixels[2 * 12 + 5], 6); /* y.pgm's sixth value */
+    clnet_dataset_free(&ds);
+    o.limit = 0;
     /* as colour: grey replicated */
     o.channels = 3;
     ck_assert_int_eq(clnet_dataset_load(&ds, root, "train", &o, &e), 0);
