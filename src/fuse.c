@@ -21,19 +21,13 @@ static int activation_setting(const clnet_plugin *kind)
     return -1;
 }
 
-/* The index of word among a CHOICE's "a|b|c", or -1. */
-static int choice_index(const char *choices, const char *word)
+/* The index of word among a CHOICE setting's words (as a topology file
+ * would give it), or -1. */
+static int choice_index(const clnet_setting_spec *spec, const char *word)
 {
-    size_t n = strlen(word);
-    int i = 0;
-    for (const char *p = choices; p; i++) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && !strncmp(p, word, n))
-            return i;
-        p = bar ? bar + 1 : NULL;
-    }
-    return -1;
+    clnet_value v;
+    char msg[CLNET_ERRLEN];
+    return clnet_parse_value(spec, word, &v, msg, sizeof msg) ? -1 : v.i[0];
 }
 
 /* The one layer that reads layer i's output as it is (not through an
@@ -58,7 +52,7 @@ static int find_chain(const clnet_net *net, int i, clnet_fusion *f)
     int as = P->plugin ? activation_setting(P->kind) : -1;
     if (as < 0 || !P->plan.folds || P->plan.nparams != 2 ||
         P->settings[as].i[0] !=
-            choice_index(P->kind->settings[as].choices, "linear"))
+            choice_index(&P->kind->settings[as], "linear"))
         return 0;
     int b = sole_reader(net, i);
     if (b < 0 || !net->layers[b].plan.affine ||
@@ -70,7 +64,7 @@ static int find_chain(const clnet_net *net, int i, clnet_fusion *f)
     int a = sole_reader(net, b);
     const clnet_net_layer *A = a >= 0 ? &net->layers[a] : NULL;
     int word = A && A->plan.activation_word && A->bk == P->bk
-                   ? choice_index(P->kind->settings[as].choices,
+                   ? choice_index(&P->kind->settings[as],
                                   A->plan.activation_word)
                    : -1;
     if (word >= 0) {
