@@ -238,9 +238,8 @@ int clnet_dataset_load_idx(clnet_dataset *ds, const char *images_path,
     return rc;
 }
 
-/* PREFIX-KIND-idxN-ubyte, or the same with .gz. */
-static int find_file(const char *dir, const char *prefix, const char *kind,
-                     char *out, size_t len)
+int clnet_idx_find(const char *dir, const char *prefix, const char *kind,
+                   char *out, size_t len)
 {
     const char *suffix[] = {"", ".gz"};
     for (int s = 0; s < 2; s++) {
@@ -260,8 +259,8 @@ int clnet_dataset_load_mnist(clnet_dataset *ds, const char *dir,
         return clnet_fail(err, CLNET_E_ARG,
                           "clnet_dataset_load_mnist: bad argument");
     char images[4096], labels[4096];
-    int mi = find_file(dir, prefix, "images-idx3", images, sizeof images);
-    int ml = find_file(dir, prefix, "labels-idx1", labels, sizeof labels);
+    int mi = clnet_idx_find(dir, prefix, "images-idx3", images, sizeof images);
+    int ml = clnet_idx_find(dir, prefix, "labels-idx1", labels, sizeof labels);
     if (mi || ml)
         return clnet_fail(err, CLNET_E_NOTFOUND,
                           "%s not found; --data must name a folder holding "

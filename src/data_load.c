@@ -11,14 +11,7 @@
 static int has_idx(const char *dir)
 {
     char p[4096];
-    const char *names[] = {"train-images-idx3-ubyte",
-                           "train-images-idx3-ubyte.gz"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        if (access(p, F_OK) == 0)
-            return 1;
-    }
-    return 0;
+    return clnet_idx_find(dir, "train", "images-idx3", p, sizeof p) == 0;
 }
 
 static int is_dir(const char *path)

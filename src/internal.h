@@ -51,6 +51,12 @@ const clnet_plugin *clnet_registry_kind(const clnet_registry *r,
                                         const char *kind);
 
 /* The setting `key` of a line, or NULL. */
+/* dir/PREFIX-KIND-ubyte or the same with .gz (KIND "images-idx3" or
+ * "labels-idx1") into out: 0 when it exists, else -1 with the name
+ * looked for. */
+int clnet_idx_find(const char *dir, const char *prefix, const char *kind,
+                   char *out, size_t len);
+
 const clnet_topo_setting *clnet_topo_find(const clnet_topo_line *l,
                                           const char *key);
 
