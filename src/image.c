@@ -312,26 +312,28 @@ static int decode_png(const char *path, const unsigned char *d, size_t n,
     return CLNET_OK;
 }
 
-/* Area-averaging resize: each output pixel is the mean of the input area
- * it covers, with fractional edges weighted. */
-static void resize_area(const image_t *in, int32_t rows, int32_t cols,
-                        uint8_t *out)
+void clnet_resize_area(const uint8_t *in, int32_t h, int32_t w, int32_t c,
+                       int32_t rows, int32_t cols, uint8_t *out)
 {
-    double sy = (double)in->h / rows, sx = (double)in->w / cols;
+    double sy = (double)h / rows, sx = (double)w / cols;
     for (int32_t oy = 0; oy < rows; oy++) {
         double y0 = oy * sy, y1 = y0 + sy;
         for (int32_t ox = 0; ox < cols; ox++) {
-            double x0 = ox * sx, x1 = x0 + sx, sum = 0, area = 0;
-            for (int32_t y = (int32_t)y0; y < in->h && y < y1; y++) {
-                double wy = (y + 1 < y1 ? y + 1 : y1) - (y > y0 ? y : y0);
-                for (int32_t x = (int32_t)x0; x < in->w && x < x1; x++) {
-                    double wx = (x + 1 < x1 ? x + 1 : x1) - (x > x0 ? x : x0);
-                    sum += wx * wy * in->grey[(size_t)y * in->w + x];
-                    area += wx * wy;
+            double x0 = ox * sx, x1 = x0 + sx;
+            for (int32_t ch = 0; ch < c; ch++) {
+                double sum = 0, area = 0;
+                for (int32_t y = (int32_t)y0; y < h && y < y1; y++) {
+                    double wy = (y + 1 < y1 ? y + 1 : y1) - (y > y0 ? y : y0);
+                    for (int32_t x = (int32_t)x0; x < w && x < x1; x++) {
+                        double wx =
+                            (x + 1 < x1 ? x + 1 : x1) - (x > x0 ? x : x0);
+                        sum += wx * wy * in[((size_t)y * w + x) * c + ch];
+                        area += wx * wy;
+                    }
                 }
+                double v = area > 0 ? sum / area : 0;
+                out[((size_t)oy * cols + ox) * c + ch] = (uint8_t)(v + 0.5);
             }
-            double v = area > 0 ? sum / area : 0;
-            out[(size_t)oy * cols + ox] = (uint8_t)(v + 0.5);
         }
     }
 }
@@ -418,7 +420,7 @@ int clnet_image_load(const char *path, int32_t rows, int32_t cols,
         rc = clnet_fail(err, CLNET_E_DATA,
                         "%s is neither a PNG nor a PGM (P2/P5) image", path);
     if (rc == CLNET_OK)
-        resize_area(&img, rows, cols, out);
+        clnet_resize_area(img.grey, img.h, img.w, 1, rows, cols, out);
     free(img.grey);
     free(d);
     return rc;

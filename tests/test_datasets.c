@@ -259,6 +259,12 @@ START_TEST(image_folder_refusals)
     ck_assert_int_ne(clnet_dataset_load(&ds, root, "train", &o, &e), 0);
     ck_assert_msg(strstr(e.msg, "two/broken.png cannot be decoded: "), "%s",
                   e.msg);
+    /* a header that claims more than its bytes hold is refused before
+     * anything that size is allocated (the fuzzer's 20-byte PGM) */
+    const char *huge = "P5\n26520 53506\n255\n\x01\x02";
+    write_file(folder("bad/train/two"), "broken.png", huge, strlen(huge));
+    ck_assert_int_ne(clnet_dataset_load(&ds, root, "train", &o, &e), 0);
+    ck_assert_msg(strstr(e.msg, "claims 53506x26520 pixels"), "%s", e.msg);
 }
 END_TEST
 

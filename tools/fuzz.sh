@@ -17,7 +17,7 @@ case $secs in
     ;;
 esac
 build=build-fuzz
-targets=(topology idx checkpoint image)
+targets=(topology idx checkpoint image cifar)
 
 command -v clang >/dev/null || {
     echo "fuzz: clang not found; install clang libclang-rt-dev libomp-dev" >&2

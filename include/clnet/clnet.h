@@ -168,7 +168,7 @@ int clnet_dataset_load_cifar(clnet_dataset *ds, const char *dir,
                              clnet_error *err);
 /* How an image folder's images meet the input's height and width. */
 typedef enum {
-    CLNET_RESIZE_STRETCH, /* scaled to it (stb_image_resize, aspect not
+    CLNET_RESIZE_STRETCH, /* scaled to it (area averaging, aspect not
                              kept) */
     CLNET_RESIZE_FIXED    /* must already have it; another size is refused */
 } clnet_resize;
