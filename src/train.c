@@ -509,7 +509,6 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         return rc;
     if ((rc = clnet_schedule_check(&sched, epochs, NULL, err)))
         return rc;
-    net->schedule = sched;
     clnet_progress *pg = &net->progress;
     if (pg->batch && (pg->batch != batch || pg->count != train->count))
         return clnet_fail(err, CLNET_E_ARG,
@@ -543,7 +542,7 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             int32_t n = clnet_loader_next(ld, &w);
             waited += w;
             net->lr_scale =
-                clnet_schedule_factor(&net->schedule, net->step, steps, epochs);
+                clnet_schedule_factor(&sched, net->step, steps, epochs);
             double before = loss_sum;
             rc = clnet_net_train_step(net, n, &loss_sum, &correct, err);
             if (rc == CLNET_E_NONFINITE) {
