@@ -208,6 +208,30 @@ static int plan_grad_slots(const clnet_net *net, grad_slots *g)
     return 0;
 }
 
+/* A layer writes its output over its input 0's buffer, saving one
+ * activation of the batch, when nothing can tell: its kind allows it
+ * (plan.in_place: forward may alias, backward reads no x[0]); it reads
+ * the producer's own buffer (no alias layer between, same backend, so no
+ * staging copy); the producer is not the input layer, has no other
+ * reader, and its backward never reads its output. A chain is fine
+ * (batchnorm, then add over it, then relu over that): each layer
+ * overwritten declares its backward does not read what it wrote. */
+void clnet_net_plan_in_place(clnet_net *net, int keep_outputs)
+{
+    for (int i = 1; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        L->in_place = 0;
+        if (keep_outputs || !L->plan.in_place || L->plan.alias_input ||
+            L->ninputs < 1)
+            continue;
+        const clnet_net_input *e = &L->inputs[0];
+        const clnet_net_layer *P = &net->layers[e->src];
+        L->in_place = e->named == e->src && e->src > 0 && P->bk == L->bk &&
+                      P->readers == 1 && P->plan.backward_skips_output &&
+                      !P->plan.alias_input && e->size == L->out_size;
+    }
+}
+
 /* Counts every parameter tensor's elements and lays the trainable ones
  * of each backend out in its arenas; returns the largest tensor. */
 static size_t count_params(clnet_net *net)
@@ -339,12 +363,56 @@ static int plan_inputs(clnet_net *net, clnet_net_layer *L, clnet_error *err)
         int cross = P->bk != L->bk;
         if (cross && !(e->stage = clnet_backend_alloc(net, L->bk, bytes, err)))
             return err ? err->status : CLNET_E_NOMEM;
-        if (e->dx_mode != CLNET_DX_NONE && e->dx_mode != CLNET_DX_DIRECT &&
-            !(e->dx_own = clnet_backend_alloc(net, L->bk, bytes, err)))
-            return err ? err->status : CLNET_E_NOMEM;
-        if (e->dx_mode == CLNET_DX_COPY_ADD &&
-            !(e->dx_remote = clnet_backend_alloc(net, P->bk, bytes, err)))
-            return err ? err->status : CLNET_E_NOMEM;
+    }
+    return CLNET_OK;
+}
+
+/* The bytes each (backend, input position) pool buffer must hold: the
+ * largest dx_own or dx_remote it stands for. */
+static void dx_pool_sizes(const clnet_net *net,
+                          uint64_t sizes[CLNET_MAX_BACKENDS][CLNET_MAX_INPUTS])
+{
+    memset(sizes, 0, sizeof(uint64_t) * CLNET_MAX_BACKENDS * CLNET_MAX_INPUTS);
+    for (int i = 0; i < net->nlayers; i++) {
+        const clnet_net_layer *L = &net->layers[i];
+        for (int k = 0; k < L->ninputs; k++) {
+            const clnet_net_input *e = &L->inputs[k];
+            uint64_t bytes =
+                (uint64_t)net->max_batch * e->size * sizeof(float);
+            int own = e->dx_mode != CLNET_DX_NONE &&
+                      e->dx_mode != CLNET_DX_DIRECT;
+            if (own && sizes[L->bk][k] < bytes)
+                sizes[L->bk][k] = bytes;
+            int pbk = net->layers[e->src].bk;
+            if (e->dx_mode == CLNET_DX_COPY_ADD && sizes[pbk][k] < bytes)
+                sizes[pbk][k] = bytes;
+        }
+    }
+}
+
+/* Allocates the pools and points every input's dx_own and dx_remote at
+ * them. Safe because pass_gradients consumes both right after the
+ * layer's backward, and within one layer inputs differ in position and a
+ * dx_remote's backend differs from its layer's. */
+static int plan_dx_pool(clnet_net *net, clnet_error *err)
+{
+    uint64_t sizes[CLNET_MAX_BACKENDS][CLNET_MAX_INPUTS];
+    dx_pool_sizes(net, sizes);
+    for (int b = 0; b < net->nbackends; b++)
+        for (int k = 0; k < CLNET_MAX_INPUTS; k++)
+            if (sizes[b][k] &&
+                !(net->dx_pool[b][k] =
+                      clnet_backend_alloc(net, b, (size_t)sizes[b][k], err)))
+                return err ? err->status : CLNET_E_NOMEM;
+    for (int i = 0; i < net->nlayers; i++) {
+        clnet_net_layer *L = &net->layers[i];
+        for (int k = 0; k < L->ninputs; k++) {
+            clnet_net_input *e = &L->inputs[k];
+            if (e->dx_mode != CLNET_DX_NONE && e->dx_mode != CLNET_DX_DIRECT)
+                e->dx_own = net->dx_pool[L->bk][k];
+            if (e->dx_mode == CLNET_DX_COPY_ADD)
+                e->dx_remote = net->dx_pool[net->layers[e->src].bk][k];
+        }
     }
     return CLNET_OK;
 }
@@ -397,7 +465,9 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
             L->dact = S->dact;
             continue;
         }
-        if (!(L->act = clnet_backend_alloc(net, L->bk, bytes, err)))
+        if (L->in_place)
+            L->act = net->layers[L->inputs[0].src].act;
+        else if (!(L->act = clnet_backend_alloc(net, L->bk, bytes, err)))
             rc = err ? err->status : CLNET_E_NOMEM;
         if (!rc && g.slot[i] >= 0)
             L->dact = net->grad_slots[g.slot[i]];
@@ -406,6 +476,8 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
     }
     if (g.slot)
         grad_slots_free(&g);
+    if (!rc)
+        rc = plan_dx_pool(net, err);
     if (rc)
         return rc;
     int in_bk = net->layers[0].bk;
@@ -439,13 +511,12 @@ void clnet_net_release_memory(clnet_net *net)
     net->ngrad_slots = 0;
     for (int i = 0; i < net->nlayers && net->layers; i++) {
         clnet_net_layer *L = &net->layers[i];
-        if (!L->plan.alias_input)
+        if (!L->plan.alias_input && !L->in_place)
             clnet_backend_release(net, L->bk, L->act);
         for (int k = 0; k < L->ninputs; k++) {
             clnet_net_input *e = &L->inputs[k];
             clnet_backend_release(net, L->bk, e->stage);
-            clnet_backend_release(net, L->bk, e->dx_own);
-            clnet_backend_release(net, net->layers[e->src].bk, e->dx_remote);
+            e->dx_own = e->dx_remote = NULL; /* the pool's */
         }
         for (int k = 0; k < L->plan.nparams && k < CLNET_MAX_PARAMS; k++) {
             if (L->plan.params[k].non_trainable) {
@@ -460,6 +531,10 @@ void clnet_net_release_memory(clnet_net *net)
     }
     for (int b = 0; b < net->nbackends; b++) {
         clnet_backend *bk = &net->backends[b];
+        for (int k = 0; k < CLNET_MAX_INPUTS; k++) {
+            clnet_backend_release(net, b, net->dx_pool[b][k]);
+            net->dx_pool[b][k] = NULL;
+        }
         clnet_backend_release(net, b, bk->param_arena);
         clnet_backend_release(net, b, bk->grad_arena);
         for (int s = 0; s < CLNET_MAX_SLOTS; s++)
@@ -627,19 +702,21 @@ static int plan_figures(clnet_net *net, const clnet_registry *r, int *ovf)
         if (L->plan.alias_input)
             continue; /* shares its input's buffers */
         uint64_t act = mul(mul(B, L->out_size, ovf), f4, ovf);
-        add(&m->acts, act, ovf); /* gradients: their shared slots, below */
+        if (!L->in_place) /* gradients: their shared slots, below */
+            add(&m->acts, act, ovf);
         for (int k = 0; k < L->ninputs; k++) {
             const clnet_net_input *e = &L->inputs[k];
             const clnet_net_layer *P = &net->layers[e->src];
             uint64_t bytes = mul(mul(B, e->size, ovf), f4, ovf);
             if (P->bk != L->bk)
                 add(&m->stage, bytes, ovf);
-            if (e->dx_mode != CLNET_DX_NONE && e->dx_mode != CLNET_DX_DIRECT)
-                add(&m->stage, bytes, ovf);
-            if (e->dx_mode == CLNET_DX_COPY_ADD)
-                add(&net->mem[P->bk].stage, bytes, ovf);
         }
     }
+    uint64_t pool[CLNET_MAX_BACKENDS][CLNET_MAX_INPUTS];
+    dx_pool_sizes(net, pool);
+    for (int b = 0; b < net->nbackends; b++)
+        for (int k = 0; k < CLNET_MAX_INPUTS; k++)
+            add(&net->mem[b].stage, pool[b][k], ovf);
     grad_slots g;
     if (plan_grad_slots(net, &g) == 0) {
         for (int s = 0; s < g.n; s++)

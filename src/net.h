@@ -101,6 +101,8 @@ typedef struct {
     size_t param_offset[CLNET_MAX_PARAMS]; /* bytes into the arenas */
     void *act;  /* output, max_batch * out_size floats */
     void *dact; /* gradient of the output; NULL when not wanted */
+    int in_place;   /* its output is written over input 0's buffer
+                       (memory.c: clnet_net_plan_in_place) */
     int fusion;     /* 1 + the index of the inference chain it starts */
     int fused_into; /* 1 + the index of the chain it runs inside */
 } clnet_net_layer;
@@ -176,6 +178,11 @@ struct clnet_net {
      * each layer's dact points into one */
     void **grad_slots;
     int *grad_slot_bk, ngrad_slots;
+    /* input gradients that are copied or added into the producer's
+     * (dx_own, dx_remote) live only through one layer's backward pass and
+     * the sums after it: one buffer per backend and input position, as
+     * large as the largest, serves them all */
+    void *dx_pool[CLNET_MAX_BACKENDS][CLNET_MAX_INPUTS];
     int fuse_off;          /* clnet_build_options.no_fusion */
     int nfusions;
     clnet_fusion *fusions;
@@ -193,6 +200,10 @@ struct clnet_net {
  * host's available RAM or the device's global memory. */
 int clnet_net_plan_check(clnet_net *net, const clnet_registry *r,
                          uint64_t max_memory, clnet_error *err);
+/* Marks the layers whose output may be written over their input 0's
+ * buffer (plan.in_place), after placement and before the plan check;
+ * none when keep_outputs. */
+void clnet_net_plan_in_place(clnet_net *net, int keep_outputs);
 /* "175.3 MiB": bytes in binary units. */
 void clnet_format_bytes(uint64_t bytes, char *buf, size_t len);
 

@@ -930,8 +930,10 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
             goto fail;
     if (check_overrides(o->backends, net, r, err))
         goto fail;
-    if (plan_gradients(net, err) ||
-        clnet_net_plan_check(net, r, o->max_memory, err))
+    if (plan_gradients(net, err))
+        goto fail;
+    clnet_net_plan_in_place(net, o->keep_outputs);
+    if (clnet_net_plan_check(net, r, o->max_memory, err))
         goto fail;
     for (int i = 0; i < net->nlayers; i++)
         if (check_plan_sizes(net, t, &t->layers[i], &net->layers[i],

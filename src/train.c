@@ -129,6 +129,12 @@ int clnet_net_read_output(clnet_net *net, int i, int32_t batch, float *host,
                           clnet_error *err)
 {
     const clnet_net_layer *L = &net->layers[i];
+    for (int j = i + 1; j < net->nlayers; j++)
+        if (net->layers[j].in_place && net->layers[j].inputs[0].src == i)
+            return clnet_fail(err, CLNET_E_ARG,
+                              "%s's output is overwritten by %s, which runs "
+                              "in place (build with keep_outputs to read it)",
+                              L->name, net->layers[j].name);
     clnet_backend *b = &net->backends[L->bk];
     char perr[CLNET_ERRLEN] = "";
     if (b->ops->read(b->ctx, L->act, host,

@@ -36,6 +36,7 @@ static clnet_net *build_with(const clnet_topology *t, const clnet_registry *r,
     clnet_build_options b = *o;
     b.backends = ov;
     b.no_fusion = 1; /* each layer's own output is compared */
+    b.keep_outputs = 1;
     return clnet_net_build(t, r, &b, err);
 }
 

@@ -116,6 +116,12 @@ typedef struct {
                              by batchnorm (and an activation layer) runs
                              as one call, batchnorm folded into a copy of
                              its weights */
+    int32_t keep_outputs; /* 1: every layer's output keeps a buffer of
+                             its own (to read any layer's output); 0: a
+                             relu or add whose input has no other reader,
+                             and whose producer's backward does not need
+                             its output, writes over that input, as
+                             frameworks' in-place operations do */
 } clnet_build_options;
 
 /* Plans every buffer before allocating any and refuses (CLNET_E_ARG) a

@@ -168,6 +168,17 @@ typedef struct {
     int32_t folds;
     int32_t affine;
     const char *activation_word;
+    /* What lets the core write one layer's output over another's, as
+     * frameworks' in-place operations do (src/memory.c):
+     * in_place: forward may be called with y the buffer of x[0] (same
+     *   size; each element of x[0] is read before that element of y is
+     *   written), and backward never reads x[0] (relu: its mask is y > 0;
+     *   add: it reads no values);
+     * backward_skips_output: backward never reads y, so a later in_place
+     *   layer may overwrite this layer's output (batchnorm: it reads its
+     *   input and the batch statistics). */
+    int32_t in_place;
+    int32_t backward_skips_output;
 } clnet_layer_plan;
 
 /* What the core passes a kind's infer(). */

@@ -14,6 +14,9 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
     plan->out = a->in[0];
     plan->output_softmax = ACTIVATION_ID == ACT_SOFTMAX;
     plan->activation_word = ACTIVATION_KIND;
+    /* relu's derivative reads only y > 0 (softmax's reads y, but its
+     * input is the logits the loss may want) */
+    plan->in_place = ACTIVATION_ID == ACT_RELU;
     plan->flops_forward = plan->flops_backward = (double)kind_elems(a->in[0]);
     return 0;
 }

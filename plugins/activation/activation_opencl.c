@@ -52,8 +52,9 @@ static int forward(void *s, const clnet_step *st, const void *const *xs,
     const void *x = xs[0];
     activation *l = s;
     size_t rows = l->rows_per_sample * (size_t)st->batch;
-    if (ocl_copy(l->o, &l->k, (cl_mem)x, (cl_mem)y, rows * (size_t)l->cols,
-                 err))
+    /* in place (plan.in_place), x is y: a copy onto itself is an error */
+    if (x != y && ocl_copy(l->o, &l->k, (cl_mem)x, (cl_mem)y,
+                           rows * (size_t)l->cols, err))
         return -1;
     return ocl_bias_activation(l->o, &l->k, (cl_mem)y, NULL, ACTIVATION_ID,
                                rows, l->cols, err);

@@ -31,6 +31,9 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
     plan->params[s.var] = (clnet_param_info){
         "moving_variance", 1, {C, 0, 0, 0}, CLNET_INIT_ONES, 0, 0, 1};
     plan->affine = 1;
+    /* backward reads x and the batch statistics, never y: a relu or add
+     * after it may write over its output */
+    plan->backward_skips_output = 1;
     plan->flops_forward = BN_FLOPS_FORWARD * (double)elems;
     plan->flops_backward = BN_FLOPS_BACKWARD * (double)elems;
     return 0;

@@ -17,6 +17,9 @@ static int infer(const clnet_kind_args *a, clnet_layer_plan *plan, char *err)
     double n = (double)kind_elems(a->in[0]);
     plan->flops_forward = n * (a->ninputs - 1);
     plan->flops_backward = 0; /* the gradient passes through unchanged */
+    /* the sum may land on input 0's buffer; the gradient needs no values */
+    plan->in_place = 1;
+    plan->backward_skips_output = 1;
     return 0;
 }
 
