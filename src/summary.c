@@ -116,6 +116,19 @@ int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
         }
         fprintf(out, "\n");
     }
+    int in_place = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const clnet_net_layer *L = &net->layers[i];
+        if (!L->in_place)
+            continue;
+        if (!in_place++)
+            fprintf(out, "Written over their input, in place (each input's "
+                         "only reader; keep_outputs: apart):\n ");
+        fprintf(out, "%s %s over %s", in_place > 1 ? "," : "", L->name,
+                net->layers[L->inputs[0].src].name);
+    }
+    if (in_place)
+        fprintf(out, "\n");
     if (fallbacks)
         fprintf(out, "(fallback): the chosen backend has no implementation of "
                      "the kind, so the layer runs on the native CPU, with "

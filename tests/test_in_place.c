@@ -120,6 +120,22 @@ START_TEST(plan_shares_exactly_the_in_place_buffers)
 }
 END_TEST
 
+START_TEST(summary_names_them)
+{
+    clnet_net *n = build("cpu", 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    clnet_error e;
+    ck_assert_int_eq(clnet_net_summary(n, f, &e), 0);
+    fclose(f);
+    ck_assert_msg(strstr(text, " r1 over b1, a2 over b2, r2 over a2\n"), "%s",
+                  text);
+    free(text);
+    clnet_net_free(n);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("in_place");
@@ -127,6 +143,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, same_trajectory_as_kept_outputs);
     tcase_add_test(tc, plan_shares_exactly_the_in_place_buffers);
+    tcase_add_test(tc, summary_names_them);
     suite_add_tcase(s, tc);
     return test_run(s);
 }
