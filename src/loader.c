@@ -1,13 +1,16 @@
 /* The double-buffered loader (loader.h): the thread fills one buffer
- * while the loop trains on the other. */
+ * while the loop trains on the other, and where the input layer runs on
+ * a device, uploads it there into a device buffer of its own. */
 #define _POSIX_C_SOURCE 200809L
 #include "loader.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "augment.h"
+#include "backends.h"
 
 struct clnet_loader {
     clnet_net *net;
@@ -19,6 +22,13 @@ struct clnet_loader {
     uint8_t *pixels[2];
     int32_t *labels[2], count[2];
     int ready[2], stop;
+    /* the input layer's device: each buffer uploaded by the thread; a
+     * slot is given back one take later, once the step reading it has
+     * been queued, so the upload (queued after it, on an in-order queue)
+     * cannot overtake it */
+    int upload, held;
+    void *dev[2];
+    char failed[2][CLNET_ERRLEN];
     pthread_t thread;
     int started, inited;
     pthread_mutex_t lock;
@@ -44,6 +54,14 @@ static void fill(clnet_loader *l, int64_t s, int b)
         l->labels[b][i] = ds->labels[k];
     }
     l->count[b] = n;
+    l->failed[b][0] = '\0';
+    if (l->upload) {
+        clnet_backend *in = &l->net->backends[l->net->layers[0].bk];
+        if (in->ops->write(in->ctx, l->dev[b], l->pixels[b],
+                           (size_t)n * l->sz, l->failed[b]) &&
+            !l->failed[b][0])
+            snprintf(l->failed[b], CLNET_ERRLEN, "the upload failed");
+    }
 }
 
 static void *run(void *arg)
@@ -85,12 +103,21 @@ clnet_loader *clnet_loader_start(clnet_net *net, const clnet_dataset *ds,
     l->W = ds->cols;
     l->C = ds->channels ? ds->channels : 1;
     l->sz = clnet_dataset_sample_bytes(ds);
+    l->upload = net->pixels_dev != NULL;
+    l->held = -1;
     for (int b = 0; b < 2; b++) {
         l->pixels[b] = malloc((size_t)batch * l->sz + 1);
         l->labels[b] = malloc(sizeof(int32_t) * (size_t)batch);
         if (!l->pixels[b] || !l->labels[b]) {
             clnet_loader_stop(l);
             clnet_fail(err, CLNET_E_NOMEM, "out of memory for the loader");
+            return NULL;
+        }
+        if (l->upload &&
+            !(l->dev[b] = clnet_backend_alloc(net, net->layers[0].bk,
+                                              (size_t)batch * l->sz + 1,
+                                              err))) {
+            clnet_loader_stop(l);
             return NULL;
         }
     }
@@ -101,7 +128,7 @@ clnet_loader *clnet_loader_start(clnet_net *net, const clnet_dataset *ds,
     return l;
 }
 
-int32_t clnet_loader_next(clnet_loader *l, double *waited)
+int32_t clnet_loader_next(clnet_loader *l, double *waited, clnet_error *err)
 {
     double t0 = clnet_now();
     int b = (int)(l->next_take % 2);
@@ -116,13 +143,26 @@ int32_t clnet_loader_next(clnet_loader *l, double *waited)
     if (waited)
         *waited = clnet_now() - t0;
     int32_t n = l->count[b];
-    memcpy(l->net->batch_pixels, l->pixels[b], (size_t)n * l->sz);
     memcpy(l->net->batch_labels, l->labels[b], sizeof(int32_t) * (size_t)n);
+    if (l->upload)
+        l->net->pixels_uploaded = l->dev[b];
+    else
+        memcpy(l->net->batch_pixels, l->pixels[b], (size_t)n * l->sz);
+    /* without uploads the batch is copied out: its slot is free now */
+    int give = l->upload ? l->held : b;
+    l->held = l->upload ? b : -1;
     pthread_mutex_lock(&l->lock);
-    l->ready[b] = 0;
+    if (give >= 0)
+        l->ready[give] = 0;
     l->next_take++;
     pthread_cond_broadcast(&l->changed);
     pthread_mutex_unlock(&l->lock);
+    if (l->failed[b][0]) {
+        l->net->pixels_uploaded = NULL;
+        return clnet_fail(err, CLNET_E_IO, "%s: %s",
+                          l->net->backends[l->net->layers[0].bk].name,
+                          l->failed[b]), -1;
+    }
     return n;
 }
 
@@ -141,9 +181,19 @@ void clnet_loader_stop(clnet_loader *l)
         pthread_mutex_destroy(&l->lock);
         pthread_cond_destroy(&l->changed);
     }
+    if (l->upload) {
+        /* the last step may still read a buffer: wait for the device */
+        clnet_backend *in = &l->net->backends[l->net->layers[0].bk];
+        char perr[CLNET_ERRLEN];
+        if (in->ops->finish)
+            in->ops->finish(in->ctx, perr);
+        l->net->pixels_uploaded = NULL;
+    }
     for (int b = 0; b < 2; b++) {
         free(l->pixels[b]);
         free(l->labels[b]);
+        if (l->dev[b])
+            clnet_backend_release(l->net, l->net->layers[0].bk, l->dev[b]);
     }
     free(l);
 }

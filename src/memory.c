@@ -726,8 +726,10 @@ static int plan_figures(clnet_net *net, const clnet_registry *r, int *ovf)
         *ovf = 1; /* out of memory already */
     }
     uint64_t in = net->layers[0].out_size, k = (uint64_t)net->classes;
+    /* the batch's pixels on a device: the forward pass's buffer and the
+     * training loader's two (loader.c) */
     if (!clnet_backend_is_host(net, net->layers[0].bk))
-        add(&net->mem[net->layers[0].bk].stage, mul(B, in, ovf), ovf);
+        add(&net->mem[net->layers[0].bk].stage, mul(3 * B, in, ovf), ovf);
     int loss_bk = net->layers[net->nlayers - 1].bk;
     if (!clnet_backend_is_host(net, loss_bk))
         add(&net->mem[loss_bk].stage, mul(B, sizeof(int32_t), ovf), ovf);

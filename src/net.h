@@ -167,6 +167,10 @@ struct clnet_net {
     uint8_t *batch_pixels; /* max_batch inputs, as bytes, on the host */
     int32_t *batch_labels;
     void *pixels_dev;      /* the same on the input layer's backend */
+    const void *pixels_uploaded; /* the loader's device buffer holding the
+                                    next forward pass's batch (loader.c),
+                                    read instead of uploading; cleared by
+                                    that pass */
     void *labels_dev;      /* the labels on the loss's backend */
     float *host_stage;     /* host staging for copies between backends */
     size_t host_stage_elems;

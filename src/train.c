@@ -68,10 +68,13 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
 {
     clnet_step st = {batch, training, net->seed, net->step + 1, 1.0};
     char perr[CLNET_ERRLEN] = "";
-    int rc = upload_pixels(net, batch, err);
+    const void *pixels = net->pixels_uploaded;
+    net->pixels_uploaded = NULL; /* this pass only */
+    int rc = pixels ? CLNET_OK : upload_pixels(net, batch, err);
     if (rc)
         return rc;
-    const void *pixels = net->pixels_dev ? net->pixels_dev : net->batch_pixels;
+    if (!pixels)
+        pixels = net->pixels_dev ? net->pixels_dev : net->batch_pixels;
     int fuse = !training && net->nfusions;
     if (fuse && (rc = clnet_net_refold(net, err)))
         return rc;
@@ -545,8 +548,12 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         }
         for (int64_t s = pg->epoch_step; s < steps; s++) {
             double w = 0;
-            int32_t n = clnet_loader_next(ld, &w);
+            int32_t n = clnet_loader_next(ld, &w, err);
             waited += w;
+            if (n < 0) {
+                rc = err ? err->status : CLNET_E_IO;
+                goto done;
+            }
             net->lr_scale =
                 clnet_schedule_factor(&sched, net->step, steps, epochs);
             double before = loss_sum;

@@ -4,7 +4,8 @@
  * pixels are. One bright pixel must land only where the crop, the
  * translation and the flip allow, reach every such place over the epochs,
  * and land in the same place on every backend and thread count; without
- * augmentation it stays put. */
+ * augmentation it stays put. Over a data set of several images, the step
+ * tells which image was read: OpenCL's uploaded batches follow the CPU's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +44,11 @@ static void on_step(int64_t step, double loss, void *user)
     memcpy(t->before, w, sizeof w);
 }
 
-/* Where the pixel at (row 3, column 1) of a 7x7 image went, each epoch. */
-static void run(const char *aug, const char *device, int threads, int *where)
+/* Where the bright pixel of each step's image went, over EPOCHS steps of
+ * a data set of `samples` images (1: the pixel at row 3, column 1; more:
+ * image i's at (5 i + 3) mod 49, so the step tells which image it was). */
+static void run_set(const char *aug, const char *device, int threads,
+                    int samples, int *where)
 {
     char text[512];
     snprintf(text, sizeof text,
@@ -54,19 +58,26 @@ static void run(const char *aug, const char *device, int threads, int *where)
     clnet_error e;
     clnet_net *n = test_build(text, &o, &e);
     ck_assert_msg(n != NULL, "%s", e.msg);
-    uint8_t px[S * S] = {0};
-    px[3 * S + 1] = 255;
-    int32_t label = 0;
-    clnet_dataset ds = {1, S, S, px, &label, 1, 0, NULL};
+    uint8_t px[EPOCHS * S * S] = {0};
+    int32_t labels[EPOCHS] = {0};
+    for (int i = 0; i < samples; i++)
+        px[i * S * S + (samples == 1 ? 3 * S + 1 : (5 * i + 3) % (S * S))] =
+            255;
+    clnet_dataset ds = {samples, S, S, px, labels, 1, 0, NULL};
     trace t = {.net = n};
     ck_assert_int_eq(clnet_net_param_get(n, "d/kernel", t.before, S * S * 2,
                                          &e), 0);
-    clnet_train_options to = {.epochs = EPOCHS, .on_step = on_step,
+    clnet_train_options to = {.epochs = EPOCHS / samples, .on_step = on_step,
                               .user = &t};
     ck_assert_msg(clnet_train(n, &ds, NULL, &to, &e) == 0, "%s", e.msg);
     ck_assert_int_eq(t.n, EPOCHS);
     memcpy(where, t.where, sizeof t.where);
     clnet_net_free(n);
+}
+
+static void run(const char *aug, const char *device, int threads, int *where)
+{
+    run_set(aug, device, threads, 1, where);
 }
 
 START_TEST(crop_flip_translate)
@@ -118,6 +129,36 @@ START_TEST(crop_flip_translate)
 }
 END_TEST
 
+/* On OpenCL the loader uploads each batch into one of two device buffers
+ * while the step before runs: every step must still read its own batch,
+ * in the shuffled order the CPU sees, with and without augmentation. */
+START_TEST(uploads_follow_the_batches)
+{
+    clnet_error e;
+    clnet_net *probe = test_build("input shape=2x2x1\nflatten\ndense units=2\n",
+                                  &(clnet_build_options){.device = "opencl"},
+                                  &e);
+    if (!probe) {
+        fprintf(stderr, "no OpenCL device: uploads not checked\n");
+        return;
+    }
+    clnet_net_free(probe);
+    const char *augs[] = {"", "flip=horizontal"};
+    for (int a = 0; a < 2; a++) {
+        int where[EPOCHS], again[EPOCHS], distinct = 0;
+        run_set(augs[a], "cpu", 1, 12, where);
+        run_set(augs[a], "opencl", 1, 12, again);
+        for (int k = 0; k < EPOCHS; k++) {
+            ck_assert_msg(where[k] == again[k], "%s: step %d read the image "
+                          "with the pixel at %d on opencl, %d on cpu",
+                          augs[a], k + 1, again[k], where[k]);
+            distinct += k == 0 || where[k] != where[k - 1];
+        }
+        ck_assert_int_gt(distinct, EPOCHS / 2); /* the images do change */
+    }
+}
+END_TEST
+
 START_TEST(bad_settings)
 {
     const char *cases[][2] = {
@@ -142,6 +183,7 @@ int main(void)
     TCase *tc = tcase_create("augment");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, crop_flip_translate);
+    tcase_add_test(tc, uploads_follow_the_batches);
     tcase_add_test(tc, bad_settings);
     suite_add_tcase(s, tc);
     return test_run(s);
