@@ -394,17 +394,18 @@ static int cmd_train(const cli_options *o)
         int32_t keep = (int32_t)((double)train.count * (1.0 - o->val_split));
         printf("Training %s on %s: %d training, %d validation (the last "
                "%g of the training set) and %d test images, batch %d, "
-               "%d epoch%s, %ld threads, seed %llu\n",
+               "%d epoch%s, %ld thread%s, seed %llu\n",
                o->net, o->device ? o->device : "cpu", keep,
                train.count - keep, o->val_split, test.count, batch, epochs,
-               epochs == 1 ? "" : "s", threads, (unsigned long long)o->seed);
+               epochs == 1 ? "" : "s", threads, threads == 1 ? "" : "s",
+               (unsigned long long)o->seed);
     } else {
         printf("Training %s on %s: %d training and %d test images (the "
-               "test set validates), batch %d, %d epoch%s, %ld threads, "
+               "test set validates), batch %d, %d epoch%s, %ld thread%s, "
                "seed %llu\n",
                o->net, o->device ? o->device : "cpu", train.count,
                test.count, batch, epochs, epochs == 1 ? "" : "s", threads,
-               (unsigned long long)o->seed);
+               threads == 1 ? "" : "s", (unsigned long long)o->seed);
     }
     if (o->resume)
         printf("Resuming %s after epoch %d, step %lld\n", o->resume,
