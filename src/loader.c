@@ -22,7 +22,8 @@ struct clnet_loader {
     uint8_t *pixels[2];
     int32_t *labels[2], count[2];
     int ready[2], stop;
-    /* the input layer's device: each buffer uploaded by the thread; a
+    /* the input layer's device: each buffer uploaded by the thread into
+     * net->pixels_loader (allocated once, in the memory plan); a
      * slot is given back one take later, once the step reading it has
      * been queued, so the upload (queued after it, on an in-order queue)
      * cannot overtake it */
@@ -113,13 +114,7 @@ clnet_loader *clnet_loader_start(clnet_net *net, const clnet_dataset *ds,
             clnet_fail(err, CLNET_E_NOMEM, "out of memory for the loader");
             return NULL;
         }
-        if (l->upload &&
-            !(l->dev[b] = clnet_backend_alloc(net, net->layers[0].bk,
-                                              (size_t)batch * l->sz + 1,
-                                              err))) {
-            clnet_loader_stop(l);
-            return NULL;
-        }
+        l->dev[b] = net->pixels_loader[b]; /* the memory plan's */
     }
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->changed, NULL);
@@ -192,8 +187,6 @@ void clnet_loader_stop(clnet_loader *l)
     for (int b = 0; b < 2; b++) {
         free(l->pixels[b]);
         free(l->labels[b]);
-        if (l->dev[b])
-            clnet_backend_release(l->net, l->net->layers[0].bk, l->dev[b]);
     }
     free(l);
 }

@@ -481,10 +481,13 @@ int clnet_net_plan_memory(clnet_net *net, clnet_error *err)
     if (rc)
         return rc;
     int in_bk = net->layers[0].bk;
+    size_t in_bytes = (size_t)net->max_batch * net->layers[0].out_size;
     if (!clnet_backend_is_host(net, in_bk) &&
-        !(net->pixels_dev = clnet_backend_alloc(
-              net, in_bk, (size_t)net->max_batch * net->layers[0].out_size,
-              err)))
+        (!(net->pixels_dev = clnet_backend_alloc(net, in_bk, in_bytes, err)) ||
+         !(net->pixels_loader[0] =
+               clnet_backend_alloc(net, in_bk, in_bytes, err)) ||
+         !(net->pixels_loader[1] =
+               clnet_backend_alloc(net, in_bk, in_bytes, err))))
         return err ? err->status : CLNET_E_NOMEM;
     if (!clnet_backend_is_host(net, net->loss_bk) &&
         !(net->labels_dev = clnet_backend_alloc(net, net->loss_bk,
@@ -542,6 +545,9 @@ void clnet_net_release_memory(clnet_net *net)
     }
     if (net->nlayers && net->layers) {
         clnet_backend_release(net, net->layers[0].bk, net->pixels_dev);
+        for (int b = 0; b < 2; b++)
+            clnet_backend_release(net, net->layers[0].bk,
+                                  net->pixels_loader[b]);
         clnet_backend_release(net, net->loss_bk, net->labels_dev);
     }
     clnet_free(net->host_stage);

@@ -167,6 +167,8 @@ struct clnet_net {
     uint8_t *batch_pixels; /* max_batch inputs, as bytes, on the host */
     int32_t *batch_labels;
     void *pixels_dev;      /* the same on the input layer's backend */
+    void *pixels_loader[2]; /* the training loader's uploads (loader.c),
+                               on the input layer's device; NULL on host */
     const void *pixels_uploaded; /* the loader's device buffer holding the
                                     next forward pass's batch (loader.c),
                                     read instead of uploading; cleared by
