@@ -397,3 +397,15 @@ int test_run(Suite *s)
     srunner_free(sr);
     return failed ? 1 : 0;
 }
+
+char *test_summary(const clnet_net *n)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    clnet_error e;
+    ck_assert_msg(clnet_net_summary(n, f, &e) == 0, "%s", e.msg);
+    fclose(f);
+    return text;
+}

@@ -36,6 +36,9 @@ void test_write_mnist(const char *prefix, uint32_t n, int gz);
  * test (CK_FORK). */
 void test_cap_memory(size_t extra);
 
+/* What clnet_net_summary prints for n, as a string to free(). */
+char *test_summary(const clnet_net *n);
+
 /* The registry of the build tree, opened once. */
 const clnet_registry *test_registry(void);
 const clnet_plugin *test_plugin(const char *kind);

@@ -89,12 +89,7 @@ END_TEST
 /* The summary's "activations N MiB" figure, in bytes. */
 static double activation_bytes(clnet_net *n)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    clnet_error e;
-    ck_assert_int_eq(clnet_net_summary(n, f, &e), 0);
-    fclose(f);
+    char *text = test_summary(n);
     const char *at = strstr(text, "activations ");
     ck_assert_msg(at != NULL, "%s", text);
     double v = 0;
@@ -123,12 +118,7 @@ END_TEST
 START_TEST(summary_names_them)
 {
     clnet_net *n = build("cpu", 0);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    clnet_error e;
-    ck_assert_int_eq(clnet_net_summary(n, f, &e), 0);
-    fclose(f);
+    char *text = test_summary(n);
     ck_assert_msg(strstr(text, " r1 over b1, a2 over b2, r2 over a2\n"), "%s",
                   text);
     free(text);
