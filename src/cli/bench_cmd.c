@@ -2,23 +2,12 @@
  * per-layer table and writes the --json report. */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_cmd.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static void json_str(FILE *f, const char *key, const char *v, int comma)
-{
-    fprintf(f, "\"%s\": \"", key);
-    for (; *v; v++) {
-        if (*v == '"' || *v == '\\')
-            fputc('\\', f);
-        if ((unsigned char)*v >= 0x20)
-            fputc(*v, f);
-    }
-    fprintf(f, "\"%s", comma ? ", " : "");
-}
 
 static void print_table(const clnet_bench_result *r)
 {
@@ -64,13 +53,13 @@ static void print_table(const clnet_bench_result *r)
 static void write_json(FILE *f, const clnet_bench_result *r, int comma)
 {
     fprintf(f, "  {\"device\": {");
-    json_str(f, "label", r->device_label, 1);
-    json_str(f, "name", r->device.name, 1);
-    json_str(f, "type", r->device.type, 1);
-    json_str(f, "vendor", r->device.vendor, 1);
-    json_str(f, "platform", r->device.platform, 1);
-    json_str(f, "driver", r->device.driver_version, 1);
-    json_str(f, "opencl_c", r->device.c_version, 0);
+    cli_json_field(f, "label", r->device_label, 1);
+    cli_json_field(f, "name", r->device.name, 1);
+    cli_json_field(f, "type", r->device.type, 1);
+    cli_json_field(f, "vendor", r->device.vendor, 1);
+    cli_json_field(f, "platform", r->device.platform, 1);
+    cli_json_field(f, "driver", r->device.driver_version, 1);
+    cli_json_field(f, "opencl_c", r->device.c_version, 0);
     fprintf(f, "},\n   \"batch\": %d, \"steps\": %d, \"loss_ms\": %.6g, "
                "\"update_ms\": %.6g, \"step_ms\": %.6g,\n"
                "   \"train_images_per_second\": %.6g, "
@@ -82,10 +71,10 @@ static void write_json(FILE *f, const clnet_bench_result *r, int comma)
     for (int i = 0; i < r->nlayers; i++) {
         const clnet_layer_timing *t = &r->layers[i];
         fprintf(f, "    {");
-        json_str(f, "name", t->name, 1);
-        json_str(f, "kind", t->kind, 1);
-        json_str(f, "backend", t->backend, 1);
-        json_str(f, "impl", t->impl, 1);
+        cli_json_field(f, "name", t->name, 1);
+        cli_json_field(f, "kind", t->kind, 1);
+        cli_json_field(f, "backend", t->backend, 1);
+        cli_json_field(f, "impl", t->impl, 1);
         fprintf(f, "\"forward_ms\": %.6g, \"backward_ms\": %.6g, "
                    "\"forward_gflops\": %.6g, \"backward_gflops\": %.6g}%s\n",
                 t->forward_ms, t->backward_ms, t->forward_gflops,
@@ -129,8 +118,9 @@ int cli_bench(const cli_options *o, cli_open_net_fn open_net, cli_fail_fn fail)
         char date[32];
         time_t now = time(NULL);
         strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        fprintf(json, "{\"network\": \"%s\", \"date\": \"%s\", \"results\": "
-                      "[\n", o->net, date);
+        fputs("{\"network\": ", json);
+        cli_json_string(json, o->net);
+        fprintf(json, ", \"date\": \"%s\", \"results\": [\n", date);
     }
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
