@@ -1,5 +1,5 @@
-/* Whole networks: checkpoints, determinism, and an end-to-end run on the
- * real MNIST files that must reach an accuracy floor. */
+/* Whole networks: checkpoints, determinism, refusals of bad data and the
+ * tune cache. The run on real MNIST is tests/test_mnist.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <math.h>
@@ -216,46 +216,6 @@ START_TEST(train_refuses_bad_data)
 }
 END_TEST
 
-START_TEST(mnist_end_to_end)
-{
-    char dir[1024];
-    const char *env = getenv("CLNET_MNIST_DIR");
-    if (env && *env)
-        snprintf(dir, sizeof dir, "%s", env);
-    else
-        snprintf(dir, sizeof dir, "%s/../shared/data/mnist",
-                 getenv("CLNET_SOURCE_ROOT"));
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        fprintf(stderr, "mnist_end_to_end skipped: %s is absent\n", dir);
-        return;
-    }
-    clnet_dataset train, test;
-    clnet_error e;
-    ck_assert_msg(clnet_dataset_load_mnist(&train, dir, "train", 6000, &e) == 0,
-                  "%s", e.msg);
-    ck_assert_msg(clnet_dataset_load_mnist(&test, dir, "t10k", 2000, &e) == 0,
-                  "%s", e.msg);
-    clnet_net *n = build_text(NULL, 1, 128);
-    clnet_train_options o = {0};
-    o.epochs = 2;
-    ck_assert_msg(clnet_train(n, &train, NULL, &o, &e) == 0, "%s", e.msg);
-    clnet_eval_result r;
-    ck_assert_msg(clnet_evaluate(n, &test, &r, &e) == 0, "%s", e.msg);
-    fprintf(stderr, "mnist_end_to_end: test accuracy %.4f, loss %.4f\n",
-            r.accuracy, r.loss);
-    ck_assert_double_ge(r.accuracy, 0.90); /* 93% measured with seed 1 */
-    int64_t diag = 0;
-    for (int k = 0; k < 10; k++)
-        diag += r.confusion[k * 10 + k];
-    ck_assert_int_eq(diag, (int64_t)llround(r.accuracy * 2000));
-    free(r.confusion);
-    clnet_net_free(n);
-    clnet_dataset_free(&train);
-    clnet_dataset_free(&test);
-}
-END_TEST
-
 START_TEST(tune_records_and_build_reads_the_choice)
 {
     /* a private cache; check runs each test in its own process */
@@ -320,7 +280,6 @@ int main(void)
     tcase_add_test(tc, checkpoint_round_trip_and_refusals);
     tcase_add_test(tc, same_seed_same_losses);
     tcase_add_test(tc, train_refuses_bad_data);
-    tcase_add_test(tc, mnist_end_to_end);
     tcase_add_test(tc, tune_records_and_build_reads_the_choice);
     suite_add_tcase(s, tc);
     return test_run(s);
