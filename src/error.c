@@ -1,4 +1,5 @@
-/* Error reporting: status names and the helper that fills clnet_error. */
+/* Error reporting (status names, the helper that fills clnet_error) and
+ * the runtime version queries. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,4 +49,14 @@ const char *clnet_status_name(clnet_status s)
     case CLNET_E_INTERRUPTED: return "interrupted";
     }
     return "unknown error";
+}
+
+const char *clnet_version(void)
+{
+    return CLNET_VERSION;
+}
+
+unsigned clnet_plugin_abi(void)
+{
+    return CLNET_PLUGIN_ABI_VERSION;
 }

@@ -64,8 +64,8 @@ static int name_layers(clnet_net *net, const clnet_topology *t,
                                   t->file, l->line, l->col, l->kind,
                                   p->role == CLNET_ROLE_LOSS ? "loss"
                                                              : "optimizer");
-            snprintf(msg, sizeof msg, "unknown layer '%s' at %s:%d:%d",
-                     l->kind, t->file, l->line, l->col);
+            snprintf(msg, sizeof msg, "%s:%d:%d: unknown layer '%s'",
+                     t->file, l->line, l->col, l->kind);
             clnet_append_suggestion(msg, sizeof msg, l->kind, kinds);
             return clnet_fail(err, CLNET_E_PARSE, "%s", msg);
         }

@@ -462,14 +462,22 @@ clnet_registry *clnet_registry_open(clnet_error *err)
         }
         free(copy);
     }
+    /* The build tree's plugins when libclnet runs from one; else those
+     * installed beside it (LIBDIR/clnet/plugins), so a prefix that was
+     * moved or staged with DESTDIR still finds its own plugins before
+     * another installation's; else the configured install folder. */
     char libdir[PATH_MAX], build[PATH_MAX + 32], marker[PATH_MAX + 128];
-    int from_build = 0;
+    char beside[PATH_MAX + 32];
+    int from_build = 0, from_beside = 0;
     if (library_dir(libdir, sizeof libdir) == 0) {
         snprintf(build, sizeof build, "%s/plugins", libdir);
         snprintf(marker, sizeof marker, "%s/" BUILD_TREE_MARKER, build);
         from_build = access(marker, F_OK) == 0;
+        snprintf(beside, sizeof beside, "%s/clnet/plugins", libdir);
+        from_beside = !from_build && is_dir(beside);
     }
-    const char *own = from_build ? build
+    const char *own = from_build    ? build
+                      : from_beside ? beside
                       : is_dir(CLNET_INSTALL_PLUGINDIR)
                           ? CLNET_INSTALL_PLUGINDIR
                           : NULL;

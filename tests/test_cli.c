@@ -87,7 +87,7 @@ START_TEST(bad_files)
 {
     const char *bad = "input shape=28x28x1\nconv2 filters=3\n";
     test_write("bad.net", bad, strlen(bad));
-    expect(2, "unknown layer 'conv2' at bad.net:2:1; did you mean 'conv2d'?",
+    expect(2, "bad.net:2:1: unknown layer 'conv2'; did you mean 'conv2d'?",
            "summary bad.net");
     expect(2, "cannot open topology file", "summary missing.net");
     char a[2048];

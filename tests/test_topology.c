@@ -185,7 +185,7 @@ END_TEST
 START_TEST(parse_errors)
 {
     expect_error("input shape=28x28x1\nconv2 filters=64 kernel=3\n",
-                 CLNET_E_PARSE, "unknown layer 'conv2' at t.net:2:1",
+                 CLNET_E_PARSE, "t.net:2:1: unknown layer 'conv2'",
                  "did you mean 'conv2d'?", NULL);
     expect_error("input shape=28x28x1\nconv2d filters=64 kernal=3\n",
                  CLNET_E_PARSE, "t.net:2:19", "unknown setting 'kernal'",

@@ -52,6 +52,12 @@ typedef struct {
 int clnet_status_is_input(clnet_status s);
 const char *clnet_status_name(clnet_status s);
 
+/* The version of the library loaded at run time ("0.1.0"), which may
+ * differ from the CLNET_VERSION a program was compiled against, and the
+ * plugin ABI version it loads plugins of. */
+const char *clnet_version(void);
+unsigned clnet_plugin_abi(void);
+
 /* ---- plugin registry ---- */
 typedef struct clnet_registry clnet_registry;
 

@@ -24,6 +24,8 @@ typedef struct {
     const char *format; /* --format, NULL: detected */
     int coarse;         /* --labels coarse */
     int resize;         /* --resize: a clnet_resize */
+    int json_lines; /* predict --json: one object per image on stdout */
+    int32_t top;    /* predict --top K */
     const char **images;
     int nimages;
 } cli_options;
@@ -31,6 +33,10 @@ typedef struct {
 /* Parses argv; on error prints a message and returns the exit status,
  * else 0. *done is set when --help or --version was answered. */
 int cli_parse(int argc, char **argv, cli_options *o, int *done);
-void cli_usage(FILE *out);
+/* The whole usage, or with a command's name that command's usage and
+ * its options only; wrapped to 80 columns. */
+void cli_usage(FILE *out, const char *command);
+/* The man page clnet(1), in roff, from the same tables as the usage. */
+void cli_man_page(FILE *out);
 
 #endif
