@@ -83,6 +83,45 @@ START_TEST(usage_and_options)
 }
 END_TEST
 
+/* No line of the output is 80 columns or wider. */
+static void fits_80_columns(const char *args)
+{
+    for (const char *l = output; *l;) {
+        size_t n = strcspn(l, "\n");
+        ck_assert_msg(n < 80, "clnet %s: a line of %zu columns: %.*s", args,
+                      n, (int)n, l);
+        l += n + (l[n] == '\n');
+    }
+}
+
+START_TEST(help_per_command)
+{
+    expect(0, "--version", "--help");
+    fits_80_columns("--help");
+    /* a command's help has its own usage and options, and no others */
+    expect(0, "usage: clnet train NET", "train --help");
+    fits_80_columns("train --help");
+    ck_assert_ptr_nonnull(strstr(output, "  --epochs N "));
+    ck_assert_ptr_null(strstr(output, "--steps"));
+    ck_assert_ptr_null(strstr(output, "--model"));
+    expect(0, "usage: clnet bench NET", "help bench");
+    ck_assert_ptr_nonnull(strstr(output, "--steps"));
+    ck_assert_ptr_null(strstr(output, "--epochs"));
+    /* --help wins after any option, even one that wanted a value */
+    expect(0, "usage: clnet train NET", "train x.net --epochs --help");
+    expect(0, "usage: clnet predict NET", "--device cpu predict -h");
+    expect(0, "clnet 0.1.0 (plugin ABI 2)", "summary --version");
+    expect(2, "no command 'trian' to help with", "help trian");
+    expect(2, "give a command", "--device cpu");
+    /* options before the command */
+    char a[2048];
+    snprintf(a, sizeof a, "--device cpu --seed 3 summary %s", net_path());
+    expect(0, "Total params: 280,010", a);
+    snprintf(a, sizeof a, "--epochs 2 summary %s", net_path());
+    expect(2, "--epochs does not apply to 'summary'", a);
+}
+END_TEST
+
 START_TEST(bad_files)
 {
     const char *bad = "input shape=28x28x1\nconv2 filters=3\n";
@@ -184,6 +223,7 @@ int main(void)
     TCase *tc = tcase_create("command");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, usage_and_options);
+    tcase_add_test(tc, help_per_command);
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, train_eval_predict_cycle);
     suite_add_tcase(s, tc);
