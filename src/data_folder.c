@@ -1,15 +1,7 @@
 /* Image folders: DIR/CLASS/NAME.png (or .jpg, .jpeg, .pgm, .ppm), class
- * names from the folder names in byte order, decoded by stb_image
- * (Debian's libstb) on worker threads into NHWC bytes of the network's
- * input shape. Channels
- * follow the input: grey is replicated to RGB, RGB becomes grey by
- * stb_image's weights (77 R + 150 G + 29 B) / 256, alpha is composited
- * onto black (the background a dark-field data set such as MNIST has).
- * The size rule: CLNET_RESIZE_STRETCH scales every image to the input's
- * height and width by area averaging (clnet_resize_area, the scaling
- * clnet_image_load has always used; the aspect ratio not kept; stb's
- * resizer asserted on inputs the fuzzer made); CLNET_RESIZE_FIXED
- * refuses any image of another size. */
+ * names from the folder names in byte order, each image decoded by
+ * clnet_image_decode (src/image.c, stb_image) on worker threads into
+ * NHWC bytes of the network's input shape. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
@@ -21,13 +13,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include <stb_image.h>
-
 #include "internal.h"
 
-#define MAX_FILE_BYTES (64u << 20)
 #define MAX_IMAGES 100000000
-#define MAX_IMAGE_PIXELS (64u << 20)
 
 typedef struct {
     char **v;
@@ -123,146 +111,6 @@ static void fail_at(job *j, size_t i, const char *fmt, const char *a,
     }
     atomic_store(&j->failed, 1);
     pthread_mutex_unlock(&j->lock);
-}
-
-static unsigned char *read_whole(const char *path, size_t *len, char *why,
-                                 size_t whylen)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        snprintf(why, whylen, "%s",
-                 S_ISDIR(st.st_mode) ? "is a directory"
-                                     : "is not a regular file");
-        return NULL;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, whylen, "cannot be read: %s", strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16384;
-            unsigned char *g = cap <= MAX_FILE_BYTES ? realloc(buf, cap) : NULL;
-            if (!g) {
-                snprintf(why, whylen, "is larger than %u MiB",
-                         MAX_FILE_BYTES >> 20);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = g;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        snprintf(why, whylen, "cannot be read: reading failed");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
-/* src (w x h, n channels of stb_image: grey, grey + alpha, RGB, RGBA) as
- * `channels` (1 or 3) values a pixel, alpha composited onto black. */
-static void convert(const unsigned char *src, int n, size_t pixels,
-                    int channels, uint8_t *dst)
-{
-    for (size_t p = 0; p < pixels; p++) {
-        const unsigned char *s = src + p * (size_t)n;
-        int r, g, b;
-        if (n <= 2)
-            r = g = b = s[0];
-        else {
-            r = s[0];
-            g = s[1];
-            b = s[2];
-        }
-        int a = n == 2 ? s[1] : n == 4 ? s[3] : 255;
-        if (a != 255) {
-            r = r * a / 255;
-            g = g * a / 255;
-            b = b * a / 255;
-        }
-        if (channels == 1)
-            dst[p] = n <= 2 ? (uint8_t)r
-                            : (uint8_t)((r * 77 + g * 150 + b * 29) >> 8);
-        else {
-            dst[p * 3] = (uint8_t)r;
-            dst[p * 3 + 1] = (uint8_t)g;
-            dst[p * 3 + 2] = (uint8_t)b;
-        }
-    }
-}
-
-int clnet_image_decode(const char *path, int32_t rows, int32_t cols,
-                       int32_t channels, clnet_resize rule, uint8_t *out,
-                       char *why, size_t whylen)
-{
-    size_t len = 0;
-    unsigned char *file = read_whole(path, &len, why, whylen);
-    if (!file)
-        return -1;
-    int w, h, n;
-    /* the header's size first: stb_image allocates what a header claims
-     * (a 20-byte PGM asked for 26520 x 53506) and fills what is missing */
-    if (len > 0x7fffffff || !stbi_info_from_memory(file, (int)len, &w, &h, &n)) {
-        snprintf(why, whylen, "cannot be decoded: %s",
-                 stbi_failure_reason() ? stbi_failure_reason() : "unknown");
-        free(file);
-        return -1;
-    }
-    if ((uint64_t)w * (uint64_t)h > MAX_IMAGE_PIXELS ||
-        /* deflate packs at most 1032 bytes into one */
-        (uint64_t)w * (uint64_t)h * (uint64_t)n > 1100 * (uint64_t)len + 4096) {
-        snprintf(why, whylen,
-                 "claims %dx%d pixels (height x width), more than %s; the "
-                 "file is damaged or too large an image",
-                 h, w,
-                 (uint64_t)w * h > MAX_IMAGE_PIXELS
-                     ? "64 megapixels"
-                     : "its bytes can hold");
-        free(file);
-        return -1;
-    }
-    unsigned char *img = stbi_load_from_memory(file, (int)len, &w, &h, &n, 0);
-    free(file);
-    if (!img) {
-        snprintf(why, whylen, "cannot be decoded: %s",
-                 stbi_failure_reason() ? stbi_failure_reason() : "unknown");
-        return -1;
-    }
-    size_t px = (size_t)w * (size_t)h;
-    int rc = 0;
-    if (w == cols && h == rows) {
-        convert(img, n, px, channels, out);
-    } else if (rule == CLNET_RESIZE_FIXED) {
-        snprintf(why, whylen,
-                 "is %dx%d, not the input's %dx%d (height x width); "
-                 "--resize stretch scales every image to it",
-                 h, w, (int)rows, (int)cols);
-        rc = -1;
-    } else {
-        uint8_t *tmp = malloc(px * (size_t)channels);
-        if (!tmp) {
-            snprintf(why, whylen, "out of memory");
-            rc = -1;
-        } else {
-            convert(img, n, px, channels, tmp);
-            clnet_resize_area(tmp, h, w, channels, rows, cols, out);
-            free(tmp);
-        }
-    }
-    stbi_image_free(img);
-    return rc;
 }
 
 static void *worker(void *arg)

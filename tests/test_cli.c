@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <stb_image_write.h>
+
 #include "helpers.h"
 
 static char output[65536];
@@ -205,10 +207,54 @@ START_TEST(train_eval_predict_cycle)
     snprintf(a, sizeof a, "predict %s --model m.ckpt four.pgm missing.png",
              net_path());
     /* the bad file is named, the good one still predicted */
-    expect(2, "missing.png cannot be read: No such file", a);
+    expect(2, "missing.png: cannot be read: No such file", a);
     ck_assert_msg(strstr(output, "four.pgm: "), "%s", output);
     snprintf(a, sizeof a, "predict %s --model m.ckpt .", net_path());
-    expect(2, ". is a directory", a);
+    expect(2, ".: is a directory", a);
+    /* --json: one valid object per file, in order, a file name with a
+     * quote and a file that failed included; --top ranks the classes */
+    test_write("we\"ird.pgm", pgm, (size_t)h + 784);
+    snprintf(a, sizeof a, "predict %s --model m.ckpt --json --top 3 four.pgm "
+             "'we\"ird.pgm' missing.png 2>/dev/null > out.jsonl; st=$?; "
+             "(exit $st)", net_path());
+    ck_assert_int_eq(run("%s", a), 2);
+    expect(0, "3 objects", "--version >/dev/null && python3 -c 'import json; "
+           "o = [json.loads(l) for l in open(\"out.jsonl\")]; "
+           "assert [x[\"file\"] for x in o] == [\"four.pgm\", "
+           "\"we\\\"ird.pgm\", \"missing.png\"], o; "
+           "assert \"error\" in o[2] and len(o[0][\"top\"]) == 3; "
+           "p = o[0][\"probabilities\"]; "
+           "assert o[0][\"top\"][0][\"probability\"] == max(p); "
+           "assert abs(sum(p) - 1) < 1e-4; print(len(o), \"objects\")'");
+    snprintf(a, sizeof a, "predict %s --model m.ckpt --top 2 four.pgm",
+             net_path());
+    expect(0, "  top 2: ", a);
+    /* a black band on a transparent page predicts as the same band on
+     * white, both with --invert */
+    unsigned char clear[784 * 2], white[784];
+    for (int i = 0; i < 784; i++) {
+        int band = i / 28 >= 4 * 78 / 28 && i / 28 < 5 * 78 / 28;
+        clear[2 * i] = 0;
+        clear[2 * i + 1] = band ? 255 : 0;
+        white[i] = band ? 0 : 255;
+    }
+    char cp[1100], wp[1100];
+    snprintf(cp, sizeof cp, "%s/clear.png", test_tmpdir());
+    snprintf(wp, sizeof wp, "%s/white.png", test_tmpdir());
+    ck_assert(stbi_write_png(cp, 28, 28, 2, clear, 56));
+    ck_assert(stbi_write_png(wp, 28, 28, 1, white, 28));
+    snprintf(a, sizeof a, "predict %s --model m.ckpt --invert clear.png "
+             "white.png", net_path());
+    expect(0, "white.png: ", a);
+    char *second = strstr(output, "white.png: ");
+    const char *first = strstr(output, "clear.png: ");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_msg(!strncmp(strchr(first, ' '), strchr(second, ' '),
+                           strcspn(second, "\n") - 10),
+                  "%s", output);
+    /* without --invert, a dark drawing on white gets a hint */
+    snprintf(a, sizeof a, "predict %s --model m.ckpt white.png", net_path());
+    expect(0, "try --invert", a);
     /* a checkpoint of another topology is refused */
     const char *other = "input shape=28x28x1\nflatten\n"
                         "dense units=10 activation=softmax\n";

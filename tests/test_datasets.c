@@ -192,7 +192,7 @@ START_TEST(image_folder)
     const char *ant = folder("imgs/train/ant");
     png(zebra, "b.png", 4, 3, 1, 10);
     png(zebra, "a.png", 4, 3, 3, 40); /* colour into grey */
-    png(ant, "x.png", 4, 3, 2, 100);  /* grey + alpha onto black */
+    png(ant, "x.png", 4, 3, 2, 100);  /* grey + alpha, composited */
     const char pgm[] = "P5\n4 3\n255\n"
                        "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c";
     write_file(ant, "y.pgm", pgm, sizeof pgm - 1);
@@ -209,8 +209,10 @@ START_TEST(image_folder)
     /* ant/x.png, ant/y.pgm, zebra/a.png, zebra/b.png */
     ck_assert_int_eq(ds.labels[0], 0);
     ck_assert_int_eq(ds.labels[3], 1);
-    /* (x 1, y 2) of x.png: grey 100 + 7 = 107 at alpha 108 */
-    ck_assert_int_eq(ds.pixels[0 * 12 + 2 * 4 + 1], 107 * 108 / 255);
+    /* (x 1, y 2) of x.png: grey 100 + 7 = 107 at alpha 108; what is
+     * drawn is dark (below 128), so the background is white */
+    ck_assert_int_eq(ds.pixels[0 * 12 + 2 * 4 + 1],
+                     (107 * 108 + 255 * (255 - 108) + 127) / 255);
     ck_assert_int_eq(ds.pixels[1 * 12 + 5], 6);
     /* a.png at (0, 0): (77 * 40 + 150 * 41 + 29 * 42) / 256 */
     ck_assert_int_eq(ds.pixels[2 * 12], (77 * 40 + 150 * 41 + 29 * 42) >> 8);

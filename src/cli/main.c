@@ -13,6 +13,7 @@
 
 #include "clnet/clnet.h"
 #include "bench_cmd.h"
+#include "json.h"
 #include "options.h"
 #include "progress.h"
 
@@ -520,6 +521,83 @@ done:
     return rc;
 }
 
+/* 1 when the image's border is mostly light: a dark drawing on paper,
+ * which MNIST-style networks (light on dark) misread without --invert. */
+static int light_border(const uint8_t *px, int32_t h, int32_t w)
+{
+    long sum = 0, n = 0;
+    for (int32_t y = 0; y < h; y++)
+        for (int32_t x = 0; x < w; x++)
+            if (y == 0 || x == 0 || y == h - 1 || x == w - 1) {
+                sum += px[(size_t)y * w + x];
+                n++;
+            }
+    return n && sum > 160 * n;
+}
+
+/* Class indices by falling probability (ties: the lower index first). */
+static void rank_classes(const float *p, int32_t k, int *order)
+{
+    for (int c = 0; c < k; c++) {
+        int at = c;
+        while (at > 0 && p[order[at - 1]] < p[c]) {
+            order[at] = order[at - 1];
+            at--;
+        }
+        order[at] = c;
+    }
+}
+
+/* One image's answer: a text line, or with --json one JSON object. */
+static void print_prediction(const cli_options *o, const char *file,
+                             const float *p, int32_t k, const int *order,
+                             char *const *names)
+{
+    int best = order[0];
+    int top = o->top && o->top < k ? o->top : k;
+    if (o->json_lines) {
+        printf("{\"file\": ");
+        cli_json_string(stdout, file);
+        printf(", \"class\": %d", best);
+        if (names) {
+            printf(", \"class_name\": ");
+            cli_json_string(stdout, names[best]);
+        }
+        printf(", \"probability\": %.6g, \"probabilities\": [", p[best]);
+        for (int c = 0; c < k; c++)
+            printf("%s%.6g", c ? ", " : "", p[c]);
+        printf("]");
+        if (o->top) {
+            printf(", \"top\": [");
+            for (int t = 0; t < top; t++) {
+                printf("%s{\"class\": %d", t ? ", " : "", order[t]);
+                if (names) {
+                    printf(", \"class_name\": ");
+                    cli_json_string(stdout, names[order[t]]);
+                }
+                printf(", \"probability\": %.6g}", p[order[t]]);
+            }
+            printf("]");
+        }
+        printf("}\n");
+        return;
+    }
+    printf("%s: %d%s%s (%.1f%%)", file, best, names ? " " : "",
+           names ? names[best] : "", 100 * p[best]);
+    if (o->top) {
+        printf("  top %d:", top);
+        for (int t = 0; t < top; t++)
+            printf("%s %d%s%s %.4f", t ? "," : "", order[t],
+                   names ? " " : "", names ? names[order[t]] : "",
+                   p[order[t]]);
+    } else {
+        printf("  probabilities:");
+        for (int c = 0; c < k; c++)
+            printf(" %.4f", p[c]);
+    }
+    printf("\n");
+}
+
 static int cmd_predict(const cli_options *o)
 {
     clnet_error e = {0};
@@ -559,39 +637,64 @@ static int cmd_predict(const cli_options *o)
      * are predicted, and the exit status says one failed */
     int good = 0;
     int *which = malloc(sizeof *which * (size_t)o->nimages);
+    char **failures = calloc((size_t)o->nimages, sizeof *failures);
+    if (!failures) {
+        free(which);
+        which = NULL;
+    }
+    int lighter = 0; /* images that look dark on light, without --invert */
     for (int i = 0; which && i < o->nimages; i++) {
         uint8_t *px = pixels + size * (size_t)good;
         char why[CLNET_ERRLEN];
         if (clnet_image_decode(o->images[i], in.h, in.w, in.c, o->resize, px,
                                why, sizeof why)) {
-            fprintf(stderr, "clnet: %s %s\n", o->images[i], why);
+            fprintf(stderr, "clnet: %s: %s\n", o->images[i], why);
+            /* --json keeps the files' order: the reason is printed with
+             * the answers */
+            failures[i] = strdup(why);
             rc = EXIT_INPUT;
             continue;
         }
+        if (in.c == 1 && !o->invert && light_border(px, in.h, in.w))
+            lighter++;
         if (o->invert)
             for (size_t j = 0; j < size; j++)
                 px[j] = (uint8_t)(255 - px[j]);
         which[good++] = i;
     }
-    if (!which || (good && clnet_predict(net, pixels, good, probs, &e))) {
-        free(which);
-        rc = which ? fail(&e) : EXIT_RUNTIME;
-        goto done;
+    if (lighter)
+        fprintf(stderr, "clnet: note: %d image%s look%s like a dark drawing "
+                        "on a light background; a network trained on MNIST "
+                        "expects light on dark: try --invert\n",
+                lighter, lighter == 1 ? "" : "s", lighter == 1 ? "s" : "");
+    int *order = malloc(sizeof *order * (size_t)k);
+    if (!which || !order ||
+        (good && clnet_predict(net, pixels, good, probs, &e))) {
+        rc = which && order ? fail(&e)
+                            : (fprintf(stderr, "clnet: out of memory\n"),
+                               EXIT_RUNTIME);
+    } else {
+        for (int i = 0, g = 0; i < o->nimages; i++) {
+            if (failures[i]) {
+                if (o->json_lines) {
+                    printf("{\"file\": ");
+                    cli_json_string(stdout, o->images[i]);
+                    printf(", \"error\": ");
+                    cli_json_string(stdout, failures[i]);
+                    printf("}\n");
+                }
+                continue;
+            }
+            const float *p = probs + (size_t)k * g++;
+            rank_classes(p, k, order);
+            print_prediction(o, o->images[i], p, k, order,
+                             named ? names.class_names : NULL);
+        }
     }
-    for (int g = 0; g < good; g++) {
-        int i = which[g];
-        const float *p = probs + (size_t)k * g;
-        int best = 0;
-        for (int c = 1; c < k; c++)
-            if (p[c] > p[best])
-                best = c;
-        printf("%s: %d%s%s (%.1f%%)  probabilities:", o->images[i], best,
-               named ? " " : "", named ? names.class_names[best] : "",
-               100 * p[best]);
-        for (int c = 0; c < k; c++)
-            printf(" %.4f", p[c]);
-        printf("\n");
-    }
+    for (int i = 0; failures && i < o->nimages; i++)
+        free(failures[i]);
+    free(failures);
+    free(order);
     free(which);
 done:
     clnet_dataset_free(&names);

@@ -1,8 +1,8 @@
-/* libFuzzer target: both image decoders on the same input: the PGM/PNG
- * decoder with the area scaling to 28 x 28 (clnet_image_load), and the
- * stb_image path of image folders and predict (clnet_image_decode) to
- * 28 x 28 grey and 7 x 5 RGB, stretched (clnet's conversion and
- * stb_image_resize) and under the fixed-size rule. */
+/* libFuzzer target: the image decoder (src/image.c: stb_image, the
+ * cut-short checks, the compositing and the area scaling) through both
+ * of its doors: clnet_image_load (grey, 28 x 28) and clnet_image_decode
+ * (image folders and predict) to 28 x 28 grey and 7 x 5 RGB, stretched
+ * and under the fixed-size rule. */
 #include <stdint.h>
 
 #include "clnet/clnet.h"
