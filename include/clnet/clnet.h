@@ -410,8 +410,10 @@ int clnet_checkpoint_resume(clnet_net *net, const char *path,
 const char *clnet_checkpoint_temp_file(void);
 
 /* ---- images ---- */
-/* Reads a PGM (P2/P5) or PNG file as grey bytes and scales it to
- * rows x cols by area averaging. */
+/* Reads an image file as grey bytes scaled to rows x cols: the same
+ * decoding as clnet_image_decode with 1 channel and CLNET_RESIZE_STRETCH
+ * (PNG, JPEG, binary PGM/PPM, BMP, GIF through stb_image), the reason in
+ * err ("FILE: ..."). out holds rows * cols bytes. */
 int clnet_image_load(const char *path, int32_t rows, int32_t cols,
                      uint8_t *out, clnet_error *err);
 
