@@ -106,3 +106,81 @@ int clnet_net_train_batch(clnet_net *net, const uint8_t *pixels,
         *correct = right;
     return rc;
 }
+
+int clnet_net_param_shape(const clnet_net *net, const char *name,
+                          int32_t dims[4], clnet_error *err)
+{
+    clnet_error_clear(err);
+    int i, k;
+    int rc = find_tensor(net, name, &i, &k, err);
+    if (rc)
+        return -1;
+    if (!dims) {
+        clnet_fail(err, CLNET_E_ARG, "clnet_net_param_shape: dims is NULL");
+        return -1;
+    }
+    const clnet_param_info *d = &net->layers[i].plan.params[k];
+    for (int j = 0; j < 4; j++)
+        dims[j] = j < d->ndim ? d->dims[j] : 1;
+    return d->ndim;
+}
+
+/* The layer named `name`, or -1 with a message naming the nearest. */
+static int find_layer(const clnet_net *net, const char *name,
+                      clnet_error *err)
+{
+    for (int i = 0; net && name && i < net->nlayers; i++)
+        if (!strcmp(net->layers[i].name, name))
+            return i;
+    clnet_fail(err, net && name ? CLNET_E_NOTFOUND : CLNET_E_ARG,
+               "%s has no layer named '%s' (clnet summary lists them)",
+               net ? net->file : "(no network)", name ? name : "(null)");
+    return -1;
+}
+
+int clnet_net_layer_shape(const clnet_net *net, const char *name,
+                          clnet_shape *shape, clnet_error *err)
+{
+    clnet_error_clear(err);
+    int i = find_layer(net, name, err);
+    if (i < 0)
+        return err ? err->status : CLNET_E_NOTFOUND;
+    if (shape)
+        *shape = net->layers[i].out;
+    return CLNET_OK;
+}
+
+int clnet_net_layer_output(clnet_net *net, const char *name,
+                           const uint8_t *pixels, int32_t n, float *out,
+                           size_t count, clnet_error *err)
+{
+    clnet_error_clear(err);
+    int i = find_layer(net, name, err);
+    if (i < 0)
+        return err ? err->status : CLNET_E_NOTFOUND;
+    const clnet_net_layer *L = &net->layers[i];
+    if (!pixels || !out || n < 1 || n > net->max_batch)
+        return clnet_fail(err, CLNET_E_ARG,
+                          "clnet_net_layer_output: give 1 to %d samples (the "
+                          "network's batch) and room for their output",
+                          net->max_batch);
+    if (count != (size_t)n * L->out_size)
+        return clnet_fail(err, CLNET_E_ARG,
+                          "%s's output for %d samples is %zu values, the call "
+                          "gives room for %zu",
+                          L->name, n, (size_t)n * L->out_size, count);
+    /* a layer inside an inference chain is computed by the chain's one
+     * call, which writes only the chain's last output */
+    int chain = L->fusion ? L->fusion : L->fused_into;
+    if (chain && net->fusions[chain - 1].last != i)
+        return clnet_fail(err, CLNET_E_ARG,
+                          "%s runs fused into %s in inference and has no "
+                          "output of its own there; build with no_fusion to "
+                          "read it",
+                          L->name,
+                          net->layers[net->fusions[chain - 1].last].name);
+    memcpy(net->batch_pixels, pixels,
+           (size_t)n * (size_t)clnet_net_input_size(net));
+    int rc = clnet_net_forward(net, n, 0, err);
+    return rc ? rc : clnet_net_read_output(net, i, n, out, err);
+}

@@ -670,6 +670,14 @@ double clnet_net_learning_rate(const clnet_net *net)
     return net ? net->base_lr * net->lr_scale : NAN;
 }
 
+void clnet_eval_result_free(clnet_eval_result *res)
+{
+    if (!res)
+        return;
+    free(res->confusion);
+    res->confusion = NULL;
+}
+
 int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
                    clnet_eval_result *res, clnet_error *err)
 {

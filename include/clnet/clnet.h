@@ -306,8 +306,12 @@ double clnet_net_learning_rate(const clnet_net *net);
 typedef struct {
     double loss, accuracy;
     int32_t classes;
-    int64_t *confusion; /* classes x classes, row = true label; caller frees */
+    int64_t *confusion; /* classes x classes, row = true label;
+                           clnet_eval_result_free */
 } clnet_eval_result;
+/* Frees what clnet_evaluate allocated in res (res itself is the
+ * caller's); safe on a zeroed or already freed result. */
+void clnet_eval_result_free(clnet_eval_result *res);
 
 int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
                    clnet_eval_result *res, clnet_error *err);
@@ -332,6 +336,25 @@ int clnet_net_param_get(clnet_net *net, const char *name, float *values,
                         size_t count, clnet_error *err);
 int clnet_net_param_set(clnet_net *net, const char *name,
                         const float *values, size_t count, clnet_error *err);
+/* The tensor's shape: its rank (1 to 4), with dims filled (1 past the
+ * rank); -1 with err when there is no such tensor. A conv2d kernel is
+ * kh x kw x in x filters, a dense kernel in x units, as Keras. */
+int clnet_net_param_shape(const clnet_net *net, const char *name,
+                          int32_t dims[4], clnet_error *err);
+
+/* The output shape (per sample) of the layer named `name`. */
+int clnet_net_layer_shape(const clnet_net *net, const char *name,
+                          clnet_shape *shape, clnet_error *err);
+/* The output of the layer named `name` for n samples (1 to the
+ * network's batch) after an inference pass over pixels (as for
+ * clnet_predict): count must be n * h * w * c of clnet_net_layer_shape,
+ * NHWC floats. A layer with no output of its own in inference is
+ * refused, naming the build option that gives it one: a relu or add
+ * that runs in place over it (keep_outputs), a layer folded into a
+ * fused call (no_fusion). */
+int clnet_net_layer_output(clnet_net *net, const char *name,
+                           const uint8_t *pixels, int32_t n, float *out,
+                           size_t count, clnet_error *err);
 
 /* How far the network's training has gone: epochs finished, and steps
  * of the next one (after clnet_train or clnet_checkpoint_resume). */

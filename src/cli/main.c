@@ -514,7 +514,7 @@ static int cmd_eval(const cli_options *o)
         printf("\n");
     }
 done:
-    free(res.confusion);
+    clnet_eval_result_free(&res);
     clnet_dataset_free(&test);
     clnet_net_free(net);
     clnet_registry_free(r);
