@@ -18,9 +18,7 @@ clnet_status clnet_fail(clnet_error *err, clnet_status s, const char *fmt,
                         ...) CLNET_PRINTF(3, 4);
 void clnet_error_clear(clnet_error *err);
 
-/* The word of `words` (NULL-terminated) nearest to `word` by edit
- * distance, or NULL when none is close enough to be a plausible typo. */
-const char *clnet_nearest_word(const char *word, const char *const *words);
+/* clnet_nearest_word is public (clnet.h). */
 /* Appends "; did you mean 'X'?" to buf when a near word exists. */
 void clnet_append_suggestion(char *buf, size_t len, const char *word,
                              const char *const *words);

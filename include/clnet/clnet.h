@@ -4,6 +4,32 @@
  * Every function that can fail takes a clnet_error * (may be NULL) and
  * returns a status or NULL; the message says what went wrong and what to
  * do about it. Nothing here calls exit().
+ *
+ * Lifetimes (who must outlive whom, and what frees what):
+ * - clnet_registry (clnet_registry_open / _new, clnet_registry_free): its
+ *   plugins run every network built from it, so it must outlive every
+ *   clnet_net built with it. Strings it returns (refusals, plugin
+ *   fields) live as long as it does.
+ * - clnet_topology (clnet_topology_load / _parse, clnet_topology_free):
+ *   needed only while clnet_net_build and clnet_tune run; a network keeps
+ *   its own copy of what it needs, so the topology may be freed after.
+ * - clnet_net (clnet_net_build, clnet_net_free): owns its buffers on
+ *   every backend; free it before its registry.
+ * - clnet_dataset (clnet_dataset_load*, clnet_dataset_free): data sets
+ *   the library loaded own their pixels, labels and class names; one the
+ *   caller filled is the caller's (clnet_dataset_free frees its pointers
+ *   with free(), so fill it with malloc'd memory or do not call it). A
+ *   data set is read only during the call it is passed to.
+ * - clnet_eval_result (clnet_eval_result_free) and clnet_bench_result
+ *   (clnet_bench_free): the structs are the caller's, what they point to
+ *   the library's until freed.
+ * - Callbacks (clnet_train_options) are called only during clnet_train,
+ *   on the calling thread; `user` is passed back untouched.
+ * - Pointers given to a call (pixels, labels, values, out) are not kept
+ *   after it returns. clnet_version() is a static string.
+ * Calls on one network must not overlap; calls from several threads at
+ * once are not promised to work even on distinct networks (the
+ * checkpoint writer's temporary file is one per process).
  */
 #ifndef CLNET_H
 #define CLNET_H
@@ -57,6 +83,11 @@ const char *clnet_status_name(clnet_status s);
  * plugin ABI version it loads plugins of. */
 const char *clnet_version(void);
 unsigned clnet_plugin_abi(void);
+
+/* The word of `words` (NULL-terminated) nearest to `word` by edit
+ * distance, or NULL when none is close enough to be a plausible typo:
+ * what clnet's own "did you mean" messages use, for a program's. */
+const char *clnet_nearest_word(const char *word, const char *const *words);
 
 /* ---- plugin registry ---- */
 typedef struct clnet_registry clnet_registry;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "clnet/clnet.h"
 
 enum {
     C_PLUGINS = 1 << 0,
@@ -666,10 +666,11 @@ int cli_parse(int argc, char **argv, cli_options *o, int *done)
         for (int i = 0; commands[i].name && nn < 15; i++)
             names[nn++] = commands[i].name;
         names[nn] = NULL;
-        char msg[256];
-        snprintf(msg, sizeof msg, "clnet: unknown command '%s'", cmd);
-        clnet_append_suggestion(msg, sizeof msg, cmd, names);
-        fprintf(stderr, "%s (see clnet --help)\n", msg);
+        const char *near = clnet_nearest_word(cmd, names);
+        fprintf(stderr, "clnet: unknown command '%s'", cmd);
+        if (near)
+            fprintf(stderr, "; did you mean '%s'?", near);
+        fprintf(stderr, " (see clnet --help)\n");
         return EXIT_INPUT;
     }
     o->command = cmd;
