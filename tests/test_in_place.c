@@ -46,6 +46,52 @@ static clnet_net *build(const char *device, int keep)
     return n;
 }
 
+/* The in-place network on OpenCL follows the native CPU's trajectory
+ * within float32 noise: sharing buffers must not change what any
+ * backend computes (the kept-outputs comparison alone would not see a
+ * gradient both variants lose alike). */
+START_TEST(opencl_follows_cpu)
+{
+    clnet_net *cl = build("opencl", 0);
+    if (!cl) {
+        fprintf(stderr, "no OpenCL device: opencl not compared\n");
+        return;
+    }
+    clnet_net *cpu = build("cpu", 0);
+    uint8_t px[B * PIXELS];
+    int32_t labels[B];
+    clnet_error e;
+    for (int s = 0; s < 5; s++) {
+        for (int i = 0; i < B * PIXELS; i++)
+            px[i] = (uint8_t)((i * 37 + s * 11) % 256);
+        for (int i = 0; i < B; i++)
+            labels[i] = (i + s) % CLASSES;
+        double la, lb;
+        ck_assert_msg(clnet_net_train_batch(cl, px, labels, B, &la, NULL,
+                                            &e) == 0, "%s", e.msg);
+        ck_assert_msg(clnet_net_train_batch(cpu, px, labels, B, &lb, NULL,
+                                            &e) == 0, "%s", e.msg);
+        ck_assert_msg(fabs(la - lb) <= 1e-4 * fabs(lb) + 1e-5,
+                      "step %d: loss %.9g on opencl, %.9g on cpu", s, la, lb);
+    }
+    const char *tensors[] = {"c1/kernel", "c2/kernel", "c3/kernel"};
+    for (int t = 0; t < 3; t++) {
+        int64_t n = clnet_net_param_size(cpu, tensors[t]);
+        float *a = malloc(sizeof *a * (size_t)n), *b = malloc(sizeof *b * (size_t)n);
+        ck_assert_int_eq(clnet_net_param_get(cl, tensors[t], a, (size_t)n, &e), 0);
+        ck_assert_int_eq(clnet_net_param_get(cpu, tensors[t], b, (size_t)n, &e), 0);
+        double worst = 0;
+        for (int64_t i = 0; i < n; i++)
+            worst = fmax(worst, fabs(a[i] - b[i]));
+        ck_assert_msg(worst < 1e-4, "%s differs by %g", tensors[t], worst);
+        free(a);
+        free(b);
+    }
+    clnet_net_free(cl);
+    clnet_net_free(cpu);
+}
+END_TEST
+
 START_TEST(same_trajectory_as_kept_outputs)
 {
     const char *devices[] = {"cpu", "opencl"};
@@ -135,6 +181,7 @@ int main(void)
     TCase *small = tcase_create("small");
     tcase_set_timeout(small, 900);
     tcase_add_test(small, same_trajectory_as_kept_outputs);
+    tcase_add_test(small, opencl_follows_cpu);
     suite_add_tcase(s, small);
     TCase *tc = tcase_create("plan");
     tcase_set_timeout(tc, 120);
