@@ -239,7 +239,7 @@ int clnet_checkpoint_save(const clnet_net *net, const char *path,
                                        e == ENOTDIR
                                    ? CLNET_E_ARG
                                    : CLNET_E_IO,
-                          "cannot write checkpoint %s: %s", path, strerror(e));
+                          "%s: cannot write the checkpoint: %s", path, strerror(e));
     }
     memset(w, 0, offsetof(writer, buf));
     w->fd = fd;
@@ -279,7 +279,7 @@ int clnet_checkpoint_save(const clnet_net *net, const char *path,
         return clnet_fail(err, CLNET_E_IO, "cannot gather the parameters for "
                           "%s (out of memory or a device read failed)", path);
     if (e)
-        return clnet_fail(err, CLNET_E_IO, "cannot write checkpoint %s: %s",
+        return clnet_fail(err, CLNET_E_IO, "%s: cannot write the checkpoint: %s",
                           path, strerror(e));
     return CLNET_OK;
 }
@@ -355,12 +355,12 @@ static int read_header(reader *r, header *h, const char *path,
     memset(h, 0, sizeof *h);
     if (!take(r, magic, 8) || memcmp(magic, CKPT_MAGIC, 8) != 0)
         return clnet_fail(err, CLNET_E_CHECKPOINT,
-                          "%s is not a clnet checkpoint (no %s header)", path,
+                          "%s: not a clnet checkpoint (no %s header)", path,
                           CKPT_MAGIC);
     h->version = get32(r);
     if (h->version == 1 || h->version == 2)
         return clnet_fail(err, CLNET_E_CHECKPOINT,
-                          "%s is a version %u checkpoint, written before "
+                          "%s: a version %u checkpoint, written before "
                           "plugin ABI 2 changed what layers hold (kernel "
                           "initializers, non-trainable state, graph inputs); "
                           "this clnet reads version %u: train the network "
@@ -368,7 +368,7 @@ static int read_header(reader *r, header *h, const char *path,
                           path, h->version, CKPT_VERSION);
     if (h->version != CKPT_VERSION)
         return clnet_fail(err, CLNET_E_CHECKPOINT,
-                          "%s is a version %u checkpoint; this clnet reads "
+                          "%s: a version %u checkpoint; this clnet reads "
                           "version %u",
                           path, h->version, CKPT_VERSION);
     h->flags = get32(r);
@@ -378,13 +378,13 @@ static int read_header(reader *r, header *h, const char *path,
     uint32_t nl = get32(r);
     if (nl >= sizeof h->optimizer)
         return clnet_fail(err, CLNET_E_CHECKPOINT,
-                          "%s is corrupt: an optimizer name of %u bytes", path,
+                          "%s: corrupt: an optimizer name of %u bytes", path,
                           nl);
     take(r, h->optimizer, nl);
     h->nslots = get32(r);
     if (h->nslots > CLNET_MAX_SLOTS)
         return clnet_fail(err, CLNET_E_CHECKPOINT,
-                          "%s is corrupt: %u optimizer slots a parameter", path,
+                          "%s: corrupt: %u optimizer slots a parameter", path,
                           h->nslots);
     clnet_progress *pg = &h->progress;
     pg->epoch = (int32_t)get32(r);
@@ -485,21 +485,21 @@ static int open_checked(const char *path, reader *r, clnet_error *err)
         return clnet_fail(err, errno == ENOENT ? CLNET_E_NOTFOUND
                                : errno == EISDIR ? CLNET_E_ARG
                                                  : CLNET_E_IO,
-                          "cannot open checkpoint %s: %s", path,
+                          "%s: cannot open the checkpoint: %s", path,
                           strerror(errno));
     struct stat st;
     if (fstat(fileno(r->f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(r->f);
         r->f = NULL;
         return clnet_fail(err, CLNET_E_ARG,
-                          "%s is not a regular file; give a checkpoint file",
+                          "%s: not a regular file; give a checkpoint file",
                           path);
     }
     if (st.st_size < 12) {
         fclose(r->f);
         r->f = NULL;
         return clnet_fail(err, CLNET_E_CHECKPOINT,
-                          "%s is not a clnet checkpoint (no %s header)", path,
+                          "%s: not a clnet checkpoint (no %s header)", path,
                           CKPT_MAGIC);
     }
     r->len = (uint64_t)st.st_size - 4;
@@ -554,7 +554,7 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
         goto out;
     if (h.hash != net->topo_hash) {
         rc = clnet_fail(err, CLNET_E_CHECKPOINT,
-                        "%s was saved from another topology than %s (layer "
+                        "%s: saved from another topology than %s (layer "
                         "names, kinds, shapes or settings differ); use the "
                         "topology file it was trained with",
                         path, net->file);
@@ -563,7 +563,7 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
     int nslots = nslots_of(net);
     if (state && !(h.flags & CKPT_HAS_STATE)) {
         rc = clnet_fail(err, CLNET_E_CHECKPOINT,
-                        "%s holds weights only; it can start a new training "
+                        "%s: weights only; it can start a new training "
                         "with --init-weights, not be resumed",
                         path);
         goto out;
@@ -571,7 +571,7 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
     if (state && (strcmp(h.optimizer, net->optimizer_kind) != 0 ||
                   h.nslots != (uint32_t)nslots)) {
         rc = clnet_fail(err, CLNET_E_CHECKPOINT,
-                        "%s was trained with optimizer %s; %s uses %s: resume "
+                        "%s: trained with optimizer %s; %s uses %s: resume "
                         "with the same train line, or start anew from its "
                         "weights with --init-weights",
                         path, h.optimizer, net->file, net->optimizer_kind);
@@ -586,7 +586,7 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
         rc = first_missing(r, net, &h, file_slots, path, err);
         if (!rc)
             rc = clnet_fail(err, CLNET_E_CHECKPOINT,
-                        "%s is %llu bytes, but a checkpoint of %s holds %llu "
+                        "%s: %llu bytes, but a checkpoint of %s holds %llu "
                         "(cut short, or other tensors)",
                         path, (unsigned long long)(r->len + 4), net->file,
                         (unsigned long long)expect);
@@ -633,7 +633,7 @@ static int load(clnet_net *net, const char *path, int state, clnet_error *err)
             if (r->short_read || stored != (uint32_t)sum ||
                 r->off != r->len + 4)
                 rc = clnet_fail(err, CLNET_E_CHECKPOINT,
-                                "%s is corrupt: its checksum does not match "
+                                "%s: corrupt: its checksum does not match "
                                 "its contents",
                                 path);
         }

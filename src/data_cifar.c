@@ -74,10 +74,10 @@ static int read_file(clnet_dataset *ds, const char *path, int lab, int use,
 {
     struct stat st;
     if (stat(path, &st) != 0)
-        return clnet_fail(err, CLNET_E_NOTFOUND, "cannot open %s: %s", path,
+        return clnet_fail(err, CLNET_E_NOTFOUND, "%s: cannot open: %s", path,
                           strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return clnet_fail(err, CLNET_E_DATA, "%s is not a regular file",
+        return clnet_fail(err, CLNET_E_DATA, "%s: not a regular file",
                           path);
     size_t rec = (size_t)lab + PIXELS;
     if (st.st_size == 0 || (size_t)st.st_size % rec)
@@ -95,7 +95,7 @@ static int read_file(clnet_dataset *ds, const char *path, int lab, int use,
         return clnet_fail(err, CLNET_E_DATA, "%s: too many records", path);
     FILE *f = fopen(path, "rb");
     if (!f)
-        return clnet_fail(err, CLNET_E_IO, "cannot open %s: %s", path,
+        return clnet_fail(err, CLNET_E_IO, "%s: cannot open: %s", path,
                           strerror(errno));
     size_t total = (size_t)ds->count + n;
     uint8_t *px = realloc(ds->pixels, total * PIXELS);
@@ -149,7 +149,7 @@ int clnet_dataset_load_cifar(clnet_dataset *ds, const char *dir,
     int kind = clnet_cifar_kind(dir);
     if (!kind)
         return clnet_fail(err, CLNET_E_NOTFOUND,
-                          "%s holds neither CIFAR-10's data_batch_1.bin nor "
+                          "%s: holds neither CIFAR-10's data_batch_1.bin nor "
                           "CIFAR-100's train.bin",
                           dir);
     int train = !strcmp(which, "train");
@@ -163,7 +163,7 @@ int clnet_dataset_load_cifar(clnet_dataset *ds, const char *dir,
                 snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, b);
                 if (!exists(path)) {
                     rc = clnet_fail(err, CLNET_E_NOTFOUND,
-                                    "%s is missing: CIFAR-10's training set "
+                                    "%s: missing: CIFAR-10's training set "
                                     "is data_batch_1.bin to _%d.bin",
                                     path, MAX_BATCHES);
                     break;

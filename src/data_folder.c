@@ -65,7 +65,7 @@ static int scan(const char *dir, int dirs, list *out, clnet_error *err)
     DIR *d = opendir(dir);
     if (!d)
         return clnet_fail(err, errno == ENOENT ? CLNET_E_NOTFOUND : CLNET_E_IO,
-                          "cannot read folder %s: %s", dir, strerror(errno));
+                          "%s: cannot read the folder: %s", dir, strerror(errno));
     struct dirent *e;
     int rc = CLNET_OK;
     while (!rc && (e = readdir(d))) {
@@ -148,7 +148,7 @@ int clnet_dataset_load_folder(clnet_dataset *ds, const char *dir,
     int rc = scan(dir, 1, &classes, err);
     if (!rc && !classes.n)
         rc = clnet_fail(err, CLNET_E_DATA,
-                        "%s holds no class folders (DIR/CLASS/*.png)", dir);
+                        "%s: no class folders (DIR/CLASS/*.png)", dir);
     for (size_t c = 0; c < classes.n && !rc; c++) {
         char sub[4096];
         snprintf(sub, sizeof sub, "%s/%s", dir, classes.v[c]);
@@ -156,7 +156,7 @@ int clnet_dataset_load_folder(clnet_dataset *ds, const char *dir,
         rc = scan(sub, 0, &here, err);
         if (!rc && !here.n)
             rc = clnet_fail(err, CLNET_E_DATA,
-                            "%s holds no images (.png, .jpg, .jpeg, .pgm, "
+                            "%s: no images (.png, .jpg, .jpeg, .pgm, "
                             ".ppm): every class folder needs some",
                             sub);
         for (size_t k = 0; k < here.n && !rc; k++) {

@@ -49,17 +49,17 @@ static gzFile open_idx(const char *path, int ndim, uint32_t *dims,
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        clnet_fail(err, CLNET_E_NOTFOUND, "cannot open %s: %s", path,
+        clnet_fail(err, CLNET_E_NOTFOUND, "%s: cannot open: %s", path,
                    strerror(errno));
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        clnet_fail(err, CLNET_E_DATA, "%s is not a regular file", path);
+        clnet_fail(err, CLNET_E_DATA, "%s: not a regular file", path);
         return NULL;
     }
     gzFile f = gzopen(path, "rb");
     if (!f) {
-        clnet_fail(err, CLNET_E_IO, "cannot open %s: %s", path,
+        clnet_fail(err, CLNET_E_IO, "%s: cannot open: %s", path,
                    errno ? strerror(errno) : "out of memory");
         return NULL;
     }
@@ -98,7 +98,7 @@ static int truncated(const char *path, size_t n, size_t got,
                      clnet_error *err)
 {
     return clnet_fail(err, CLNET_E_DATA,
-                      "%s is truncated: the header promises %zu bytes of "
+                      "%s: truncated: the header promises %zu bytes of "
                       "data, the file holds %zu",
                       path, n, got);
 }
@@ -114,7 +114,7 @@ static int read_payload(gzFile f, const char *path, off_t size, size_t hdr,
         return truncated(path, n, (size_t)size - hdr, err);
     if (plain && (uint64_t)size > hdr + (uint64_t)n)
         return clnet_fail(err, CLNET_E_DATA,
-                          "%s holds more data than its header describes", path);
+                          "%s: more data than its header describes", path);
     size_t cap = plain || n < FIRST_CHUNK ? n : FIRST_CHUNK, done = 0;
     uint8_t *buf = malloc(cap ? cap : 1);
     int zerr, rc = CLNET_OK;
@@ -148,7 +148,7 @@ static int read_payload(gzFile f, const char *path, off_t size, size_t hdr,
     size_t got = 0;
     if (!rc && read_exact(f, &extra, 1, &got) == 0 && got != 0)
         rc = clnet_fail(err, CLNET_E_DATA,
-                        "%s holds more data than its header describes", path);
+                        "%s: more data than its header describes", path);
     if (rc)
         free(buf);
     else
@@ -263,7 +263,7 @@ int clnet_dataset_load_mnist(clnet_dataset *ds, const char *dir,
     int ml = clnet_idx_find(dir, prefix, "labels-idx1", labels, sizeof labels);
     if (mi || ml)
         return clnet_fail(err, CLNET_E_NOTFOUND,
-                          "%s not found; --data must name a folder holding "
+                          "%s: not found; --data must name a folder holding "
                           "the MNIST files (tools/get-mnist.sh fetches them)",
                           mi ? images : labels);
     int rc = clnet_dataset_load_idx(ds, images, labels, err);

@@ -353,7 +353,7 @@ int clnet_registry_add_dir(clnet_registry *r, const char *dir,
                -1;
     DIR *d = opendir(dir);
     if (!d) {
-        clnet_fail(err, CLNET_E_NOTFOUND, "cannot open plugin folder %s: %s",
+        clnet_fail(err, CLNET_E_NOTFOUND, "%s: cannot open the plugin folder: %s",
                    dir, strerror(errno));
         return -1;
     }

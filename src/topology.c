@@ -231,13 +231,13 @@ clnet_topology *clnet_topology_load(const char *path, clnet_error *err)
     FILE *f = fopen(path, "rb");
     if (!f) {
         clnet_fail(err, errno == ENOENT ? CLNET_E_NOTFOUND : CLNET_E_IO,
-                   "cannot open topology file %s: %s", path, strerror(errno));
+                   "%s: cannot open the topology file: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);
-        clnet_fail(err, CLNET_E_ARG, "%s is a folder, not a topology file",
+        clnet_fail(err, CLNET_E_ARG, "%s: a folder, not a topology file",
                    path);
         return NULL;
     }
@@ -252,20 +252,20 @@ clnet_topology *clnet_topology_load(const char *path, clnet_error *err)
     fclose(f);
     if (bad) {
         free(buf);
-        clnet_fail(err, CLNET_E_IO, "cannot read %s: %s", path, strerror(e));
+        clnet_fail(err, CLNET_E_IO, "%s: cannot read: %s", path, strerror(e));
         return NULL;
     }
     if (n > MAX_TOPOLOGY_BYTES) {
         free(buf);
         clnet_fail(err, CLNET_E_PARSE,
-                   "%s is larger than %d bytes; is it really a topology file?",
+                   "%s: larger than %d bytes; is it really a topology file?",
                    path, MAX_TOPOLOGY_BYTES);
         return NULL;
     }
     if (memchr(buf, '\0', n)) {
         free(buf);
         clnet_fail(err, CLNET_E_PARSE,
-                   "%s holds a NUL byte; a topology file is plain text", path);
+                   "%s: holds a NUL byte; a topology file is plain text", path);
         return NULL;
     }
     buf[n] = '\0';

@@ -130,7 +130,7 @@ START_TEST(bad_files)
     test_write("bad.net", bad, strlen(bad));
     expect(2, "bad.net:2:1: unknown layer 'conv2'; did you mean 'conv2d'?",
            "summary bad.net");
-    expect(2, "cannot open topology file", "summary missing.net");
+    expect(2, "missing.net: cannot open the topology file", "summary missing.net");
     char a[2048];
     snprintf(a, sizeof a, "train %s --data /nonexistent", net_path());
     expect(2, "not found", a);
@@ -144,7 +144,7 @@ START_TEST(bad_files)
     snprintf(a, sizeof a, "train %s --data /nonexistent --out /proc/x.ckpt",
              net_path());
     expect(2, "cannot write the checkpoint /proc/x.ckpt", a);
-    expect(2, "is a folder, not a topology file", "summary .");
+    expect(2, ".: a folder, not a topology file", "summary .");
     /* a run that fails leaves an old log as it was */
     test_write("old.json", "{\"epoch\": 1}\n", 14);
     snprintf(a, sizeof a, "train %s --data /nonexistent --log-json old.json",
@@ -164,7 +164,7 @@ START_TEST(bad_files)
     snprintf(a, sizeof a, "eval %s --model junk.ckpt --data .", net_path());
     expect(2, "not a clnet checkpoint", a);
     snprintf(a, sizeof a, "predict %s --model none.ckpt x.png", net_path());
-    expect(2, "cannot open checkpoint", a);
+    expect(2, "none.ckpt: cannot open the checkpoint", a);
 }
 END_TEST
 

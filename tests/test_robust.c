@@ -180,7 +180,7 @@ START_TEST(byte_order_mark_and_folders)
     clnet_net_free(n);
     ck_assert_ptr_null(clnet_topology_load(test_tmpdir(), &e));
     ck_assert_int_eq(e.status, CLNET_E_ARG);
-    ck_assert_msg(strstr(e.msg, "is a folder"), "%s", e.msg);
+    ck_assert_msg(strstr(e.msg, ": a folder, not a topology file"), "%s", e.msg);
 }
 END_TEST
 
