@@ -463,6 +463,11 @@ static int restore(clnet_net *net, const float *buf, clnet_error *err)
     return CLNET_OK;
 }
 
+typedef void (*eval_progress_fn)(int64_t done, int64_t total, void *user);
+static int evaluate(clnet_net *net, const clnet_dataset *ds,
+                    clnet_eval_result *res, eval_progress_fn progress,
+                    void *user, clnet_error *err);
+
 int clnet_train(clnet_net *net, const clnet_dataset *train,
                 const clnet_dataset *test, const clnet_train_options *opt,
                 clnet_error *err)
@@ -610,7 +615,7 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         if (val) {
             clnet_eval_result ev = {0};
             double te = clnet_now();
-            rc = clnet_evaluate(net, val, &ev, err);
+            rc = evaluate(net, val, &ev, o->on_eval_progress, o->user, err);
             st.eval_seconds = clnet_now() - te;
             free(ev.confusion);
             if (rc)
@@ -649,7 +654,7 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
     /* with a split, the test set once, after training */
     if (!rc && val != test && test) {
         clnet_eval_result ev = {0};
-        rc = clnet_evaluate(net, test, &ev, err);
+        rc = evaluate(net, test, &ev, o->on_eval_progress, o->user, err);
         free(ev.confusion);
         if (!rc && o->on_test)
             o->on_test(ev.loss, ev.accuracy, o->user);
@@ -678,8 +683,20 @@ void clnet_eval_result_free(clnet_eval_result *res)
     res->confusion = NULL;
 }
 
+/* How often, at most, evaluate tells its progress. */
+#define EVAL_PROGRESS_SECONDS 0.1
+
 int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
                    clnet_eval_result *res, clnet_error *err)
+{
+    return evaluate(net, ds, res, NULL, NULL, err);
+}
+
+/* clnet_evaluate, telling progress (when given) the samples done: 0
+ * first, then at most every EVAL_PROGRESS_SECONDS, and all at the end. */
+static int evaluate(clnet_net *net, const clnet_dataset *ds,
+                    clnet_eval_result *res, eval_progress_fn progress,
+                    void *user, clnet_error *err)
 {
     clnet_error_clear(err);
     if (!net || !res)
@@ -698,6 +715,9 @@ int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
     clnet_step st = {0, 0, net->seed, net->step, 1.0};
     char perr[CLNET_ERRLEN] = "";
     const clnet_net_layer *last = &net->layers[net->nlayers - 1];
+    double told = progress ? clnet_now() : 0;
+    if (progress)
+        progress(0, ds->count, user);
     for (int32_t start = 0; start < ds->count; start += net->max_batch) {
         int32_t n = ds->count - start < net->max_batch ? ds->count - start
                                                        : net->max_batch;
@@ -720,6 +740,11 @@ int clnet_evaluate(clnet_net *net, const clnet_dataset *ds,
                 if (p[(size_t)b * k + c] > p[(size_t)b * k + best])
                     best = c;
             res->confusion[(size_t)net->batch_labels[b] * k + best]++;
+        }
+        if (progress && (start + n == ds->count ||
+                         clnet_now() - told >= EVAL_PROGRESS_SECONDS)) {
+            told = clnet_now();
+            progress(start + n, ds->count, user);
         }
     }
     res->loss = loss_sum / ds->count;

@@ -322,6 +322,11 @@ typedef struct {
      * the best epoch's weights (moving statistics included) come back */
     int32_t patience;
     void (*on_test)(double loss, double accuracy, void *user);
+    /* Called while the validation set (after each epoch) and, with
+     * val_split, the test set (after training) are evaluated: done of
+     * total samples, 0 before the first batch, then at most every 0.1 s,
+     * and total after the last batch; may be NULL */
+    void (*on_eval_progress)(int64_t done, int64_t total, void *user);
 } clnet_train_options;
 
 int clnet_train(clnet_net *net, const clnet_dataset *train,

@@ -429,6 +429,7 @@ static int cmd_train(const cli_options *o)
     run.save_best = o->save_best;
     t.on_epoch = on_epoch;
     t.on_progress = cli_progress_step;
+    t.on_eval_progress = cli_progress_eval;
     t.should_stop = should_stop;
     t.user = &run;
     catch_signals();

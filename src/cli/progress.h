@@ -1,5 +1,7 @@
-/* Keras-style training progress: a bar redrawn in place on a terminal,
- * plain lines at every tenth of an epoch otherwise. */
+/* Keras-style training progress: on a terminal one line per epoch,
+ * redrawn in place (training steps, then the validation pass) and ended
+ * by the epoch's figures, every line cut down to the terminal's width
+ * less one column; plain lines at every tenth of an epoch otherwise. */
 #ifndef CLNET_CLI_PROGRESS_H
 #define CLNET_CLI_PROGRESS_H
 
@@ -14,6 +16,12 @@ typedef struct {
     int32_t epochs;
     double last_draw;
     int64_t last_tenth;
+    int32_t epoch;     /* the epoch whose header is out; 0: none yet */
+    int64_t steps;     /* its steps, for the epoch line's count */
+    int drawn;         /* a redrawn line is on the screen, not ended */
+    int validating;    /* the epoch's steps are done, its line not out:
+                          an evaluation now is its validation pass */
+    double eval_start;
     /* --log-json, or NULL: opened at the first epoch's line, so a run
      * that fails before it leaves an old log as it was; appended to when
      * resuming */
@@ -29,6 +37,9 @@ void cli_progress_init(cli_progress *p, FILE *out, int32_t epochs, int quiet,
 int cli_progress_close(cli_progress *p);
 void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
                        double accuracy, double seconds, void *user);
+/* clnet_train_options.on_eval_progress: "Validating" (after an epoch's
+ * steps) or "Testing" (after training) with a bar, on a terminal only. */
+void cli_progress_eval(int64_t done, int64_t total, void *user);
 void cli_progress_epoch(const clnet_epoch_stats *s, void *user);
 /* The test set's figures after a run with a validation split: printed,
  * and logged as one last object {"test_loss", "test_accuracy"}. */
