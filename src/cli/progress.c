@@ -1,4 +1,5 @@
 /* Keras-style training progress and the --log-json writer. */
+
 #define _POSIX_C_SOURCE 200809L
 #include "progress.h"
 
@@ -8,9 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "../internal.h"
+/* Seconds on the monotonic clock, for redraw pacing and ETAs. */
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 /* The bar is 30 columns where the terminal has room, down to 10 */
 #define BAR_MAX 30
@@ -222,7 +230,7 @@ void cli_progress_step(int32_t epoch, int64_t step, int64_t steps, double loss,
         }
         return;
     }
-    double now = clnet_now();
+    double now = now_seconds();
     if (step != steps && p->drawn && now - p->last_draw < REDRAW_SECONDS)
         return;
     p->last_draw = now;
@@ -269,7 +277,7 @@ void cli_progress_eval(int64_t done, int64_t total, void *user)
     cli_progress *p = user;
     if (p->quiet || !p->tty)
         return;
-    double now = clnet_now();
+    double now = now_seconds();
     if (done == 0)
         p->eval_start = now;
     if (done >= total) {
