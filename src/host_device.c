@@ -7,6 +7,40 @@
 
 #include "net.h"
 
+/* The vector instructions the native backend was compiled for (the
+ * build's -march: `native` by default), as its "driver": the plugins are
+ * built with the same flags as this file. */
+#if defined(__AVX512F__)
+#define HOST_ISA "AVX-512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define HOST_ISA "AVX2+FMA"
+#elif defined(__AVX__)
+#define HOST_ISA "AVX"
+#elif defined(__SSE2__)
+#define HOST_ISA "SSE2"
+#elif defined(__ARM_NEON)
+#define HOST_ISA "NEON"
+#else
+#define HOST_ISA "scalar"
+#endif
+
+/* `key`'s value on a /proc/cpuinfo line ("key\t: value"), or NULL. */
+static const char *cpuinfo_value(const char *line, const char *key)
+{
+    size_t n = strlen(key);
+    if (strncmp(line, key, n) || (line[n] != ' ' && line[n] != '\t' &&
+                                  line[n] != ':'))
+        return NULL;
+    const char *colon = strchr(line, ':');
+    return colon ? colon + 1 + (colon[1] == ' ') : NULL;
+}
+
+static void copy_value(char *dst, size_t len, const char *v)
+{
+    snprintf(dst, len, "%s", v);
+    dst[strcspn(dst, "\n")] = '\0';
+}
+
 static int host_list(clnet_device_info *out, int32_t max, char *err)
 {
     (void)err;
@@ -17,18 +51,27 @@ static int host_list(clnet_device_info *out, int32_t max, char *err)
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (f) {
         char line[512];
-        while (fgets(line, sizeof line, f)) {
-            char *colon = strchr(line, ':');
-            if (!strncmp(line, "model name", 10) && colon) {
-                snprintf(out->name, sizeof out->name, "%s", colon + 2);
-                out->name[strcspn(out->name, "\n")] = '\0';
-                break;
+        int named = 0, vendor = 0;
+        const char *v;
+        /* the first processor's lines; x86 and ARM words */
+        while ((!named || !vendor) && fgets(line, sizeof line, f)) {
+            if (!named && ((v = cpuinfo_value(line, "model name")) ||
+                           (v = cpuinfo_value(line, "Model")))) {
+                copy_value(out->name, sizeof out->name, v);
+                named = 1;
+            } else if (!vendor && ((v = cpuinfo_value(line, "vendor_id")) ||
+                                   (v = cpuinfo_value(line,
+                                                      "CPU implementer")))) {
+                copy_value(out->vendor, sizeof out->vendor, v);
+                vendor = 1;
             }
         }
         fclose(f);
     }
     snprintf(out->type, sizeof out->type, "CPU");
     snprintf(out->platform, sizeof out->platform, "native");
+    snprintf(out->driver_version, sizeof out->driver_version,
+             "native, %s", HOST_ISA);
     out->compute_units = (int32_t)sysconf(_SC_NPROCESSORS_ONLN);
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     if (pages > 0 && psize > 0)

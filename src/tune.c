@@ -12,6 +12,7 @@
 #include "tune.h"
 
 #define MATCH_TOLERANCE 1e-3
+#define TOLERANCE_TEXT "1e-3"
 
 static double rel_error(const float *a, const float *b, size_t n)
 {
@@ -62,33 +63,78 @@ static int list_choices(const clnet_registry *r, const clnet_plugin *p,
     return n;
 }
 
+/* "13x13x64 -> 11x11x128, 3x3, stride 2, on cpu": what the layer
+ * computes, for the report. */
+static void describe(const clnet_net *net, const clnet_net_layer *L,
+                     char *out, size_t len)
+{
+    int n = snprintf(out, len, "%dx%dx%d -> %dx%dx%d", L->in[0].h, L->in[0].w,
+                     L->in[0].c, L->out.h, L->out.w, L->out.c);
+    const clnet_plugin *k = L->kind;
+    for (int s = 0; k && s < k->nsettings && n > 0 && (size_t)n < len; s++) {
+        const clnet_setting_spec *sp = &k->settings[s];
+        const clnet_value *v = &L->settings[s];
+        if (sp->type != CLNET_SET_SIZE2)
+            continue;
+        if (!strcmp(sp->key, "kernel") || !strcmp(sp->key, "pool"))
+            n += snprintf(out + n, len - (size_t)n, ", %dx%d", v->i[0],
+                          v->i[1]);
+        else if (!strcmp(sp->key, "strides") && (v->i[0] != 1 || v->i[1] != 1))
+            n += snprintf(out + n, len - (size_t)n, ", stride %dx%d", v->i[0],
+                          v->i[1]);
+    }
+    if (n > 0 && (size_t)n < len)
+        snprintf(out + n, len - (size_t)n, ", on %s",
+                 net->backends[L->bk].name);
+}
+
+#define SLOW_BUILD_SECONDS 0.5
+
+/* Times every choice of layer i, one line as they finish ("conv2d_2
+ * (...): winograd 3.6 ms, gemm 5.1 ms -> winograd (...)"), flushed after
+ * each, so that a tune whose OpenCL kernels are compiled cold shows its
+ * progress. *stored is set when a choice went into the cache. */
 static int tune_layer(const clnet_topology *t, const clnet_registry *r,
                       const clnet_build_options *o, const clnet_net *base,
-                      int i, int32_t steps, FILE *report, clnet_error *err)
+                      int i, int32_t steps, FILE *report, int *stored,
+                      clnet_error *err)
 {
     const clnet_net_layer *L = &base->layers[i];
     const clnet_plugin *p = L->plugin;
     const clnet_backend *bk = &base->backends[L->bk];
     size_t n = (size_t)base->max_batch * L->out_size;
     float *ref = malloc(n * sizeof *ref), *out = malloc(n * sizeof *out);
-    if (!ref || !out) {
+    /* why the choices that cannot run this layer cannot, after the line */
+    size_t notes_len = 4096;
+    char *notes = calloc(1, notes_len);
+    if (!ref || !out || !notes) {
         free(ref);
         free(out);
+        free(notes);
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
     }
     static char choices[MAX_CHOICES][96];
     int nchoices = list_choices(r, p, choices, MAX_CHOICES);
-    int have_ref = 0, tried = 0, rc = CLNET_OK;
-    double best_ms = 0;
-    char best[96] = "";
+    int have_ref = 0, tried = 0, shown = 0, rc = CLNET_OK;
+    double best_ms = 0, best_error = 0;
+    char best[96] = "", ref_name[96] = "";
+    if (report) {
+        char what[256];
+        describe(base, L, what, sizeof what);
+        fprintf(report, "%s (%s): ", L->name, what);
+        fflush(report);
+    }
     for (int c = 0; c < nchoices && !rc; c++) {
         const char *choice = choices[c];
         clnet_error e;
+        double t0 = clnet_now();
         clnet_net *net = build_with(t, r, o, L->name, p->backend, choice, &e);
+        double built = clnet_now() - t0;
         if (!net) {
-            if (report)
-                fprintf(report, "%s: %s/%s cannot run it: %s\n", L->name,
-                        p->backend, choice, e.msg);
+            size_t used = strlen(notes);
+            snprintf(notes + used, notes_len - used,
+                     "  %s/%s cannot run %s: %s\n", p->backend, choice,
+                     L->name, e.msg);
             continue;
         }
         tried++;
@@ -98,19 +144,30 @@ static int tune_layer(const clnet_topology *t, const clnet_registry *r,
             rc = clnet_net_read_output(net, i, net->max_batch,
                                        have_ref ? out : ref, err);
         double error = have_ref && !rc ? rel_error(ref, out, n) : 0;
+        if (!have_ref && !rc)
+            snprintf(ref_name, sizeof ref_name, "%.95s", choice);
         clnet_bench_result res;
         if (!rc)
             rc = clnet_bench(net, steps, &res, err);
         if (!rc) {
             double ms = res.layers[i].forward_ms + res.layers[i].backward_ms;
             int ok = error <= MATCH_TOLERANCE;
-            if (report)
-                fprintf(report, "%s: %s/%s %.3f ms forward + backward%s\n",
-                        L->name, p->backend, choice, ms,
-                        ok ? "" : " (refused: its output differs)");
+            if (report) {
+                fprintf(report, "%s%s %.3f ms", shown++ ? ", " : "", choice,
+                        ms);
+                if (built >= SLOW_BUILD_SECONDS)
+                    fprintf(report, " (built in %.1f s)", built);
+                if (!ok)
+                    fprintf(report, " (refused: its output differs from "
+                                    "%s's by %.2g, over the tolerance "
+                                    TOLERANCE_TEXT ")",
+                            ref_name, error);
+                fflush(report);
+            }
             if (ok && (!best[0] || ms < best_ms)) {
                 snprintf(best, sizeof best, "%.95s", choice);
                 best_ms = ms;
+                best_error = error;
             }
             clnet_bench_free(&res);
         }
@@ -119,12 +176,31 @@ static int tune_layer(const clnet_topology *t, const clnet_registry *r,
     }
     if (!rc && best[0] && tried > 1) {
         rc = clnet_tune_store(bk, p->kind, L->tune_key, best, err);
-        if (!rc && report)
-            fprintf(report, "%s: chose %s/%s for %s on %s\n", L->name,
-                    p->backend, best, L->tune_key, bk->info.name);
+        if (!rc) {
+            *stored = 1;
+            if (report && !strcmp(best, ref_name))
+                fprintf(report, " -> %s (the reference: the others' "
+                                "outputs were checked against it, within "
+                                TOLERANCE_TEXT ")\n",
+                        best);
+            else if (report)
+                fprintf(report, " -> %s (its output matches %s's within "
+                                TOLERANCE_TEXT ": relative error %.2g)\n",
+                        best, ref_name, best_error);
+        }
+    } else if (!rc && report && best[0]) {
+        fprintf(report, " -> %s, the only one that runs it; nothing cached\n",
+                best);
+    } else if (!rc && report) {
+        fprintf(report, "%sno implementation runs it\n", shown ? "; " : "");
     }
+    if (rc && report)
+        fprintf(report, "%sfailed\n", shown ? "; " : "");
+    if (report)
+        fputs(notes, report);
     free(ref);
     free(out);
+    free(notes);
     return rc;
 }
 
@@ -137,10 +213,21 @@ int clnet_tune(const clnet_topology *t, const clnet_registry *r,
         return clnet_fail(err, CLNET_E_ARG, "clnet_tune: bad argument");
     clnet_build_options defaults = {0};
     const clnet_build_options *o = opt ? opt : &defaults;
+    if (report) {
+        /* before the first build, which compiles a cold OpenCL cache's
+         * kernels */
+        fprintf(report, "Tuning %s on %s: timing each implementation (and "
+                        "parameter set) of every layer that has several, "
+                        "forward + backward per batch, over %d step%s "
+                        "after warm-up\n",
+                t->file ? t->file : "the network",
+                o->device ? o->device : "cpu", steps, steps == 1 ? "" : "s");
+        fflush(report);
+    }
     clnet_net *base = clnet_net_build(t, r, o, err);
     if (!base)
         return err ? err->status : CLNET_E_ARG;
-    int rc = CLNET_OK, tuned = 0;
+    int rc = CLNET_OK, tuned = 0, stored = 0;
     for (int i = 0; i < base->nlayers && !rc; i++) {
         const clnet_plugin *p = base->layers[i].plugin;
         if (!p)
@@ -149,12 +236,20 @@ int clnet_tune(const clnet_topology *t, const clnet_registry *r,
         if (list_choices(r, p, choices, MAX_CHOICES) < 2)
             continue;
         tuned++;
-        rc = tune_layer(t, r, o, base, i, steps, report, err);
+        int one = 0;
+        rc = tune_layer(t, r, o, base, i, steps, report, &one, err);
+        stored += one;
     }
+    char path[1024];
     if (!rc && report && !tuned)
         fprintf(report, "no layer has more than one implementation or "
                         "parameter set on its "
                         "backend; nothing to tune\n");
+    else if (!rc && report && stored &&
+             clnet_tune_cache_file(path, sizeof path) == 0)
+        fprintf(report, "Wrote %d choice%s to %s (keyed by device, driver "
+                        "and layer shape; later builds read it)\n",
+                stored, stored == 1 ? "" : "s", path);
     clnet_net_free(base);
     return rc;
 }

@@ -43,6 +43,11 @@ static int cache_path(char *out, size_t len, int create)
     return 0;
 }
 
+int clnet_tune_cache_file(char *out, size_t len)
+{
+    return cache_path(out, len, 0);
+}
+
 void clnet_tune_key(const clnet_create_args *args, const char *kind,
                     int32_t batch, char *out, size_t len)
 {

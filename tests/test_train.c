@@ -237,13 +237,31 @@ START_TEST(tune_records_and_build_reads_the_choice)
     ck_assert_msg(clnet_tune(t, test_registry(), &o, 2, report, &e) == 0,
                   "%s", e.msg);
     fclose(report);
-    ck_assert_ptr_nonnull(strstr(buf, "conv2d_1: cpu/gemm"));
-    ck_assert_ptr_nonnull(strstr(buf, "conv2d_1: cpu/direct"));
-    ck_assert_ptr_nonnull(strstr(buf, "conv2d_1: chose cpu/"));
-    int direct = strstr(buf, "chose cpu/direct") != NULL;
-    free(buf);
-    char path[700];
+    /* in words: the layer, each implementation's time, the choice, the
+     * tolerance check, where the cache went */
+    const char *line1 = strstr(buf, "conv2d_1 (12x12x1 -> 10x10x8, 3x3, on "
+                                    "cpu): ");
+    ck_assert_msg(line1 != NULL, "no layer line in:\n%s", buf);
+    const char *end1 = strchr(line1, '\n');
+    ck_assert_ptr_nonnull(end1);
+    char l1[1024];
+    snprintf(l1, sizeof l1, "%.*s", (int)(end1 - line1), line1);
+    ck_assert_msg(strstr(l1, "gemm ") && strstr(l1, "direct ") &&
+                      strstr(l1, " ms, "),
+                  "%s", l1);
+    const char *arrow = strstr(strstr(l1, "): "), " -> ");
+    ck_assert_msg(arrow != NULL, "%s", l1);
+    int direct = !strncmp(arrow + 4, "direct", 6);
+    ck_assert_msg(direct || !strncmp(arrow + 4, "gemm", 4), "%s", l1);
+    ck_assert_msg(strstr(arrow, "within 1e-3"), "%s", l1);
+    /* winograd takes channels in 16s: said so, below the line */
+    ck_assert_msg(strstr(buf, "  cpu/winograd cannot run conv2d_1: "), "%s",
+                  buf);
+    char path[700], wrote[800];
     snprintf(path, sizeof path, "%s/tune.tsv", dir);
+    snprintf(wrote, sizeof wrote, "Wrote 1 choice to %s (", path);
+    ck_assert_msg(strstr(buf, wrote), "'%s' not in:\n%s", wrote, buf);
+    free(buf);
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     char line[1024];

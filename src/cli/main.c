@@ -15,6 +15,7 @@
 #include "bench_cmd.h"
 #include "json.h"
 #include "options.h"
+#include "plugins_cmd.h"
 #include "progress.h"
 
 #define DEFAULT_CHECKPOINT "clnet-model.ckpt"
@@ -31,37 +32,6 @@ static clnet_registry *open_registry(clnet_error *e)
     for (int i = 0; r && i < clnet_registry_refused_count(r); i++)
         fprintf(stderr, "clnet: warning: %s\n", clnet_registry_refused(r, i));
     return r;
-}
-
-static int cmd_plugins(void)
-{
-    clnet_error e;
-    clnet_registry *r = clnet_registry_open(&e);
-    if (!r)
-        return fail(&e);
-    /* the kind and implementation columns as wide as their longest entry */
-    int wk = 4, wi = 14;
-    for (int i = 0; i < clnet_registry_count(r); i++) {
-        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
-        int k = (int)strlen(p->kind), m = (int)strlen(p->impl);
-        wk = k > wk ? k : wk;
-        wi = m > wi ? m : wi;
-    }
-    printf("%-*s %-8s %-*s %-4s %s\n", wk, "KIND", "BACKEND", wi,
-           "IMPLEMENTATION", "ABI", "PATH");
-    for (int i = 0; i < clnet_registry_count(r); i++) {
-        const char *path;
-        const clnet_plugin *p = clnet_registry_get(r, i, &path);
-        /* a kind's definition belongs to no backend */
-        int def = p->role == CLNET_ROLE_KIND;
-        printf("%-*s %-8s %-*s %-4u %s\n", wk, p->kind,
-               def ? "(kind)" : p->backend, wi, def ? "definition" : p->impl,
-               p->abi_version, path);
-    }
-    for (int i = 0; i < clnet_registry_refused_count(r); i++)
-        printf("refused: %s\n", clnet_registry_refused(r, i));
-    clnet_registry_free(r);
-    return 0;
 }
 
 static void print_devices(const char *backend, const clnet_device_info *d,
@@ -713,7 +683,7 @@ int main(int argc, char **argv)
     int rc = cli_parse(argc, argv, &o, &done);
     if (rc == 0 && !done) {
         if (!strcmp(o.command, "plugins"))
-            rc = cmd_plugins();
+            rc = cli_plugins();
         else if (!strcmp(o.command, "devices"))
             rc = cmd_devices();
         else if (!strcmp(o.command, "summary"))

@@ -119,6 +119,9 @@ static const option_spec options[] = {
      "stop once validation accuracy reaches ACC (0 to 1), e.g. 0.99"},
     {"steps", C_BENCH | C_TUNE, "N",
      "timed steps after warm-up (default 20 for bench, 5 for tune)"},
+    {"repeats", C_BENCH, "N",
+     "timed rounds of --steps steps (default 3): the figures are "
+     "their medians; --json adds each figure's min, median and max"},
     {"autotune", C_TRAIN | C_BENCH, NULL,
      "run tune first (choices are cached for later runs)"},
     {"json", C_BENCH, "FILE",
@@ -501,6 +504,10 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "steps")) {
         rc = parse_number(name, v, 1, 100000, &x);
         o->steps = (int32_t)x;
+    }
+    else if (!strcmp(name, "repeats")) {
+        rc = parse_number(name, v, 1, 1000, &x);
+        o->repeats = (int32_t)x;
     }
     else if (!strcmp(name, "seed")) {
         rc = parse_number(name, v, 0, 0x7fffffffffffffffll, &x);

@@ -20,6 +20,7 @@ typedef struct {
     uint64_t seed, max_memory;
     double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;
+    int32_t repeats; /* bench: timed rounds, 0: the default */
     int invert, quiet, autotune, strict, no_fuse;
     const char *format; /* --format, NULL: detected */
     int coarse;         /* --labels coarse */
