@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "clnet/clnet.h"
+#include "clnet/plugin.h"
 
 #if defined(__GNUC__)
 #define CLNET_PRINTF(a, b) __attribute__((format(printf, a, b)))

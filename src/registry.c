@@ -74,6 +74,32 @@ const clnet_plugin *clnet_registry_get(const clnet_registry *r, int i,
     return r->entries[i].plugin;
 }
 
+int clnet_registry_info(const clnet_registry *r, int i,
+                        clnet_plugin_info *info, clnet_error *err)
+{
+    clnet_error_clear(err);
+    if (!r || !info || i < 0 || i >= r->count)
+        return clnet_fail(err, CLNET_E_ARG,
+                          "clnet_registry_info: no plugin %d (the registry "
+                          "holds %d)",
+                          i, r ? r->count : 0);
+    const clnet_plugin *p = r->entries[i].plugin;
+    static const char *const roles[] = {"", "layer", "loss", "optimizer",
+                                        "device", "kind"};
+    int kind = p->role == CLNET_ROLE_KIND;
+    *info = (clnet_plugin_info){
+        .kind = p->kind ? p->kind : "",
+        .backend = kind || !p->backend ? "" : p->backend,
+        .impl = kind || !p->impl ? "" : p->impl,
+        .role = (unsigned)p->role < sizeof roles / sizeof *roles
+                    ? roles[p->role]
+                    : "",
+        .summary = p->summary ? p->summary : "",
+        .path = r->entries[i].path ? r->entries[i].path : "",
+        .abi = p->abi_version};
+    return CLNET_OK;
+}
+
 const clnet_plugin *clnet_registry_find(const clnet_registry *r,
                                         const char *kind, const char *backend)
 {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "clnet/clnet.h"
+#include "clnet/plugin.h"
 
 /* A fresh folder under the build's temporary space; removed at exit. */
 const char *test_tmpdir(void);

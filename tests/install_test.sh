@@ -25,6 +25,12 @@ sanitize=()
 "${CC:-cc}" -std=c11 -Wall -Werror "${sanitize[@]}" $cflags \
     "$src/tests/install/external.c" $libs -Wl,-rpath,"$libdir" \
     -o "$stage/external"
+# clnet.h alone does not expose the plugin ABI
+if printf '#include <clnet/clnet.h>\nconst clnet_plugin *p;\n' |
+   "${CC:-cc}" -std=c11 -fsyntax-only $cflags -x c - 2> /dev/null; then
+    echo "install_test: clnet.h exposes the plugin ABI (clnet_plugin)"
+    exit 1
+fi
 "$stage/external"
 clnet="$prefix/bin/clnet"
 "$clnet" --version

@@ -37,7 +37,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "plugin.h"
+#include "types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -102,11 +102,22 @@ clnet_registry *clnet_registry_new(clnet_error *err);
 int clnet_registry_add_dir(clnet_registry *r, const char *dir,
                            clnet_error *err);
 int clnet_registry_count(const clnet_registry *r);
-const clnet_plugin *clnet_registry_get(const clnet_registry *r, int i,
-                                       const char **path);
-const clnet_plugin *clnet_registry_find(const clnet_registry *r,
-                                        const char *kind,
-                                        const char *backend);
+/* What a loaded plugin is, for listing them (the structs themselves are
+ * the plugin ABI's, include/clnet/plugin.h). The strings live as long as
+ * the registry. */
+typedef struct {
+    const char *kind;    /* the layer kind, loss or optimizer: "conv2d" */
+    const char *backend; /* "cpu", "opencl"; "" for a kind's definition */
+    const char *impl;    /* "winograd"; "" for a kind's definition */
+    const char *role;    /* "layer", "kind", "loss", "optimizer", "device" */
+    const char *summary; /* one line about it */
+    const char *path;    /* the shared object it came from */
+    unsigned abi;        /* the plugin ABI version it was built for */
+} clnet_plugin_info;
+/* Fills info for the i-th plugin (0 to clnet_registry_count - 1);
+ * CLNET_E_ARG for an index out of range. */
+int clnet_registry_info(const clnet_registry *r, int i,
+                        clnet_plugin_info *info, clnet_error *err);
 int clnet_registry_refused_count(const clnet_registry *r);
 const char *clnet_registry_refused(const clnet_registry *r, int i);
 void clnet_registry_free(clnet_registry *r);

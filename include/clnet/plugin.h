@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "types.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -43,7 +45,6 @@ extern "C" {
 #define CLNET_MAX_PARAMS 4
 #define CLNET_MAX_INPUTS 16
 #define CLNET_MAX_SETTINGS 16
-#define CLNET_ERRLEN 512
 /* The most elements any one tensor may hold: a layer's output or input
  * gradient over max_batch samples, a parameter, a plugin's scratch. OpenCL
  * kernels index with int. The core refuses a network whose input batch,
@@ -76,10 +77,6 @@ typedef enum {
     CLNET_ROLE_KIND = 5    /* a layer kind's definition, no kernels */
 } clnet_role;
 
-/* Per-sample shape; n is the batch dimension where a count is meant. */
-typedef struct {
-    int32_t h, w, c;
-} clnet_shape;
 
 /* Setting types a plugin may declare. The core parses and validates the
  * text of the topology file against them, so every plugin gets the same
@@ -294,14 +291,6 @@ typedef struct {
                   char *err);
 } clnet_optimizer_ops;
 
-/* One device a backend can run on, as `clnet devices` lists it. */
-typedef struct {
-    char name[128], vendor[128], platform[128], type[16];
-    char driver_version[64], c_version[64];
-    int32_t compute_units;
-    uint64_t global_mem, local_mem, max_alloc, max_work_group;
-    uint64_t base_align; /* bytes a view's offset must be a multiple of */
-} clnet_device_info;
 
 /* A backend's device plugin: finds devices, opens one, and owns its
  * memory. Copies are blocking, so the host may reuse `src` at once. */
@@ -369,6 +358,24 @@ typedef struct clnet_plugin {
 } clnet_plugin;
 
 typedef const clnet_plugin *(*clnet_plugin_entry_fn)(void);
+
+/* The core's registry as plugin code and the project's own tests see it:
+ * the loaded plugin structs themselves (programs that only use the
+ * library read clnet_registry_info in clnet.h instead). */
+typedef struct clnet_registry clnet_registry;
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+/* The i-th plugin (0 to clnet_registry_count - 1) and its file, or NULL. */
+const clnet_plugin *clnet_registry_get(const clnet_registry *r, int i,
+                                       const char **path);
+/* The first plugin of `kind` on `backend` (NULL: any backend), or NULL. */
+const clnet_plugin *clnet_registry_find(const clnet_registry *r,
+                                        const char *kind,
+                                        const char *backend);
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -315,12 +315,13 @@ int cli_bench(const cli_options *o, cli_open_net_fn open_net, cli_fail_fn fail)
         snprintf(labels[n++], sizeof labels[0], "cpu");
         clnet_device_info d[64];
         for (int p = 0; p < clnet_registry_count(r); p++) {
-            const clnet_plugin *q = clnet_registry_get(r, p, NULL);
-            if (q->role != CLNET_ROLE_DEVICE)
+            clnet_plugin_info q;
+            if (clnet_registry_info(r, p, &q, NULL) ||
+                strcmp(q.role, "device"))
                 continue;
-            int nd = clnet_devices(r, q->backend, d, 64, &e);
+            int nd = clnet_devices(r, q.backend, d, 64, &e);
             for (int i = 0; i < nd && i < 64 && n < 65; i++)
-                snprintf(labels[n++], sizeof labels[0], "%s:%d", q->backend,
+                snprintf(labels[n++], sizeof labels[0], "%s:%d", q.backend,
                          i);
         }
     } else {

@@ -67,18 +67,18 @@ static int cmd_devices(void)
     print_devices("cpu", d, n < 64 ? n : 64);
     int device_plugins = 0;
     for (int i = 0; i < clnet_registry_count(r); i++) {
-        const clnet_plugin *p = clnet_registry_get(r, i, NULL);
-        if (p->role != CLNET_ROLE_DEVICE)
+        clnet_plugin_info p;
+        if (clnet_registry_info(r, i, &p, NULL) || strcmp(p.role, "device"))
             continue;
         device_plugins++;
-        n = clnet_devices(r, p->backend, d, 64, &e);
+        n = clnet_devices(r, p.backend, d, 64, &e);
         if (n < 0)
-            printf("%s: %s\n", p->backend, e.msg);
+            printf("%s: %s\n", p.backend, e.msg);
         else if (n == 0)
-            printf("%s: no platform or device was found (%s)\n", p->backend,
-                   p->summary);
+            printf("%s: no platform or device was found (%s)\n", p.backend,
+                   p.summary);
         else
-            print_devices(p->backend, d, n < 64 ? n : 64);
+            print_devices(p.backend, d, n < 64 ? n : 64);
     }
     if (!device_plugins)
         printf("no device plugin is loaded (clnet built without OpenCL?), so "

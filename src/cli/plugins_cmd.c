@@ -10,26 +10,22 @@
 #include "clnet/clnet.h"
 #include "options.h"
 
-typedef struct {
-    const clnet_plugin *p;
-    const char *path;
-} entry;
+typedef clnet_plugin_info entry;
 
 /* By kind; within a kind its definition first, then by backend and
  * implementation, then path (a plugin loaded from two folders). */
 static int by_kind(const void *a, const void *b)
 {
     const entry *x = a, *y = b;
-    int c = strcmp(x->p->kind, y->p->kind);
+    int c = strcmp(x->kind, y->kind);
     if (c)
         return c;
-    int dx = x->p->role == CLNET_ROLE_KIND, dy = y->p->role == CLNET_ROLE_KIND;
+    int dx = !strcmp(x->role, "kind"), dy = !strcmp(y->role, "kind");
     if (dx != dy)
         return dy - dx;
-    if ((c = strcmp(x->p->backend, y->p->backend)) ||
-        (c = strcmp(x->p->impl, y->p->impl)))
+    if ((c = strcmp(x->backend, y->backend)) || (c = strcmp(x->impl, y->impl)))
         return c;
-    return strcmp(x->path ? x->path : "", y->path ? y->path : "");
+    return strcmp(x->path, y->path);
 }
 
 /* The registry's messages read "PATH: refused: WHY" (some "refused
@@ -64,8 +60,8 @@ int cli_plugins(void)
     /* the kind and implementation columns as wide as their longest entry */
     int wk = 4, wi = 14;
     for (int i = 0; i < n; i++) {
-        list[i].p = clnet_registry_get(r, i, &list[i].path);
-        int k = (int)strlen(list[i].p->kind), m = (int)strlen(list[i].p->impl);
+        clnet_registry_info(r, i, &list[i], NULL);
+        int k = (int)strlen(list[i].kind), m = (int)strlen(list[i].impl);
         wk = k > wk ? k : wk;
         wi = m > wi ? m : wi;
     }
@@ -73,12 +69,12 @@ int cli_plugins(void)
     printf("%-*s %-8s %-*s %-4s %s\n", wk, "KIND", "BACKEND", wi,
            "IMPLEMENTATION", "ABI", "PATH");
     for (int i = 0; i < n; i++) {
-        const clnet_plugin *p = list[i].p;
+        const entry *p = &list[i];
         /* a kind's definition belongs to no backend */
-        int def = p->role == CLNET_ROLE_KIND;
+        int def = !strcmp(p->role, "kind");
         printf("%-*s %-8s %-*s %-4u %s\n", wk, p->kind,
                def ? "(kind)" : p->backend, wi, def ? "definition" : p->impl,
-               p->abi_version, list[i].path ? list[i].path : "");
+               p->abi, p->path);
     }
     for (int i = 0; i < clnet_registry_refused_count(r); i++)
         print_refused(clnet_registry_refused(r, i));
