@@ -37,6 +37,18 @@ typedef struct {
     clnet_topo_setting *settings;
 } clnet_topo_line;
 
+/* Every non-empty line of a topology-syntax text (topology files and the
+ * configuration file): a word, then key=value settings, '#' comments,
+ * each with where it stood in `file`; clnet_lines_free frees them. */
+int clnet_lines_parse(const char *text, const char *file,
+                      clnet_topo_line **out, int *count, clnet_error *err);
+void clnet_lines_free(clnet_topo_line *lines, int count);
+/* A whole text file for the line parser, NUL-terminated (malloc'd): at
+ * most 1 MiB, no NUL byte; `what` names it in messages ("topology
+ * file"). */
+char *clnet_read_text_file(const char *path, const char *what,
+                           clnet_error *err);
+
 struct clnet_topology {
     char *file;
     int nlayers;

@@ -141,6 +141,61 @@ static int parse_line(const char *file, int lineno, const char *s, size_t n,
     return have_kind;
 }
 
+int clnet_lines_parse(const char *text, const char *file,
+                      clnet_topo_line **out, int *count, clnet_error *err)
+{
+    *out = NULL;
+    *count = 0;
+    const char *p = text;
+    /* editors on Windows start UTF-8 files with a byte-order mark */
+    if (strncmp(p, "\xef\xbb\xbf", 3) == 0)
+        p += 3;
+    int lineno = 0, cap = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        lineno++;
+        clnet_topo_line line;
+        clnet_strset keys;
+        int r = clnet_strset_init(&keys, 8) ? -2 : 0;
+        if (!r) {
+            r = parse_line(file, lineno, p, n, &line, &keys, err);
+            clnet_strset_free(&keys);
+        } else {
+            memset(&line, 0, sizeof line);
+        }
+        if (r == 1 && *count == cap) {
+            cap = cap ? 2 * cap : 16;
+            clnet_topo_line *grown = realloc(*out, sizeof *grown * (size_t)cap);
+            if (!grown)
+                r = -2;
+            else
+                *out = grown;
+        }
+        if (r < 0) {
+            free_line(&line);
+            if (r == -2)
+                clnet_fail(err, CLNET_E_NOMEM, "out of memory reading %s",
+                           file);
+            clnet_lines_free(*out, *count);
+            *out = NULL;
+            *count = 0;
+            return err ? err->status : CLNET_E_PARSE;
+        }
+        if (r == 1)
+            (*out)[(*count)++] = line;
+        p = nl ? nl + 1 : p + n;
+    }
+    return CLNET_OK;
+}
+
+void clnet_lines_free(clnet_topo_line *lines, int count)
+{
+    for (int i = 0; lines && i < count; i++)
+        free_line(&lines[i]);
+    free(lines);
+}
+
 clnet_topology *clnet_topology_parse(const char *text, const char *name,
                                      clnet_error *err)
 {
@@ -155,61 +210,31 @@ clnet_topology *clnet_topology_parse(const char *text, const char *name,
         clnet_fail(err, CLNET_E_NOMEM, "out of memory reading %s", name);
         return NULL;
     }
-    const char *p = text;
-    /* editors on Windows start UTF-8 files with a byte-order mark */
-    if (strncmp(p, "\xef\xbb\xbf", 3) == 0)
-        p += 3;
-    int lineno = 0, cap = 0;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        lineno++;
-        clnet_topo_line line;
-        clnet_strset keys;
-        int r = clnet_strset_init(&keys, 8) ? -2 : 0;
-        if (!r) {
-            r = parse_line(t->file, lineno, p, n, &line, &keys, err);
-            clnet_strset_free(&keys);
-        } else {
-            memset(&line, 0, sizeof line);
+    clnet_topo_line *lines;
+    int n;
+    if (clnet_lines_parse(text, t->file, &lines, &n, err)) {
+        clnet_topology_free(t);
+        return NULL;
+    }
+    /* the layers in order; the one train line apart */
+    t->layers = lines;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(lines[i].kind, "train") != 0) {
+            t->layers[t->nlayers++] = lines[i];
+            continue;
         }
-        if (r < 0) {
-            free_line(&line);
-            if (r == -2)
-                clnet_fail(err, CLNET_E_NOMEM, "out of memory reading %s",
-                           name);
+        if (t->has_train) {
+            clnet_fail(err, CLNET_E_PARSE,
+                       "%s:%d:1: a second 'train' line (the first is on "
+                       "line %d); merge them into one",
+                       t->file, lines[i].line, t->train.line);
+            for (int j = i; j < n; j++)
+                free_line(&lines[j]);
             clnet_topology_free(t);
             return NULL;
         }
-        if (r == 1 && strcmp(line.kind, "train") == 0) {
-            if (t->has_train) {
-                clnet_fail(err, CLNET_E_PARSE,
-                           "%s:%d:1: a second 'train' line (the first is on "
-                           "line %d); merge them into one",
-                           t->file, lineno, t->train.line);
-                free_line(&line);
-                clnet_topology_free(t);
-                return NULL;
-            }
-            t->train = line;
-            t->has_train = 1;
-        } else if (r == 1) {
-            if (t->nlayers == cap) {
-                cap = cap ? 2 * cap : 16;
-                clnet_topo_line *grown =
-                    realloc(t->layers, sizeof *grown * (size_t)cap);
-                if (!grown) {
-                    free_line(&line);
-                    clnet_topology_free(t);
-                    clnet_fail(err, CLNET_E_NOMEM, "out of memory reading %s",
-                               name);
-                    return NULL;
-                }
-                t->layers = grown;
-            }
-            t->layers[t->nlayers++] = line;
-        }
-        p = nl ? nl + 1 : p + n;
+        t->train = lines[i];
+        t->has_train = 1;
     }
     if (t->nlayers == 0) {
         clnet_fail(err, CLNET_E_PARSE,
@@ -222,23 +247,19 @@ clnet_topology *clnet_topology_parse(const char *text, const char *name,
     return t;
 }
 
-clnet_topology *clnet_topology_load(const char *path, clnet_error *err)
+char *clnet_read_text_file(const char *path, const char *what,
+                           clnet_error *err)
 {
-    if (!path) {
-        clnet_fail(err, CLNET_E_ARG, "no topology file given");
-        return NULL;
-    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         clnet_fail(err, errno == ENOENT ? CLNET_E_NOTFOUND : CLNET_E_IO,
-                   "%s: cannot open the topology file: %s", path, strerror(errno));
+                   "%s: cannot open the %s: %s", path, what, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);
-        clnet_fail(err, CLNET_E_ARG, "%s: a folder, not a topology file",
-                   path);
+        clnet_fail(err, CLNET_E_ARG, "%s: a folder, not a %s", path, what);
         return NULL;
     }
     char *buf = malloc(MAX_TOPOLOGY_BYTES + 1);
@@ -258,17 +279,29 @@ clnet_topology *clnet_topology_load(const char *path, clnet_error *err)
     if (n > MAX_TOPOLOGY_BYTES) {
         free(buf);
         clnet_fail(err, CLNET_E_PARSE,
-                   "%s: larger than %d bytes; is it really a topology file?",
-                   path, MAX_TOPOLOGY_BYTES);
+                   "%s: larger than %d bytes; is it really a %s?", path,
+                   MAX_TOPOLOGY_BYTES, what);
         return NULL;
     }
     if (memchr(buf, '\0', n)) {
         free(buf);
-        clnet_fail(err, CLNET_E_PARSE,
-                   "%s: holds a NUL byte; a topology file is plain text", path);
+        clnet_fail(err, CLNET_E_PARSE, "%s: holds a NUL byte; a %s is plain "
+                                       "text", path, what);
         return NULL;
     }
     buf[n] = '\0';
+    return buf;
+}
+
+clnet_topology *clnet_topology_load(const char *path, clnet_error *err)
+{
+    if (!path) {
+        clnet_fail(err, CLNET_E_ARG, "no topology file given");
+        return NULL;
+    }
+    char *buf = clnet_read_text_file(path, "topology file", err);
+    if (!buf)
+        return NULL;
     clnet_topology *t = clnet_topology_parse(buf, path, err);
     free(buf);
     return t;
