@@ -82,6 +82,9 @@ typedef struct {
     char name[64];
     char tune_key[160]; /* the layer's shape and settings, for tune.c */
     char tuning[32];    /* the implementation's parameter set, or "" */
+    /* where its backend was chosen: "--backend", "mnist.net:4",
+     * "CONFIG:2", "--device", "default" */
+    char chosen_by[160];
     int line, col;
     int ninputs;
     clnet_net_input inputs[CLNET_MAX_INPUTS];
@@ -106,6 +109,41 @@ typedef struct {
     int fusion;     /* 1 + the index of the inference chain it starts */
     int fused_into; /* 1 + the index of the chain it runs inside */
 } clnet_net_layer;
+
+/* The configuration file (config.c): each setting with its line. */
+typedef struct {
+    char *key, *value; /* KIND or NAME, BACKEND[/IMPL[@SET]] */
+    int line;
+} clnet_config_rule;
+typedef struct {
+    int32_t device;
+    char *options; /* spaces between them */
+    int line;
+    int env_set; /* CLNET_CL_BUILD_OPTIONS_N was set before it applied */
+} clnet_config_build;
+struct clnet_config {
+    char *file;           /* read, or looked for when absent; may be NULL */
+    int absent;           /* no file: an empty configuration */
+    const char *found_by; /* "--config", "$CLNET_CONFIG", ... */
+    char *device;
+    int device_line;
+    int32_t threads;
+    int threads_line;
+    char *cache_dir;
+    int cache_line;
+    int env_cache; /* CLNET_CACHE_DIR was set before the file applied */
+    clnet_config_rule *rules;
+    int nrules;
+    clnet_config_build *build;
+    int nbuild;
+};
+/* The backend the configuration gives a layer (its name's line before its
+ * kind's), with the line in *line; NULL when none. */
+const char *clnet_config_backend(const clnet_config *c, const char *kind,
+                                 const char *name, int *line);
+/* "FILE:LINE" into buf. */
+void clnet_config_where(const clnet_config *c, int line, char *buf,
+                        size_t len);
 
 /* A chain the inference pass runs as one call (fuse.c). */
 typedef struct {
@@ -190,6 +228,7 @@ struct clnet_net {
      * large as the largest, serves them all */
     void *dx_pool[CLNET_MAX_BACKENDS][CLNET_MAX_INPUTS];
     int fuse_off;          /* clnet_build_options.no_fusion */
+    char device_from[160]; /* where the default device came from */
     int nfusions;
     clnet_fusion *fusions;
     uint64_t param_writes; /* host writes of parameters (clnet_net_param_

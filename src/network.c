@@ -397,10 +397,21 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
     const clnet_topo_setting *bks = clnet_topo_find(l, "backend");
     const char *backend =
         override_for(o->backends, l->kind, L->name, obuf, sizeof obuf);
-    if (!backend && bks)
+    int cline = 0;
+    if (backend)
+        snprintf(L->chosen_by, sizeof L->chosen_by, "--backend");
+    else if (bks) {
         backend = bks->value;
-    if (!backend || strcmp(backend, "auto") == 0)
+        snprintf(L->chosen_by, sizeof L->chosen_by, "%s:%d", t->file,
+                 bks->line);
+    } else if ((backend = clnet_config_backend(o->config, l->kind, L->name,
+                                               &cline)))
+        clnet_config_where(o->config, cline, L->chosen_by,
+                           sizeof L->chosen_by);
+    if (!backend || strcmp(backend, "auto") == 0) {
         backend = default_backend;
+        snprintf(L->chosen_by, sizeof L->chosen_by, "%s", net->device_from);
+    }
     /* BACKEND/IMPL names an implementation, BACKEND/IMPL@TUNING also its
      * parameter set */
     char bname[32], iname[32] = "";
@@ -453,8 +464,17 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
     L->bk = clnet_backend_acquire(
         net, r, bname,
         strcmp(bname, default_backend) == 0 ? device_index : -1, err);
-    if (L->bk < 0)
+    if (L->bk < 0) {
+        /* a device the configuration file named: say where */
+        if (err && strcmp(bname, default_backend) == 0 &&
+            strchr(net->device_from, ':')) {
+            char msg[CLNET_ERRLEN];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            snprintf(err->msg, sizeof err->msg, "%.150s: %.350s",
+                     net->device_from, msg);
+        }
         return err ? err->status : CLNET_E_ARG;
+    }
 
     clnet_create_args args = clnet_net_layer_args(net, i);
     clnet_tune_key(&args, l->kind, net->max_batch, L->tune_key,
@@ -884,12 +904,30 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
         clnet_fail(err, CLNET_E_ARG, "batch and threads must not be negative");
         return NULL;
     }
+    /* the command line's device, else the configuration's, else cpu */
+    const clnet_config *cfg = o->config;
+    const char *device = o->device;
+    char device_from[160] = "default";
+    if (device)
+        snprintf(device_from, sizeof device_from, "--device");
+    else if (cfg && cfg->device) {
+        device = cfg->device;
+        clnet_config_where(cfg, cfg->device_line, device_from,
+                           sizeof device_from);
+    }
     char backend[32];
     int32_t device_index;
-    if (clnet_parse_device(r, o->device, backend, sizeof backend,
-                           &device_index, err) ||
-        check_overrides(o->backends, NULL, r, err))
+    if (clnet_parse_device(r, device, backend, sizeof backend, &device_index,
+                           err) ||
+        check_overrides(o->backends, NULL, r, err)) {
+        if (err && device == (cfg ? cfg->device : NULL)) {
+            char msg[CLNET_ERRLEN];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            snprintf(err->msg, sizeof err->msg, "%.150s: %.350s",
+                     device_from, msg);
+        }
         return NULL;
+    }
 
     clnet_net *net = calloc(1, sizeof *net);
     if (!net ||
@@ -901,7 +939,10 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     }
     net->nlayers = t->nlayers;
     net->seed = o->seed;
-    net->threads = o->threads ? o->threads : clnet_default_threads();
+    net->threads = o->threads                  ? o->threads
+                   : cfg && cfg->threads > 0 ? cfg->threads
+                                             : clnet_default_threads();
+    snprintf(net->device_from, sizeof net->device_from, "%s", device_from);
 
     clnet_value opt_values[CLNET_MAX_SETTINGS], loss_values[CLNET_MAX_SETTINGS];
     if (parse_train_line(net, t, r, opt_values, loss_values, err) ||

@@ -59,8 +59,15 @@ int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
                        "===========================================";
     int graph = branches(net);
     fprintf(out, "Model: \"%s\"\n", net->file);
-    fprintf(out, "%-28s %-22s %12s  %s%s\n", "Layer (type)", "Output Shape",
-            "Param #", "Backend/implementation", graph ? "  Connected to" : "");
+    /* where each layer's backend was chosen, as wide as the longest */
+    int wc = 9;
+    for (int i = 0; i < net->nlayers; i++) {
+        int n = (int)strlen(net->layers[i].chosen_by);
+        wc = n > wc ? n : wc;
+    }
+    fprintf(out, "%-28s %-22s %12s  %-24s  %-*s%s\n", "Layer (type)",
+            "Output Shape", "Param #", "Backend/implementation", graph ? wc : 0,
+            "Chosen by", graph ? "  Connected to" : "");
     fprintf(out, "%s\n", rule);
     int fallbacks = 0;
     for (int i = 0; i < net->nlayers; i++) {
@@ -84,12 +91,13 @@ int clnet_net_summary(const clnet_net *net, FILE *out, clnet_error *err)
                      net->backends[L->bk].name);
         fallbacks += L->fallback;
         connected_to(net, L, conn, sizeof conn);
+        const char *by = L->chosen_by[0] ? L->chosen_by : "default";
         if (graph)
-            fprintf(out, "%-28s %-22s %12s  %-24s  %s\n", label, shape,
-                    params, impl, conn);
+            fprintf(out, "%-28s %-22s %12s  %-24s  %-*s  %s\n", label, shape,
+                    params, impl, wc, by, conn);
         else
-            fprintf(out, "%-28s %-22s %12s  %s\n", label, shape, params,
-                    impl);
+            fprintf(out, "%-28s %-22s %12s  %-24s  %s\n", label, shape,
+                    params, impl, by);
     }
     char total[32], trainable[32], frozen[32], sz[3][32];
     size_t nt = net->total_params - net->trainable_params;

@@ -124,6 +124,28 @@ START_TEST(help_per_command)
 }
 END_TEST
 
+/* clnet config, and a configuration file read by the build commands */
+START_TEST(configuration_file)
+{
+    const char *cfg = "threads count=1\nbackend dense=cpu/gemm\n";
+    test_write("my.cfg", cfg, strlen(cfg));
+    expect(0, "threads      1                                    my.cfg:1",
+           "config --config my.cfg");
+    expect(0, "threads      2 ", "config --config my.cfg --threads 2");
+    char a[2048];
+    snprintf(a, sizeof a, "summary %s --config my.cfg", net_path());
+    expect(0, "cpu/gemm                  my.cfg:2", a);
+    /* found through $CLNET_CONFIG too; a bad line is located, exit 2 */
+    const char *bad = "\nthreads count=1 cores=2\n";
+    test_write("bad.cfg", bad, strlen(bad));
+    snprintf(a, sizeof a, "summary %s --config bad.cfg", net_path());
+    expect(2, "bad.cfg:2:17: 'threads' takes no setting 'cores'", a);
+    expect(2, "bad.cfg:2:17", "config --config bad.cfg");
+    snprintf(a, sizeof a, "summary %s --config missing.cfg", net_path());
+    expect(2, "missing.cfg: cannot open the configuration file", a);
+}
+END_TEST
+
 START_TEST(bad_files)
 {
     const char *bad = "input shape=28x28x1\nconv2 filters=3\n";
@@ -270,6 +292,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, usage_and_options);
     tcase_add_test(tc, help_per_command);
+    tcase_add_test(tc, configuration_file);
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, train_eval_predict_cycle);
     suite_add_tcase(s, tc);

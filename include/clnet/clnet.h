@@ -143,6 +143,34 @@ clnet_topology *clnet_topology_parse(const char *text, const char *name,
 int clnet_topology_layer_count(const clnet_topology *t);
 void clnet_topology_free(clnet_topology *t);
 
+/* ---- configuration ---- */
+/* The user's defaults for every run, in the topology files' line syntax:
+ *   device default=opencl            # as --device
+ *   backend conv2d=opencl/im2col-gemm dense_2=cpu   # as --backend
+ *   threads count=4
+ *   cache dir=/var/cache/clnet       # compiled kernels and tune.tsv
+ *   opencl device=0 build_options=-cl-mad-enable,-cl-no-signed-zeros
+ * Ranks below the command line (clnet_build_options' own fields, the
+ * environment) and a layer's backend= in its topology file. */
+typedef struct clnet_config clnet_config;
+/* path: a file that must exist (the tool's --config); NULL: the one
+ * $CLNET_CONFIG names (must exist), else $XDG_CONFIG_HOME/clnet/config,
+ * else ~/.config/clnet/config, either of which may be absent (an empty
+ * configuration). Errors are located, FILE:LINE:COL. */
+clnet_config *clnet_config_load(const char *path, clnet_error *err);
+clnet_config *clnet_config_parse(const char *text, const char *name,
+                                 clnet_error *err);
+void clnet_config_free(clnet_config *c);
+/* The file it was read from, or NULL when none was found. */
+const char *clnet_config_file(const clnet_config *c);
+/* Its `device default=` (NULL when none) and `threads count=` (0). */
+const char *clnet_config_device(const clnet_config *c);
+int32_t clnet_config_threads(const clnet_config *c);
+/* Sets what the configuration gives for the environment the library and
+ * the plugins read, where it is not set already: CLNET_CACHE_DIR (cache
+ * dir=) and CLNET_CL_BUILD_OPTIONS_N (opencl device=N build_options=). */
+int clnet_config_apply_environment(const clnet_config *c, clnet_error *err);
+
 /* ---- networks ---- */
 typedef struct clnet_net clnet_net;
 
@@ -170,7 +198,18 @@ typedef struct {
                              and whose producer's backward does not need
                              its output, writes over that input, as
                              frameworks' in-place operations do */
+    /* NULL, or the configuration (must outlive the build call only):
+     * its device when device is NULL, its threads when threads is 0,
+     * its backend lines below backends and a layer's own backend= */
+    const clnet_config *config;
 } clnet_build_options;
+
+/* The effective configuration for these build options: the default
+ * device, threads, the cache folder, the backend rules and OpenCL build
+ * options, each with where it came from (the command line, the
+ * environment, FILE:LINE, default); what `clnet config` prints. */
+int clnet_config_print(const clnet_config *c, const clnet_build_options *o,
+                       FILE *out, clnet_error *err);
 
 /* Plans every buffer before allocating any and refuses (CLNET_E_ARG) a
  * network that needs more than the limit on some backend. */

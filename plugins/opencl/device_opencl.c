@@ -427,11 +427,19 @@ static int ocl_build(clnet_ocl *o, const char *source, const char *options,
                      cl_program *out, char *err)
 {
     /* CLNET_CL_BUILD_OPTIONS: extra options for every program, e.g.
-     * -cl-opt-disable for oclgrind's uninitialised-value checker */
+     * -cl-opt-disable for oclgrind's uninitialised-value checker;
+     * CLNET_CL_BUILD_OPTIONS_N for device N alone (the configuration
+     * file's `opencl device=N build_options=...`) */
     const char *extra = getenv("CLNET_CL_BUILD_OPTIONS");
+    char mine_name[48];
+    snprintf(mine_name, sizeof mine_name, "CLNET_CL_BUILD_OPTIONS_%d",
+             (int)o->index);
+    const char *mine = getenv(mine_name);
     char opts[1024];
-    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s%s%s", options ? options : "",
-             extra && *extra ? " " : "", extra && *extra ? extra : "");
+    snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s%s%s%s%s",
+             options ? options : "", extra && *extra ? " " : "",
+             extra && *extra ? extra : "", mine && *mine ? " " : "",
+             mine && *mine ? mine : "");
     char key[4096];
     cache_key(o, opts, source, key, sizeof key);
     char dir[1024], path[1100];
@@ -481,6 +489,7 @@ static int open_device(int32_t index, void **ctx, char *err)
     }
     o->platform = plat[index];
     o->device = devs[index];
+    o->index = index;
     o->build = ocl_build;
     info_str(o->device, CL_DEVICE_NAME, o->device_name, sizeof o->device_name);
     info_str(o->device, CL_DEVICE_VENDOR, o->vendor, sizeof o->vendor);

@@ -19,6 +19,7 @@ struct clnet_ocl {
     cl_command_queue queue; /* in order */
     size_t max_work_group;
     int is_gpu;
+    int32_t index; /* as `clnet devices` numbers it */
     cl_ulong local_mem, max_alloc;
     char device_name[128], vendor[128], driver_version[64],
         platform_version[128];

@@ -89,6 +89,35 @@ static int cmd_devices(void)
 
 #define TUNE_STEPS 5
 
+/* The configuration file, loaded once in main() for the commands that
+ * build a network and for `clnet config`. */
+static clnet_config *config;
+
+/* The device and threads a run uses: the command line's, else the
+ * configuration's, else the defaults. */
+static const char *default_device(const cli_options *o)
+{
+    const char *d = o->device ? o->device : clnet_config_device(config);
+    return d ? d : "cpu";
+}
+
+static long run_threads(const cli_options *o)
+{
+    int32_t t = o->threads ? o->threads : clnet_config_threads(config);
+    return t ? t : clnet_default_threads();
+}
+
+static int cmd_config(const cli_options *o)
+{
+    clnet_build_options b = {0};
+    b.config = config;
+    b.device = o->device;
+    b.threads = o->threads;
+    b.backends = o->backend;
+    clnet_error e;
+    return clnet_config_print(config, &b, stdout, &e) ? fail(&e) : 0;
+}
+
 /* Registry, topology and network, as the build commands all need them;
  * with --autotune (or for `clnet tune`) the implementations are measured
  * and the choices cached first. */
@@ -102,6 +131,7 @@ static clnet_net *open_net(const cli_options *o, int32_t batch,
     if (!t)
         return NULL;
     clnet_build_options b = {0};
+    b.config = config;
     b.max_batch = batch;
     b.threads = o->threads;
     b.seed = o->seed;
@@ -360,13 +390,13 @@ static int cmd_train(const cli_options *o)
         rc = EXIT_INPUT;
         goto done;
     }
-    long threads = o->threads ? o->threads : clnet_default_threads();
+    long threads = run_threads(o);
     if (o->val_split > 0) {
         int32_t keep = (int32_t)((double)train.count * (1.0 - o->val_split));
         printf("Training %s on %s: %d training, %d validation (the last "
                "%g of the training set) and %d test images, batch %d, "
                "%d epoch%s, %ld thread%s, seed %llu\n",
-               o->net, o->device ? o->device : "cpu", keep,
+               o->net, default_device(o), keep,
                train.count - keep, o->val_split, test.count, batch, epochs,
                epochs == 1 ? "" : "s", threads, threads == 1 ? "" : "s",
                (unsigned long long)o->seed);
@@ -374,7 +404,7 @@ static int cmd_train(const cli_options *o)
         printf("Training %s on %s: %d training and %d test images (the "
                "test set validates), batch %d, %d epoch%s, %ld thread%s, "
                "seed %llu\n",
-               o->net, o->device ? o->device : "cpu", train.count,
+               o->net, default_device(o), train.count,
                test.count, batch, epochs, epochs == 1 ? "" : "s", threads,
                threads == 1 ? "" : "s", (unsigned long long)o->seed);
     }
@@ -681,6 +711,13 @@ int main(int argc, char **argv)
     cli_options o;
     int done;
     int rc = cli_parse(argc, argv, &o, &done);
+    if (rc == 0 && !done && strcmp(o.command, "plugins") &&
+        strcmp(o.command, "devices")) {
+        clnet_error e;
+        config = clnet_config_load(o.config, &e);
+        if (!config || clnet_config_apply_environment(config, &e))
+            rc = fail(&e);
+    }
     if (rc == 0 && !done) {
         if (!strcmp(o.command, "plugins"))
             rc = cli_plugins();
@@ -698,7 +735,10 @@ int main(int argc, char **argv)
             rc = cli_bench(&o, open_net, fail);
         else if (!strcmp(o.command, "tune"))
             rc = cmd_tune(&o);
+        else if (!strcmp(o.command, "config"))
+            rc = cmd_config(&o);
     }
+    clnet_config_free(config);
     free(o.images);
     return rc;
 }

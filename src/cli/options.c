@@ -19,8 +19,9 @@ enum {
     C_PREDICT = 1 << 5,
     C_BENCH = 1 << 6,
     C_TUNE = 1 << 7,
+    C_CONFIG = 1 << 8,
     C_BUILD = C_SUMMARY | C_TRAIN | C_EVAL | C_PREDICT | C_BENCH | C_TUNE,
-    C_ALL = C_BUILD | C_PLUGINS | C_DEVICES
+    C_ALL = C_BUILD | C_PLUGINS | C_DEVICES | C_CONFIG
 };
 
 typedef struct {
@@ -63,12 +64,16 @@ static const option_spec options[] = {
      "val_accuracy, seconds, eval_seconds, lr, data_wait, "
      "images_per_second; after a --val-split run, test_loss and "
      "test_accuracy"},
-    {"device", C_BUILD, "D",
+    {"config", C_BUILD | C_CONFIG, "FILE",
+     "the configuration file (default: $CLNET_CONFIG, else "
+     "$XDG_CONFIG_HOME/clnet/config, else ~/.config/clnet/config; "
+     "README: Configuration)"},
+    {"device", C_BUILD | C_CONFIG, "D",
      "cpu, opencl (the first GPU, else the first OpenCL device), "
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there "
      "is one, else cpu); default cpu; bench also takes all (every "
      "device)"},
-    {"backend", C_BUILD, "LIST",
+    {"backend", C_BUILD | C_CONFIG, "LIST",
      "KIND=BACKEND or NAME=BACKEND[/IMPL[@SET]], comma-separated, "
      "per layer (SET: a parameter set, e.g. opencl/gemm@vec8x2)"},
     {"no-fuse", C_BUILD, NULL,
@@ -84,7 +89,7 @@ static const option_spec options[] = {
     {"batch", C_TRAIN | C_EVAL | C_PREDICT | C_BENCH | C_TUNE, "N",
      "batch size (default: the topology's train line; eval 500, "
      "predict 64)"},
-    {"threads", C_BUILD, "N",
+    {"threads", C_BUILD | C_CONFIG, "N",
      "worker threads (default: the CPUs this process may use, within "
      "its cgroup's quota)"},
     {"max-memory", C_BUILD, "SIZE",
@@ -161,6 +166,9 @@ static const struct {
      "per-layer forward/backward times, GFLOP/s, images/s"},
     {"tune", C_TUNE, "NET [--device D]",
      "time each layer's implementations, cache the fastest correct one"},
+    {"config", C_CONFIG, "",
+     "the effective configuration: device, threads, cache, backends and "
+     "OpenCL build options, each with where it came from"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -456,6 +464,7 @@ static int set_option(cli_options *o, const char *name, const char *v)
         o->save_every = (int32_t)x;
     }
     else if (!strcmp(name, "device")) o->device = v;
+    else if (!strcmp(name, "config")) o->config = v;
     else if (!strcmp(name, "backend")) o->backend = v;
     else if (!strcmp(name, "invert")) o->invert = 1;
     else if (!strcmp(name, "quiet")) o->quiet = 1;
@@ -708,7 +717,8 @@ int cli_parse(int argc, char **argv, cli_options *o, int *done)
                         a, cmd);
                 return EXIT_INPUT;
             }
-            if (!o->net && bit != C_DEVICES && bit != C_PLUGINS)
+            if (!o->net && bit != C_DEVICES && bit != C_PLUGINS &&
+                bit != C_CONFIG)
                 o->net = a;
             else if (bit == C_PREDICT)
                 o->images[o->nimages++] = a;

@@ -14,6 +14,7 @@ typedef struct {
     const char *net;
     const char *data, *model, *out, *log_json, *device, *backend, *json;
     const char *resume, *init_weights, *schedule, *save_best;
+    const char *config; /* --config FILE */
     double val_split;
     int32_t patience;
     int32_t save_every;
