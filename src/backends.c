@@ -119,8 +119,11 @@ int clnet_backend_acquire(clnet_net *net, const clnet_registry *r,
                           const char *backend, int32_t index,
                           clnet_error *err)
 {
+    /* one entry per device: a backend's device given by index, or with
+     * -1 the one it already runs on (else its default device, below) */
     for (int i = 0; i < net->nbackends; i++)
-        if (strcmp(net->backends[i].name, backend) == 0)
+        if (strcmp(net->backends[i].name, backend) == 0 &&
+            (index < 0 || net->backends[i].index == index))
             return i;
     if (net->nbackends == CLNET_MAX_BACKENDS)
         return clnet_fail(err, CLNET_E_ARG, "more than %d backends in one "

@@ -413,12 +413,26 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
         snprintf(L->chosen_by, sizeof L->chosen_by, "%s", net->device_from);
     }
     /* BACKEND/IMPL names an implementation, BACKEND/IMPL@TUNING also its
-     * parameter set */
+     * parameter set; BACKEND:N a device of the backend (opencl:1) */
     char bname[32], iname[32] = "";
     const char *impl = strchr(backend, '/');
     snprintf(bname, sizeof bname, "%.*s",
              (int)(impl ? (size_t)(impl - backend) : strlen(backend)),
              backend);
+    int32_t layer_device = -1;
+    char *colon = strchr(bname, ':');
+    if (colon) {
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (colon[1] < '0' || colon[1] > '9' || *end || v > 63)
+            return clnet_fail(err, CLNET_E_ARG,
+                              "%s:%d:%d: '%s' names no device: write "
+                              "BACKEND:N with N as `clnet devices` numbers "
+                              "them (from %s)",
+                              t->file, l->line, l->col, bname, L->chosen_by);
+        layer_device = (int32_t)v;
+        *colon = '\0';
+    }
     L->tuning[0] = '\0';
     if (impl) {
         const char *at = strchr(impl + 1, '@');
@@ -461,9 +475,17 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
                           t->file, l->line, l->col, bname, l->kind,
                           have[0] ? have : "none");
     }
-    L->bk = clnet_backend_acquire(
-        net, r, bname,
-        strcmp(bname, default_backend) == 0 ? device_index : -1, err);
+    int32_t want = layer_device >= 0 && !L->fallback ? layer_device
+                   : strcmp(bname, default_backend) == 0 ? device_index
+                                                         : -1;
+    L->bk = clnet_backend_acquire(net, r, bname, want, err);
+    if (L->bk < 0 && layer_device >= 0 && err) {
+        char msg[CLNET_ERRLEN];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        snprintf(err->msg, sizeof err->msg, "%s:%d:%d: %.350s (from %.100s)",
+                 t->file, l->line, l->col, msg, L->chosen_by);
+        return err->status;
+    }
     if (L->bk < 0) {
         /* a device the configuration file named: say where */
         if (err && strcmp(bname, default_backend) == 0 &&

@@ -1,6 +1,7 @@
 /* The clnet command: exit status 2 and one clear message for each kind of
  * bad input, and a whole train / eval / predict cycle on small data. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,81 @@ START_TEST(configuration_file)
     expect(2, "bad.cfg:2:17", "config --config bad.cfg");
     snprintf(a, sizeof a, "summary %s --config missing.cfg", net_path());
     expect(2, "missing.cfg: cannot open the configuration file", a);
+}
+END_TEST
+
+/* A layer on a second OpenCL device (backend=opencl:N): oclgrind's ICD
+ * beside PoCL's gives this machine two; the run follows the native
+ * CPU's, copies between the devices included. Skipped without both. */
+START_TEST(two_opencl_devices)
+{
+    const char *pocl = "/etc/OpenCL/vendors/pocl.icd";
+    const char *grind = "/usr/lib/oclgrind/liboclgrind-rt-icd.so";
+    struct stat st;
+    if (stat(pocl, &st) || stat(grind, &st)) {
+        fprintf(stderr, "two_opencl_devices skipped: needs %s and %s\n",
+                pocl, grind);
+        return;
+    }
+    char icd[1200], a[4096];
+    snprintf(icd, sizeof icd, "%s/icd", test_tmpdir());
+    snprintf(a, sizeof a, "mkdir -p '%s' && cp %s '%s/' && echo %s > "
+             "'%s/oclgrind.icd'", icd, pocl, icd, grind, icd);
+    ck_assert_int_eq(system(a), 0);
+    test_write_mnist("train", 64, 1);
+    test_write_mnist("t10k", 32, 1);
+    const char *net = "input shape=28x28x1\n"
+                      "conv2d filters=4 kernel=3 activation=relu name=c\n"
+                      "maxpool2d pool=2\nflatten\ndense units=10 name=d\n"
+                      "softmax\ntrain optimizer=adam lr=0.01 batch=32\n";
+    test_write("two.net", net, strlen(net));
+    /* oclgrind is opencl:0 there, PoCL opencl:1 */
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "cd '%s' && OCL_ICD_VENDORS='%s' '%s' devices",
+             test_tmpdir(), icd, getenv("CLNET_BINARY"));
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(output, 1, sizeof output - 1, p);
+    output[n] = '\0';
+    pclose(p);
+    if (!strstr(output, "opencl:1")) {
+        fprintf(stderr, "two_opencl_devices skipped: one device:\n%s",
+                output);
+        return;
+    }
+    expect(0, "Saved cpu.ckpt", "train two.net --data . --epochs 1 --quiet "
+           "--out cpu.ckpt --log-json cpu.json");
+    snprintf(cmd, sizeof cmd, "cd '%s' && OCL_ICD_VENDORS='%s' '%s' summary "
+             "two.net --device opencl:1 --backend d=opencl:0 2>&1",
+             test_tmpdir(), icd, getenv("CLNET_BINARY"));
+    p = popen(cmd, "r");
+    n = fread(output, 1, sizeof output - 1, p);
+    output[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_msg(strstr(output, "Device: opencl:0 Oclgrind") &&
+                  strstr(output, "Device: opencl:1 "), "%s", output);
+    snprintf(cmd, sizeof cmd, "cd '%s' && OCL_ICD_VENDORS='%s' '%s' train "
+             "two.net --data . --epochs 1 --quiet --out two.ckpt --log-json "
+             "two.json --device opencl:1 --backend d=opencl:0 2>&1",
+             test_tmpdir(), icd, getenv("CLNET_BINARY"));
+    p = popen(cmd, "r");
+    n = fread(output, 1, sizeof output - 1, p);
+    output[n] = '\0';
+    ck_assert_msg(pclose(p) == 0, "%s", output);
+    double l1 = 0, l2 = 0, v1 = 0, v2 = 0;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/cpu.json", test_tmpdir());
+    FILE *f = fopen(path, "r");
+    ck_assert_int_eq(fscanf(f, "{\"epoch\": 1, \"loss\": %lf, \"accuracy\": "
+                                "%*f, \"val_loss\": %lf", &l1, &v1), 2);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/two.json", test_tmpdir());
+    f = fopen(path, "r");
+    ck_assert_int_eq(fscanf(f, "{\"epoch\": 1, \"loss\": %lf, \"accuracy\": "
+                                "%*f, \"val_loss\": %lf", &l2, &v2), 2);
+    fclose(f);
+    ck_assert_msg(fabs(l1 - l2) < 1e-4 && fabs(v1 - v2) < 1e-4,
+                  "cpu loss %g val_loss %g; two devices %g, %g", l1, v1, l2,
+                  v2);
 }
 END_TEST
 
@@ -293,6 +369,7 @@ int main(void)
     tcase_add_test(tc, usage_and_options);
     tcase_add_test(tc, help_per_command);
     tcase_add_test(tc, configuration_file);
+    tcase_add_test(tc, two_opencl_devices);
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, train_eval_predict_cycle);
     suite_add_tcase(s, tc);
