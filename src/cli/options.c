@@ -74,8 +74,9 @@ static const option_spec options[] = {
      "is one, else cpu); default cpu; bench also takes all (every "
      "device)"},
     {"backend", C_BUILD | C_CONFIG, "LIST",
-     "KIND=BACKEND or NAME=BACKEND[/IMPL[@SET]], comma-separated, "
-     "per layer (SET: a parameter set, e.g. opencl/gemm@vec8x2)"},
+     "KIND=BACKEND or NAME=BACKEND[:N][/IMPL[@SET]], comma-separated, "
+     "per layer (N: a device of the backend, e.g. opencl:1; SET: a "
+     "parameter set, e.g. opencl/gemm@vec8x2)"},
     {"no-fuse", C_BUILD, NULL,
      "in inference run every layer as written, not conv2d, dense or "
      "depthwise_conv2d + batchnorm [+ activation] as one call"},
