@@ -222,6 +222,30 @@ START_TEST(two_opencl_devices)
 }
 END_TEST
 
+/* clnet check: every implementation passes on the native CPU and on
+ * OpenCL, the JSON parses; a broken implementation fails, exit 1. */
+START_TEST(check_devices)
+{
+    expect(0, "0 failed (relative error above 0.001)",
+           "check --small --json c.json");
+    ck_assert_ptr_nonnull(strstr(output, "conv2d/gemm "));
+    expect(0, "passed", "--version > /dev/null && python3 -c 'import json; "
+           "r = json.load(open(\"c.json\"))[\"results\"][0]; "
+           "assert r[\"device\"][\"label\"] == \"cpu:0\", r; "
+           "assert all(x[\"pass\"] for x in r[\"implementations\"]); "
+           "assert len(r[\"implementations\"]) > 20; print(\"passed\")'");
+    char a[2048];
+    snprintf(a, sizeof a, "--version > /dev/null; CLNET_PLUGIN_PATH='%s' "
+             "'%s' check --small", getenv("CLNET_BROKEN_DIR"),
+             getenv("CLNET_BINARY"));
+    expect(1, "relu/broken", a);
+    ck_assert_msg(strstr(output, "FAIL (1 of 1 cases; worst: 3x5x7)") &&
+                  strstr(output, "1 failed"), "%s", output);
+    if (run("devices") == 0 && strstr(output, "opencl:0"))
+        expect(0, "0 failed", "check --device opencl --small");
+}
+END_TEST
+
 START_TEST(bad_files)
 {
     const char *bad = "input shape=28x28x1\nconv2 filters=3\n";
@@ -370,6 +394,7 @@ int main(void)
     tcase_add_test(tc, help_per_command);
     tcase_add_test(tc, configuration_file);
     tcase_add_test(tc, two_opencl_devices);
+    tcase_add_test(tc, check_devices);
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, train_eval_predict_cycle);
     suite_add_tcase(s, tc);

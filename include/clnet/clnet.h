@@ -494,6 +494,35 @@ int clnet_tune(const clnet_topology *t, const clnet_registry *r,
                const clnet_build_options *opt, int32_t steps, FILE *report,
                clnet_error *err);
 
+/* ---- checking a device ---- */
+typedef struct {
+    char impl[96];       /* "conv2d/im2col-gemm@vec4x4", "optimizer adam",
+                            "loss sparse_categorical_crossentropy" */
+    int32_t cases, failed;
+    double worst;        /* the worst relative error over its cases */
+    char worst_case[640]; /* the case it was seen in, and why it failed */
+} clnet_check_entry;
+
+typedef struct {
+    clnet_device_info device;
+    char device_label[32]; /* "opencl:0" */
+    double tolerance;      /* an error above it fails */
+    int32_t nentries, failed; /* failed: entries with a failed case */
+    clnet_check_entry *entries; /* clnet_check_free */
+} clnet_check_result;
+
+/* Runs every layer implementation (each parameter set), optimizer and
+ * loss the device's backend has over a table of shapes (small odd ones,
+ * and with small_only 0 the seed model's), each against the native CPU
+ * in a small network: two training steps, then the layer's output, its
+ * parameters and the input gradient's effect compared, relative error
+ * 1e-3. A shape an implementation does not take is left out. progress
+ * (may be NULL) gets a redrawn line per case. Returns CLNET_OK when the
+ * checks ran, whatever they found (res->failed). */
+int clnet_check(const clnet_registry *r, const char *device, int small_only,
+                FILE *progress, clnet_check_result *res, clnet_error *err);
+void clnet_check_free(clnet_check_result *res);
+
 /* ---- checkpoints ---- */
 /* Writes to a temporary file in the same folder and renames it into place,
  * so a failure never leaves a partial file where a good one was. */

@@ -13,6 +13,7 @@
 
 #include "clnet/clnet.h"
 #include "bench_cmd.h"
+#include "check_cmd.h"
 #include "json.h"
 #include "options.h"
 #include "plugins_cmd.h"
@@ -737,6 +738,8 @@ int main(int argc, char **argv)
             rc = cmd_tune(&o);
         else if (!strcmp(o.command, "config"))
             rc = cmd_config(&o);
+        else if (!strcmp(o.command, "check"))
+            rc = cli_check(&o);
     }
     clnet_config_free(config);
     free(o.images);

@@ -20,8 +20,9 @@ enum {
     C_BENCH = 1 << 6,
     C_TUNE = 1 << 7,
     C_CONFIG = 1 << 8,
+    C_CHECK = 1 << 9,
     C_BUILD = C_SUMMARY | C_TRAIN | C_EVAL | C_PREDICT | C_BENCH | C_TUNE,
-    C_ALL = C_BUILD | C_PLUGINS | C_DEVICES | C_CONFIG
+    C_ALL = C_BUILD | C_PLUGINS | C_DEVICES | C_CONFIG | C_CHECK
 };
 
 typedef struct {
@@ -68,7 +69,7 @@ static const option_spec options[] = {
      "the configuration file (default: $CLNET_CONFIG, else "
      "$XDG_CONFIG_HOME/clnet/config, else ~/.config/clnet/config; "
      "README: Configuration)"},
-    {"device", C_BUILD | C_CONFIG, "D",
+    {"device", C_BUILD | C_CONFIG | C_CHECK, "D",
      "cpu, opencl (the first GPU, else the first OpenCL device), "
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there "
      "is one, else cpu); default cpu; bench also takes all (every "
@@ -133,6 +134,12 @@ static const option_spec options[] = {
     {"json", C_BENCH, "FILE",
      "write the figures as JSON, with each device's name, vendor and "
      "driver"},
+    {"json", C_CHECK, "FILE",
+     "write the table as JSON (device, driver, each implementation's "
+     "cases, worst error and result)"},
+    {"small", C_CHECK, NULL,
+     "the small shapes only (quick; what oclgrind can run), not the seed "
+     "model's"},
     {"json", C_PREDICT, NULL,
      "print one JSON object per image (file, class, class_name where "
      "the data set names its classes, probabilities) instead of text"},
@@ -167,6 +174,9 @@ static const struct {
      "per-layer forward/backward times, GFLOP/s, images/s"},
     {"tune", C_TUNE, "NET [--device D]",
      "time each layer's implementations, cache the fastest correct one"},
+    {"check", C_CHECK, "[--device D|all]",
+     "every implementation on the device against the native CPU: a "
+     "pass/fail table with each one's worst error"},
     {"config", C_CONFIG, "",
      "the effective configuration: device, threads, cache, backends and "
      "OpenCL build options, each with where it came from"},
@@ -472,6 +482,7 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "autotune")) o->autotune = 1;
     else if (!strcmp(name, "strict")) o->strict = 1;
     else if (!strcmp(name, "no-fuse")) o->no_fuse = 1;
+    else if (!strcmp(name, "small")) o->small = 1;
     else if (!strcmp(name, "json")) {
         /* bench writes a file; predict prints to stdout */
         if (v)
@@ -719,7 +730,7 @@ int cli_parse(int argc, char **argv, cli_options *o, int *done)
                 return EXIT_INPUT;
             }
             if (!o->net && bit != C_DEVICES && bit != C_PLUGINS &&
-                bit != C_CONFIG)
+                bit != C_CONFIG && bit != C_CHECK)
                 o->net = a;
             else if (bit == C_PREDICT)
                 o->images[o->nimages++] = a;

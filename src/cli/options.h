@@ -23,6 +23,7 @@ typedef struct {
     int32_t epochs, batch, threads, limit_train, limit_test, steps;
     int32_t repeats; /* bench: timed rounds, 0: the default */
     int invert, quiet, autotune, strict, no_fuse;
+    int small; /* check --small */
     const char *format; /* --format, NULL: detected */
     int coarse;         /* --labels coarse */
     int resize;         /* --resize: a clnet_resize */
