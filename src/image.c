@@ -128,30 +128,60 @@ static void convert(const unsigned char *src, int n, size_t pixels,
     }
 }
 
-void clnet_resize_area(const uint8_t *in, int32_t h, int32_t w, int32_t c,
-                       int32_t rows, int32_t cols, uint8_t *out)
+/* Area averaging along one axis: in is outer x n x inner, out outer x m
+ * x inner; output j is the mean of input [j n/m, (j+1) n/m), fractional
+ * ends weighted. One of in8/ind is the input (bytes or doubles), one of
+ * out8/outd the output (rounded to bytes, or doubles). The cost is
+ * (n + 2m) x outer x inner, whatever the ratio. */
+static void area_axis(const uint8_t *in8, const double *ind, size_t outer,
+                      int32_t n, size_t inner, int32_t m, uint8_t *out8,
+                      double *outd)
 {
-    double sy = (double)h / rows, sx = (double)w / cols;
-    for (int32_t oy = 0; oy < rows; oy++) {
-        double y0 = oy * sy, y1 = y0 + sy;
-        for (int32_t ox = 0; ox < cols; ox++) {
-            double x0 = ox * sx, x1 = x0 + sx;
-            for (int32_t ch = 0; ch < c; ch++) {
+    double s = (double)n / m;
+    for (int32_t j = 0; j < m; j++) {
+        double a0 = j * s, a1 = a0 + s;
+        int32_t first = (int32_t)a0;
+        for (size_t o = 0; o < outer; o++)
+            for (size_t k = 0; k < inner; k++) {
                 double sum = 0, area = 0;
-                for (int32_t y = (int32_t)y0; y < h && y < y1; y++) {
-                    double wy = (y + 1 < y1 ? y + 1 : y1) - (y > y0 ? y : y0);
-                    for (int32_t x = (int32_t)x0; x < w && x < x1; x++) {
-                        double wx =
-                            (x + 1 < x1 ? x + 1 : x1) - (x > x0 ? x : x0);
-                        sum += wx * wy * in[((size_t)y * w + x) * c + ch];
-                        area += wx * wy;
-                    }
+                for (int32_t i = first; i < n && i < a1; i++) {
+                    double w = (i + 1 < a1 ? i + 1 : a1) - (i > a0 ? i : a0);
+                    size_t at = (o * (size_t)n + (size_t)i) * inner + k;
+                    sum += w * (in8 ? in8[at] : ind[at]);
+                    area += w;
                 }
                 double v = area > 0 ? sum / area : 0;
-                out[((size_t)oy * cols + ox) * c + ch] = (uint8_t)(v + 0.5);
+                size_t to = (o * (size_t)m + (size_t)j) * inner + k;
+                if (out8)
+                    out8[to] = (uint8_t)(v + 0.5);
+                else
+                    outd[to] = v;
             }
-        }
     }
+}
+
+int clnet_resize_area(const uint8_t *in, int32_t h, int32_t w, int32_t c,
+                      int32_t rows, int32_t cols, uint8_t *out)
+{
+    /* separable: the axis whose pass leaves the smaller intermediate
+     * first (a 4096 x 1 strip would otherwise be read once per output
+     * row); an area weight is the product of the two axes' weights */
+    size_t across_first = (size_t)h * cols, down_first = (size_t)rows * w;
+    double *mid = malloc(sizeof *mid * (across_first < down_first
+                                            ? across_first
+                                            : down_first) *
+                         (size_t)c);
+    if (!mid)
+        return -1;
+    if (across_first <= down_first) {
+        area_axis(in, NULL, (size_t)h, w, (size_t)c, cols, NULL, mid);
+        area_axis(NULL, mid, 1, h, (size_t)cols * c, rows, out, NULL);
+    } else {
+        area_axis(in, NULL, 1, h, (size_t)w * c, rows, NULL, mid);
+        area_axis(NULL, mid, (size_t)rows, w, (size_t)c, cols, out, NULL);
+    }
+    free(mid);
+    return 0;
 }
 
 /* stb_image fills what is missing from a cut-short PGM/PPM or JPEG
@@ -273,7 +303,10 @@ int clnet_image_decode(const char *path, int32_t rows, int32_t cols,
             rc = -1;
         } else {
             convert(img, n, px, channels, bg, tmp);
-            clnet_resize_area(tmp, h, w, channels, rows, cols, out);
+            if (clnet_resize_area(tmp, h, w, channels, rows, cols, out)) {
+                snprintf(why, whylen, "out of memory scaling it");
+                rc = -1;
+            }
             free(tmp);
         }
     }

@@ -64,9 +64,9 @@ const clnet_plugin *clnet_registry_kind(const clnet_registry *r,
 /* The setting `key` of a line, or NULL. */
 /* Area-averaging resize of h x w x c bytes to rows x cols x c: each output
  * value is the mean of the input area it covers, fractional edges
- * weighted (image.c). */
-void clnet_resize_area(const uint8_t *in, int32_t h, int32_t w, int32_t c,
-                       int32_t rows, int32_t cols, uint8_t *out);
+ * weighted, in two separable passes (image.c); -1 when out of memory. */
+int clnet_resize_area(const uint8_t *in, int32_t h, int32_t w, int32_t c,
+                      int32_t rows, int32_t cols, uint8_t *out);
 
 /* dir/PREFIX-KIND-ubyte or the same with .gz (KIND "images-idx3" or
  * "labels-idx1") into out: 0 when it exists, else -1 with the name
