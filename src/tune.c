@@ -1,8 +1,9 @@
 /* clnet tune: for every layer whose backend has several implementations of
  * its kind, or one with several tuning parameter sets, build the network
  * once per implementation and set, check that its output matches the
- * default choice's, time it with clnet_bench, and keep the fastest in the
- * tuning cache (as IMPL or IMPL@TUNING). */
+ * native CPU's (on the CPU itself: the default choice's), time it with
+ * clnet_bench, and keep the fastest in the tuning cache (as IMPL or
+ * IMPL@TUNING). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -124,6 +125,29 @@ static int tune_layer(const clnet_topology *t, const clnet_registry *r,
         fprintf(report, "%s (%s): ", L->name, what);
         fflush(report);
     }
+    /* on a device, every choice is checked against the native CPU's
+     * output for the layer, as `clnet check` checks it, so tune never
+     * keeps one that computes wrong even where all of them agree */
+    if (strcmp(p->backend, "cpu") != 0) {
+        clnet_error e;
+        char ov[1024];
+        snprintf(ov, sizeof ov, "%s%s%s=cpu", o->backends ? o->backends : "",
+                 o->backends ? "," : "", L->name);
+        clnet_build_options b = *o;
+        b.backends = ov;
+        b.no_fusion = 1;
+        b.keep_outputs = 1;
+        clnet_net *cpu = clnet_net_build(t, r, &b, &e);
+        if (cpu) {
+            clnet_net_synthetic_batch(cpu);
+            if (!clnet_net_forward(cpu, cpu->max_batch, 0, &e) &&
+                !clnet_net_read_output(cpu, i, cpu->max_batch, ref, &e)) {
+                have_ref = 1;
+                snprintf(ref_name, sizeof ref_name, "the native CPU");
+            }
+            clnet_net_free(cpu);
+        }
+    }
     for (int c = 0; c < nchoices && !rc; c++) {
         const char *choice = choices[c];
         clnet_error e;
@@ -178,7 +202,12 @@ static int tune_layer(const clnet_topology *t, const clnet_registry *r,
         rc = clnet_tune_store(bk, p->kind, L->tune_key, best, err);
         if (!rc) {
             *stored = 1;
-            if (report && !strcmp(best, ref_name))
+            if (report && !strcmp(ref_name, "the native CPU"))
+                fprintf(report, " -> %s (its output matches the native "
+                                "CPU's within " TOLERANCE_TEXT
+                                ": relative error %.2g)\n",
+                        best, best_error);
+            else if (report && !strcmp(best, ref_name))
                 fprintf(report, " -> %s (the reference: the others' "
                                 "outputs were checked against it, within "
                                 TOLERANCE_TEXT ")\n",
