@@ -9,7 +9,8 @@
                              and its refused line
   cli_output_test.py report  tools/bench-report on bench files: the chart
                              (SVG and PNG), distinct run names, the share
-                             of a given peak, speed-ups, --help
+                             of a given peak, speed-ups, --help; on clnet
+                             check files: the compatibility matrix
 
 Run by meson with CLNET_BINARY and CLNET_SOURCE_ROOT set; exits 77 (meson:
 skipped) for `report` where Debian's matplotlib is missing.
@@ -269,6 +270,31 @@ def report():
             check(opt in helptext, "--help does not describe " + opt)
         check("data sheet" in helptext, "--help does not say where peaks "
               "come from")
+        # clnet check --json files: the compatibility matrix
+        cj = os.path.join(tmp, "check.json")
+        run(["check", "--small", "--json", cj], tmp)
+        with open(cj, encoding="utf-8") as f:
+            cdoc = json.load(f)
+        check(cdoc["results"][0]["device"]["label"] == "cpu:0" and
+              all(x["pass"] for x in cdoc["results"][0]["implementations"]),
+              "check's JSON: %r" % cdoc)
+        cdoc["host"] = "other-host"
+        cdoc["results"][0]["implementations"][0]["pass"] = False
+        cb = os.path.join(tmp, "check-b.json")
+        with open(cb, "w") as f:
+            json.dump(cdoc, f)
+        msvg, mmd = os.path.join(tmp, "m.svg"), os.path.join(tmp, "m.md")
+        tool_run([cj, cb, "-o", mmd, "--chart", msvg])
+        with open(mmd, encoding="utf-8") as f:
+            table = f.read()
+        first = cdoc["results"][0]["implementations"][0]["impl"]
+        check("| %s | pass" % first in table and "| FAIL (" in table and
+              "other-host cpu:0" in table, "the matrix:\n" + table)
+        with open(msvg, encoding="utf-8") as f:
+            text = f.read()
+        check("</svg>" in text and "conv2d/gemm" in text, "the matrix SVG")
+        out = tool_run([cj, a], status=1)
+        check("not both" in out, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -109,8 +109,13 @@ int cli_check(const cli_options *o)
         clnet_registry_free(r);
         return EXIT_INPUT;
     }
-    if (json)
-        fprintf(json, "{\"clnet\": \"%s\", \"results\": [\n", clnet_version());
+    if (json) {
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        fprintf(json, "{\"clnet\": \"%s\", \"host\": ", clnet_version());
+        cli_json_string(json, host);
+        fprintf(json, ", \"results\": [\n");
+    }
     int rc = 0, failed = 0;
     for (int i = 0; i < n && !rc; i++) {
         clnet_check_result res;
