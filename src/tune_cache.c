@@ -108,7 +108,7 @@ int clnet_tune_store(const clnet_backend *b, const char *kind,
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *out = fopen(tmp, "w");
     if (!out)
-        return clnet_fail(err, CLNET_E_IO, "cannot write %s", tmp);
+        return clnet_fail(err, CLNET_E_IO, "%s: cannot write", tmp);
     line_prefix(b, kind, key, prefix, sizeof prefix);
     size_t pl = strlen(prefix);
     FILE *in = fopen(path, "r");
@@ -121,7 +121,7 @@ int clnet_tune_store(const clnet_backend *b, const char *kind,
     fprintf(out, "%s%s\n", prefix, impl);
     if (fclose(out) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
-        return clnet_fail(err, CLNET_E_IO, "cannot write %s", path);
+        return clnet_fail(err, CLNET_E_IO, "%s: cannot write", path);
     }
     return CLNET_OK;
 }

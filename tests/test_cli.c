@@ -265,7 +265,7 @@ START_TEST(bad_files)
     expect(2, "it is a folder", a);
     snprintf(a, sizeof a, "train %s --data /nonexistent --out /proc/x.ckpt",
              net_path());
-    expect(2, "cannot write the checkpoint /proc/x.ckpt", a);
+    expect(2, "/proc/x.ckpt: cannot write the checkpoint", a);
     expect(2, ".: a folder, not a topology file", "summary .");
     /* a run that fails leaves an old log as it was */
     test_write("old.json", "{\"epoch\": 1}\n", 14);
@@ -281,7 +281,7 @@ START_TEST(bad_files)
     ck_assert_str_eq(line, "{\"epoch\": 1}\n");
     snprintf(a, sizeof a, "train %s --data . --log-json /nonexistent/l.json",
              net_path());
-    expect(2, "cannot write the log /nonexistent/l.json", a);
+    expect(2, "/nonexistent/l.json: cannot write the log", a);
     test_write("junk.ckpt", "junk", 4);
     snprintf(a, sizeof a, "eval %s --model junk.ckpt --data .", net_path());
     expect(2, "not a clnet checkpoint", a);

@@ -339,7 +339,7 @@ int cli_bench(const cli_options *o, cli_open_net_fn open_net, cli_fail_fn fail)
     }
     FILE *json = NULL;
     if (o->json && !(json = fopen(o->json, "w"))) {
-        fprintf(stderr, "clnet: cannot write %s\n", o->json);
+        fprintf(stderr, "clnet: %s: cannot write\n", o->json);
         free(rounds);
         return EXIT_INPUT;
     }
@@ -376,7 +376,7 @@ int cli_bench(const cli_options *o, cli_open_net_fn open_net, cli_fail_fn fail)
     if (json) {
         fprintf(json, "\n]}\n");
         if (fclose(json) != 0 && !rc) {
-            fprintf(stderr, "clnet: cannot write %s\n", o->json);
+            fprintf(stderr, "clnet: %s: cannot write\n", o->json);
             rc = EXIT_RUNTIME;
         }
     }

@@ -241,8 +241,8 @@ static int check_writable(const char *path, const char *what, clnet_error *e)
     e->status = CLNET_E_ARG;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         snprintf(e->msg, sizeof e->msg,
-                 "cannot write the %s %s: it is a folder; name a file", what,
-                 path);
+                 "%s: cannot write the %s: it is a folder; name a file", path,
+                 what);
         return -1;
     }
     size_t n = strlen(path) + 16;
@@ -255,8 +255,8 @@ static int check_writable(const char *path, const char *what, clnet_error *e)
     snprintf(probe, n, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(probe);
     if (fd < 0) {
-        snprintf(e->msg, sizeof e->msg, "cannot write the %s %s: %s", what,
-                 path, strerror(errno));
+        snprintf(e->msg, sizeof e->msg, "%s: cannot write the %s: %s", path,
+                 what, strerror(errno));
         free(probe);
         return -1;
     }
@@ -473,7 +473,7 @@ static int cmd_train(const cli_options *o)
     printf("Saved %s\n", out);
 done:
     if (logging && cli_progress_close(&run.prog) && rc == 0) {
-        fprintf(stderr, "clnet: cannot write %s\n", o->log_json);
+        fprintf(stderr, "clnet: %s: cannot write\n", o->log_json);
         rc = EXIT_RUNTIME;
     }
     clnet_dataset_free(&train);

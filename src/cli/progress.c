@@ -382,7 +382,7 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
     p->validating = 0;
     if (p->json_path && !p->json && !p->json_failed &&
         !(p->json = fopen(p->json_path, p->json_append ? "a" : "w"))) {
-        fprintf(stderr, "clnet: cannot write %s: %s\n", p->json_path,
+        fprintf(stderr, "clnet: %s: cannot write: %s\n", p->json_path,
                 strerror(errno));
         p->json_failed = 1;
     }
