@@ -72,7 +72,8 @@ static const option_spec options[] = {
     {"device", C_BUILD | C_CONFIG | C_CHECK, "D",
      "cpu, opencl (the first GPU, else the first OpenCL device), "
      "opencl:N (device N of `clnet devices`) or auto (a GPU if there "
-     "is one, else cpu); default cpu; bench also takes all (every "
+     "is one, else cpu); default cpu; bench and check also take all "
+     "(every "
      "device)"},
     {"backend", C_BUILD | C_CONFIG, "LIST",
      "KIND=BACKEND or NAME=BACKEND[:N][/IMPL[@SET]], comma-separated, "
@@ -193,13 +194,16 @@ static const char *const environment_text =
     "CLNET_MNIST_DIR: the default --data. CLNET_CACHE_DIR: compiled "
     "OpenCL kernels and tune.tsv (else $XDG_CACHE_HOME/clnet, else "
     "~/.cache/clnet). CLNET_CL_BUILD_OPTIONS: added to every OpenCL "
-    "kernel build. OMP_NUM_THREADS, OMP_WAIT_POLICY: clnet sets PASSIVE "
-    "unless it or GOMP_SPINCOUNT is set.";
+    "kernel build, CLNET_CL_BUILD_OPTIONS_N to those of OpenCL device N "
+    "(the configuration file's opencl lines set it). CLNET_CONFIG: the "
+    "configuration file. OMP_NUM_THREADS, OMP_WAIT_POLICY: clnet sets "
+    "PASSIVE unless it or GOMP_SPINCOUNT is set.";
 static const char *const exit_text =
     "0 success, 2 bad input (options, topology, data, checkpoint, an "
     "image predict could not read), 1 failure at run time (a non-finite "
-    "loss, a diverged run), 130 / 143 after SIGINT / SIGTERM (train saves "
-    "--out first; a second SIGINT stops at once).";
+    "loss, a diverged run, an implementation clnet check failed), "
+    "130 / 143 after SIGINT / SIGTERM (train saves --out first; a "
+    "second SIGINT stops at once).";
 
 /* Writes text from column `col` (where the cursor is), wrapping at
  * HELP_WIDTH with continuation lines indented to `indent`; a word longer
