@@ -192,6 +192,23 @@ int clnet_resize_area(const uint8_t *in, int32_t h, int32_t w, int32_t c,
 static const char *cut_short(const unsigned char *d, size_t n, int w, int h,
                              int channels)
 {
+    /* PNG: every chunk's length must fit in the file, or stb_image grows
+     * its buffer to what a 70-byte file claims (gigabytes) before it
+     * finds out */
+    if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
+        size_t at = 8;
+        while (at + 8 <= n) {
+            uint32_t len = (uint32_t)d[at] << 24 | (uint32_t)d[at + 1] << 16 |
+                           (uint32_t)d[at + 2] << 8 | d[at + 3];
+            if (len > n - at - 8 || n - at - 8 - len < 4)
+                return "is cut short or damaged: a PNG chunk claims more "
+                       "bytes than the file holds";
+            if (!memcmp(d + at + 4, "IEND", 4))
+                return NULL;
+            at += 12 + (size_t)len;
+        }
+        return "is cut short: the PNG has no IEND chunk";
+    }
     if (n >= 2 && d[0] == 0xff && d[1] == 0xd8) {
         /* trailing bytes after EOI are common; look at the last 64 */
         for (size_t i = n >= 64 ? n - 64 : 0; i + 1 < n; i++)
