@@ -184,11 +184,11 @@ int clnet_resize_area(const uint8_t *in, int32_t h, int32_t w, int32_t c,
     return 0;
 }
 
-/* stb_image fills what is missing from a cut-short PGM/PPM or JPEG
- * instead of failing, so those two are checked here: a binary PNM's
- * header (magic, width, height, maximum, comments between) must be
- * followed by all its samples, and a JPEG must end with its EOI marker.
- * Returns a reason, or NULL. */
+/* What stb_image does not check before it allocates or decodes: a
+ * cut-short PGM/PPM or JPEG it pads instead of failing (a binary PNM's
+ * header must be followed by all its samples, a JPEG must end with its
+ * EOI marker), and PNG chunk lengths past the end of the file. Returns a
+ * reason, or NULL. */
 static const char *cut_short(const unsigned char *d, size_t n, int w, int h,
                              int channels)
 {
