@@ -14,6 +14,15 @@ meson install -C "$build" --destdir "$stage" --no-rebuild --quiet
 pc=$(find "$stage" -name clnet.pc -print -quit)
 [ -n "$pc" ] || { echo "install_test: no clnet.pc was installed"; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$pc")
+case "$(pkg-config --variable=prefix clnet)" in
+    '${pcfiledir}'*|"$stage"*) ;;
+    *) # clnet.pc names its prefix from where it lies only when the
+       # build was set up with pkgconfig.relocatable (meson.build's
+       # default_options, which an older build folder lacks)
+       echo "install_test: $build's clnet.pc is not relocatable; run" \
+            "meson configure $build -Dpkgconfig.relocatable=true"
+       exit 1 ;;
+esac
 cflags=$(pkg-config --cflags clnet)
 libs=$(pkg-config --libs clnet)
 libdir=$(realpath "$(pkg-config --variable=libdir clnet)")
