@@ -229,6 +229,8 @@ struct clnet_net {
     void *dx_pool[CLNET_MAX_BACKENDS][CLNET_MAX_INPUTS];
     int fuse_off;          /* clnet_build_options.no_fusion */
     char device_from[160]; /* where the default device came from */
+    int64_t sample_offset; /* clnet_step.sample_offset of its calls: 0, or
+                              a data-parallel replica's first sample */
     int nfusions;
     clnet_fusion *fusions;
     uint64_t param_writes; /* host writes of parameters (clnet_net_param_

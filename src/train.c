@@ -66,7 +66,8 @@ static int upload_labels(clnet_net *net, int32_t batch, clnet_error *err)
 int clnet_net_forward(clnet_net *net, int32_t batch, int training,
                       clnet_error *err)
 {
-    clnet_step st = {batch, training, net->seed, net->step + 1, 1.0};
+    clnet_step st = {batch, training, net->seed, net->step + 1, 1.0,
+                     net->sample_offset};
     char perr[CLNET_ERRLEN] = "";
     const void *pixels = net->pixels_uploaded;
     net->pixels_uploaded = NULL; /* this pass only */
@@ -278,7 +279,8 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
         rc = upload_labels(net, batch, err);
     if (rc)
         return rc;
-    clnet_step st = {batch, 1, net->seed, net->step + 1, net->lr_scale};
+    clnet_step st = {batch, 1, net->seed, net->step + 1, net->lr_scale,
+                     net->sample_offset};
     char perr[CLNET_ERRLEN] = "";
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
     double before = *loss_sum;
@@ -712,7 +714,7 @@ static int evaluate(clnet_net *net, const clnet_dataset *ds,
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory");
     double loss_sum = 0;
     int64_t correct = 0;
-    clnet_step st = {0, 0, net->seed, net->step, 1.0};
+    clnet_step st = {0, 0, net->seed, net->step, 1.0, 0};
     char perr[CLNET_ERRLEN] = "";
     const clnet_net_layer *last = &net->layers[net->nlayers - 1];
     double told = progress ? clnet_now() : 0;

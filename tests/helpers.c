@@ -248,7 +248,7 @@ void test_layer_destroy(test_layer *l)
 static double objective(test_layer *l, const float *x, const float *r,
                         float *y)
 {
-    clnet_step st = {l->batch, 1, 42, 7, 1.0};
+    clnet_step st = {l->batch, 1, 42, 7, 1.0, 0};
     char err[CLNET_ERRLEN];
     ck_assert_int_eq(test_forward(l->p, l->state, &st, x, y, err), 0);
     double s = 0;
@@ -290,7 +290,7 @@ void test_gradcheck(test_layer *l, const float *x0, float h, double tol)
     /* backward must write every value of dx, not count on a clean buffer */
     for (size_t i = 0; i < nin; i++)
         dx[i] = NAN;
-    clnet_step st = {l->batch, 1, 42, 7, 1.0};
+    clnet_step st = {l->batch, 1, 42, 7, 1.0, 0};
     char err[CLNET_ERRLEN];
     ck_assert_int_eq(test_backward(l->p, l->state, &st, x, y, dy, dx, err), 0);
 

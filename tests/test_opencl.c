@@ -519,6 +519,62 @@ END_TEST
 
 /* The OpenCL loss on a batch worked out by hand: label_smoothing 0.3 over
  * 3 classes makes the targets (0.1, 0.8, 0.1) and (0.1, 0.1, 0.8). */
+/* A slice of the batch that knows where it starts (clnet_step's
+ * sample_offset, what a data-parallel replica gets) draws dropout's
+ * masks of those samples in the whole batch, on both backends. */
+START_TEST(dropout_slices_draw_the_whole_batch_masks)
+{
+    REQUIRE_OPENCL();
+    enum { B = 6, N = 37, FIRST = 2, M = 3 };
+    clnet_value rate[1] = {{{0, 0, 0}, 0.5}};
+    clnet_shape in = {1, 1, N};
+    clnet_layer_plan plan = {0};
+    char err[CLNET_ERRLEN];
+    ck_assert_msg(test_infer("dropout", rate, &in, 1, &plan, err) == 0, "%s",
+                  err);
+    clnet_create_args a = {0};
+    a.settings = rate;
+    a.ninputs = 1;
+    a.in = &in;
+    a.plan = &plan;
+    a.max_batch = B;
+    a.threads = 1;
+    a.layer_index = 3;
+    a.tuning = "";
+    const clnet_plugin *pc = test_plugin("dropout");
+    const clnet_plugin *po = clnet_registry_find(test_registry(), "dropout",
+                                                 "opencl");
+    ck_assert_ptr_nonnull(po);
+    void *sc, *so;
+    ck_assert_msg(pc->create(&a, &sc, err) == 0, "%s", err);
+    a.device = ctx;
+    ck_assert_msg(po->create(&a, &so, err) == 0, "%s", err);
+    float x[B * N], whole[B * N], part[M * N], r[M * N];
+    for (int i = 0; i < B * N; i++)
+        x[i] = 1.0f + (float)i;
+    clnet_step st = {B, 1, 42, 9, 1.0, 0};
+    ck_assert_int_eq(test_forward(pc, sc, &st, x, whole, err), 0);
+    /* samples FIRST .. FIRST + M - 1 alone, told where they start */
+    clnet_step sl = {M, 1, 42, 9, 1.0, FIRST};
+    ck_assert_int_eq(test_forward(pc, sc, &sl, x + FIRST * N, part, err), 0);
+    ck_assert_msg(!memcmp(part, whole + FIRST * N, sizeof part),
+                  "cpu: the slice's mask is not the whole batch's");
+    void *ox = upload(x + FIRST * N, M * N), *oy = upload(part, M * N);
+    ck_assert_msg(test_forward(po, so, &sl, ox, oy, err) == 0, "%s", err);
+    download(oy, r, M * N);
+    ck_assert_msg(!memcmp(r, whole + FIRST * N, sizeof r),
+                  "opencl: the slice's mask is not the whole batch's");
+    /* told nothing, a slice draws the first samples' masks instead */
+    sl.sample_offset = 0;
+    ck_assert_int_eq(test_forward(pc, sc, &sl, x + FIRST * N, part, err), 0);
+    ck_assert(memcmp(part, whole + FIRST * N, sizeof part) != 0);
+    dev->device.release(ctx, ox);
+    dev->device.release(ctx, oy);
+    pc->destroy(sc);
+    po->destroy(so);
+}
+END_TEST
+
 START_TEST(label_smoothing_by_hand)
 {
     REQUIRE_OPENCL();
@@ -900,6 +956,7 @@ int main(int argc, char **argv)
     tcase_add_test(small, small_shapes_match_cpu);
     tcase_add_test(small, loss_and_optimizers_match_cpu);
     tcase_add_test(small, label_smoothing_by_hand);
+    tcase_add_test(small, dropout_slices_draw_the_whole_batch_masks);
     suite_add_tcase(s, small);
     TCase *cache = tcase_create("cache");
     tcase_set_timeout(cache, 120);

@@ -236,6 +236,11 @@ typedef struct {
     uint64_t step;     /* global training step, for counter-based RNG */
     double lr_scale;   /* optimizers: the learning-rate schedule's factor
                           on their own lr for this update (1: none) */
+    /* the global index, in the step's whole batch, of this call's first
+     * sample: 0, or where a data-parallel replica's slice starts; what a
+     * layer draws per sample (dropout's mask) keys on the global index,
+     * so a replica draws what one device would for those samples */
+    int64_t sample_offset;
 } clnet_step;
 
 typedef struct {

@@ -38,10 +38,12 @@ static void apply(const dropout *d, const clnet_step *st, const float *x,
                   float *y)
 {
     long n = (long)(d->size * (size_t)st->batch);
+    /* the element's index in the step's whole batch */
+    uint32_t first = (uint32_t)((uint64_t)st->sample_offset * d->size);
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (long i = 0; i < n; i++) {
         float u = clnet_philox_uniform(st->seed, d->stream, st->step,
-                                       (uint32_t)i);
+                                       first + (uint32_t)i);
         y[i] = u >= d->rate ? x[i] * d->scale : 0.0f;
     }
 }

@@ -51,9 +51,10 @@ static int run(dropout *d, const clnet_step *st, cl_mem x, cl_mem y, int mask,
     ocl_kernel *k = mask ? &d->apply : &d->copy;
     if (mask) {
         cl_ulong seed = st->seed, step = st->step;
-        bad = ocl_args(k, 8, OCL_ARG(x), OCL_ARG(y), OCL_ARG(n),
+        cl_uint first = (cl_uint)((uint64_t)st->sample_offset * d->size);
+        bad = ocl_args(k, 9, OCL_ARG(x), OCL_ARG(y), OCL_ARG(n),
                        OCL_ARG(d->rate), OCL_ARG(d->scale), OCL_ARG(seed),
-                       OCL_ARG(d->stream), OCL_ARG(step));
+                       OCL_ARG(d->stream), OCL_ARG(step), OCL_ARG(first));
     } else {
         bad = ocl_args(k, 3, OCL_ARG(x), OCL_ARG(y), OCL_ARG(n));
     }
