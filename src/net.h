@@ -277,6 +277,13 @@ clnet_create_args clnet_net_layer_args(const clnet_net *net, int i);
 int clnet_net_forward(clnet_net *net, int32_t batch, int training,
                       clnet_error *err);
 /* Loss, gradients and one optimizer update for the current batch. */
+/* The step in its two halves, for data-parallel replicas whose
+ * gradients are summed in between: forward, loss and backward (the
+ * gradients of this batch in the arenas), then clipping and one
+ * optimizer update per backend. clnet_net_train_step is both. */
+int clnet_net_step_gradients(clnet_net *net, int32_t batch, double *loss_sum,
+                             int64_t *correct, clnet_error *err);
+int clnet_net_step_update(clnet_net *net, clnet_error *err);
 int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
                          int64_t *correct, clnet_error *err);
 

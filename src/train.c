@@ -274,6 +274,13 @@ static int clip_gradients(clnet_net *net, clnet_error *err)
 int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
                          int64_t *correct, clnet_error *err)
 {
+    int rc = clnet_net_step_gradients(net, batch, loss_sum, correct, err);
+    return rc ? rc : clnet_net_step_update(net, err);
+}
+
+int clnet_net_step_gradients(clnet_net *net, int32_t batch, double *loss_sum,
+                             int64_t *correct, clnet_error *err)
+{
     int rc = clnet_net_forward(net, batch, 1, err);
     if (!rc)
         rc = upload_labels(net, batch, err);
@@ -296,10 +303,18 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
     if (!isfinite(*loss_sum - before))
         return clnet_fail(err, CLNET_E_NONFINITE, "the loss became %g",
                           *loss_sum - before);
-    if ((rc = backward(net, &st, err)) || (rc = clip_gradients(net, err)))
+    return backward(net, &st, err);
+}
+
+int clnet_net_step_update(clnet_net *net, clnet_error *err)
+{
+    int rc = clip_gradients(net, err);
+    if (rc)
         return rc;
+    char perr[CLNET_ERRLEN] = "";
     net->step++;
-    st.step = net->step;
+    clnet_step st = {0, 1, net->seed, net->step, net->lr_scale,
+                     net->sample_offset};
     /* one update per backend, over its whole arena */
     for (int b = 0; b < net->nbackends; b++) {
         clnet_backend *bk = &net->backends[b];

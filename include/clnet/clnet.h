@@ -412,6 +412,19 @@ int clnet_predict(clnet_net *net, const uint8_t *pixels, int32_t n,
 int clnet_net_train_batch(clnet_net *net, const uint8_t *pixels,
                           const int32_t *labels, int32_t n, double *loss,
                           int64_t *correct, clnet_error *err);
+/* One data-parallel training step over n replicas of a network (built
+ * from the same topology and seed, e.g. one per device, each with a
+ * batch of at least its slice): the batch is cut into n slices in order
+ * (replica r gets samples r*batch/n to (r+1)*batch/n - 1), each replica
+ * computes its slice's gradients, they are summed on the host into the
+ * whole batch's mean, and every replica applies the same update, so the
+ * replicas stay equal and follow what one network would do on the whole
+ * batch (dropout draws by the sample's global index; batchnorm's batch
+ * statistics are each slice's). *loss: the batch's mean loss. */
+int clnet_replicas_train_batch(clnet_net *const *replicas, int32_t n,
+                               const uint8_t *pixels, const int32_t *labels,
+                               int32_t batch, double *loss, int64_t *correct,
+                               clnet_error *err);
 /* A parameter or state tensor by name, "LAYER/TENSOR" as clnet summary
  * names layers and checkpoints name tensors ("conv2d_1/kernel",
  * "batchnorm_1/moving_mean"): its element count (-1 when there is no such

@@ -1,0 +1,138 @@
+/* Data-parallel training in one process: replicas of one network (built
+ * from the same topology and seed, typically one per device) each take a
+ * slice of the batch, their gradients are summed through the host into
+ * the whole batch's mean, and every replica applies the same update, so
+ * they stay equal and follow the trajectory one network would on the
+ * whole batch (dropout draws by the sample's global index; batch
+ * normalization's statistics are each slice's, as in frameworks'
+ * data-parallel training without synchronized batch norm). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends.h"
+
+/* The largest trainable tensor of the network, in values. */
+static size_t largest_tensor(const clnet_net *net)
+{
+    size_t m = 0;
+    for (int i = 0; i < net->nlayers; i++)
+        for (int k = 0; k < net->layers[i].plan.nparams; k++)
+            if (net->layers[i].grads[k] && net->layers[i].param_count[k] > m)
+                m = net->layers[i].param_count[k];
+    return m;
+}
+
+static int grad_io(clnet_net *net, const clnet_net_layer *L, int k,
+                   float *host, int write, clnet_error *err)
+{
+    clnet_backend *b = &net->backends[L->bk];
+    char perr[CLNET_ERRLEN] = "";
+    size_t bytes = L->param_count[k] * sizeof(float);
+    int rc = write ? b->ops->write(b->ctx, L->grads[k], host, bytes, perr)
+                   : b->ops->read(b->ctx, L->grads[k], host, bytes, perr);
+    return rc ? clnet_fail(err, CLNET_E_IO, "%s: %s gradients of %s: %s",
+                           b->name, write ? "writing" : "reading", L->name,
+                           perr)
+              : CLNET_OK;
+}
+
+/* grads of every replica = sum over replicas of weight[r] * grads[r]. */
+static int all_reduce(clnet_net *const *nets, int32_t n, const double *weight,
+                      clnet_error *err)
+{
+    size_t m = largest_tensor(nets[0]);
+    float *sum = malloc(sizeof *sum * (m ? m : 1));
+    float *one = malloc(sizeof *one * (m ? m : 1));
+    int rc = sum && one ? CLNET_OK
+                        : clnet_fail(err, CLNET_E_NOMEM, "out of memory");
+    const clnet_net *a = nets[0];
+    for (int i = 0; !rc && i < a->nlayers; i++)
+        for (int k = 0; !rc && k < a->layers[i].plan.nparams; k++) {
+            if (!a->layers[i].grads[k])
+                continue;
+            size_t c = a->layers[i].param_count[k];
+            for (int32_t r = 0; !rc && r < n; r++) {
+                rc = grad_io(nets[r], &nets[r]->layers[i], k, r ? one : sum, 0,
+                             err);
+                if (!rc && r == 0)
+                    for (size_t j = 0; j < c; j++)
+                        sum[j] = (float)(weight[0] * sum[j]);
+                else if (!rc)
+                    for (size_t j = 0; j < c; j++)
+                        sum[j] += (float)(weight[r] * one[j]);
+            }
+            for (int32_t r = 0; !rc && r < n; r++)
+                rc = grad_io(nets[r], &nets[r]->layers[i], k, sum, 1, err);
+        }
+    free(sum);
+    free(one);
+    return rc;
+}
+
+int clnet_replicas_train_batch(clnet_net *const *replicas, int32_t n,
+                               const uint8_t *pixels, const int32_t *labels,
+                               int32_t batch, double *loss, int64_t *correct,
+                               clnet_error *err)
+{
+    clnet_error_clear(err);
+    if (!replicas || n < 1 || n > 64 || !pixels || !labels || batch < n)
+        return clnet_fail(err, CLNET_E_ARG,
+                          "clnet_replicas_train_batch: give 1 to 64 replicas, "
+                          "pixels, labels and at least one sample a replica");
+    const clnet_net *a = replicas[0];
+    for (int32_t r = 0; r < n; r++) {
+        const clnet_net *b = replicas[r];
+        if (!b || b->topo_hash != a->topo_hash || b->seed != a->seed ||
+            b->step != a->step)
+            return clnet_fail(err, CLNET_E_ARG,
+                              "replica %d is not a replica of the first: "
+                              "build every one from the same topology and "
+                              "seed, and train them only together",
+                              (int)r);
+        for (int32_t q = 0; q < r; q++)
+            if (replicas[q] == b)
+                return clnet_fail(err, CLNET_E_ARG,
+                                  "replica %d is replica %d again; give "
+                                  "each once",
+                                  (int)r, (int)q);
+    }
+    double weight[64];
+    double sum = 0;
+    int64_t right = 0;
+    size_t in = a->layers[0].out_size;
+    int rc = CLNET_OK;
+    /* slices in order, as equal as can be: replica r gets
+     * [r B / n, (r + 1) B / n) */
+    for (int32_t r = 0; r < n && !rc; r++) {
+        clnet_net *net = replicas[r];
+        int32_t first = (int32_t)((int64_t)r * batch / n);
+        int32_t m = (int32_t)((int64_t)(r + 1) * batch / n) - first;
+        if (m > net->max_batch)
+            return clnet_fail(err, CLNET_E_ARG,
+                              "replica %d takes %d samples of the batch of "
+                              "%d, more than the %d it was built for",
+                              (int)r, (int)m, (int)batch,
+                              (int)net->max_batch);
+        for (int32_t b = 0; b < m; b++)
+            if (labels[first + b] < 0 || labels[first + b] >= net->classes)
+                return clnet_fail(err, CLNET_E_DATA,
+                                  "label %d of sample %d is outside the "
+                                  "network's %d classes",
+                                  labels[first + b], first + b, net->classes);
+        memcpy(net->batch_pixels, pixels + (size_t)first * in, (size_t)m * in);
+        memcpy(net->batch_labels, labels + first, (size_t)m * sizeof *labels);
+        net->sample_offset = first;
+        rc = clnet_net_step_gradients(net, m, &sum, &right, err);
+        net->sample_offset = 0;
+        weight[r] = (double)m / batch;
+    }
+    if (!rc && n > 1)
+        rc = all_reduce(replicas, n, weight, err);
+    for (int32_t r = 0; r < n && !rc; r++)
+        rc = clnet_net_step_update(replicas[r], err);
+    if (loss)
+        *loss = sum / batch;
+    if (correct)
+        *correct = right;
+    return rc;
+}
