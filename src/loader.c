@@ -104,7 +104,8 @@ clnet_loader *clnet_loader_start(clnet_net *net, const clnet_dataset *ds,
     l->W = ds->cols;
     l->C = ds->channels ? ds->channels : 1;
     l->sz = clnet_dataset_sample_bytes(ds);
-    l->upload = net->pixels_dev != NULL;
+    /* replicas take slices of the host's copy (replicas.c) */
+    l->upload = net->pixels_dev != NULL && net->nreplicas == 0;
     l->held = -1;
     for (int b = 0; b < 2; b++) {
         l->pixels[b] = malloc((size_t)batch * l->sz + 1);

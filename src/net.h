@@ -231,6 +231,10 @@ struct clnet_net {
     char device_from[160]; /* where the default device came from */
     int64_t sample_offset; /* clnet_step.sample_offset of its calls: 0, or
                               a data-parallel replica's first sample */
+    /* clnet_net_set_replicas: the other replicas clnet_train steps with
+     * this one (the caller's; they outlive the training) */
+    clnet_net *replicas[64];
+    int32_t nreplicas;
     int nfusions;
     clnet_fusion *fusions;
     uint64_t param_writes; /* host writes of parameters (clnet_net_param_
@@ -284,6 +288,10 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
 int clnet_net_step_gradients(clnet_net *net, int32_t batch, double *loss_sum,
                              int64_t *correct, clnet_error *err);
 int clnet_net_step_update(clnet_net *net, clnet_error *err);
+/* A data-parallel step of net and its replicas over the batch in net's
+ * batch buffers, adding to *loss_sum and *correct (replicas.c). */
+int clnet_replicas_step(clnet_net *net, int32_t batch, double *loss_sum,
+                        int64_t *correct, clnet_error *err);
 int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
                          int64_t *correct, clnet_error *err);
 

@@ -51,15 +51,15 @@ static int all_reduce(clnet_net *const *nets, int32_t n, const double *weight,
             if (!a->layers[i].grads[k])
                 continue;
             size_t c = a->layers[i].param_count[k];
+            memset(sum, 0, sizeof *sum * c);
+            /* a replica without samples this step (weight 0) computed no
+             * gradients: it only receives the sum */
             for (int32_t r = 0; !rc && r < n; r++) {
-                rc = grad_io(nets[r], &nets[r]->layers[i], k, r ? one : sum, 0,
-                             err);
-                if (!rc && r == 0)
-                    for (size_t j = 0; j < c; j++)
-                        sum[j] = (float)(weight[0] * sum[j]);
-                else if (!rc)
-                    for (size_t j = 0; j < c; j++)
-                        sum[j] += (float)(weight[r] * one[j]);
+                if (weight[r] == 0)
+                    continue;
+                rc = grad_io(nets[r], &nets[r]->layers[i], k, one, 0, err);
+                for (size_t j = 0; !rc && j < c; j++)
+                    sum[j] += (float)(weight[r] * one[j]);
             }
             for (int32_t r = 0; !rc && r < n; r++)
                 rc = grad_io(nets[r], &nets[r]->layers[i], k, sum, 1, err);
@@ -75,10 +75,10 @@ int clnet_replicas_train_batch(clnet_net *const *replicas, int32_t n,
                                clnet_error *err)
 {
     clnet_error_clear(err);
-    if (!replicas || n < 1 || n > 64 || !pixels || !labels || batch < n)
+    if (!replicas || n < 1 || n > 64 || !pixels || !labels || batch < 1)
         return clnet_fail(err, CLNET_E_ARG,
                           "clnet_replicas_train_batch: give 1 to 64 replicas, "
-                          "pixels, labels and at least one sample a replica");
+                          "pixels, labels and at least one sample");
     const clnet_net *a = replicas[0];
     for (int32_t r = 0; r < n; r++) {
         const clnet_net *b = replicas[r];
@@ -119,12 +119,14 @@ int clnet_replicas_train_batch(clnet_net *const *replicas, int32_t n,
                                   "label %d of sample %d is outside the "
                                   "network's %d classes",
                                   labels[first + b], first + b, net->classes);
+        weight[r] = (double)m / batch;
+        if (m == 0)
+            continue; /* a batch with fewer samples than replicas */
         memcpy(net->batch_pixels, pixels + (size_t)first * in, (size_t)m * in);
         memcpy(net->batch_labels, labels + first, (size_t)m * sizeof *labels);
         net->sample_offset = first;
         rc = clnet_net_step_gradients(net, m, &sum, &right, err);
         net->sample_offset = 0;
-        weight[r] = (double)m / batch;
     }
     if (!rc && n > 1)
         rc = all_reduce(replicas, n, weight, err);
@@ -135,4 +137,52 @@ int clnet_replicas_train_batch(clnet_net *const *replicas, int32_t n,
     if (correct)
         *correct = right;
     return rc;
+}
+
+int clnet_replicas_step(clnet_net *net, int32_t batch, double *loss_sum,
+                        int64_t *correct, clnet_error *err)
+{
+    clnet_net *all[65];
+    all[0] = net;
+    for (int32_t r = 0; r < net->nreplicas; r++) {
+        all[r + 1] = net->replicas[r];
+        all[r + 1]->lr_scale = net->lr_scale;
+    }
+    int32_t n = net->nreplicas + 1;
+    double loss = 0;
+    int64_t right = 0;
+    int rc = clnet_replicas_train_batch(all, n, net->batch_pixels,
+                                        net->batch_labels, batch, &loss,
+                                        &right, err);
+    *loss_sum += loss * batch;
+    *correct += right;
+    return rc;
+}
+
+int clnet_net_set_replicas(clnet_net *net, clnet_net *const *others,
+                           int32_t n, clnet_error *err)
+{
+    clnet_error_clear(err);
+    if (!net || n < 0 || n > 63 || (n && !others))
+        return clnet_fail(err, CLNET_E_ARG,
+                          "clnet_net_set_replicas: 0 to 63 other replicas");
+    for (int32_t r = 0; r < n; r++) {
+        const clnet_net *b = others[r];
+        if (!b || b == net || b->topo_hash != net->topo_hash ||
+            b->seed != net->seed || b->step != net->step)
+            return clnet_fail(err, CLNET_E_ARG,
+                              "replica %d is not a replica of the network: "
+                              "build every one from the same topology and "
+                              "seed (and resume each from the same "
+                              "checkpoint)",
+                              (int)r + 1);
+        for (int32_t q = 0; q < r; q++)
+            if (others[q] == b)
+                return clnet_fail(err, CLNET_E_ARG,
+                                  "replica %d is replica %d again",
+                                  (int)r + 1, (int)q + 1);
+        net->replicas[r] = others[r];
+    }
+    net->nreplicas = n;
+    return CLNET_OK;
 }

@@ -579,7 +579,9 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             net->lr_scale =
                 clnet_schedule_factor(&sched, net->step, steps, epochs);
             double before = loss_sum;
-            rc = clnet_net_train_step(net, n, &loss_sum, &correct, err);
+            rc = net->nreplicas
+                     ? clnet_replicas_step(net, n, &loss_sum, &correct, err)
+                     : clnet_net_train_step(net, n, &loss_sum, &correct, err);
             if (rc == CLNET_E_NONFINITE) {
                 char what[CLNET_ERRLEN];
                 diagnose(net, what, sizeof what);

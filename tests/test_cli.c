@@ -222,6 +222,50 @@ START_TEST(two_opencl_devices)
 }
 END_TEST
 
+/* train --devices: one replica a device, the figures of one device;
+ * a device named twice is refused */
+START_TEST(data_parallel_devices)
+{
+    test_write_mnist("train", 96, 1);
+    test_write_mnist("t10k", 32, 1);
+    const char *net = "input shape=28x28x1\n"
+                      "conv2d filters=4 kernel=3 activation=relu\n"
+                      "maxpool2d pool=2\nflatten\ndropout rate=0.25\n"
+                      "dense units=10\nsoftmax\n"
+                      "train optimizer=adam lr=0.01 batch=32\n";
+    test_write("dp.net", net, strlen(net));
+    expect(2, "--devices names cpu twice", "train dp.net --data . "
+           "--devices cpu,cpu");
+    expect(2, "two or more devices", "train dp.net --data . --devices cpu");
+    if (run("devices") != 0 || !strstr(output, "opencl:0"))
+        return;
+    expect(0, "Saved a.ckpt", "train dp.net --data . --epochs 2 --quiet "
+           "--out a.ckpt --log-json a.json");
+    expect(0, "on cpu,opencl:0", "train dp.net --data . --epochs 2 --quiet "
+           "--out b.ckpt --log-json b.json --devices cpu,opencl:0");
+    for (int ep = 0; ep < 2; ep++) {
+        double la = 0, lb = 0;
+        char path[1200], line[1024];
+        snprintf(path, sizeof path, "%s/a.json", test_tmpdir());
+        FILE *f = fopen(path, "r");
+        for (int k = 0; k <= ep; k++)
+            ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+        fclose(f);
+        ck_assert_int_eq(sscanf(strstr(line, "\"loss\""), "\"loss\": %lf", &la),
+                         1);
+        snprintf(path, sizeof path, "%s/b.json", test_tmpdir());
+        f = fopen(path, "r");
+        for (int k = 0; k <= ep; k++)
+            ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+        fclose(f);
+        ck_assert_int_eq(sscanf(strstr(line, "\"loss\""), "\"loss\": %lf", &lb),
+                         1);
+        ck_assert_msg(fabs(la - lb) < 1e-3 * la, "epoch %d: loss %g on cpu, "
+                      "%g on cpu and opencl:0", ep + 1, la, lb);
+    }
+}
+END_TEST
+
 /* clnet check: every implementation passes on the native CPU and on
  * OpenCL, the JSON parses; a broken implementation fails, exit 1. */
 START_TEST(check_devices)
@@ -395,6 +439,7 @@ int main(void)
     tcase_add_test(tc, configuration_file);
     tcase_add_test(tc, two_opencl_devices);
     tcase_add_test(tc, check_devices);
+    tcase_add_test(tc, data_parallel_devices);
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, train_eval_predict_cycle);
     suite_add_tcase(s, tc);

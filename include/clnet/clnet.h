@@ -420,11 +420,19 @@ int clnet_net_train_batch(clnet_net *net, const uint8_t *pixels,
  * whole batch's mean, and every replica applies the same update, so the
  * replicas stay equal and follow what one network would do on the whole
  * batch (dropout draws by the sample's global index; batchnorm's batch
- * statistics are each slice's). *loss: the batch's mean loss. */
+ * statistics are each slice's). A replica left without samples (batch <
+ * n) only receives the others' sum. *loss: the batch's mean loss. */
 int clnet_replicas_train_batch(clnet_net *const *replicas, int32_t n,
                                const uint8_t *pixels, const int32_t *labels,
                                int32_t batch, double *loss, int64_t *correct,
                                clnet_error *err);
+/* Makes clnet_train on net train it and these n other replicas
+ * data-parallel, as clnet_replicas_train_batch does each step (a batch
+ * with fewer samples than replicas leaves some without a slice; they
+ * still apply the same update). The replicas must outlive the training;
+ * evaluation, checkpoints and predictions use net. n = 0 ends it. */
+int clnet_net_set_replicas(clnet_net *net, clnet_net *const *others,
+                           int32_t n, clnet_error *err);
 /* A parameter or state tensor by name, "LAYER/TENSOR" as clnet summary
  * names layers and checkpoints name tensors ("conv2d_1/kernel",
  * "batchnorm_1/moving_mean"): its element count (-1 when there is no such

@@ -356,6 +356,70 @@ static void on_epoch(const clnet_epoch_stats *s, void *user)
     }
 }
 
+/* --devices D1,D2,...: the devices after the first, each a replica of
+ * net built alike (its batch: its slice of the global batch) and brought
+ * to the same state (--resume, --init-weights); they are freed by
+ * free_replicas. Returns 0, or an exit status after a message. */
+#define MAX_REPLICAS 16
+typedef struct {
+    clnet_net *net[MAX_REPLICAS];
+    clnet_registry *reg[MAX_REPLICAS];
+    int n;
+} replica_set;
+
+static void free_replicas(replica_set *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        clnet_net_free(s->net[i]);
+        clnet_registry_free(s->reg[i]);
+    }
+    s->n = 0;
+}
+
+static int build_replicas(const cli_options *o, clnet_net *net,
+                          replica_set *s, clnet_error *e)
+{
+    char list[512], *names[MAX_REPLICAS + 1];
+    snprintf(list, sizeof list, "%s", o->devices);
+    int n = 0;
+    for (char *save = NULL, *d = strtok_r(list, ",", &save); d;
+         d = strtok_r(NULL, ",", &save)) {
+        if (n == MAX_REPLICAS + 1) {
+            fprintf(stderr, "clnet train: --devices takes at most %d "
+                            "devices\n", MAX_REPLICAS + 1);
+            return EXIT_INPUT;
+        }
+        for (int k = 0; k < n; k++)
+            if (!strcmp(names[k], d)) {
+                fprintf(stderr, "clnet train: --devices names %s twice; "
+                                "give each device once\n", d);
+                return EXIT_INPUT;
+            }
+        names[n++] = d;
+    }
+    if (n < 2) {
+        fprintf(stderr, "clnet train: --devices takes two or more devices, "
+                        "e.g. --devices cpu,opencl:0 (one replica each)\n");
+        return EXIT_INPUT;
+    }
+    int32_t batch = o->batch ? o->batch : clnet_net_default_batch(net);
+    for (int i = 1; i < n; i++) {
+        cli_options od = *o;
+        od.device = names[i];
+        od.autotune = 0;
+        /* its slice: at most ceil(batch / n) samples */
+        clnet_net *rep = open_net(&od, (batch + n - 1) / n, &s->reg[s->n], e);
+        s->net[s->n++] = rep;
+        if (!rep || (o->resume && clnet_checkpoint_resume(rep, o->resume, e)) ||
+            (o->init_weights &&
+             clnet_checkpoint_load(rep, o->init_weights, e)))
+            return fail(e);
+    }
+    if (clnet_net_set_replicas(net, s->net, s->n, e))
+        return fail(e);
+    return 0;
+}
+
 static int cmd_train(const cli_options *o)
 {
     clnet_error e = {0};
@@ -365,7 +429,16 @@ static int cmd_train(const cli_options *o)
     memset(&run, 0, sizeof run);
     int rc = 0, logging = 0;
     const char *out = o->out ? o->out : DEFAULT_CHECKPOINT;
-    clnet_net *net = open_net(o, o->batch, &r, &e);
+    replica_set reps = {.n = 0};
+    cli_options first = *o;
+    char first_device[64] = "";
+    if (o->devices) {
+        /* the first device's replica is the network itself */
+        snprintf(first_device, sizeof first_device, "%.*s",
+                 (int)strcspn(o->devices, ","), o->devices);
+        first.device = first_device;
+    }
+    clnet_net *net = open_net(&first, o->batch, &r, &e);
     if (!net || check_writable(out, "checkpoint", &e) ||
         (o->log_json && check_writable(o->log_json, "log", &e)) ||
         (o->save_best && check_writable(o->save_best, "checkpoint", &e)) ||
@@ -374,6 +447,8 @@ static int cmd_train(const cli_options *o)
         rc = fail(&e);
         goto done;
     }
+    if (o->devices && (rc = build_replicas(o, net, &reps, &e)))
+        goto done;
     if (load_data(o, net, "train", o->limit_train, &train, &e) ||
         load_data(o, net, "test", o->limit_test, &test, &e)) {
         rc = fail(&e);
@@ -397,7 +472,7 @@ static int cmd_train(const cli_options *o)
         printf("Training %s on %s: %d training, %d validation (the last "
                "%g of the training set) and %d test images, batch %d, "
                "%d epoch%s, %ld thread%s, seed %llu\n",
-               o->net, default_device(o), keep,
+               o->net, o->devices ? o->devices : default_device(o), keep,
                train.count - keep, o->val_split, test.count, batch, epochs,
                epochs == 1 ? "" : "s", threads, threads == 1 ? "" : "s",
                (unsigned long long)o->seed);
@@ -405,7 +480,8 @@ static int cmd_train(const cli_options *o)
         printf("Training %s on %s: %d training and %d test images (the "
                "test set validates), batch %d, %d epoch%s, %ld thread%s, "
                "seed %llu\n",
-               o->net, default_device(o), train.count,
+               o->net, o->devices ? o->devices : default_device(o),
+               train.count,
                test.count, batch, epochs, epochs == 1 ? "" : "s", threads,
                threads == 1 ? "" : "s", (unsigned long long)o->seed);
     }
@@ -478,6 +554,10 @@ done:
     }
     clnet_dataset_free(&train);
     clnet_dataset_free(&test);
+    /* the replicas before the network that steps them */
+    if (net)
+        clnet_net_set_replicas(net, NULL, 0, NULL);
+    free_replicas(&reps);
     clnet_net_free(net);
     clnet_registry_free(r);
     return rc;

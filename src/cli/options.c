@@ -65,6 +65,10 @@ static const option_spec options[] = {
      "val_accuracy, seconds, eval_seconds, lr, data_wait, "
      "images_per_second; after a --val-split run, test_loss and "
      "test_accuracy"},
+    {"devices", C_TRAIN, "LIST",
+     "train data-parallel, one replica per device (e.g. cpu,opencl:0), "
+     "each on its slice of every batch, their gradients summed before "
+     "one identical update; --batch stays the whole batch"},
     {"config", C_BUILD | C_CONFIG, "FILE",
      "the configuration file (default: $CLNET_CONFIG, else "
      "$XDG_CONFIG_HOME/clnet/config, else ~/.config/clnet/config; "
@@ -480,6 +484,7 @@ static int set_option(cli_options *o, const char *name, const char *v)
     }
     else if (!strcmp(name, "device")) o->device = v;
     else if (!strcmp(name, "config")) o->config = v;
+    else if (!strcmp(name, "devices")) o->devices = v;
     else if (!strcmp(name, "backend")) o->backend = v;
     else if (!strcmp(name, "invert")) o->invert = 1;
     else if (!strcmp(name, "quiet")) o->quiet = 1;

@@ -14,7 +14,8 @@ typedef struct {
     const char *net;
     const char *data, *model, *out, *log_json, *device, *backend, *json;
     const char *resume, *init_weights, *schedule, *save_best;
-    const char *config; /* --config FILE */
+    const char *config;  /* --config FILE */
+    const char *devices; /* train --devices LIST */
     double val_split;
     int32_t patience;
     int32_t save_every;
