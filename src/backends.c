@@ -119,11 +119,13 @@ int clnet_backend_acquire(clnet_net *net, const clnet_registry *r,
                           const char *backend, int32_t index,
                           clnet_error *err)
 {
-    /* one entry per device: a backend's device given by index, or with
-     * -1 the one it already runs on (else its default device, below) */
+    /* one entry per device: the device given by index, or with -1 the
+     * backend's default device (default_index, below), which may already
+     * be open under its index */
     for (int i = 0; i < net->nbackends; i++)
         if (strcmp(net->backends[i].name, backend) == 0 &&
-            (index < 0 || net->backends[i].index == index))
+            (index < 0 ? net->backends[i].is_default
+                       : net->backends[i].index == index))
             return i;
     if (net->nbackends == CLNET_MAX_BACKENDS)
         return clnet_fail(err, CLNET_E_ARG, "more than %d backends in one "
@@ -158,8 +160,18 @@ int clnet_backend_acquire(clnet_net *net, const clnet_registry *r,
                           backend), -1;
     }
     int shown = n < MAX_DEVICES ? n : MAX_DEVICES;
-    if (index < 0)
+    int is_default = index < 0;
+    if (is_default) {
         index = default_index(d, shown);
+        for (int i = 0; i < net->nbackends; i++)
+            if (strcmp(net->backends[i].name, backend) == 0 &&
+                net->backends[i].index == index) {
+                net->backends[i].is_default = 1;
+                free(d);
+                return i;
+            }
+    }
+    b->is_default = is_default;
     if (index >= shown) {
         free(d);
         return clnet_fail(err, CLNET_E_ARG,

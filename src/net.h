@@ -18,6 +18,7 @@ typedef struct {
     const clnet_device_ops *ops;
     void *ctx;     /* NULL for the native CPU */
     int32_t index; /* device index within the backend */
+    int is_default; /* the device a layer naming only the backend gets */
     clnet_device_info info;
     const clnet_plugin *optimizer;
     void *optimizer_state;

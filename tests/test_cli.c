@@ -196,6 +196,17 @@ START_TEST(two_opencl_devices)
     ck_assert_int_eq(pclose(p), 0);
     ck_assert_msg(strstr(output, "Device: opencl:0 Oclgrind") &&
                   strstr(output, "Device: opencl:1 "), "%s", output);
+    /* a layer on opencl:1 first does not make it the default: the rest
+     * go to the default device (the first GPU: oclgrind's, opencl:0) */
+    snprintf(cmd, sizeof cmd, "cd '%s' && OCL_ICD_VENDORS='%s' '%s' summary "
+             "two.net --device opencl --backend input=opencl:1 2>&1",
+             test_tmpdir(), icd, getenv("CLNET_BINARY"));
+    p = popen(cmd, "r");
+    n = fread(output, 1, sizeof output - 1, p);
+    output[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_msg(strstr(output, "Device: opencl:0 Oclgrind") &&
+                  strstr(output, "Device: opencl:1 "), "%s", output);
     snprintf(cmd, sizeof cmd, "cd '%s' && OCL_ICD_VENDORS='%s' '%s' train "
              "two.net --data . --epochs 1 --quiet --out two.ckpt --log-json "
              "two.json --device opencl:1 --backend d=opencl:0 2>&1",
