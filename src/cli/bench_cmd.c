@@ -4,6 +4,7 @@
  * figure's median with its min and max over the rounds. */
 #define _POSIX_C_SOURCE 200809L
 #include "bench_cmd.h"
+#include "device_list.h"
 #include "commit.h"
 #include "json.h"
 
@@ -175,17 +176,9 @@ static void write_json(FILE *f, const bench_summary *s, int threads,
                        int first)
 {
     const clnet_bench_result *r = &s->med;
-    fprintf(f, "%s  {\"device\": {", first ? "" : ",\n");
-    cli_json_field(f, "label", r->device_label, 1);
-    cli_json_field(f, "name", r->device.name, 1);
-    cli_json_field(f, "type", r->device.type, 1);
-    cli_json_field(f, "vendor", r->device.vendor, 1);
-    cli_json_field(f, "platform", r->device.platform, 1);
-    cli_json_field(f, "driver", r->device.driver_version, 1);
-    cli_json_field(f, "opencl_c", r->device.c_version, 1);
-    fprintf(f, "\"compute_units\": %d, \"global_mem\": %llu},\n",
-            r->device.compute_units,
-            (unsigned long long)r->device.global_mem);
+    fprintf(f, "%s  {", first ? "" : ",\n");
+    cli_json_device(f, r->device_label, &r->device);
+    fprintf(f, ",\n");
     /* the medians, under the names the figures always had */
     fprintf(f, "   \"threads\": %d, \"batch\": %d, \"steps\": %d, "
                "\"repeats\": %d, \"loss_ms\": %.6g, \"update_ms\": %.6g, "
@@ -309,25 +302,8 @@ int cli_bench(const cli_options *o, cli_open_net_fn open_net, cli_fail_fn fail)
     if (!r)
         return fail(&e);
     /* the devices to run on */
-    char labels[65][24];
-    int n = 0;
-    if (o->device && !strcmp(o->device, "all")) {
-        snprintf(labels[n++], sizeof labels[0], "cpu");
-        clnet_device_info d[64];
-        for (int p = 0; p < clnet_registry_count(r); p++) {
-            clnet_plugin_info q;
-            if (clnet_registry_info(r, p, &q, NULL) ||
-                strcmp(q.role, "device"))
-                continue;
-            int nd = clnet_devices(r, q.backend, d, 64, &e);
-            for (int i = 0; i < nd && i < 64 && n < 65; i++)
-                snprintf(labels[n++], sizeof labels[0], "%s:%d", q.backend,
-                         i);
-        }
-    } else {
-        snprintf(labels[n++], sizeof labels[0], "%s",
-                 o->device ? o->device : "cpu");
-    }
+    cli_device_label labels[CLI_MAX_DEVICES];
+    int n = cli_device_labels(r, o->device, labels);
     clnet_registry_free(r);
     int steps = o->steps ? o->steps : DEFAULT_STEPS;
     int repeats = o->repeats ? o->repeats : DEFAULT_REPEATS;

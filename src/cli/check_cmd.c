@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clnet/clnet.h"
+#include "device_list.h"
 #include "json.h"
 
 static void print_result(const clnet_check_result *r)
@@ -46,17 +47,13 @@ static void print_result(const clnet_check_result *r)
            r->nentries, r->nentries == 1 ? "" : "s", r->failed, r->tolerance);
 }
 
-static void write_json(FILE *f, const clnet_check_result *r, int comma)
+/* One result; after the first a comma goes before it, so that a device
+ * that fails later leaves valid JSON. */
+static void write_json(FILE *f, const clnet_check_result *r, int first)
 {
-    fprintf(f, "  {\"device\": {");
-    cli_json_field(f, "label", r->device_label, 1);
-    cli_json_field(f, "name", r->device.name, 1);
-    cli_json_field(f, "type", r->device.type, 1);
-    cli_json_field(f, "vendor", r->device.vendor, 1);
-    cli_json_field(f, "platform", r->device.platform, 1);
-    cli_json_field(f, "driver", r->device.driver_version, 1);
-    cli_json_field(f, "opencl_c", r->device.c_version, 0);
-    fprintf(f, "},\n   \"tolerance\": %g, \"failed\": %d, \"implementations\": "
+    fprintf(f, "%s  {", first ? "" : ",\n");
+    cli_json_device(f, r->device_label, &r->device);
+    fprintf(f, ",\n   \"tolerance\": %g, \"failed\": %d, \"implementations\": "
                "[\n",
             r->tolerance, r->failed);
     for (int i = 0; i < r->nentries; i++) {
@@ -73,7 +70,7 @@ static void write_json(FILE *f, const clnet_check_result *r, int comma)
         fprintf(f, "\"pass\": %s}%s\n", x->failed ? "false" : "true",
                 i + 1 < r->nentries ? "," : "");
     }
-    fprintf(f, "   ]}%s\n", comma ? "," : "");
+    fprintf(f, "   ]}");
 }
 
 int cli_check(const cli_options *o)
@@ -84,25 +81,8 @@ int cli_check(const cli_options *o)
         fprintf(stderr, "clnet: %s\n", e.msg);
         return clnet_status_is_input(e.status) ? EXIT_INPUT : EXIT_RUNTIME;
     }
-    char labels[65][24];
-    int n = 0;
-    if (o->device && !strcmp(o->device, "all")) {
-        snprintf(labels[n++], sizeof labels[0], "cpu");
-        clnet_device_info d[64];
-        for (int p = 0; p < clnet_registry_count(r); p++) {
-            clnet_plugin_info q;
-            if (clnet_registry_info(r, p, &q, NULL) ||
-                strcmp(q.role, "device"))
-                continue;
-            int nd = clnet_devices(r, q.backend, d, 64, &e);
-            for (int i = 0; i < nd && i < 64 && n < 65; i++)
-                snprintf(labels[n++], sizeof labels[0], "%s:%d", q.backend,
-                         i);
-        }
-    } else {
-        snprintf(labels[n++], sizeof labels[0], "%s",
-                 o->device ? o->device : "cpu");
-    }
+    cli_device_label labels[CLI_MAX_DEVICES];
+    int n = cli_device_labels(r, o->device, labels);
     FILE *json = NULL;
     if (o->json && !(json = fopen(o->json, "w"))) {
         fprintf(stderr, "clnet: %s: cannot write\n", o->json);
@@ -129,12 +109,12 @@ int cli_check(const cli_options *o)
         }
         print_result(&res);
         if (json)
-            write_json(json, &res, i + 1 < n);
+            write_json(json, &res, i == 0);
         failed += res.failed;
         clnet_check_free(&res);
     }
     if (json) {
-        fprintf(json, "]}\n");
+        fprintf(json, "\n]}\n");
         if (fclose(json) != 0 && !rc) {
             fprintf(stderr, "clnet: %s: cannot write\n", o->json);
             rc = EXIT_RUNTIME;
