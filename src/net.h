@@ -236,6 +236,10 @@ struct clnet_net {
      * this one (the caller's; they outlive the training) */
     clnet_net *replicas[64];
     int32_t nreplicas;
+    /* the host's two tensors of the replicas' gradient sum (replicas.c),
+     * allocated at the first data-parallel step, kept for the next */
+    float *reduce_buf;
+    size_t reduce_cap; /* values in each of the two halves */
     int nfusions;
     clnet_fusion *fusions;
     uint64_t param_writes; /* host writes of parameters (clnet_net_param_

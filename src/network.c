@@ -1020,6 +1020,7 @@ void clnet_net_free(clnet_net *net)
 {
     if (!net)
         return;
+    free(net->reduce_buf);
     if (net->layers)
         clnet_net_free_fusion(net);
     clnet_net_release_memory(net);

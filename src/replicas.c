@@ -40,12 +40,20 @@ static int grad_io(clnet_net *net, const clnet_net_layer *L, int k,
 static int all_reduce(clnet_net *const *nets, int32_t n, const double *weight,
                       clnet_error *err)
 {
-    size_t m = largest_tensor(nets[0]);
-    float *sum = malloc(sizeof *sum * (m ? m : 1));
-    float *one = malloc(sizeof *one * (m ? m : 1));
-    int rc = sum && one ? CLNET_OK
-                        : clnet_fail(err, CLNET_E_NOMEM, "out of memory");
-    const clnet_net *a = nets[0];
+    /* the host buffers live in the first replica: allocated once, not
+     * at every step */
+    clnet_net *a = nets[0];
+    size_t m = largest_tensor(a);
+    if (a->reduce_cap < m) {
+        float *g = realloc(a->reduce_buf, sizeof *g * 2 * m);
+        if (!g)
+            return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the "
+                              "gradient sum (%zu values)", 2 * m);
+        a->reduce_buf = g;
+        a->reduce_cap = m;
+    }
+    float *sum = a->reduce_buf, *one = a->reduce_buf + a->reduce_cap;
+    int rc = CLNET_OK;
     for (int i = 0; !rc && i < a->nlayers; i++)
         for (int k = 0; !rc && k < a->layers[i].plan.nparams; k++) {
             if (!a->layers[i].grads[k])
@@ -64,8 +72,6 @@ static int all_reduce(clnet_net *const *nets, int32_t n, const double *weight,
             for (int32_t r = 0; !rc && r < n; r++)
                 rc = grad_io(nets[r], &nets[r]->layers[i], k, sum, 1, err);
         }
-    free(sum);
-    free(one);
     return rc;
 }
 
