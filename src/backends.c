@@ -50,8 +50,7 @@ int clnet_backend_is_host(const clnet_net *net, int bk)
     return net->backends[bk].ops == clnet_host_device_ops();
 }
 
-/* The GPU to prefer: the first GPU, else the first device. */
-static int32_t default_index(const clnet_device_info *d, int n)
+int32_t clnet_default_device_index(const clnet_device_info *d, int n)
 {
     for (int i = 0; i < n; i++)
         if (strcmp(d[i].type, "GPU") == 0)
@@ -120,7 +119,7 @@ int clnet_backend_acquire(clnet_net *net, const clnet_registry *r,
                           clnet_error *err)
 {
     /* one entry per device: the device given by index, or with -1 the
-     * backend's default device (default_index, below), which may already
+     * backend's default device (clnet_default_device_index), which may already
      * be open under its index */
     for (int i = 0; i < net->nbackends; i++)
         if (strcmp(net->backends[i].name, backend) == 0 &&
@@ -162,7 +161,7 @@ int clnet_backend_acquire(clnet_net *net, const clnet_registry *r,
     int shown = n < MAX_DEVICES ? n : MAX_DEVICES;
     int is_default = index < 0;
     if (is_default) {
-        index = default_index(d, shown);
+        index = clnet_default_device_index(d, shown);
         for (int i = 0; i < net->nbackends; i++)
             if (strcmp(net->backends[i].name, backend) == 0 &&
                 net->backends[i].index == index) {

@@ -13,6 +13,9 @@ int clnet_parse_device(const clnet_registry *r, const char *device,
 int clnet_backend_is_host(const clnet_net *net, int bk);
 /* The index of the backend in net->backends, opening its device on first
  * use (index -1: its default device). -1 on error. */
+/* The device a bare backend name ("opencl") means: the first GPU, else
+ * the first device. */
+int32_t clnet_default_device_index(const clnet_device_info *d, int n);
 int clnet_backend_acquire(clnet_net *net, const clnet_registry *r,
                           const char *backend, int32_t index,
                           clnet_error *err);

@@ -155,7 +155,8 @@ static double tensor_error(clnet_net *n, clnet_net *ref, const char *name,
  * built (the implementation does not take this shape: not counted), or
  * INFINITY when the device failed. */
 static double run_case(const clnet_registry *r, const char *text,
-                       const char *layer, char *why, size_t whylen)
+                       const char *ref_text, const char *layer, char *why,
+                       size_t whylen)
 {
     clnet_error e;
     clnet_topology *t = clnet_topology_parse(text, "check.net", &e);
@@ -166,35 +167,15 @@ static double run_case(const clnet_registry *r, const char *text,
     clnet_build_options o = {.seed = 7, .threads = 1, .keep_outputs = 1,
                              .no_fusion = 1, .strict = 1};
     clnet_net *n = clnet_net_build(t, r, &o, &e);
+    clnet_topology_free(t);
     if (!n) {
-        clnet_topology_free(t);
         snprintf(why, whylen, "%s", e.msg);
         return e.status == CLNET_E_SHAPE ? -1 : INFINITY;
     }
-    /* the reference: every layer on the native CPU, its default choice */
-    char *ref_text = strdup(text);
-    clnet_topology *rt = NULL;
-    if (ref_text) {
-        for (char *p = strstr(ref_text, " name=t backend="); p;
-             p = strstr(p + 1, " name=t backend=")) {
-            char *v = p + strlen(" name=t backend=");
-            size_t m = strcspn(v, "\n");
-            memset(v, ' ', m);
-            memcpy(v, "cpu", 3);
-        }
-        char *in = strstr(ref_text, "input shape=");
-        char *bk = in ? strstr(in, " backend=") : NULL;
-        if (bk && bk < strchr(in, '\n')) {
-            char *v = bk + strlen(" backend=");
-            size_t m = strcspn(v, "\n");
-            memset(v, ' ', m);
-            memcpy(v, "cpu", 3);
-        }
-        rt = clnet_topology_parse(ref_text, "check.net", &e);
-    }
-    free(ref_text);
+    /* the reference: the same network with every layer on the native CPU,
+     * its default choice */
+    clnet_topology *rt = clnet_topology_parse(ref_text, "check.net", &e);
     clnet_net *ref = rt ? clnet_net_build(rt, r, &o, &e) : NULL;
-    clnet_topology_free(t);
     clnet_topology_free(rt);
     double worst = INFINITY;
     if (!ref) {
@@ -310,16 +291,16 @@ int clnet_check(const clnet_registry *r, const char *device, int small_only,
     int nd = clnet_devices(r, backend, d, 64, err);
     if (nd < 0)
         return err ? err->status : CLNET_E_PLUGIN;
-    if (index < 0)
-        index = 0;
+    if (index < 0) /* the device a bare backend name gets */
+        index = clnet_default_device_index(d, nd < 64 ? nd : 64);
     if (index >= nd || index >= 64)
         return clnet_fail(err, CLNET_E_ARG, "there is no %s device %d (`clnet "
                                             "devices` lists them)",
                           backend, (int)index);
     res->device = d[index];
-    snprintf(res->device_label, sizeof res->device_label, "%.20s:%d", backend,
+    snprintf(res->device_label, sizeof res->device_label, "%.16s:%d", backend,
              (int)index);
-    char where[160], text[4096], what[256], why[CLNET_ERRLEN];
+    char where[160], text[4096], ref[4096], what[256], why[CLNET_ERRLEN];
     for (int p = 0; p < clnet_registry_count(r); p++) {
         const clnet_plugin *q = clnet_registry_get(r, p, NULL);
         if (!q->backend || strcmp(q->backend, backend) != 0)
@@ -341,8 +322,9 @@ int clnet_check(const clnet_registry *r, const char *device, int small_only,
                              (int)index, q->impl, sets[s][0] ? "@" : "",
                              sets[s]);
                     case_text(k, where, "sgd", text, sizeof text);
+                    case_text(k, "cpu", "sgd", ref, sizeof ref);
                     why[0] = '\0';
-                    double e = run_case(r, text,
+                    double e = run_case(r, text, ref,
                                         strcmp(k->kind, "input") ? "t"
                                                                  : "input_1",
                                         why, sizeof why);
@@ -371,11 +353,12 @@ int clnet_check(const clnet_registry *r, const char *device, int small_only,
             snprintf(name, sizeof name, "%s %s",
                      q->role == CLNET_ROLE_LOSS ? "loss" : "optimizer",
                      q->kind);
-            case_text(q->role == CLNET_ROLE_LOSS ? &soft : &dense, where,
-                      q->role == CLNET_ROLE_LOSS ? "sgd" : q->kind, text,
-                      sizeof text);
+            const check_case *k = q->role == CLNET_ROLE_LOSS ? &soft : &dense;
+            const char *opt = q->role == CLNET_ROLE_LOSS ? "sgd" : q->kind;
+            case_text(k, where, opt, text, sizeof text);
+            case_text(k, "cpu", opt, ref, sizeof ref);
             why[0] = '\0';
-            double e = run_case(r, text, "t", why, sizeof why);
+            double e = run_case(r, text, ref, "t", why, sizeof why);
             int ei = add_entry(res, name, err);
             if (ei < 0)
                 return err ? err->status : CLNET_E_NOMEM;
