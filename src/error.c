@@ -60,3 +60,17 @@ unsigned clnet_plugin_abi(void)
 {
     return CLNET_PLUGIN_ABI_VERSION;
 }
+
+void clnet_error_locate(clnet_error *err, const char *where,
+                        const char *because)
+{
+    if (!err || !where)
+        return;
+    char msg[CLNET_ERRLEN];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    if (because)
+        snprintf(err->msg, sizeof err->msg, "%.150s: %.300s (from %.50s)",
+                 where, msg, because);
+    else
+        snprintf(err->msg, sizeof err->msg, "%.150s: %.350s", where, msg);
+}

@@ -18,6 +18,10 @@
 clnet_status clnet_fail(clnet_error *err, clnet_status s, const char *fmt,
                         ...) CLNET_PRINTF(3, 4);
 void clnet_error_clear(clnet_error *err);
+/* Puts where the failure is set ("mnist.net:4:1", "config:2") before
+ * err's message, and with because ("--backend") why that place, after. */
+void clnet_error_locate(clnet_error *err, const char *where,
+                        const char *because);
 
 /* clnet_nearest_word is public (clnet.h). */
 /* Appends "; did you mean 'X'?" to buf when a near word exists. */

@@ -479,22 +479,16 @@ static int place_layer(clnet_net *net, const clnet_topology *t,
                    : strcmp(bname, default_backend) == 0 ? device_index
                                                          : -1;
     L->bk = clnet_backend_acquire(net, r, bname, want, err);
-    if (L->bk < 0 && layer_device >= 0 && err) {
-        char msg[CLNET_ERRLEN];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        snprintf(err->msg, sizeof err->msg, "%s:%d:%d: %.350s (from %.100s)",
-                 t->file, l->line, l->col, msg, L->chosen_by);
-        return err->status;
-    }
     if (L->bk < 0) {
-        /* a device the configuration file named: say where */
-        if (err && strcmp(bname, default_backend) == 0 &&
-            strchr(net->device_from, ':')) {
-            char msg[CLNET_ERRLEN];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            snprintf(err->msg, sizeof err->msg, "%.150s: %.350s",
-                     net->device_from, msg);
-        }
+        /* say where the device was named: the layer's placement, or the
+         * configuration file's default device */
+        char at[200];
+        snprintf(at, sizeof at, "%s:%d:%d", t->file, l->line, l->col);
+        if (layer_device >= 0)
+            clnet_error_locate(err, at, L->chosen_by);
+        else if (strcmp(bname, default_backend) == 0 &&
+                 strchr(net->device_from, ':'))
+            clnet_error_locate(err, net->device_from, NULL);
         return err ? err->status : CLNET_E_ARG;
     }
 
@@ -942,12 +936,8 @@ clnet_net *clnet_net_build(const clnet_topology *t, const clnet_registry *r,
     if (clnet_parse_device(r, device, backend, sizeof backend, &device_index,
                            err) ||
         check_overrides(o->backends, NULL, r, err)) {
-        if (err && device == (cfg ? cfg->device : NULL)) {
-            char msg[CLNET_ERRLEN];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            snprintf(err->msg, sizeof err->msg, "%.150s: %.350s",
-                     device_from, msg);
-        }
+        if (device == (cfg ? cfg->device : NULL))
+            clnet_error_locate(err, device_from, NULL);
         return NULL;
     }
 
