@@ -14,7 +14,7 @@
 
 #include "net.h"
 
-static void free_rules(clnet_config *c)
+static void free_lists(clnet_config *c)
 {
     for (int i = 0; i < c->nrules; i++) {
         free(c->rules[i].key);
@@ -30,7 +30,7 @@ void clnet_config_free(clnet_config *c)
 {
     if (!c)
         return;
-    free_rules(c);
+    free_lists(c);
     free(c->file);
     free(c->device);
     free(c->cache_dir);
@@ -47,7 +47,8 @@ void clnet_config_where(const clnet_config *c, int line, char *buf,
 static const char *const words[] = {"device", "backend", "threads", "cache",
                                     "opencl", NULL};
 
-/* The value of `key` on line l, or NULL; any other key is an error. */
+/* Refuses, located and with the nearest word, a setting of line l that
+ * is not one of keys (NULL-terminated). */
 static int only_keys(const clnet_config *c, const clnet_topo_line *l,
                      const char *const *keys, clnet_error *err)
 {

@@ -119,6 +119,22 @@ static int cmd_config(const cli_options *o)
     return clnet_config_print(config, &b, stdout, &e) ? fail(&e) : 0;
 }
 
+/* The build options the command line gives, at this batch. */
+static clnet_build_options build_options(const cli_options *o, int32_t batch)
+{
+    clnet_build_options b = {0};
+    b.config = config;
+    b.max_batch = batch;
+    b.threads = o->threads;
+    b.seed = o->seed;
+    b.device = o->device;
+    b.backends = o->backend;
+    b.max_memory = o->max_memory;
+    b.strict = o->strict;
+    b.no_fusion = o->no_fuse;
+    return b;
+}
+
 /* Registry, topology and network, as the build commands all need them;
  * with --autotune (or for `clnet tune`) the implementations are measured
  * and the choices cached first. */
@@ -131,16 +147,7 @@ static clnet_net *open_net(const cli_options *o, int32_t batch,
     clnet_topology *t = clnet_topology_load(o->net, e);
     if (!t)
         return NULL;
-    clnet_build_options b = {0};
-    b.config = config;
-    b.max_batch = batch;
-    b.threads = o->threads;
-    b.seed = o->seed;
-    b.device = o->device;
-    b.backends = o->backend;
-    b.max_memory = o->max_memory;
-    b.strict = o->strict;
-    b.no_fusion = o->no_fuse;
+    clnet_build_options b = build_options(o, batch);
     int tune = o->autotune || !strcmp(o->command, "tune");
     if (tune && clnet_tune(t, *reg, &b, o->steps ? o->steps : TUNE_STEPS,
                            stdout, e)) {
@@ -363,21 +370,20 @@ static void on_epoch(const clnet_epoch_stats *s, void *user)
 #define MAX_REPLICAS 16
 typedef struct {
     clnet_net *net[MAX_REPLICAS];
-    clnet_registry *reg[MAX_REPLICAS];
     int n;
 } replica_set;
 
 static void free_replicas(replica_set *s)
 {
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n; i++)
         clnet_net_free(s->net[i]);
-        clnet_registry_free(s->reg[i]);
-    }
     s->n = 0;
 }
 
+/* r: the registry net was built from, which outlives the replicas too */
 static int build_replicas(const cli_options *o, clnet_net *net,
-                          replica_set *s, clnet_error *e)
+                          const clnet_registry *r, replica_set *s,
+                          clnet_error *e)
 {
     char list[512], *names[MAX_REPLICAS + 1];
     snprintf(list, sizeof list, "%s", o->devices);
@@ -403,18 +409,23 @@ static int build_replicas(const cli_options *o, clnet_net *net,
         return EXIT_INPUT;
     }
     int32_t batch = o->batch ? o->batch : clnet_net_default_batch(net);
+    clnet_topology *t = clnet_topology_load(o->net, e);
+    if (!t)
+        return fail(e);
     for (int i = 1; i < n; i++) {
-        cli_options od = *o;
-        od.device = names[i];
-        od.autotune = 0;
         /* its slice: at most ceil(batch / n) samples */
-        clnet_net *rep = open_net(&od, (batch + n - 1) / n, &s->reg[s->n], e);
+        clnet_build_options b = build_options(o, (batch + n - 1) / n);
+        b.device = names[i];
+        clnet_net *rep = clnet_net_build(t, r, &b, e);
         s->net[s->n++] = rep;
         if (!rep || (o->resume && clnet_checkpoint_resume(rep, o->resume, e)) ||
             (o->init_weights &&
-             clnet_checkpoint_load(rep, o->init_weights, e)))
+             clnet_checkpoint_load(rep, o->init_weights, e))) {
+            clnet_topology_free(t);
             return fail(e);
+        }
     }
+    clnet_topology_free(t);
     if (clnet_net_set_replicas(net, s->net, s->n, e))
         return fail(e);
     return 0;
@@ -447,7 +458,7 @@ static int cmd_train(const cli_options *o)
         rc = fail(&e);
         goto done;
     }
-    if (o->devices && (rc = build_replicas(o, net, &reps, &e)))
+    if (o->devices && (rc = build_replicas(o, net, r, &reps, &e)))
         goto done;
     if (load_data(o, net, "train", o->limit_train, &train, &e) ||
         load_data(o, net, "test", o->limit_test, &test, &e)) {
