@@ -2,7 +2,8 @@
  * build tree's CPU plugins (batch 2, one thread), summarised and, when it
  * is small, trained for one step on two images (forward, backward and the
  * optimizer of every layer). Any input must end in a network or a located
- * error message, never a crash, a leak or a slow build. */
+ * error message, never a crash, a leak or a slow build. The same text is
+ * also read as a configuration file (the same line syntax) and printed. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     clnet_error e;
+    clnet_config *c = clnet_config_parse(text, "fuzz.config", &e);
+    if (c) {
+        clnet_build_options none = {0};
+        clnet_config_print(c, &none, devnull, &e);
+        clnet_config_free(c);
+    }
     clnet_topology *t = clnet_topology_parse(text, "fuzz.net", &e);
     free(text);
     if (!t)
