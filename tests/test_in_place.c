@@ -46,6 +46,15 @@ static clnet_net *build(const char *device, int keep)
     return n;
 }
 
+/* Step s's images and labels, the same for every network compared. */
+static void step_data(int s, uint8_t *px, int32_t *labels)
+{
+    for (int i = 0; i < B * PIXELS; i++)
+        px[i] = (uint8_t)((i * 37 + s * 11) % 256);
+    for (int i = 0; i < B; i++)
+        labels[i] = (i + s) % CLASSES;
+}
+
 /* The in-place network on OpenCL follows the native CPU's trajectory
  * within float32 noise: sharing buffers must not change what any
  * backend computes (the kept-outputs comparison alone would not see a
@@ -62,10 +71,7 @@ START_TEST(opencl_follows_cpu)
     int32_t labels[B];
     clnet_error e;
     for (int s = 0; s < 5; s++) {
-        for (int i = 0; i < B * PIXELS; i++)
-            px[i] = (uint8_t)((i * 37 + s * 11) % 256);
-        for (int i = 0; i < B; i++)
-            labels[i] = (i + s) % CLASSES;
+        step_data(s, px, labels);
         double la, lb;
         ck_assert_msg(clnet_net_train_batch(cl, px, labels, B, &la, NULL,
                                             &e) == 0, "%s", e.msg);
@@ -106,10 +112,7 @@ START_TEST(same_trajectory_as_kept_outputs)
         int32_t labels[B];
         clnet_error e;
         for (int s = 0; s < 5; s++) {
-            for (int i = 0; i < B * PIXELS; i++)
-                px[i] = (uint8_t)((i * 37 + s * 11) % 256);
-            for (int i = 0; i < B; i++)
-                labels[i] = (i + s) % CLASSES;
+            step_data(s, px, labels);
             double la, lb;
             ck_assert_msg(clnet_net_train_batch(in_place, px, labels, B, &la,
                                                 NULL, &e) == 0, "%s", e.msg);

@@ -584,6 +584,18 @@ static void option_name(const char *a, char *out, size_t n)
              (int)(eq ? (size_t)(eq - a - 2) : strlen(a + 2)), a + 2);
 }
 
+/* "clnet: unknown WHAT 'DASHESword'; did you mean 'DASHESnear'?" */
+static int unknown_word(const char *what, const char *dashes,
+                        const char *word, const char *const *words)
+{
+    const char *near = clnet_nearest_word(word, words);
+    fprintf(stderr, "clnet: unknown %s '%s%s'", what, dashes, word);
+    if (near)
+        fprintf(stderr, "; did you mean '%s%s'?", dashes, near);
+    fprintf(stderr, " (see clnet --help)\n");
+    return EXIT_INPUT;
+}
+
 static int unknown_option(const char *name)
 {
     /* the table's own count: its NULL row makes room for the end */
@@ -592,12 +604,7 @@ static int unknown_option(const char *name)
     for (int k = 0; options[k].name; k++)
         onames[no++] = options[k].name;
     onames[no] = NULL;
-    const char *near = clnet_nearest_word(name, onames);
-    fprintf(stderr, "clnet: unknown option '--%s'", name);
-    if (near)
-        fprintf(stderr, "; did you mean '--%s'?", near);
-    fprintf(stderr, " (see clnet --help)\n");
-    return EXIT_INPUT;
+    return unknown_word("option", "--", name, onames);
 }
 
 /* Where the command word is: the first argument that is neither an
@@ -698,17 +705,12 @@ int cli_parse(int argc, char **argv, cli_options *o, int *done)
     }
     int bit = known ? commands[command_index(cmd)].bit : 0;
     if (!bit) {
-        const char *names[16];
+        const char *names[sizeof commands / sizeof commands[0]];
         int nn = 0;
-        for (int i = 0; commands[i].name && nn < 15; i++)
+        for (int i = 0; commands[i].name; i++)
             names[nn++] = commands[i].name;
         names[nn] = NULL;
-        const char *near = clnet_nearest_word(cmd, names);
-        fprintf(stderr, "clnet: unknown command '%s'", cmd);
-        if (near)
-            fprintf(stderr, "; did you mean '%s'?", near);
-        fprintf(stderr, " (see clnet --help)\n");
-        return EXIT_INPUT;
+        return unknown_word("command", "", cmd, names);
     }
     o->command = cmd;
     o->images = calloc((size_t)argc, sizeof *o->images);
