@@ -164,7 +164,7 @@ static int loader_steps(clnet_net *net, int32_t steps, double *seconds,
         for (int32_t s = 0; s < now && !rc; s++) {
             double w = 0, loss = 0;
             int64_t correct = 0;
-            int32_t n = clnet_loader_next(ld, &w, err);
+            int32_t n = clnet_loader_next(ld, &w, NULL, err);
             *waited += w;
             rc = n < 0 ? (err ? (int)err->status : (int)CLNET_E_IO)
                        : clnet_net_train_step(net, n, &loss, &correct, err);

@@ -11,6 +11,7 @@
 
 #include "augment.h"
 #include "backends.h"
+#include "distributed.h"
 
 struct clnet_loader {
     clnet_net *net;
@@ -20,7 +21,7 @@ struct clnet_loader {
     int64_t next_fill, next_take, steps;
     size_t sz;
     uint8_t *pixels[2];
-    int32_t *labels[2], count[2];
+    int32_t *labels[2], count[2], whole[2];
     int ready[2], stop;
     /* the input layer's device: each buffer uploaded by the thread into
      * net->pixels_loader (allocated once, in the memory plan); a
@@ -40,7 +41,11 @@ static void fill(clnet_loader *l, int64_t s, int b)
 {
     const clnet_dataset *ds = l->ds;
     int32_t start = (int32_t)(s * l->batch);
-    int32_t n = ds->count - start < l->batch ? ds->count - start : l->batch;
+    int32_t all = ds->count - start < l->batch ? ds->count - start : l->batch;
+    int32_t first, n;
+    clnet_dist_slice(l->net, all, &first, &n);
+    l->whole[b] = all;
+    start += first;
     const clnet_augment *a = &l->net->augment;
     int on = clnet_augment_on(a);
     for (int32_t i = 0; i < n; i++) {
@@ -56,7 +61,7 @@ static void fill(clnet_loader *l, int64_t s, int b)
     }
     l->count[b] = n;
     l->failed[b][0] = '\0';
-    if (l->upload) {
+    if (l->upload && n > 0) {
         clnet_backend *in = &l->net->backends[l->net->layers[0].bk];
         if (in->ops->write(in->ctx, l->dev[b], l->pixels[b],
                            (size_t)n * l->sz, l->failed[b]) &&
@@ -124,7 +129,8 @@ clnet_loader *clnet_loader_start(clnet_net *net, const clnet_dataset *ds,
     return l;
 }
 
-int32_t clnet_loader_next(clnet_loader *l, double *waited, clnet_error *err)
+int32_t clnet_loader_next(clnet_loader *l, double *waited, int32_t *whole,
+                          clnet_error *err)
 {
     double t0 = clnet_now();
     int b = (int)(l->next_take % 2);
@@ -139,6 +145,8 @@ int32_t clnet_loader_next(clnet_loader *l, double *waited, clnet_error *err)
     if (waited)
         *waited = clnet_now() - t0;
     int32_t n = l->count[b];
+    if (whole)
+        *whole = l->whole[b];
     memcpy(l->net->batch_labels, l->labels[b], sizeof(int32_t) * (size_t)n);
     if (l->upload)
         l->net->pixels_uploaded = l->dev[b];

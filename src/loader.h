@@ -19,8 +19,11 @@ clnet_loader *clnet_loader_start(clnet_net *net, const clnet_dataset *ds,
  * net->batch_pixels or, where the input layer runs on a device, already
  * uploaded there (net->pixels_uploaded, which the next forward pass
  * reads): its sample count, or -1 with err when the upload failed;
- * *waited gets the seconds spent waiting for it. */
-int32_t clnet_loader_next(clnet_loader *l, double *waited, clnet_error *err);
+ * *waited gets the seconds spent waiting for it. Across ranks
+ * (net->comm) the batch is this rank's slice (clnet_dist_slice) of the
+ * whole batch, whose count goes to *whole. */
+int32_t clnet_loader_next(clnet_loader *l, double *waited, int32_t *whole,
+                          clnet_error *err);
 /* Stops the thread (also before the epoch's last batch) and frees. */
 void clnet_loader_stop(clnet_loader *l);
 

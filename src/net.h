@@ -236,6 +236,10 @@ struct clnet_net {
      * this one (the caller's; they outlive the training) */
     clnet_net *replicas[64];
     int32_t nreplicas;
+    /* clnet_net_set_comm: the ranks clnet_train trains with (the
+     * caller's), and the buckets of their gradient sum (distributed.c) */
+    clnet_comm *comm;
+    struct clnet_dist *dist;
     /* the host's two tensors of the replicas' gradient sum (replicas.c),
      * allocated at the first data-parallel step, kept for the next */
     float *reduce_buf;
@@ -292,6 +296,13 @@ int clnet_net_forward(clnet_net *net, int32_t batch, int training,
  * optimizer update per backend. clnet_net_train_step is both. */
 int clnet_net_step_gradients(clnet_net *net, int32_t batch, double *loss_sum,
                              int64_t *correct, clnet_error *err);
+/* clnet_net_step_gradients in its two halves, for ranks that share
+ * their loss before the backward pass: forward and loss
+ * (CLNET_E_NONFINITE, before any gradient, when the loss is not finite),
+ * then backward. */
+int clnet_net_step_loss(clnet_net *net, int32_t batch, double *loss_sum,
+                        int64_t *correct, clnet_error *err);
+int clnet_net_step_backward(clnet_net *net, int32_t batch, clnet_error *err);
 int clnet_net_step_update(clnet_net *net, clnet_error *err);
 /* A data-parallel step of net and its replicas over the batch in net's
  * batch buffers, adding to *loss_sum and *correct (replicas.c). */

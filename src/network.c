@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backends.h"
+#include "distributed.h"
 #include "graph.h"
 #include "fuse.h"
 #include "schedule.h"
@@ -1011,6 +1012,7 @@ void clnet_net_free(clnet_net *net)
     if (!net)
         return;
     free(net->reduce_buf);
+    clnet_dist_free(net);
     if (net->layers)
         clnet_net_free_fusion(net);
     clnet_net_release_memory(net);

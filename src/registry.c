@@ -85,7 +85,7 @@ int clnet_registry_info(const clnet_registry *r, int i,
                           i, r ? r->count : 0);
     const clnet_plugin *p = r->entries[i].plugin;
     static const char *const roles[] = {"", "layer", "loss", "optimizer",
-                                        "device", "kind"};
+                                        "device", "kind", "communicator"};
     int kind = p->role == CLNET_ROLE_KIND;
     *info = (clnet_plugin_info){
         .kind = p->kind ? p->kind : "",
@@ -164,6 +164,11 @@ static int valid_role(const clnet_plugin *p)
                p->device.kernel_seconds && p->device.accumulate &&
                p->device.sum_squares && p->device.scale && p->device.view &&
                p->device.release_view;
+    case CLNET_ROLE_COMMUNICATOR:
+        return p->comm.open && p->comm.close && p->comm.abort &&
+               p->comm.all_reduce && p->comm.start_all_reduce &&
+               p->comm.test && p->comm.wait && p->comm.all_gather &&
+               p->comm.describe;
     }
     return 0;
 }

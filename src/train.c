@@ -7,6 +7,7 @@
 
 #include "backends.h"
 #include "fuse.h"
+#include "distributed.h"
 #include "loader.h"
 
 /* splitmix64: a small seeded generator for the epoch shuffle. */
@@ -216,6 +217,8 @@ static int backward(clnet_net *net, const clnet_step *st, clnet_error *err)
         int rc = pass_gradients(net, L, st->batch, err);
         if (rc)
             return rc;
+        if (net->dist)
+            clnet_dist_layer_done(net, i);
     }
     return CLNET_OK;
 }
@@ -281,13 +284,31 @@ int clnet_net_train_step(clnet_net *net, int32_t batch, double *loss_sum,
 int clnet_net_step_gradients(clnet_net *net, int32_t batch, double *loss_sum,
                              int64_t *correct, clnet_error *err)
 {
+    int rc = clnet_net_step_loss(net, batch, loss_sum, correct, err);
+    return rc ? rc : clnet_net_step_backward(net, batch, err);
+}
+
+static clnet_step train_step(const clnet_net *net, int32_t batch)
+{
+    return (clnet_step){batch, 1, net->seed, net->step + 1, net->lr_scale,
+                        net->sample_offset};
+}
+
+int clnet_net_step_backward(clnet_net *net, int32_t batch, clnet_error *err)
+{
+    clnet_step st = train_step(net, batch);
+    return backward(net, &st, err);
+}
+
+int clnet_net_step_loss(clnet_net *net, int32_t batch, double *loss_sum,
+                        int64_t *correct, clnet_error *err)
+{
     int rc = clnet_net_forward(net, batch, 1, err);
     if (!rc)
         rc = upload_labels(net, batch, err);
     if (rc)
         return rc;
-    clnet_step st = {batch, 1, net->seed, net->step + 1, net->lr_scale,
-                     net->sample_offset};
+    clnet_step st = train_step(net, batch);
     char perr[CLNET_ERRLEN] = "";
     clnet_net_layer *last = &net->layers[net->nlayers - 1];
     double before = *loss_sum;
@@ -303,7 +324,7 @@ int clnet_net_step_gradients(clnet_net *net, int32_t batch, double *loss_sum,
     if (!isfinite(*loss_sum - before))
         return clnet_fail(err, CLNET_E_NONFINITE, "the loss became %g",
                           *loss_sum - before);
-    return backward(net, &st, err);
+    return CLNET_OK;
 }
 
 int clnet_net_step_update(clnet_net *net, clnet_error *err)
@@ -549,6 +570,20 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
                           pg->batch, pg->count, batch, train->count);
     pg->batch = batch;
     pg->count = train->count;
+    if (net->comm) {
+        const uint64_t run[] = {
+            (uint64_t)batch, (uint64_t)train->count,
+            (uint64_t)(val ? val->count : 0), (uint64_t)(test ? test->count : 0),
+            (uint64_t)epochs, (uint64_t)pg->epoch, (uint64_t)pg->epoch_step,
+            net->step};
+        static const char *const what[] = {
+            "batch", "number of training samples",
+            "number of validation samples", "number of test samples",
+            "number of epochs", "epoch resumed after", "step resumed at",
+            "training step (the checkpoints resumed differ)"};
+        if ((rc = clnet_dist_agree_run(net, run, 8, what, err)))
+            return rc;
+    }
     int32_t *idx = malloc(sizeof *idx * (size_t)train->count);
     if (!idx)
         return clnet_fail(err, CLNET_E_NOMEM, "out of memory for the shuffle");
@@ -570,21 +605,31 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         }
         for (int64_t s = pg->epoch_step; s < steps; s++) {
             double w = 0;
-            int32_t n = clnet_loader_next(ld, &w, err);
+            int32_t n = 0;
+            int32_t got = clnet_loader_next(ld, &w, &n, err);
             waited += w;
-            if (n < 0) {
+            if (got < 0) {
                 rc = err ? err->status : CLNET_E_IO;
                 goto done;
             }
             net->lr_scale =
                 clnet_schedule_factor(&sched, net->step, steps, epochs);
             double before = loss_sum;
-            rc = net->nreplicas
-                     ? clnet_replicas_step(net, n, &loss_sum, &correct, err)
-                     : clnet_net_train_step(net, n, &loss_sum, &correct, err);
+            /* across ranks the stop is asked before the step, so that
+             * every rank learns of it in the step's own exchange */
+            int stop = 0;
+            if (net->comm)
+                rc = clnet_dist_step(net, n,
+                                     o->should_stop && o->should_stop(o->user),
+                                     &stop, &loss_sum, &correct, err);
+            else if (net->nreplicas)
+                rc = clnet_replicas_step(net, n, &loss_sum, &correct, err);
+            else
+                rc = clnet_net_train_step(net, n, &loss_sum, &correct, err);
             if (rc == CLNET_E_NONFINITE) {
                 char what[CLNET_ERRLEN];
                 diagnose(net, what, sizeof what);
+                /* (across ranks every rank fails here together) */
                 rc = clnet_fail(err, CLNET_E_NONFINITE,
                                 "the loss became %g at epoch %d step %lld%s; "
                                 "%s",
@@ -609,7 +654,11 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
                 o->on_progress(e, s + 1, steps, loss_sum / (double)seen,
                                (double)correct / (double)seen,
                                clnet_now() - t0, o->user);
-            if (s + 1 < steps && o->should_stop && o->should_stop(o->user)) {
+            if (!net->comm)
+                stop = o->should_stop && o->should_stop(o->user);
+            if (s + 1 < steps && stop) {
+                if (net->comm)
+                    net->comm->together = net->comm->rank == 0 ? 1 : 2;
                 rc = clnet_fail(err, CLNET_E_INTERRUPTED,
                                 "stopped at epoch %d step %lld of %lld", e,
                                 (long long)s + 1, (long long)steps);
@@ -627,6 +676,15 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         st.images_per_second = (double)seen / st.seconds;
         st.val_loss = st.val_accuracy = NAN;
         st.lr = clnet_net_learning_rate(net);
+        if (net->comm) {
+            int64_t n_steps;
+            clnet_dist_take_stats(net, &st.comm_wait, &st.comm_bytes,
+                                  &n_steps);
+            st.comm_wait = st.seconds > 0 ? st.comm_wait / st.seconds : 0;
+            st.comm_bytes = n_steps ? st.comm_bytes / (double)n_steps : 0;
+            if ((rc = clnet_dist_sync_state(net, err)))
+                goto done;
+        }
         judge(net, &st);
         *pg = (clnet_progress){.epoch = e, .batch = batch,
                                .count = train->count,
@@ -664,7 +722,13 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             break;
         if (o->stop_at > 0 && val && st.val_accuracy >= o->stop_at)
             break;
-        if (e < epochs && o->should_stop && o->should_stop(o->user)) {
+        int stop = o->should_stop && o->should_stop(o->user);
+        if (net->comm && e < epochs &&
+            (rc = clnet_dist_any(net, stop, &stop, err)))
+            goto done;
+        if (e < epochs && stop) {
+            if (net->comm)
+                net->comm->together = net->comm->rank == 0 ? 1 : 2;
             rc = clnet_fail(err, CLNET_E_INTERRUPTED,
                             "stopped after epoch %d of %d", e, epochs);
             goto done;

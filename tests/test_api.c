@@ -43,7 +43,7 @@ static void batch(uint8_t *px, int32_t *labels)
 START_TEST(version_and_shapes)
 {
     ck_assert_str_eq(clnet_version(), CLNET_VERSION);
-    ck_assert_uint_eq(clnet_plugin_abi(), 2);
+    ck_assert_uint_eq(clnet_plugin_abi(), 3);
     clnet_net *n = build(0, 0);
     int32_t dims[4];
     clnet_error e;

@@ -113,7 +113,7 @@ START_TEST(help_per_command)
     /* --help wins after any option, even one that wanted a value */
     expect(0, "usage: clnet train NET", "train x.net --epochs --help");
     expect(0, "usage: clnet predict NET", "--device cpu predict -h");
-    expect(0, "clnet 0.1.0 (plugin ABI 2)", "summary --version");
+    expect(0, "clnet 0.1.0 (plugin ABI 3)", "summary --version");
     expect(2, "no command 'trian' to help with", "help trian");
     expect(2, "give a command", "--device cpu");
     /* options before the command */

@@ -38,7 +38,7 @@ START_TEST(fixture_refusals)
     ck_assert_ptr_nonnull(clnet_registry_find(r, "fixture", "cpu"));
     ck_assert(refused_with(r, "b-duplicate.so", "duplicate of fixture/cpu/copy"));
     ck_assert(refused_with(r, "c-wrong-abi.so", "ABI version 999"));
-    ck_assert(refused_with(r, "c-wrong-abi.so", "version 2"));
+    ck_assert(refused_with(r, "c-wrong-abi.so", "version 3"));
     ck_assert(refused_with(r, "d-no-entry.so", "no 'clnet_plugin_entry'"));
     /* loaded before its kind, refused once the kind is known */
     ck_assert(refused_with(r, "e-other-settings.so",

@@ -330,6 +330,12 @@ typedef struct {
     int32_t best_epoch;
     double data_wait; /* share of the epoch's training time the loop
                          waited for its next batch (loaded, augmented) */
+    /* across ranks (clnet_net_set_comm): the share of the training time
+     * this rank spent summing gradients with the others beyond what
+     * overlapped its backward pass, and the bytes it sent per step;
+     * 0 without a communicator */
+    double comm_wait;
+    double comm_bytes;
 } clnet_epoch_stats;
 
 typedef void (*clnet_epoch_fn)(const clnet_epoch_stats *s, void *user);
@@ -433,6 +439,57 @@ int clnet_replicas_train_batch(clnet_net *const *replicas, int32_t n,
  * evaluation, checkpoints and predictions use net. n = 0 ends it. */
 int clnet_net_set_replicas(clnet_net *net, clnet_net *const *others,
                            int32_t n, clnet_error *err);
+/* ---- training across processes (MPI) ----
+ * A job started by a launcher (mpirun) runs one process per rank; a
+ * communicator plugin (plugins/mpi, built when meson finds Open MPI)
+ * joins them. clnet_train then shards every epoch's shuffled order by
+ * rank (the batch stays the global batch: rank r takes samples
+ * r*n/size to (r+1)*n/size - 1 of each batch of n), sums the gradients
+ * of all ranks in buckets as the backward pass finishes them, and
+ * applies one identical update on every rank, so the ranks follow the
+ * trajectory one process would on the whole batch. Every clnet_comm
+ * call and clnet_train on a network that has one is collective: every
+ * rank makes it. */
+typedef struct clnet_comm clnet_comm;
+/* The rank count the launcher gave this process (Open MPI's
+ * OMPI_COMM_WORLD_SIZE, or PMI_SIZE) and, in *rank, its rank; 1 and 0
+ * when no launcher started it. Reads the environment only. */
+int32_t clnet_launched_ranks(int32_t *rank);
+/* Joins the job through the registry's communicator plugin. Refused,
+ * saying how to get one, when the registry has none. */
+clnet_comm *clnet_comm_open(const clnet_registry *r, clnet_error *err);
+int32_t clnet_comm_rank(const clnet_comm *c);
+int32_t clnet_comm_size(const clnet_comm *c);
+/* The transport, "Open MPI v4.1.4", for the run's first line. */
+const char *clnet_comm_describe(const clnet_comm *c);
+/* Whether the last failure of a collective call was every rank's (the
+ * ranks disagree on the topology, a loss became NaN, training was asked
+ * to stop, clnet_comm_check found a failure): 1 on the rank that should
+ * report it (rank 0, or a rank whose own failure differs from rank 0's),
+ * 2 on a rank that should stay quiet because another reports it; either
+ * way every rank returned it, so each may leave the job on its own. 0
+ * when only this rank failed: it must clnet_comm_abort the job lest the
+ * others wait for it forever. */
+int clnet_comm_failed_together(const clnet_comm *c);
+/* Collective: after a part of the work every rank does and any may fail
+ * in (loading the topology, the data), shares each rank's outcome (err's
+ * status, CLNET_OK when it did not fail). CLNET_OK when no rank failed;
+ * else that failure on every rank, failed together, with err holding
+ * this rank's message or, where this rank did not fail, the first failed
+ * rank's ("rank 1: FILE: ..."). */
+int clnet_comm_check(clnet_comm *c, clnet_error *err);
+/* Ends every rank of the job with this exit code. Does not return. */
+void clnet_comm_abort(clnet_comm *c, int code);
+/* Leaves the job; after every network using c is freed. */
+void clnet_comm_close(clnet_comm *c);
+/* Makes clnet_train on net train across the ranks of c, all-reducing
+ * gradients in buckets of about bucket_bytes (0: 1 MiB). Collective:
+ * every rank's network must have the same topology (by its hash), seed
+ * and batch, or every rank fails with a message naming the ranks that
+ * differ. c = NULL ends it. Not with clnet_net_set_replicas. */
+int clnet_net_set_comm(clnet_net *net, clnet_comm *c, size_t bucket_bytes,
+                       clnet_error *err);
+
 /* A parameter or state tensor by name, "LAYER/TENSOR" as clnet summary
  * names layers and checkpoints name tensors ("conv2d_1/kernel",
  * "batchnorm_1/moving_mean"): its element count (-1 when there is no such

@@ -15,6 +15,10 @@
  * may hold state that is not trained (a moving mean), saved in checkpoints
  * with its parameters.
  *
+ * Version 3 adds the communicator role (CLNET_ROLE_COMMUNICATOR): the
+ * collective operations data-parallel training across processes needs
+ * (MPI's all-reduce), so that libclnet itself links no MPI library.
+ *
  * Data layout (the same on every backend, so tensors move between devices
  * without reshuffling): activations are float32, batch-major NHWC, dense:
  * element (n, y, x, c) of a tensor of per-sample shape h x w x c lives at
@@ -40,7 +44,7 @@
 extern "C" {
 #endif
 
-#define CLNET_PLUGIN_ABI_VERSION 2u
+#define CLNET_PLUGIN_ABI_VERSION 3u
 #define CLNET_PLUGIN_ENTRY "clnet_plugin_entry"
 #define CLNET_MAX_PARAMS 4
 #define CLNET_MAX_INPUTS 16
@@ -74,7 +78,8 @@ typedef enum {
     CLNET_ROLE_LOSS = 2,
     CLNET_ROLE_OPTIMIZER = 3,
     CLNET_ROLE_DEVICE = 4, /* a backend's devices and memory (OpenCL) */
-    CLNET_ROLE_KIND = 5    /* a layer kind's definition, no kernels */
+    CLNET_ROLE_KIND = 5,   /* a layer kind's definition, no kernels */
+    CLNET_ROLE_COMMUNICATOR = 6 /* collectives across processes (MPI) */
 } clnet_role;
 
 
@@ -338,6 +343,42 @@ typedef struct {
     void (*release_view)(void *ctx, void *view);
 } clnet_device_ops;
 
+/* The element types a communicator sums. */
+typedef enum {
+    CLNET_COMM_FLOAT = 1,
+    CLNET_COMM_DOUBLE = 2
+} clnet_comm_type;
+
+/* A communicator plugin: the processes of one job (MPI's world), each
+ * knowing its rank. Every call but abort is collective: each rank makes
+ * the same calls in the same order. Only the thread that opened it calls
+ * it. */
+typedef struct {
+    /* Joins the job; rank in [0, size). */
+    int (*open)(void **ctx, int32_t *rank, int32_t *size, char *err);
+    /* Leaves it (MPI_Finalize); ctx may be NULL. */
+    void (*close)(void *ctx);
+    /* Ends every rank of the job with this exit code, at once: for a
+     * failure the other ranks cannot know of, which would leave them
+     * waiting in a collective. Does not return. */
+    void (*abort)(void *ctx, int code);
+    /* buf[i] = the sum over ranks of buf[i], in place, blocking. */
+    int (*all_reduce)(void *ctx, void *buf, size_t count,
+                      clnet_comm_type type, char *err);
+    /* The same for floats without blocking: *request is finished by
+     * wait(); test() lets the transfer progress and says whether it is
+     * done (*done 1, the request then freed as by wait). */
+    int (*start_all_reduce)(void *ctx, float *buf, size_t count,
+                            void **request, char *err);
+    int (*test)(void *ctx, void *request, int *done, char *err);
+    int (*wait)(void *ctx, void *request, char *err);
+    /* all[r * bytes ..] = rank r's `mine`, on every rank. */
+    int (*all_gather)(void *ctx, const void *mine, size_t bytes, void *all,
+                      char *err);
+    /* The transport in a few words, for messages ("Open MPI 4.1.4"). */
+    const char *(*describe)(void *ctx);
+} clnet_comm_ops;
+
 typedef struct clnet_plugin {
     uint32_t abi_version;   /* CLNET_PLUGIN_ABI_VERSION */
     uint32_t struct_size;   /* sizeof(clnet_plugin) */
@@ -360,6 +401,7 @@ typedef struct clnet_plugin {
     clnet_optimizer_ops optimizer; /* CLNET_ROLE_OPTIMIZER */
     clnet_device_ops device;       /* CLNET_ROLE_DEVICE (create, destroy
                                       unused) */
+    clnet_comm_ops comm;           /* CLNET_ROLE_COMMUNICATOR (likewise) */
 } clnet_plugin;
 
 typedef const clnet_plugin *(*clnet_plugin_entry_fn)(void);

@@ -14,6 +14,7 @@
 #include "clnet/clnet.h"
 #include "bench_cmd.h"
 #include "check_cmd.h"
+#include "job.h"
 #include "json.h"
 #include "options.h"
 #include "plugins_cmd.h"
@@ -23,14 +24,15 @@
 
 static int fail(const clnet_error *e)
 {
-    fprintf(stderr, "clnet: %s\n", e->msg[0] ? e->msg : "unknown error");
-    return clnet_status_is_input(e->status) ? EXIT_INPUT : EXIT_RUNTIME;
+    return cli_job_fail(e, clnet_status_is_input(e->status) ? EXIT_INPUT
+                                                           : EXIT_RUNTIME);
 }
 
 static clnet_registry *open_registry(clnet_error *e)
 {
     clnet_registry *r = clnet_registry_open(e);
-    for (int i = 0; r && i < clnet_registry_refused_count(r); i++)
+    for (int i = 0; r && cli_job_writer() && i < clnet_registry_refused_count(r);
+         i++)
         fprintf(stderr, "clnet: warning: %s\n", clnet_registry_refused(r, i));
     return r;
 }
@@ -331,6 +333,9 @@ static void on_epoch(const clnet_epoch_stats *s, void *user)
     train_run *t = user;
     cli_progress_epoch(s, &t->prog);
     t->diverged = s->diverged;
+    /* across ranks, rank 0 alone warns and writes */
+    if (!cli_job_writer())
+        return;
     if (s->diverged == 1)
         fprintf(stderr, "clnet: warning: epoch %d: the loss (%.4g) is far "
                         "above where the run started (%.4g): it has "
@@ -450,18 +455,37 @@ static int cmd_train(const cli_options *o)
         first.device = first_device;
     }
     clnet_net *net = open_net(&first, o->batch, &r, &e);
-    if (!net || check_writable(out, "checkpoint", &e) ||
-        (o->log_json && check_writable(o->log_json, "log", &e)) ||
-        (o->save_best && check_writable(o->save_best, "checkpoint", &e)) ||
-        (o->resume && clnet_checkpoint_resume(net, o->resume, &e)) ||
-        (o->init_weights && clnet_checkpoint_load(net, o->init_weights, &e))) {
+    int writer = cli_job_writer();
+    int bad = !net ||
+              (writer && check_writable(out, "checkpoint", &e)) ||
+              (writer && o->log_json && check_writable(o->log_json, "log", &e)) ||
+              (writer && o->save_best &&
+               check_writable(o->save_best, "checkpoint", &e)) ||
+              (o->resume && clnet_checkpoint_resume(net, o->resume, &e)) ||
+              (o->init_weights && clnet_checkpoint_load(net, o->init_weights,
+                                                        &e));
+    /* across ranks: whatever failed on any rank stops every rank here */
+    if (cli_job_check(bad, &e)) {
+        rc = fail(&e);
+        goto done;
+    }
+    if (o->devices && cli_job_size() > 1) {
+        snprintf(e.msg, sizeof e.msg, "--devices and mpirun do not go "
+                 "together: give each rank one device (--device)");
+        e.status = CLNET_E_ARG;
+        cli_job_check(1, &e);
         rc = fail(&e);
         goto done;
     }
     if (o->devices && (rc = build_replicas(o, net, r, &reps, &e)))
         goto done;
-    if (load_data(o, net, "train", o->limit_train, &train, &e) ||
-        load_data(o, net, "test", o->limit_test, &test, &e)) {
+    bad = load_data(o, net, "train", o->limit_train, &train, &e) ||
+          load_data(o, net, "test", o->limit_test, &test, &e);
+    if (cli_job_check(bad, &e) ||
+        (cli_job_comm() &&
+         clnet_net_set_comm(net, cli_job_comm(),
+                            (size_t)(o->bucket_kb ? o->bucket_kb : 1024) * 1024,
+                            &e))) {
         rc = fail(&e);
         goto done;
     }
@@ -496,11 +520,16 @@ static int cmd_train(const cli_options *o)
                test.count, batch, epochs, epochs == 1 ? "" : "s", threads,
                threads == 1 ? "" : "s", (unsigned long long)o->seed);
     }
+    if (cli_job_comm())
+        printf("Across %d ranks (%s): each takes 1/%d of every batch of "
+               "%d; rank 0 prints, logs and saves\n",
+               (int)cli_job_size(), clnet_comm_describe(cli_job_comm()),
+               (int)cli_job_size(), batch);
     if (o->resume)
         printf("Resuming %s after epoch %d, step %lld\n", o->resume,
                done_epochs, (long long)done_steps);
-    cli_progress_init(&run.prog, stdout, epochs, o->quiet, o->log_json,
-                      o->resume != NULL);
+    cli_progress_init(&run.prog, stdout, epochs, o->quiet,
+                      writer ? o->log_json : NULL, o->resume != NULL);
     logging = 1;
     run.net = net;
     run.prog.net = net;
@@ -528,17 +557,18 @@ static int cmd_train(const cli_options *o)
     }
     if (trc && trc != CLNET_E_INTERRUPTED) {
         rc = fail(&e);
-        if (trc == CLNET_E_NONFINITE)
+        if (trc == CLNET_E_NONFINITE && writer)
             fprintf(stderr, "clnet: nothing was written over %s\n", out);
         goto done;
     }
     if (run.diverged) {
-        fprintf(stderr, "clnet: the run diverged; nothing was written over "
-                        "%s\n", out);
+        if (writer)
+            fprintf(stderr, "clnet: the run diverged; nothing was written "
+                            "over %s\n", out);
         rc = EXIT_RUNTIME;
         goto done;
     }
-    if (clnet_checkpoint_save(net, out, &e)) {
+    if (writer && clnet_checkpoint_save(net, out, &e)) {
         rc = fail(&e);
         goto done;
     }
@@ -802,12 +832,18 @@ int main(int argc, char **argv)
 {
     cli_options o;
     int done;
+    cli_job_begin();
     int rc = cli_parse(argc, argv, &o, &done);
     if (rc == 0 && !done && strcmp(o.command, "plugins") &&
         strcmp(o.command, "devices")) {
         clnet_error e;
         config = clnet_config_load(o.config, &e);
         if (!config || clnet_config_apply_environment(config, &e))
+            rc = fail(&e);
+    }
+    if (rc == 0 && !done) {
+        clnet_error e = {0};
+        if (cli_job_join(o.command, &e))
             rc = fail(&e);
     }
     if (rc == 0 && !done) {
@@ -834,5 +870,6 @@ int main(int argc, char **argv)
     }
     clnet_config_free(config);
     free(o.images);
+    cli_job_end();
     return rc;
 }

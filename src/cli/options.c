@@ -63,12 +63,16 @@ static const option_spec options[] = {
     {"log-json", C_TRAIN, "FILE",
      "one JSON object per epoch: epoch, loss, accuracy, val_loss, "
      "val_accuracy, seconds, eval_seconds, lr, data_wait, "
-     "images_per_second; after a --val-split run, test_loss and "
+     "images_per_second (under mpirun also allreduce_wait, the share "
+     "of the epoch, and allreduce_bytes per step); after a --val-split run, test_loss and "
      "test_accuracy"},
     {"devices", C_TRAIN, "LIST",
      "train data-parallel, one replica per device (e.g. cpu,opencl:0), "
      "each on its slice of every batch, their gradients summed before "
      "one identical update; --batch stays the whole batch"},
+    {"bucket-kb", C_TRAIN, "N",
+     "under mpirun: all-reduce the gradients in buckets of about N KiB, "
+     "each started as the backward pass finishes it (default 1024)"},
     {"config", C_BUILD | C_CONFIG, "FILE",
      "the configuration file (default: $CLNET_CONFIG, else "
      "$XDG_CONFIG_HOME/clnet/config, else ~/.config/clnet/config; "
@@ -481,6 +485,10 @@ static int set_option(cli_options *o, const char *name, const char *v)
     else if (!strcmp(name, "save-every")) {
         rc = parse_number(name, v, 1, 1000000, &x);
         o->save_every = (int32_t)x;
+    }
+    else if (!strcmp(name, "bucket-kb")) {
+        rc = parse_number(name, v, 1, 1 << 20, &x);
+        o->bucket_kb = (int32_t)x;
     }
     else if (!strcmp(name, "device")) o->device = v;
     else if (!strcmp(name, "config")) o->config = v;

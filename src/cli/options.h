@@ -19,6 +19,7 @@ typedef struct {
     double val_split;
     int32_t patience;
     int32_t save_every;
+    int32_t bucket_kb; /* train --bucket-kb N, 0: the default */
     uint64_t seed, max_memory;
     double stop_at;
     int32_t epochs, batch, threads, limit_train, limit_test, steps;

@@ -363,6 +363,8 @@ static void make_epoch(char *b, int level, const void *what)
         add(b, " - lr: %.4g", s->lr);
     if (epoch_levels[level].wait)
         add(b, " - data wait: %.1f%%", 100 * s->data_wait);
+    if (epoch_levels[level].wait && s->comm_bytes > 0)
+        add(b, " - all-reduce: %.1f%%", 100 * s->comm_wait);
 }
 
 static void json_number(FILE *f, const char *key, double v, int last)
@@ -396,6 +398,10 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
         json_number(p->json, "eval_seconds", s->eval_seconds, 0);
         json_number(p->json, "lr", s->lr, 0);
         json_number(p->json, "data_wait", s->data_wait, 0);
+        if (s->comm_bytes > 0) {
+            json_number(p->json, "allreduce_wait", s->comm_wait, 0);
+            json_number(p->json, "allreduce_bytes", s->comm_bytes, 0);
+        }
         json_number(p->json, "images_per_second", s->images_per_second, 1);
         fprintf(p->json, "}\n");
         fflush(p->json);

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# clnet train across MPI ranks on one machine: 2 ranks follow the
+# trajectory of one process at the same global batch; the bucket size
+# changes nothing; rank 0 alone prints and writes; and every bad start
+# (ranks with different topologies, a rank that cannot read its data,
+# a command that does not run across ranks, --devices, a clnet without
+# the MPI plugin) and a rank that dies end the whole job with one
+# message, never a hang. Skipped (77) without Open MPI or the plugin.
+# Usage: tests/mpi_test.sh SOURCE_ROOT BUILD_ROOT
+set -euo pipefail
+src=$1 build=$2
+command -v mpirun > /dev/null ||
+    { echo "mpi_test: no mpirun (Debian: openmpi-bin): skipped"; exit 77; }
+[ -e "$build/plugins/communicator-mpi.so" ] ||
+    { echo "mpi_test: the MPI plugin was not built (Debian: libopenmpi-dev, then set up the build again): skipped"; exit 77; }
+# CI runs as root; a shared test machine may have fewer cores than ranks
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+clnet=$build/clnet
+python3 "$src/tests/mpi_data.py" "$tmp/data" 1024 256
+cat > "$tmp/a.net" <<'NET'
+input      shape=28x28x1
+conv2d     filters=8 kernel=3x3 activation=relu
+maxpool2d  pool=2x2
+flatten
+dense      units=32 activation=relu
+dropout    rate=0.25
+dense      units=10 activation=softmax
+train      optimizer=adam lr=0.002 loss=sparse_categorical_crossentropy batch=64 epochs=2
+NET
+sed 's/units=32/units=16/' "$tmp/a.net" > "$tmp/b.net"
+common=(--data "$tmp/data" --threads 1 --quiet)
+fails=0
+no() { echo "mpi_test: FAIL: $*"; fails=$((fails + 1)); }
+
+# 1. the same trajectory as one process, whatever the bucket size
+"$clnet" train "$tmp/a.net" "${common[@]}" --log-json "$tmp/one.json" \
+    --out "$tmp/one.ckpt" > "$tmp/one.out"
+timeout 120 mpirun -np 2 "$clnet" train "$tmp/a.net" "${common[@]}" \
+    --log-json "$tmp/two.json" --out "$tmp/two.ckpt" --bucket-kb 4 \
+    > "$tmp/two.out" 2> "$tmp/two.err" || no "2 ranks failed: $(cat "$tmp/two.err")"
+timeout 120 mpirun -np 2 "$clnet" train "$tmp/a.net" "${common[@]}" \
+    --out "$tmp/two-big.ckpt" > /dev/null 2>&1 || no "2 ranks, 1 bucket failed"
+cmp -s "$tmp/two.ckpt" "$tmp/two-big.ckpt" ||
+    no "4 KiB buckets and one bucket gave different weights"
+python3 - "$tmp/one.json" "$tmp/two.json" <<'PY' || no "trajectories differ"
+import json, sys
+one = [json.loads(l) for l in open(sys.argv[1])]
+two = [json.loads(l) for l in open(sys.argv[2])]
+assert len(one) == len(two) == 2, (len(one), len(two))
+for a, b in zip(one, two):
+    for k in ("loss", "val_loss"):
+        rel = abs(a[k] - b[k]) / abs(a[k])
+        print(f"epoch {a['epoch']} {k}: 1 process {a[k]:.6f}, 2 ranks {b[k]:.6f} (relative {rel:.2e})")
+        assert rel < 2e-3, k
+    assert abs(a["val_accuracy"] - b["val_accuracy"]) <= 0.02
+    assert b["allreduce_bytes"] > 0 and 0 <= b["allreduce_wait"] < 1
+    assert "allreduce_bytes" not in a
+PY
+[ "$(grep -c '^Saved' "$tmp/two.out")" = 1 ] || no "not exactly one Saved line"
+grep -q "Across 2 ranks" "$tmp/two.out" || no "no 'Across 2 ranks' line"
+
+# one message, exit 2, within the time limit
+one_message() { # WHAT PATTERN COMMAND...
+    local what=$1 pattern=$2 rc=0
+    shift 2
+    timeout 60 "$@" > "$tmp/bad.out" 2> "$tmp/bad.err" || rc=$?
+    local n
+    n=$(grep -c -- "$pattern" "$tmp/bad.err" || true)
+    if [ "$rc" != 2 ] || [ "$n" != 1 ]; then
+        no "$what: exit $rc, $n messages like '$pattern':"
+        cat "$tmp/bad.err"
+    else
+        echo "mpi_test: $what: exit 2, one message: $(grep -m1 -- "$pattern" "$tmp/bad.err")"
+    fi
+}
+one_message "different topologies" "disagree on the topology" \
+    mpirun -np 1 "$clnet" train "$tmp/a.net" "${common[@]}" --out "$tmp/x.ckpt" \
+    : -np 1 "$clnet" train "$tmp/b.net" "${common[@]}" --out "$tmp/x.ckpt"
+one_message "a rank without its data" "rank 1: " \
+    mpirun -np 1 "$clnet" train "$tmp/a.net" "${common[@]}" --out "$tmp/x.ckpt" \
+    : -np 1 "$clnet" train "$tmp/a.net" --data "$tmp/none" --threads 1 --out "$tmp/x.ckpt"
+one_message "summary under mpirun" "does not run across ranks" \
+    mpirun -np 2 "$clnet" summary "$tmp/a.net"
+one_message "--devices under mpirun" "do not go together" \
+    mpirun -np 2 "$clnet" train "$tmp/a.net" "${common[@]}" --devices cpu,cpu:0
+
+# a clnet installed without the MPI plugin
+meson install -C "$build" --destdir "$tmp/stage" --no-rebuild --quiet
+staged=$(find "$tmp/stage" -name clnet -type f -perm -u+x -print -quit)
+rm -f "$(find "$tmp/stage" -name 'communicator-mpi.so' -print -quit)"
+one_message "no MPI plugin" "no communicator plugin" \
+    env -u CLNET_PLUGIN_PATH -u LD_LIBRARY_PATH mpirun -np 2 "$staged" train "$tmp/a.net" \
+    "${common[@]}" --out "$tmp/x.ckpt"
+
+# a rank that dies: the other stops, mpirun says so, nothing hangs
+mpirun -np 2 "$clnet" train "$tmp/a.net" "${common[@]}" --epochs 200 \
+    --out "$tmp/die.ckpt" > "$tmp/die.out" 2> "$tmp/die.err" &
+runner=$!
+for _ in $(seq 100); do
+    [ "$(pgrep -P "$runner" -f "$clnet" | wc -l)" = 2 ] && break
+    sleep 0.1
+done
+sleep 1
+victim=$(pgrep -P "$runner" -f "$clnet" | tail -1)
+start=$(date +%s)
+kill -9 "$victim"
+rc=0
+for _ in $(seq 300); do
+    kill -0 "$runner" 2> /dev/null || break
+    sleep 0.1
+done
+if kill -0 "$runner" 2> /dev/null; then
+    no "the job still runs 30 s after rank $victim was killed"
+    pkill -9 -P "$runner" || true
+    kill -9 "$runner" || true
+fi
+wait "$runner" || rc=$?
+took=$(( $(date +%s) - start ))
+[ "$rc" != 0 ] || no "mpirun exited 0 after a rank was killed"
+grep -qi "signal 9\|killed" "$tmp/die.err" ||
+    { no "no message about the killed rank"; cat "$tmp/die.err"; }
+echo "mpi_test: killed a rank: the job ended in ${took} s with exit $rc"
+pgrep -f "$tmp/a.net" > /dev/null && no "a rank outlived the job"
+
+[ "$fails" = 0 ] && echo "mpi_test: all passed"
+exit $(( fails > 0 ))
