@@ -55,12 +55,17 @@ common=(--data "$tmp/data" --threads 1 --quiet)
 "$clnet" train "$tmp/a.net" "${common[@]}" --log-json "$tmp/one.json" \
     --out "$tmp/one.ckpt" > /dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# components stay mapped, so leak reports name them (tests/lsan.supp)
+export OMPI_MCA_mca_base_component_disable_dlclose=1
+# under tools/sanitize.sh: whole stacks (Open MPI has no frame pointers),
+# so that tests/lsan.supp can tell its allocations from clnet's
+[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
 tx() { ip -n "$a" -s link show "$va" | awk '/TX:/ {getline; print $1}'; }
 before=$(tx)
 timeout 120 ip netns exec "$a" mpirun --hostfile "$tmp/hosts" -np 2 \
     --mca plm_rsh_agent "$tmp/agent" --mca btl tcp,self \
     --mca btl_tcp_if_include 10.231.0.0/24 --mca oob_tcp_if_include 10.231.0.0/24 \
-    -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM \
+    -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM -x ASAN_OPTIONS -x LSAN_OPTIONS -x UBSAN_OPTIONS \
     -x LD_LIBRARY_PATH -x CLNET_PLUGIN_PATH \
     "$clnet" train "$tmp/a.net" "${common[@]}" --log-json "$tmp/two.json" \
     --out "$tmp/two.ckpt" > "$tmp/two.out" 2>&1 ||

@@ -15,6 +15,11 @@ command -v mpirun > /dev/null ||
     { echo "mpi_test: the MPI plugin was not built (Debian: libopenmpi-dev, then set up the build again): skipped"; exit 77; }
 # CI runs as root; a shared test machine may have fewer cores than ranks
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# components stay mapped, so leak reports name them (tests/lsan.supp)
+export OMPI_MCA_mca_base_component_disable_dlclose=1
+# under tools/sanitize.sh: whole stacks (Open MPI has no frame pointers),
+# so that tests/lsan.supp can tell its allocations from clnet's
+[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
 export OMPI_MCA_rmaps_base_oversubscribe=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
