@@ -32,6 +32,10 @@ struct clnet_dist {
     double wait, bytes;
     int64_t steps;
     char failed[CLNET_ERRLEN]; /* why a bucket's all-reduce did not start */
+    /* the step's loss sum, correct count, non-finite and stop flags,
+     * summed over the ranks while the backward pass runs */
+    double flags[4];
+    void *flags_request;
 };
 
 static int on_host(const clnet_net *net, int bk)
@@ -181,6 +185,7 @@ static void start(clnet_net *net, bucket *b)
     b->started = 1;
     /* a failure shows when the step finishes: the backward pass goes on */
     if (net->comm->plugin->comm.start_all_reduce(net->comm->ctx, g, n,
+                                                 CLNET_COMM_FLOAT,
                                                  &b->request, perr)) {
         b->request = NULL;
         if (!d->failed[0])
@@ -193,6 +198,12 @@ void clnet_dist_layer_done(clnet_net *net, int i)
 {
     struct clnet_dist *d = net->dist;
     char perr[CLNET_ERRLEN];
+    int flags_done = 0;
+    if (d->flags_request &&
+        net->comm->plugin->comm.test(net->comm->ctx, d->flags_request,
+                                     &flags_done, perr) == 0 &&
+        flags_done)
+        d->flags_request = NULL;
     for (int k = 0; k < d->nbuckets; k++) {
         bucket *b = &d->buckets[k];
         if (!on_host(net, b->bk))
@@ -254,6 +265,11 @@ static int finish(clnet_net *net, clnet_error *err)
             rc = clnet_fail(err, CLNET_E_IO, "%s: writing gradients: %s",
                             bk->name, perr);
     }
+    if (d->flags_request &&
+        ops->wait(net->comm->ctx, d->flags_request, perr) && !rc)
+        rc = clnet_fail(err, CLNET_E_IO, "summing the loss across ranks: %s",
+                        perr);
+    d->flags_request = NULL;
     d->wait += clnet_now() - t0;
     if (!rc && d->failed[0])
         rc = clnet_fail(err, CLNET_E_IO, "summing gradients across ranks: %s",
@@ -268,7 +284,6 @@ int clnet_dist_step(clnet_net *net, int32_t n, int stop, int *stop_all,
     struct clnet_dist *d = net->dist;
     int32_t first, m;
     clnet_dist_slice(net, n, &first, &m);
-    d->scale = (double)m / n;
     double loss = 0;
     int64_t right = 0;
     int nonfinite = 0, rc = CLNET_OK;
@@ -282,28 +297,45 @@ int clnet_dist_step(clnet_net *net, int32_t n, int stop, int *stop_all,
         net->sample_offset = 0;
         return rc;
     }
-    /* the batch's figures, and whether any rank met a non-finite loss or
-     * was asked to stop, before any rank goes on to its backward pass */
-    double v[4] = {loss, (double)right, nonfinite, stop};
-    if ((rc = clnet_comm_sum(net->comm, v, 4, err))) {
+    /* The batch's figures and whether any rank met a non-finite loss or
+     * was asked to stop travel while the backward pass runs, so a step
+     * holds the ranks together once, at its end. A rank whose loss is
+     * not finite takes no backward pass and sends zeros: every rank then
+     * fails together before any update. */
+    d->flags[0] = loss;
+    d->flags[1] = (double)right;
+    d->flags[2] = nonfinite;
+    d->flags[3] = stop;
+    char perr[CLNET_ERRLEN] = "";
+    if (net->comm->plugin->comm.start_all_reduce(net->comm->ctx, d->flags, 4,
+                                                 CLNET_COMM_DOUBLE,
+                                                 &d->flags_request, perr)) {
         net->sample_offset = 0;
-        return rc;
+        return clnet_fail(err, CLNET_E_IO, "summing the loss across ranks: "
+                          "%s", perr);
     }
-    *loss_sum += v[0];
-    *correct += (int64_t)v[1];
-    *stop_all = v[3] > 0;
-    if (v[2] > 0) {
-        net->sample_offset = 0;
-        return clnet_comm_fail_together(net->comm, err, CLNET_E_NONFINITE,
-                                         "the loss became %g", v[0]);
-    }
-    if (m > 0)
+    d->scale = nonfinite ? 0.0 : (double)m / n;
+    if (m > 0 && !nonfinite)
         rc = clnet_net_step_backward(net, m, err);
     net->sample_offset = 0;
-    if (!rc)
-        rc = finish(net, err);
-    if (!rc)
-        rc = clnet_net_step_update(net, err);
+    /* even after a failure of its own this rank's buckets must go, or
+     * the others would wait for them; the failure is reported after */
+    clnet_error ferr = {CLNET_OK, ""};
+    int frc = finish(net, &ferr);
+    if (rc)
+        return rc;
+    if (frc) {
+        if (err)
+            *err = ferr;
+        return frc;
+    }
+    *loss_sum += d->flags[0];
+    *correct += (int64_t)d->flags[1];
+    *stop_all = d->flags[3] > 0;
+    if (d->flags[2] > 0)
+        return clnet_comm_fail_together(net->comm, err, CLNET_E_NONFINITE,
+                                        "the loss became %g", d->flags[0]);
+    rc = clnet_net_step_update(net, err);
     d->steps++;
     return rc;
 }

@@ -365,11 +365,11 @@ typedef struct {
     /* buf[i] = the sum over ranks of buf[i], in place, blocking. */
     int (*all_reduce)(void *ctx, void *buf, size_t count,
                       clnet_comm_type type, char *err);
-    /* The same for floats without blocking: *request is finished by
-     * wait(); test() lets the transfer progress and says whether it is
-     * done (*done 1, the request then freed as by wait). */
-    int (*start_all_reduce)(void *ctx, float *buf, size_t count,
-                            void **request, char *err);
+    /* The same without blocking: *request is finished by wait(); test()
+     * lets the transfer progress and says whether it is done (*done 1,
+     * the request then freed as by wait). */
+    int (*start_all_reduce)(void *ctx, void *buf, size_t count,
+                            clnet_comm_type type, void **request, char *err);
     int (*test)(void *ctx, void *request, int *done, char *err);
     int (*wait)(void *ctx, void *request, char *err);
     /* all[r * bytes ..] = rank r's `mine`, on every rank. */

@@ -117,8 +117,8 @@ static int comm_all_reduce(void *ctx, void *buf, size_t count,
     return 0;
 }
 
-static int comm_start(void *ctx, float *buf, size_t count, void **request,
-                      char *err)
+static int comm_start(void *ctx, void *buf, size_t count,
+                      clnet_comm_type type, void **request, char *err)
 {
     (void)ctx;
     if (count > (1u << 30)) {
@@ -131,8 +131,8 @@ static int comm_start(void *ctx, float *buf, size_t count, void **request,
         snprintf(err, CLNET_ERRLEN, "out of memory");
         return 1;
     }
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM,
-                            MPI_COMM_WORLD, r);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, datatype(type),
+                            MPI_SUM, MPI_COMM_WORLD, r);
     if (rc != MPI_SUCCESS) {
         free(r);
         mpi_message(rc, "MPI_Iallreduce", err);
