@@ -29,8 +29,11 @@ struct clnet_dist {
     float *host; /* device arenas and non-trainable state, summed here */
     size_t host_cap;
     double scale; /* this rank's samples / the batch's */
-    double wait, bytes;
+    double bytes;
     int64_t steps;
+    /* each step's wait at its end, since the last clnet_dist_take_stats */
+    double *waits;
+    size_t nwaits, waits_cap;
     char failed[CLNET_ERRLEN]; /* why a bucket's all-reduce did not start */
     /* the step's loss sum, correct count, non-finite and stop flags,
      * summed over the ranks while the backward pass runs */
@@ -115,6 +118,7 @@ void clnet_dist_free(clnet_net *net)
         return;
     free(net->dist->buckets);
     free(net->dist->host);
+    free(net->dist->waits);
     free(net->dist);
     net->dist = NULL;
     net->comm = NULL;
@@ -270,7 +274,15 @@ static int finish(clnet_net *net, clnet_error *err)
         rc = clnet_fail(err, CLNET_E_IO, "summing the loss across ranks: %s",
                         perr);
     d->flags_request = NULL;
-    d->wait += clnet_now() - t0;
+    if (d->nwaits == d->waits_cap) {
+        size_t cap = d->waits_cap ? 2 * d->waits_cap : 256;
+        double *w = realloc(d->waits, sizeof *w * cap);
+        if (w)
+            d->waits = w, d->waits_cap = cap;
+    }
+    /* (a step whose wait could not be kept counts as no wait) */
+    if (d->nwaits < d->waits_cap)
+        d->waits[d->nwaits++] = clnet_now() - t0;
     if (!rc && d->failed[0])
         rc = clnet_fail(err, CLNET_E_IO, "summing gradients across ranks: %s",
                         d->failed);
@@ -368,13 +380,41 @@ int clnet_dist_sync_state(clnet_net *net, clnet_error *err)
     return CLNET_OK;
 }
 
-void clnet_dist_take_stats(clnet_net *net, double *wait, double *bytes,
-                           int64_t *steps)
+int clnet_dist_take_stats(clnet_net *net, double *transfer,
+                          double *imbalance, double *bytes, int64_t *steps,
+                          clnet_error *err)
 {
     struct clnet_dist *d = net->dist;
-    *wait = d ? d->wait : 0;
-    *bytes = d ? d->bytes : 0;
-    *steps = d ? d->steps : 0;
-    if (d)
-        d->wait = d->bytes = 0, d->steps = 0;
+    clnet_comm *c = net->comm;
+    *transfer = *imbalance = 0;
+    *bytes = d->bytes;
+    *steps = d->steps;
+    /* every rank kept one wait per step of the epoch: the last rank to
+     * finish its backward pass waits for the transfer alone, the others
+     * also for it, so the least wait of a step is the all-reduce's cost
+     * and the rest is imbalance */
+    size_t n = d->nwaits, all_n = n * (size_t)c->size;
+    double *all = n ? malloc(sizeof *all * all_n) : NULL;
+    char perr[CLNET_ERRLEN] = "";
+    int rc = CLNET_OK;
+    if (n && !all)
+        rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for the "
+                        "all-reduce's timings");
+    else if (n && c->plugin->comm.all_gather(c->ctx, d->waits,
+                                             sizeof *all * n, all, perr))
+        rc = clnet_fail(err, CLNET_E_IO, "gathering the all-reduce's "
+                        "timings: %s", perr);
+    for (size_t s = 0; !rc && s < n; s++) {
+        double least = all[s];
+        for (int32_t r = 1; r < c->size; r++)
+            if (all[(size_t)r * n + s] < least)
+                least = all[(size_t)r * n + s];
+        *transfer += least;
+        *imbalance += d->waits[s] - least;
+    }
+    free(all);
+    d->bytes = 0;
+    d->steps = 0;
+    d->nwaits = 0;
+    return rc;
 }

@@ -24,10 +24,13 @@ void clnet_dist_layer_done(clnet_net *net, int i);
 /* Non-trainable state (moving statistics) averaged over the ranks, so
  * that every rank evaluates, decides and saves the same network. */
 int clnet_dist_sync_state(clnet_net *net, clnet_error *err);
-/* Seconds waited for the all-reduce beyond the backward pass, and bytes
- * all-reduced, since the last call. */
-void clnet_dist_take_stats(clnet_net *net, double *wait, double *bytes,
-                           int64_t *steps);
+/* Collective, at an epoch's end: the seconds the all-reduce cost beyond
+ * the backward pass (each step's least wait over the ranks), the seconds
+ * this rank waited beyond that for slower ranks, the bytes all-reduced
+ * and the steps, since the last call. */
+int clnet_dist_take_stats(clnet_net *net, double *transfer,
+                          double *imbalance, double *bytes, int64_t *steps,
+                          clnet_error *err);
 /* 1 on every rank when flag is set on any (the stop after an epoch). */
 int clnet_dist_any(clnet_net *net, int flag, int *any, clnet_error *err);
 void clnet_dist_free(clnet_net *net);

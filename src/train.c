@@ -678,12 +678,15 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
         st.lr = clnet_net_learning_rate(net);
         if (net->comm) {
             int64_t n_steps;
-            clnet_dist_take_stats(net, &st.comm_wait, &st.comm_bytes,
-                                  &n_steps);
-            st.comm_wait = st.seconds > 0 ? st.comm_wait / st.seconds : 0;
-            st.comm_bytes = n_steps ? st.comm_bytes / (double)n_steps : 0;
-            if ((rc = clnet_dist_sync_state(net, err)))
+            if ((rc = clnet_dist_take_stats(net, &st.comm_wait,
+                                            &st.comm_imbalance, &st.comm_bytes,
+                                            &n_steps, err)) ||
+                (rc = clnet_dist_sync_state(net, err)))
                 goto done;
+            double t = st.seconds > 0 ? st.seconds : 1;
+            st.comm_wait /= t;
+            st.comm_imbalance /= t;
+            st.comm_bytes = n_steps ? st.comm_bytes / (double)n_steps : 0;
         }
         judge(net, &st);
         *pg = (clnet_progress){.epoch = e, .batch = batch,

@@ -330,11 +330,13 @@ typedef struct {
     int32_t best_epoch;
     double data_wait; /* share of the epoch's training time the loop
                          waited for its next batch (loaded, augmented) */
-    /* across ranks (clnet_net_set_comm): the share of the training time
-     * this rank spent summing gradients with the others beyond what
-     * overlapped its backward pass, and the bytes it sent per step;
-     * 0 without a communicator */
+    /* across ranks (clnet_net_set_comm), as shares of the epoch's
+     * training time: what summing the gradients cost beyond the part
+     * that overlapped the backward pass (each step's least wait over the
+     * ranks), and what this rank waited beyond that for slower ranks;
+     * the bytes all-reduced per step. 0 without a communicator */
     double comm_wait;
+    double comm_imbalance;
     double comm_bytes;
 } clnet_epoch_stats;
 

@@ -63,8 +63,9 @@ static const option_spec options[] = {
     {"log-json", C_TRAIN, "FILE",
      "one JSON object per epoch: epoch, loss, accuracy, val_loss, "
      "val_accuracy, seconds, eval_seconds, lr, data_wait, "
-     "images_per_second (under mpirun also allreduce_wait, the share "
-     "of the epoch, and allreduce_bytes per step); after a --val-split run, test_loss and "
+     "images_per_second (under mpirun also allreduce_wait and "
+     "allreduce_imbalance, shares of the epoch, and allreduce_bytes "
+     "per step); after a --val-split run, test_loss and "
      "test_accuracy"},
     {"devices", C_TRAIN, "LIST",
      "train data-parallel, one replica per device (e.g. cpu,opencl:0), "

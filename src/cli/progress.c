@@ -400,6 +400,7 @@ void cli_progress_epoch(const clnet_epoch_stats *s, void *user)
         json_number(p->json, "data_wait", s->data_wait, 0);
         if (s->comm_bytes > 0) {
             json_number(p->json, "allreduce_wait", s->comm_wait, 0);
+            json_number(p->json, "allreduce_imbalance", s->comm_imbalance, 0);
             json_number(p->json, "allreduce_bytes", s->comm_bytes, 0);
         }
         json_number(p->json, "images_per_second", s->images_per_second, 1);
