@@ -230,6 +230,13 @@ static int finish(clnet_net *net, clnet_error *err)
     struct clnet_dist *d = net->dist;
     const clnet_comm_ops *ops = &net->comm->plugin->comm;
     char perr[CLNET_ERRLEN] = "";
+    /* a device's backward pass is queued, not done: its time is the
+     * step's compute, not the all-reduce's */
+    for (int k = 0; k < d->nbuckets; k++) {
+        clnet_backend *bk = &net->backends[d->buckets[k].bk];
+        if (!on_host(net, d->buckets[k].bk) && bk->ops->finish(bk->ctx, perr))
+            return clnet_fail(err, CLNET_E_PLUGIN, "%s: %s", bk->name, perr);
+    }
     double t0 = clnet_now();
     for (int k = 0; k < d->nbuckets; k++)
         if (on_host(net, d->buckets[k].bk) && !d->buckets[k].started)
