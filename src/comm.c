@@ -28,24 +28,28 @@ int32_t clnet_launched_ranks(int32_t *rank)
     return 1;
 }
 
-clnet_comm *clnet_comm_open(const clnet_registry *r, clnet_error *err)
+clnet_comm *clnet_comm_open(const clnet_registry *r, const char *backend,
+                            clnet_error *err)
 {
     clnet_error_clear(err);
     const clnet_plugin *p = NULL;
     for (int i = 0; !p && i < clnet_registry_count(r); i++) {
         const clnet_plugin *q = clnet_registry_get(r, i, NULL);
-        if (q && q->role == CLNET_ROLE_COMMUNICATOR)
+        if (q && q->role == CLNET_ROLE_COMMUNICATOR &&
+            (!backend || !strcmp(q->backend, backend)))
             p = q;
     }
     int32_t rank, n = clnet_launched_ranks(&rank);
     if (!p) {
         clnet_fail(err, CLNET_E_ARG,
                    "this process is rank %d of %d started by a launcher "
-                   "(mpirun), but this clnet has no communicator plugin: "
+                   "(mpirun), but this clnet has no %s%scommunicator "
+                   "plugin: "
                    "install Open MPI's headers (libopenmpi-dev) and set up "
                    "the build again, so that meson builds plugins/mpi "
                    "(clnet plugins lists it), or run clnet without mpirun",
-                   (int)rank, (int)n);
+                   (int)rank, (int)n, backend ? backend : "",
+                   backend ? " " : "");
         return NULL;
     }
     clnet_comm *c = calloc(1, sizeof *c);

@@ -96,9 +96,36 @@ one_message "--devices under mpirun" "do not go together" \
 meson install -C "$build" --destdir "$tmp/stage" --no-rebuild --quiet
 staged=$(find "$tmp/stage" -name clnet -type f -perm -u+x -print -quit)
 rm -f "$(find "$tmp/stage" -name 'communicator-mpi.so' -print -quit)"
-one_message "no MPI plugin" "no communicator plugin" \
+one_message "no MPI plugin" "no mpi communicator plugin" \
     env -u CLNET_PLUGIN_PATH -u LD_LIBRARY_PATH mpirun -np 2 "$staged" train "$tmp/a.net" \
     "${common[@]}" --out "$tmp/x.ckpt"
+
+# Ctrl-C on mpirun (which sends the ranks SIGTERM): every rank stops at
+# the same step, rank 0 saves, and the run resumes across ranks
+mpirun -np 2 "$clnet" train "$tmp/a.net" "${common[@]}" --epochs 500 \
+    --out "$tmp/int.ckpt" > "$tmp/int.out" 2>&1 &
+runner=$!
+for _ in $(seq 200); do
+    grep -q "Epoch 2/" "$tmp/int.out" && break
+    sleep 0.1
+done
+kill -INT "$runner"
+wait "$runner" || true
+grep -q "Stopped by SIG.*saved $tmp/int.ckpt" "$tmp/int.out" ||
+    { no "an interrupted job did not save"; cat "$tmp/int.out"; }
+# "after epoch E" (resume to E + 1) or "in epoch E after step S" (to E)
+last=$(sed -n 's/.*Stopped by SIG[A-Z]* after epoch \([0-9]*\).*/\1/p' "$tmp/int.out")
+[ -n "$last" ] && last=$((last + 1)) ||
+    last=$(sed -n 's/.*Stopped by SIG[A-Z]* in epoch \([0-9]*\) after.*/\1/p' "$tmp/int.out")
+if [ -n "$last" ]; then
+    timeout 120 mpirun -np 2 "$clnet" train "$tmp/a.net" "${common[@]}" \
+        --resume "$tmp/int.ckpt" --epochs "$last" \
+        --out "$tmp/int2.ckpt" > "$tmp/int2.out" 2>&1 &&
+        grep -q "^Resuming $tmp/int.ckpt after epoch" "$tmp/int2.out" ||
+        { no "the interrupted job did not resume"; cat "$tmp/int2.out"; }
+else
+    no "no epoch in the stop message"
+fi
 
 # a rank that dies: the other stops, mpirun says so, nothing hangs
 mpirun -np 2 "$clnet" train "$tmp/a.net" "${common[@]}" --epochs 200 \

@@ -15,6 +15,10 @@
  *   its own copy of what it needs, so the topology may be freed after.
  * - clnet_net (clnet_net_build, clnet_net_free): owns its buffers on
  *   every backend; free it before its registry.
+ * - clnet_comm (clnet_comm_open, clnet_comm_close): its plugin comes
+ *   from a registry, which must outlive it; it must outlive every
+ *   network it was set on (clnet_net_set_comm), and is closed once, after
+ *   them (closing leaves the job: MPI_Finalize).
  * - clnet_dataset (clnet_dataset_load*, clnet_dataset_free): data sets
  *   the library loaded own their pixels, labels and class names; one the
  *   caller filled is the caller's (clnet_dataset_free frees its pointers
@@ -457,9 +461,11 @@ typedef struct clnet_comm clnet_comm;
  * OMPI_COMM_WORLD_SIZE, or PMI_SIZE) and, in *rank, its rank; 1 and 0
  * when no launcher started it. Reads the environment only. */
 int32_t clnet_launched_ranks(int32_t *rank);
-/* Joins the job through the registry's communicator plugin. Refused,
- * saying how to get one, when the registry has none. */
-clnet_comm *clnet_comm_open(const clnet_registry *r, clnet_error *err);
+/* Joins the job through the registry's communicator plugin of that
+ * backend ("mpi"; NULL: the first one loaded). Refused, saying how to
+ * get one, when the registry has none. */
+clnet_comm *clnet_comm_open(const clnet_registry *r, const char *backend,
+                            clnet_error *err);
 int32_t clnet_comm_rank(const clnet_comm *c);
 int32_t clnet_comm_size(const clnet_comm *c);
 /* The transport, "Open MPI v4.1.4", for the run's first line. */

@@ -47,7 +47,7 @@ int cli_job_join(const char *command, clnet_error *e)
         return 1;
     }
     if (!(job.reg = clnet_registry_open(e)) ||
-        !(job.comm = clnet_comm_open(job.reg, e)))
+        !(job.comm = clnet_comm_open(job.reg, "mpi", e)))
         return 1;
     if (job.saved_stderr >= 0) {
         fflush(stderr);
