@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pixel_file.h"
 
 #define SIDE 32
 #define PIXELS (SIDE * SIDE * 3)
@@ -69,8 +70,9 @@ static char **read_names(const char *path, int32_t want, int32_t *n)
 
 /* Appends one file's records to ds (pixels NHWC); `lab` labels precede
  * each record's pixels and `use` is the one kept. */
-static int read_file(clnet_dataset *ds, const char *path, int lab, int use,
-                     int32_t classes, int32_t limit, clnet_error *err)
+static int read_file(clnet_dataset *ds, clnet_pixel_file *pf,
+                     const char *path, int lab, int use, int32_t classes,
+                     int32_t limit, clnet_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -98,15 +100,12 @@ static int read_file(clnet_dataset *ds, const char *path, int lab, int use,
         return clnet_fail(err, CLNET_E_IO, "%s: cannot open: %s", path,
                           strerror(errno));
     size_t total = (size_t)ds->count + n;
-    uint8_t *px = realloc(ds->pixels, total * PIXELS);
-    int32_t *lb = px ? realloc(ds->labels, total * sizeof *lb) : NULL;
-    if (px)
-        ds->pixels = px;
+    int32_t *lb = realloc(ds->labels, total * sizeof *lb);
     if (lb)
         ds->labels = lb;
-    unsigned char *buf = malloc(rec);
+    unsigned char *buf = malloc(rec + PIXELS);
     int rc = CLNET_OK;
-    if (!px || !lb || !buf)
+    if (!lb || !buf)
         rc = clnet_fail(err, CLNET_E_NOMEM, "out of memory for %s", path);
     for (size_t r = 0; r < n && !rc; r++) {
         if (fread(buf, 1, rec, f) != rec) {
@@ -123,11 +122,13 @@ static int read_file(clnet_dataset *ds, const char *path, int lab, int use,
             break;
         }
         size_t s = (size_t)ds->count;
-        uint8_t *o = ds->pixels + s * PIXELS;
+        uint8_t *o = buf + rec;
         const unsigned char *plane = buf + lab;
         for (int p = 0; p < SIDE * SIDE; p++)
             for (int c = 0; c < 3; c++)
                 o[p * 3 + c] = plane[c * SIDE * SIDE + p];
+        if ((rc = clnet_pixel_file_append(pf, o, PIXELS, path, err)))
+            break;
         ds->labels[s] = label;
         ds->count++;
     }
@@ -155,6 +156,9 @@ int clnet_dataset_load_cifar(clnet_dataset *ds, const char *dir,
     int train = !strcmp(which, "train");
     char path[4096];
     int rc = CLNET_OK;
+    /* 50,000 records are 154 MB: kept in a mapped file (pixel_file.h) */
+    clnet_pixel_file pf;
+    clnet_pixel_file_open(&pf);
     int32_t classes;
     if (kind == 10) {
         classes = 10;
@@ -170,20 +174,24 @@ int clnet_dataset_load_cifar(clnet_dataset *ds, const char *dir,
                 }
                 if (limit && ds->count >= limit)
                     break;
-                rc = read_file(ds, path, 1, 0, classes, limit, err);
+                rc = read_file(ds, &pf, path, 1, 0, classes, limit, err);
             }
         } else {
             snprintf(path, sizeof path, "%s/test_batch.bin", dir);
-            rc = read_file(ds, path, 1, 0, classes, limit, err);
+            rc = read_file(ds, &pf, path, 1, 0, classes, limit, err);
         }
         snprintf(path, sizeof path, "%s/batches.meta.txt", dir);
     } else {
         classes = coarse ? 20 : 100;
         snprintf(path, sizeof path, "%s/%s.bin", dir, train ? "train" : "test");
-        rc = read_file(ds, path, 2, coarse ? 0 : 1, classes, limit, err);
+        rc = read_file(ds, &pf, path, 2, coarse ? 0 : 1, classes, limit, err);
         snprintf(path, sizeof path, "%s/%s_label_names.txt", dir,
                  coarse ? "coarse" : "fine");
     }
+    if (!rc && !(ds->pixels = clnet_pixel_file_finish(&pf, &ds->mapped, dir,
+                                                      err)))
+        rc = err ? err->status : CLNET_E_IO;
+    clnet_pixel_file_discard(&pf);
     if (!rc) {
         ds->rows = ds->cols = SIDE;
         ds->channels = 3;

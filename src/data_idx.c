@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -160,7 +161,10 @@ void clnet_dataset_free(clnet_dataset *ds)
 {
     if (!ds)
         return;
-    free(ds->pixels);
+    if (ds->mapped)
+        munmap(ds->pixels, ds->mapped);
+    else
+        free(ds->pixels);
     free(ds->labels);
     for (int32_t i = 0; ds->class_names && i < ds->nclasses; i++)
         free(ds->class_names[i]);

@@ -12,6 +12,7 @@
 #include "augment.h"
 #include "backends.h"
 #include "distributed.h"
+#include "pixel_file.h"
 
 struct clnet_loader {
     clnet_net *net;
@@ -59,6 +60,7 @@ static void fill(clnet_loader *l, int64_t s, int b)
             memcpy(dst, src, l->sz);
         l->labels[b][i] = ds->labels[k];
     }
+    clnet_pixels_used(ds);
     l->count[b] = n;
     l->failed[b][0] = '\0';
     if (l->upload && n > 0) {

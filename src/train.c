@@ -9,6 +9,7 @@
 #include "fuse.h"
 #include "distributed.h"
 #include "loader.h"
+#include "pixel_file.h"
 
 /* splitmix64: a small seeded generator for the epoch shuffle. */
 static uint64_t splitmix(uint64_t *s)
@@ -390,6 +391,7 @@ static void gather(clnet_net *net, const clnet_dataset *ds, const int32_t *idx,
                sz);
         net->batch_labels[b] = ds->labels[s];
     }
+    clnet_pixels_used(ds);
 }
 
 /* Which layer's figures went non-finite first, for the message when the

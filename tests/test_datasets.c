@@ -116,6 +116,38 @@ START_TEST(cifar10_reads_nhwc_and_names)
 }
 END_TEST
 
+/* The pixels live in a mapped temporary file (pixel_file.c) where TMPDIR
+ * can hold one, else in memory: the same bytes either way, and a batch
+ * read through the mapping gives its pages back. */
+START_TEST(cifar_pixels_mapped_or_in_memory)
+{
+    clnet_dataset mapped, memory;
+    clnet_error e;
+    const char *d = cifar10("cm", 0);
+    const char *old = getenv("TMPDIR");
+    char *saved = old ? strdup(old) : NULL;
+    unsetenv("TMPDIR");
+    ck_assert_msg(clnet_dataset_load_cifar(&mapped, d, "train", 0, 0, &e) == 0,
+                  "%s", e.msg);
+    ck_assert_uint_eq(mapped.mapped, (size_t)15 * 3072);
+    setenv("TMPDIR", "/nonexistent-clnet-dir", 1);
+    ck_assert_msg(clnet_dataset_load_cifar(&memory, d, "train", 0, 0, &e) == 0,
+                  "%s", e.msg);
+    if (saved)
+        setenv("TMPDIR", saved, 1);
+    else
+        unsetenv("TMPDIR");
+    free(saved);
+    ck_assert_uint_eq(memory.mapped, 0);
+    ck_assert_int_eq(memory.count, mapped.count);
+    ck_assert(memcmp(memory.pixels, mapped.pixels, (size_t)15 * 3072) == 0);
+    ck_assert(memcmp(memory.labels, mapped.labels, sizeof(int32_t) * 15) == 0);
+    clnet_dataset_free(&memory);
+    clnet_dataset_free(&mapped);
+    ck_assert_ptr_null(mapped.pixels);
+}
+END_TEST
+
 START_TEST(cifar_refusals)
 {
     clnet_dataset ds;
@@ -326,6 +358,7 @@ int main(void)
     Suite *s = suite_create("datasets");
     TCase *tc = tcase_create("datasets");
     tcase_add_test(tc, cifar10_reads_nhwc_and_names);
+    tcase_add_test(tc, cifar_pixels_mapped_or_in_memory);
     tcase_add_test(tc, cifar_refusals);
     tcase_add_test(tc, cifar100_fine_and_coarse);
     tcase_add_test(tc, image_folder);

@@ -240,6 +240,11 @@ typedef struct {
     int32_t nclasses; /* entries of class_names; 0 when none */
     char **class_names; /* the data set's names of its classes, or NULL;
                            clnet_dataset_free frees them */
+    /* not 0: pixels is a read-only mapping of that many bytes of a
+     * temporary file the loader wrote (CIFAR: the set lives in the page
+     * cache, not in the process), unmapped by clnet_dataset_free; 0:
+     * memory to free() */
+    size_t mapped;
 } clnet_dataset;
 
 /* Bytes of one sample: rows x cols x channels. */
