@@ -6,7 +6,8 @@ set -euo pipefail
 
 CLNET_PACKAGES=(build-essential meson ninja-build pkg-config check
                 libopenblas-openmp-dev zlib1g-dev libstb-dev python3-matplotlib
-                ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd)
+                ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd
+                openmpi-bin libopenmpi-dev iproute2)
 
 clnet_install_deps() {
     local missing=()
