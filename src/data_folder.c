@@ -221,8 +221,11 @@ int clnet_dataset_load_folder(clnet_dataset *ds, const char *dir,
     }
     if (!rc) {
         pthread_mutex_init(&j.lock, NULL);
+        /* at least 8 threads however few the cores: from a cold page
+         * cache most of a thread's time is waiting for its file, and
+         * more reads in flight keep the disk's queue full */
         int T = clnet_default_threads();
-        T = T < 1 ? 1 : T > 16 ? 16 : T;
+        T = T < 8 ? 8 : T > 16 ? 16 : T;
         pthread_t th[16];
         int started = 0;
         if (progress)
