@@ -3,7 +3,6 @@
  * plugin's: agreement on the run's parameters, sums of figures, flags. */
 #include "comm.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,16 +147,8 @@ void clnet_comm_close(clnet_comm *c)
     free(c);
 }
 
-clnet_status clnet_comm_fail_together(clnet_comm *c, clnet_error *err,
-                                      clnet_status s, const char *fmt, ...)
+clnet_status clnet_comm_together(clnet_comm *c, clnet_status s)
 {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->status = s;
-    }
     c->together = c->rank == 0 ? 1 : 2;
     return s;
 }
@@ -212,13 +203,13 @@ int clnet_comm_agree(clnet_comm *c, const uint64_t *mine, int n,
             unsigned long long zero = all[i],
                                other = all[(size_t)first * n + i];
             free(all);
-            return clnet_comm_fail_together(
-                c, err, CLNET_E_ARG,
+            return clnet_comm_together(c, clnet_fail(
+                err, CLNET_E_ARG,
                 "the ranks disagree on the %s: rank 0 has %llu, rank%s %s "
                 "%s (rank %d: %llu); start every rank with the same "
                 "topology file, seed, batch and data",
                 what[i], zero, differ > 1 ? "s" : "", ranks,
-                differ > 1 ? "differ" : "differs", (int)first, other);
+                differ > 1 ? "differ" : "differs", (int)first, other));
         }
     }
     free(all);

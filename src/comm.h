@@ -22,9 +22,9 @@ int clnet_comm_agree(clnet_comm *c, const uint64_t *mine, int n,
                      const char *const *what, clnet_error *err);
 /* 1 on every rank when `flag` is set on any. */
 int clnet_comm_any(clnet_comm *c, int flag, int *any, clnet_error *err);
-/* A failure every rank returns (clnet_comm_failed_together). */
-clnet_status clnet_comm_fail_together(clnet_comm *c, clnet_error *err,
-                                      clnet_status s, const char *fmt, ...)
-    CLNET_PRINTF(4, 5);
+/* Marks a failure (status s, its message already in the caller's
+ * error) as every rank's (clnet_comm_failed_together) and returns s:
+ * return clnet_comm_together(c, clnet_fail(err, ...)). */
+clnet_status clnet_comm_together(clnet_comm *c, clnet_status s);
 
 #endif

@@ -160,34 +160,23 @@ int clnet_net_set_comm(clnet_net *net, clnet_comm *c, size_t bucket_bytes,
 void clnet_dist_slice(const clnet_net *net, int32_t n, int32_t *first,
                       int32_t *m)
 {
-    int64_t r = net->comm ? net->comm->rank : 0;
-    int64_t s = net->comm ? net->comm->size : 1;
-    *first = (int32_t)(r * n / s);
-    *m = (int32_t)((r + 1) * n / s) - *first;
-}
-
-int clnet_dist_agree_run(clnet_net *net, const uint64_t *values, int n,
-                         const char *const *what, clnet_error *err)
-{
-    return clnet_comm_agree(net->comm, values, n, what, err);
-}
-
-int clnet_dist_any(clnet_net *net, int flag, int *any, clnet_error *err)
-{
-    return clnet_comm_any(net->comm, flag, any, err);
+    clnet_batch_slice(net->comm ? net->comm->rank : 0,
+                      net->comm ? net->comm->size : 1, n, first, m);
 }
 
 static void start(clnet_net *net, bucket *b)
 {
     struct clnet_dist *d = net->dist;
-    float *g = (float *)((char *)net->backends[b->bk].grad_arena + b->lo);
+    clnet_backend *bk = &net->backends[b->bk];
+    float *g = (float *)((char *)bk->grad_arena + b->lo);
     size_t n = (b->hi - b->lo) / sizeof(float);
-    float s = (float)d->scale;
-    for (size_t j = 0; j < n; j++)
-        g[j] *= s;
     char perr[CLNET_ERRLEN] = "";
     b->started = 1;
-    /* a failure shows when the step finishes: the backward pass goes on */
+    /* a failure shows when the step finishes: the backward pass goes on
+     * (and the bucket still goes, so no other rank waits for it) */
+    if (bk->ops->scale(bk->ctx, g, n, (float)d->scale, perr) &&
+        !d->failed[0])
+        snprintf(d->failed, sizeof d->failed, "%s", perr);
     if (net->comm->plugin->comm.start_all_reduce(net->comm->ctx, g, n,
                                                  CLNET_COMM_FLOAT,
                                                  &b->request, perr)) {
@@ -258,15 +247,15 @@ static int finish(clnet_net *net, clnet_error *err)
         clnet_backend *bk = &net->backends[b->bk];
         if (rc)
             continue;
-        if (bk->ops->read(bk->ctx, bk->grad_arena, d->host, n * sizeof(float),
+        /* scaled where the gradients are, then one read to the host */
+        if (bk->ops->scale(bk->ctx, bk->grad_arena, n, (float)d->scale,
+                           perr) ||
+            bk->ops->read(bk->ctx, bk->grad_arena, d->host, n * sizeof(float),
                           perr)) {
             rc = clnet_fail(err, CLNET_E_IO, "%s: reading gradients: %s",
                             bk->name, perr);
             continue;
         }
-        float s = (float)d->scale;
-        for (size_t j = 0; j < n; j++)
-            d->host[j] *= s;
         if (ops->all_reduce(net->comm->ctx, d->host, n, CLNET_COMM_FLOAT,
                             perr))
             rc = clnet_fail(err, CLNET_E_IO, "summing gradients across "
@@ -352,8 +341,10 @@ int clnet_dist_step(clnet_net *net, int32_t n, int stop, int *stop_all,
     *correct += (int64_t)d->flags[1];
     *stop_all = d->flags[3] > 0;
     if (d->flags[2] > 0)
-        return clnet_comm_fail_together(net->comm, err, CLNET_E_NONFINITE,
-                                        "the loss became %g", d->flags[0]);
+        return clnet_comm_together(net->comm,
+                                   clnet_fail(err, CLNET_E_NONFINITE,
+                                              "the loss became %g",
+                                              d->flags[0]));
     rc = clnet_net_step_update(net, err);
     d->steps++;
     return rc;

@@ -9,9 +9,6 @@
 /* This rank's slice of a batch of n: samples [*first, *first + *m). */
 void clnet_dist_slice(const clnet_net *net, int32_t n, int32_t *first,
                       int32_t *m);
-/* The run's parameters, the same on every rank or every rank fails. */
-int clnet_dist_agree_run(clnet_net *net, const uint64_t *values, int n,
-                         const char *const *what, clnet_error *err);
 /* One step over this rank's slice of a batch of n (already in the batch
  * buffers): the loss and accuracy of the whole batch added to *loss_sum
  * and *correct, the gradients of all ranks summed, one update.
@@ -31,8 +28,6 @@ int clnet_dist_sync_state(clnet_net *net, clnet_error *err);
 int clnet_dist_take_stats(clnet_net *net, double *transfer,
                           double *imbalance, double *bytes, int64_t *steps,
                           clnet_error *err);
-/* 1 on every rank when flag is set on any (the stop after an epoch). */
-int clnet_dist_any(clnet_net *net, int flag, int *any, clnet_error *err);
 void clnet_dist_free(clnet_net *net);
 
 #endif

@@ -304,6 +304,15 @@ int clnet_net_step_loss(clnet_net *net, int32_t batch, double *loss_sum,
                         int64_t *correct, clnet_error *err);
 int clnet_net_step_backward(clnet_net *net, int32_t batch, clnet_error *err);
 int clnet_net_step_update(clnet_net *net, clnet_error *err);
+/* Part r of `parts` of a batch of n, as data-parallel training cuts it
+ * (in-process replicas and ranks alike): samples [*first, *first + *m),
+ * in order and as equal as can be. */
+static inline void clnet_batch_slice(int64_t r, int64_t parts, int32_t n,
+                                     int32_t *first, int32_t *m)
+{
+    *first = (int32_t)(r * n / parts);
+    *m = (int32_t)((r + 1) * n / parts) - *first;
+}
 /* A data-parallel step of net and its replicas over the batch in net's
  * batch buffers, adding to *loss_sum and *correct (replicas.c). */
 int clnet_replicas_step(clnet_net *net, int32_t batch, double *loss_sum,

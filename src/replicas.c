@@ -111,8 +111,8 @@ int clnet_replicas_train_batch(clnet_net *const *replicas, int32_t n,
      * [r B / n, (r + 1) B / n) */
     for (int32_t r = 0; r < n && !rc; r++) {
         clnet_net *net = replicas[r];
-        int32_t first = (int32_t)((int64_t)r * batch / n);
-        int32_t m = (int32_t)((int64_t)(r + 1) * batch / n) - first;
+        int32_t first, m;
+        clnet_batch_slice(r, n, batch, &first, &m);
         if (m > net->max_batch)
             return clnet_fail(err, CLNET_E_ARG,
                               "replica %d takes %d samples of the batch of "

@@ -583,7 +583,7 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             "number of validation samples", "number of test samples",
             "number of epochs", "epoch resumed after", "step resumed at",
             "training step (the checkpoints resumed differ)"};
-        if ((rc = clnet_dist_agree_run(net, run, 8, what, err)))
+        if ((rc = clnet_comm_agree(net->comm, run, 8, what, err)))
             return rc;
     }
     int32_t *idx = malloc(sizeof *idx * (size_t)train->count);
@@ -659,11 +659,11 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             if (!net->comm)
                 stop = o->should_stop && o->should_stop(o->user);
             if (s + 1 < steps && stop) {
-                if (net->comm)
-                    net->comm->together = net->comm->rank == 0 ? 1 : 2;
                 rc = clnet_fail(err, CLNET_E_INTERRUPTED,
                                 "stopped at epoch %d step %lld of %lld", e,
                                 (long long)s + 1, (long long)steps);
+                if (net->comm) /* every rank learnt of it in the step */
+                    clnet_comm_together(net->comm, rc);
                 goto done;
             }
         }
@@ -729,13 +729,13 @@ int clnet_train(clnet_net *net, const clnet_dataset *train,
             break;
         int stop = o->should_stop && o->should_stop(o->user);
         if (net->comm && e < epochs &&
-            (rc = clnet_dist_any(net, stop, &stop, err)))
+            (rc = clnet_comm_any(net->comm, stop, &stop, err)))
             goto done;
         if (e < epochs && stop) {
-            if (net->comm)
-                net->comm->together = net->comm->rank == 0 ? 1 : 2;
             rc = clnet_fail(err, CLNET_E_INTERRUPTED,
                             "stopped after epoch %d of %d", e, epochs);
+            if (net->comm)
+                clnet_comm_together(net->comm, rc);
             goto done;
         }
     }
