@@ -11,8 +11,8 @@
 set -euo pipefail
 src=$1 build=$2
 skip() { echo "mpi_netns_test: $*: skipped"; exit 77; }
-command -v mpirun > /dev/null || skip "no mpirun (Debian: openmpi-bin)"
-[ -e "$build/plugins/communicator-mpi.so" ] || skip "the MPI plugin was not built"
+source "$src/tests/mpi_common.sh"
+mpi_require mpi_netns_test
 [ "$(id -u)" = 0 ] || skip "not root (network namespaces need it)"
 command -v ip > /dev/null || skip "no ip (Debian: iproute2)"
 a=clnet-a-$$ b=clnet-b-$$ va=cva$$ vb=cvb$$
@@ -39,27 +39,9 @@ exec ip netns exec "\$ns" sh -c "\$*"
 AGENT
 chmod +x "$tmp/agent"
 printf '10.231.0.1 slots=1\n10.231.0.2 slots=1\n' > "$tmp/hosts"
-python3 "$src/tests/mpi_data.py" "$tmp/data" 1024 256
-cat > "$tmp/a.net" <<'NET'
-input      shape=28x28x1
-conv2d     filters=8 kernel=3x3 activation=relu
-maxpool2d  pool=2x2
-flatten
-dense      units=32 activation=relu
-dropout    rate=0.25
-dense      units=10 activation=softmax
-train      optimizer=adam lr=0.002 loss=sparse_categorical_crossentropy batch=64 epochs=2
-NET
-clnet=$build/clnet
-common=(--data "$tmp/data" --threads 1 --quiet)
+mpi_setup
 "$clnet" train "$tmp/a.net" "${common[@]}" --log-json "$tmp/one.json" \
     --out "$tmp/one.ckpt" > /dev/null
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# components stay mapped, so leak reports name them (tests/lsan.supp)
-export OMPI_MCA_mca_base_component_disable_dlclose=1
-# under tools/sanitize.sh: whole stacks (Open MPI has no frame pointers),
-# so that tests/lsan.supp can tell its allocations from clnet's
-[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
 tx() { ip -n "$a" -s link show "$va" | awk '/TX:/ {getline; print $1}'; }
 before=$(tx)
 timeout 120 ip netns exec "$a" mpirun --hostfile "$tmp/hosts" -np 2 \

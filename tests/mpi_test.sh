@@ -9,34 +9,12 @@
 # Usage: tests/mpi_test.sh SOURCE_ROOT BUILD_ROOT
 set -euo pipefail
 src=$1 build=$2
-command -v mpirun > /dev/null ||
-    { echo "mpi_test: no mpirun (Debian: openmpi-bin): skipped"; exit 77; }
-[ -e "$build/plugins/communicator-mpi.so" ] ||
-    { echo "mpi_test: the MPI plugin was not built (Debian: libopenmpi-dev, then set up the build again): skipped"; exit 77; }
-# CI runs as root; a shared test machine may have fewer cores than ranks
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# components stay mapped, so leak reports name them (tests/lsan.supp)
-export OMPI_MCA_mca_base_component_disable_dlclose=1
-# under tools/sanitize.sh: whole stacks (Open MPI has no frame pointers),
-# so that tests/lsan.supp can tell its allocations from clnet's
-[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
-export OMPI_MCA_rmaps_base_oversubscribe=1
+source "$src/tests/mpi_common.sh"
+mpi_require mpi_test
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-clnet=$build/clnet
-python3 "$src/tests/mpi_data.py" "$tmp/data" 1024 256
-cat > "$tmp/a.net" <<'NET'
-input      shape=28x28x1
-conv2d     filters=8 kernel=3x3 activation=relu
-maxpool2d  pool=2x2
-flatten
-dense      units=32 activation=relu
-dropout    rate=0.25
-dense      units=10 activation=softmax
-train      optimizer=adam lr=0.002 loss=sparse_categorical_crossentropy batch=64 epochs=2
-NET
+mpi_setup
 sed 's/units=32/units=16/' "$tmp/a.net" > "$tmp/b.net"
-common=(--data "$tmp/data" --threads 1 --quiet)
 fails=0
 no() { echo "mpi_test: FAIL: $*"; fails=$((fails + 1)); }
 
