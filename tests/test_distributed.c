@@ -87,6 +87,17 @@ static clnet_registry *solo_registry(void)
     return r;
 }
 
+/* The one-rank communicator, joined, and its registry in *r. */
+static clnet_comm *open_solo(clnet_registry **r)
+{
+    clnet_error e;
+    *r = solo_registry();
+    unset_launcher();
+    clnet_comm *c = clnet_comm_open(*r, "solo", &e);
+    ck_assert_msg(c != NULL, "%s", e.msg);
+    return c;
+}
+
 static void solo_counts(int *buckets, int *waits)
 {
     char path[4096];
@@ -156,11 +167,8 @@ static void train(clnet_registry *r, clnet_comm *c, size_t bucket, trace *t,
 
 START_TEST(same_trajectory_whatever_the_buckets)
 {
-    clnet_registry *r = solo_registry();
-    clnet_error e;
-    unset_launcher();
-    clnet_comm *c = clnet_comm_open(r, "solo", &e);
-    ck_assert_msg(c != NULL, "%s", e.msg);
+    clnet_registry *r;
+    clnet_comm *c = open_solo(&r);
     ck_assert_int_eq(clnet_comm_size(c), 1);
     ck_assert_str_eq(clnet_comm_describe(c), "solo");
     trace plain, through;
@@ -198,11 +206,9 @@ END_TEST
 
 START_TEST(not_with_replicas)
 {
-    clnet_registry *r = solo_registry();
+    clnet_registry *r;
+    clnet_comm *c = open_solo(&r);
     clnet_error e;
-    unset_launcher();
-    clnet_comm *c = clnet_comm_open(r, "solo", &e);
-    ck_assert_msg(c != NULL, "%s", e.msg);
     clnet_build_options o = {.seed = 3, .threads = 1};
     clnet_net *a = test_build(text, &o, &e), *b = test_build(text, &o, &e);
     ck_assert_msg(a && b, "%s", e.msg);
