@@ -12,10 +12,34 @@
 
 #include "clnet/plugin.h"
 
+/* A request's storage; finished ones wait on a free list for the next
+ * step's buckets, so a training step allocates nothing here. */
+typedef struct slot {
+    MPI_Request r;
+    struct slot *next;
+} slot;
+
 typedef struct {
     int we_initialized; /* MPI_Init was ours, so MPI_Finalize is too */
     char describe[MPI_MAX_LIBRARY_VERSION_STRING + 32];
+    slot *spare;
 } comm;
+
+static slot *take_slot(comm *c)
+{
+    slot *s = c->spare;
+    if (s)
+        c->spare = s->next;
+    else
+        s = malloc(sizeof *s);
+    return s;
+}
+
+static void give_slot(comm *c, slot *s)
+{
+    s->next = c->spare;
+    c->spare = s;
+}
 
 static void mpi_message(int code, const char *what, char *err)
 {
@@ -81,6 +105,11 @@ static void comm_close(void *ctx)
     MPI_Finalized(&finalized);
     if (c && c->we_initialized && !finalized)
         MPI_Finalize();
+    while (c && c->spare) {
+        slot *n = c->spare->next;
+        free(c->spare);
+        c->spare = n;
+    }
     free(c);
 }
 
@@ -120,21 +149,20 @@ static int comm_all_reduce(void *ctx, void *buf, size_t count,
 static int comm_start(void *ctx, void *buf, size_t count,
                       clnet_comm_type type, void **request, char *err)
 {
-    (void)ctx;
     if (count > (1u << 30)) {
         snprintf(err, CLNET_ERRLEN, "a bucket of %zu values is too large "
                  "for one MPI call", count);
         return 1;
     }
-    MPI_Request *r = malloc(sizeof *r);
+    slot *r = take_slot(ctx);
     if (!r) {
         snprintf(err, CLNET_ERRLEN, "out of memory");
         return 1;
     }
     int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, datatype(type),
-                            MPI_SUM, MPI_COMM_WORLD, r);
+                            MPI_SUM, MPI_COMM_WORLD, &r->r);
     if (rc != MPI_SUCCESS) {
-        free(r);
+        give_slot(ctx, r);
         mpi_message(rc, "MPI_Iallreduce", err);
         return 1;
     }
@@ -144,24 +172,22 @@ static int comm_start(void *ctx, void *buf, size_t count,
 
 static int comm_test(void *ctx, void *request, int *done, char *err)
 {
-    (void)ctx;
-    MPI_Request *r = request;
-    int rc = MPI_Test(r, done, MPI_STATUS_IGNORE);
+    slot *r = request;
+    int rc = MPI_Test(&r->r, done, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) {
         mpi_message(rc, "MPI_Test", err);
         return 1;
     }
     if (*done)
-        free(r);
+        give_slot(ctx, r);
     return 0;
 }
 
 static int comm_wait(void *ctx, void *request, char *err)
 {
-    (void)ctx;
-    MPI_Request *r = request;
-    int rc = MPI_Wait(r, MPI_STATUS_IGNORE);
-    free(r);
+    slot *r = request;
+    int rc = MPI_Wait(&r->r, MPI_STATUS_IGNORE);
+    give_slot(ctx, r);
     if (rc != MPI_SUCCESS) {
         mpi_message(rc, "MPI_Wait", err);
         return 1;
