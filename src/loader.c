@@ -63,7 +63,7 @@ static void fill(clnet_loader *l, int64_t s, int b)
     clnet_pixels_used(ds);
     l->count[b] = n;
     l->failed[b][0] = '\0';
-    if (l->upload && n > 0) {
+    if (l->upload) {
         clnet_backend *in = &l->net->backends[l->net->layers[0].bk];
         if (in->ops->write(in->ctx, l->dev[b], l->pixels[b],
                            (size_t)n * l->sz, l->failed[b]) &&

@@ -303,7 +303,9 @@ typedef struct {
 
 
 /* A backend's device plugin: finds devices, opens one, and owns its
- * memory. Copies are blocking, so the host may reuse `src` at once. */
+ * memory. Copies are blocking, so the host may reuse `src` at once; a
+ * copy of 0 bytes succeeds and does nothing (a data-parallel slice may be
+ * empty). */
 typedef struct {
     /* Fills up to `max` entries; returns how many devices exist (0 when
      * none, which is not an error), or -1 with err. */

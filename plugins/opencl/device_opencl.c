@@ -568,6 +568,8 @@ static int write_buf(void *ctx, void *buf, const void *src, size_t bytes,
                      char *err)
 {
     clnet_ocl *o = ctx;
+    if (bytes == 0) /* OpenCL refuses an empty copy; there is nothing to do */
+        return 0;
     cl_int rc = clEnqueueWriteBuffer(o->queue, (cl_mem)buf, CL_TRUE, 0, bytes,
                                      src, 0, NULL, NULL);
     if (rc != CL_SUCCESS) {
@@ -582,6 +584,8 @@ static int read_buf(void *ctx, const void *buf, void *dst, size_t bytes,
                     char *err)
 {
     clnet_ocl *o = ctx;
+    if (bytes == 0)
+        return 0;
     cl_int rc = clEnqueueReadBuffer(o->queue, (cl_mem)buf, CL_TRUE, 0, bytes,
                                     dst, 0, NULL, NULL);
     if (rc != CL_SUCCESS) {
